@@ -1,0 +1,44 @@
+// The storage interfaces every layer uses: a content-addressable blob store and
+// an action cache. Local stores, the remote client and decorators implement them.
+import type { ActionResult, Digest } from '../reapi/index.js';
+
+export interface CallOptions {
+  /** Cancels the call; remote implementations also derive deadlines from it. */
+  signal?: AbortSignal;
+}
+
+export interface ReadRange {
+  /** First byte to read (default 0). */
+  offset?: number;
+  /** Maximum number of bytes (default: to the end). */
+  limit?: number;
+}
+
+export interface Cas {
+  /** The digests among `digests` that the store does not hold. */
+  findMissingBlobs(digests: readonly Digest[], opts?: CallOptions): Promise<Digest[]>;
+  /** A whole blob. Throws `cas/not-found` if absent. Meant for blobs that fit in memory. */
+  readBlob(digest: Digest, opts?: CallOptions): Promise<Uint8Array>;
+  /** Several blobs; absent ones are simply not in the returned map (keyed by digestKey). */
+  readBlobs(digests: readonly Digest[], opts?: CallOptions): Promise<Map<string, Uint8Array>>;
+  /** A blob as a stream of chunks, for blobs of any size. Throws `cas/not-found`. */
+  readStream(digest: Digest, range?: ReadRange, opts?: CallOptions): AsyncIterable<Uint8Array>;
+  /** Stores bytes; returns their digest. */
+  writeBlob(data: Uint8Array, opts?: CallOptions): Promise<Digest>;
+  /** Stores several blobs at once; returns their digests in order. */
+  writeBlobs(blobs: readonly Uint8Array[], opts?: CallOptions): Promise<Digest[]>;
+  /**
+   * Stores a blob of any size from a stream of chunks. The data must hash to
+   * `digest` (else `cas/digest-mismatch` and nothing is stored).
+   */
+  writeStream(digest: Digest, data: AsyncIterable<Uint8Array>, opts?: CallOptions): Promise<void>;
+}
+
+export interface ActionCache {
+  /**
+   * The cached result of an action, or undefined on a miss. An entry whose
+   * referenced blobs are no longer in the CAS is a miss.
+   */
+  getActionResult(actionDigest: Digest, opts?: CallOptions): Promise<ActionResult | undefined>;
+  updateActionResult(actionDigest: Digest, result: ActionResult, opts?: CallOptions): Promise<void>;
+}

@@ -1,0 +1,101 @@
+// The local action cache: ActionResult messages by action digest, stored as
+// files written atomically. An entry whose blobs have left the CAS is a miss.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fromBinary } from '@bufbuild/protobuf';
+import { errnoCode, SpecbuildError } from '../core/index.js';
+import {
+  ActionResultSchema,
+  checkActionResult,
+  encodeCanonical,
+  TreeSchema,
+  type ActionResult,
+  type Digest,
+} from '../reapi/index.js';
+import type { ActionCache, CallOptions, Cas } from './cas.js';
+import { filesOf } from './tree.js';
+
+export class LocalActionCache implements ActionCache {
+  private readonly entries: string;
+  private readonly tmp: string;
+
+  private constructor(
+    dir: string,
+    private readonly cas: Cas,
+  ) {
+    this.entries = join(dir, 'ac', 'entries');
+    this.tmp = join(dir, 'ac', 'tmp');
+  }
+
+  /** Opens the action cache under `DIR/ac/`, checking entries against `cas`. */
+  static async open(dir: string, cas: Cas): Promise<LocalActionCache> {
+    const ac = new LocalActionCache(dir, cas);
+    await mkdir(ac.entries, { recursive: true });
+    await mkdir(ac.tmp, { recursive: true });
+    return ac;
+  }
+
+  private pathOf(d: Digest): string {
+    return join(this.entries, d.hash.slice(0, 2), `${d.hash}-${d.size}`);
+  }
+
+  async getActionResult(
+    actionDigest: Digest,
+    opts?: CallOptions,
+  ): Promise<ActionResult | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.pathOf(actionDigest));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw new SpecbuildError('cas/io', `reading action cache entry: ${String(e)}`, { cause: e });
+    }
+    let result: ActionResult;
+    try {
+      result = fromBinary(ActionResultSchema, bytes);
+      const refs = checkActionResult(result);
+      if (!(await this.complete(refs.blobs, refs.trees, opts))) return undefined;
+    } catch (e) {
+      if (e instanceof SpecbuildError && e.code.startsWith('cas/')) throw e;
+      // A damaged entry is a miss; remove it so that it is rebuilt.
+      await unlink(this.pathOf(actionDigest)).catch(() => undefined);
+      return undefined;
+    }
+    return result;
+  }
+
+  /** True when every blob the result references, including files inside output trees, exists. */
+  private async complete(blobs: Digest[], trees: Digest[], opts?: CallOptions): Promise<boolean> {
+    if ((await this.cas.findMissingBlobs([...blobs, ...trees], opts)).length > 0) return false;
+    for (const t of trees) {
+      const tree = fromBinary(TreeSchema, await this.cas.readBlob(t, opts));
+      const dirs = tree.root === undefined ? tree.children : [tree.root, ...tree.children];
+      if ((await this.cas.findMissingBlobs(filesOf(dirs), opts)).length > 0) return false;
+    }
+    return true;
+  }
+
+  async updateActionResult(
+    actionDigest: Digest,
+    result: ActionResult,
+    _opts?: CallOptions,
+  ): Promise<void> {
+    checkActionResult(result);
+    const dest = this.pathOf(actionDigest);
+    const tmp = join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    try {
+      await writeFile(tmp, encodeCanonical(ActionResultSchema, result), { flag: 'wx' });
+      try {
+        await rename(tmp, dest);
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+        await mkdir(join(this.entries, actionDigest.hash.slice(0, 2)), { recursive: true });
+        await rename(tmp, dest);
+      }
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw new SpecbuildError('cas/io', `writing action cache entry: ${String(e)}`, { cause: e });
+    }
+  }
+}

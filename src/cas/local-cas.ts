@@ -1,0 +1,348 @@
+// The local content-addressable store: blobs as read-only files in sharded
+// directories, written atomically, verified before they become visible, with a
+// size quota enforced by least-recently-used eviction.
+import { randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, openSync, statSync } from 'node:fs';
+import {
+  chmod,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  utimes,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, SpecbuildError } from '../core/index.js';
+import {
+  DigestBuilder,
+  digestEquals,
+  digestKey,
+  digestOf,
+  EMPTY_DIGEST,
+  EMPTY_HASH,
+  type Digest,
+} from '../reapi/index.js';
+import type { CallOptions, Cas, ReadRange } from './cas.js';
+import { LruIndex } from './lru-index.js';
+
+export interface LocalCasOptions {
+  /** Root of the cache directory; blobs live under `DIR/cas/`. */
+  dir: string;
+  /** Maximum bytes of blobs kept; 0 or undefined means unlimited. */
+  quotaBytes?: number;
+}
+
+/** Read chunk size for streams: well under gRPC's 4 MiB message limit. */
+export const STREAM_CHUNK = 1 << 20;
+/** A blob's mtime is refreshed (to mark use across restarts) at most this often. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+function notFound(d: Digest): SpecbuildError {
+  return new SpecbuildError('cas/not-found', `blob ${digestKey(d)} is not in the local CAS`);
+}
+
+export class LocalCas implements Cas {
+  readonly root: string;
+  private readonly objects: string;
+  private readonly tmp: string;
+  private readonly quota: number;
+  private readonly index = new LruIndex();
+
+  private constructor(opts: LocalCasOptions) {
+    this.root = opts.dir;
+    this.objects = join(opts.dir, 'cas', 'objects');
+    this.tmp = join(opts.dir, 'cas', 'tmp');
+    this.quota = opts.quotaBytes ?? 0;
+  }
+
+  /** Opens (creating if needed) the store and loads its index in LRU order. */
+  static async open(opts: LocalCasOptions): Promise<LocalCas> {
+    const cas = new LocalCas(opts);
+    await mkdir(cas.objects, { recursive: true });
+    await mkdir(cas.tmp, { recursive: true });
+    await cas.ensureEmptyBlob();
+    await cas.loadIndex();
+    return cas;
+  }
+
+  /** Path of a blob's file (for hard-linking it elsewhere; the file is read-only). */
+  pathOf(d: Digest): string {
+    return this.pathOfHash(d.hash);
+  }
+
+  private pathOfHash(hash: string): string {
+    return join(this.objects, hash.slice(0, 2), hash);
+  }
+
+  /** Total bytes of blobs this process knows of. */
+  get sizeBytes(): number {
+    return this.index.totalBytes;
+  }
+
+  private async ensureEmptyBlob(): Promise<void> {
+    try {
+      await stat(this.pathOf(EMPTY_DIGEST));
+    } catch {
+      await this.commit(await this.writeTemp(new Uint8Array(0)), EMPTY_DIGEST);
+    }
+  }
+
+  private async loadIndex(): Promise<void> {
+    const found: { hash: string; size: number; mtime: number }[] = [];
+    for (const shard of await readdir(this.objects)) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.objects, shard));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        try {
+          const st = await stat(join(this.objects, shard, name));
+          found.push({ hash: name, size: st.size, mtime: st.mtimeMs });
+        } catch {
+          // removed meanwhile by another process
+        }
+      }
+    }
+    found.sort((a, b) => a.mtime - b.mtime);
+    for (const f of found) this.index.use(f.hash, f.size, f.mtime);
+  }
+
+  /** Synchronous presence check: a stat of one file, no thread-pool round trip. */
+  private present(d: Digest): boolean {
+    if (d.hash === EMPTY_HASH) return true;
+    const st = statSync(this.pathOf(d), { throwIfNoEntry: false });
+    if (st === undefined) {
+      this.index.remove(d.hash);
+      return false;
+    }
+    if (st.size !== d.size) return false;
+    this.used(d);
+    return true;
+  }
+
+  private used(d: Digest): void {
+    const now = Date.now();
+    const last = this.index.use(d.hash, d.size, now);
+    if (last !== undefined && now - last > TOUCH_INTERVAL_MS) {
+      this.index.markTouched(d.hash, now);
+      const t = new Date(now);
+      utimes(this.pathOf(d), t, t).catch(() => undefined);
+    }
+  }
+
+  has(d: Digest): boolean {
+    return this.present(d);
+  }
+
+  findMissingBlobs(digests: readonly Digest[], _opts?: CallOptions): Promise<Digest[]> {
+    return Promise.resolve(digests.filter((d) => !this.present(d)));
+  }
+
+  async readBlob(d: Digest, _opts?: CallOptions): Promise<Uint8Array> {
+    if (d.size === 0 && d.hash === EMPTY_HASH) return new Uint8Array(0);
+    let data: Buffer;
+    try {
+      data = await readFile(this.pathOf(d));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') {
+        this.index.remove(d.hash);
+        throw notFound(d);
+      }
+      throw new SpecbuildError('cas/io', `reading blob ${digestKey(d)}: ${String(e)}`, {
+        cause: e,
+      });
+    }
+    if (data.byteLength !== d.size) {
+      // A torn file (e.g. after a power loss) is treated as absent and removed.
+      await this.discard(d);
+      throw notFound(d);
+    }
+    this.used(d);
+    return data;
+  }
+
+  async readBlobs(
+    digests: readonly Digest[],
+    opts?: CallOptions,
+  ): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    await Promise.all(
+      digests.map(async (d) => {
+        try {
+          out.set(digestKey(d), await this.readBlob(d, opts));
+        } catch (e) {
+          if (!(e instanceof SpecbuildError && e.code === 'cas/not-found')) throw e;
+        }
+      }),
+    );
+    return out;
+  }
+
+  async *readStream(
+    d: Digest,
+    range: ReadRange = {},
+    opts?: CallOptions,
+  ): AsyncIterable<Uint8Array> {
+    const offset = range.offset ?? 0;
+    const limit = range.limit ?? 0;
+    if (offset < 0 || limit < 0 || offset > d.size) {
+      throw new SpecbuildError(
+        'cas/out-of-range',
+        `read of ${digestKey(d)} at offset ${offset} limit ${limit} is out of range`,
+      );
+    }
+    if (d.hash === EMPTY_HASH) return;
+    let fd: number;
+    try {
+      fd = openSync(this.pathOf(d), 'r');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') throw notFound(d);
+      throw new SpecbuildError('cas/io', `opening blob ${digestKey(d)}: ${String(e)}`, {
+        cause: e,
+      });
+    }
+    const end = limit === 0 ? d.size : Math.min(d.size, offset + limit);
+    if (end === offset) {
+      closeSync(fd);
+      return;
+    }
+    this.used(d);
+    const stream = createReadStream('', {
+      fd,
+      start: offset,
+      end: end - 1,
+      highWaterMark: STREAM_CHUNK,
+      signal: opts?.signal,
+    });
+    yield* stream as AsyncIterable<Buffer>;
+  }
+
+  async writeBlob(data: Uint8Array, _opts?: CallOptions): Promise<Digest> {
+    const d = digestOf(data);
+    if (this.present(d)) return d;
+    await this.commit(await this.writeTemp(data), d);
+    return d;
+  }
+
+  async writeBlobs(blobs: readonly Uint8Array[], opts?: CallOptions): Promise<Digest[]> {
+    return Promise.all(blobs.map((b) => this.writeBlob(b, opts)));
+  }
+
+  async writeStream(d: Digest, data: AsyncIterable<Uint8Array>, opts?: CallOptions): Promise<void> {
+    if (this.present(d)) return;
+    const tmp = this.tempName();
+    const fh = await open(tmp, 'wx', 0o444);
+    const b = new DigestBuilder();
+    try {
+      for await (const chunk of data) {
+        opts?.signal?.throwIfAborted();
+        b.update(chunk);
+        if (b.size > d.size) break;
+        await fh.write(chunk);
+      }
+      await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    const got = b.size > d.size ? undefined : b.digest();
+    if (got === undefined || !digestEquals(got, d)) {
+      await unlink(tmp).catch(() => undefined);
+      throw new SpecbuildError(
+        'cas/digest-mismatch',
+        `uploaded data ${got === undefined ? `exceeds ${d.size} bytes` : `hashes to ${digestKey(got)}`}, not ${digestKey(d)}`,
+      );
+    }
+    await this.commit(tmp, d);
+  }
+
+  /**
+   * Imports a file already on disk (e.g. an action output): copies it to a
+   * temporary file while hashing it, then commits it under its digest.
+   * Memory stays constant whatever the file's size.
+   */
+  async writeFile(path: string, opts?: CallOptions): Promise<Digest> {
+    const tmp = this.tempName();
+    const out = await open(tmp, 'wx', 0o444);
+    const b = new DigestBuilder();
+    try {
+      for await (const chunk of createReadStream(path, {
+        highWaterMark: STREAM_CHUNK,
+        signal: opts?.signal,
+      })) {
+        const buf = chunk as Buffer;
+        b.update(buf);
+        await out.write(buf);
+      }
+      await out.close();
+    } catch (e) {
+      await out.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw new SpecbuildError('cas/io', `importing ${path}: ${String(e)}`, { cause: e });
+    }
+    const d = b.digest();
+    if (this.present(d)) {
+      await unlink(tmp).catch(() => undefined);
+      return d;
+    }
+    await this.commit(tmp, d);
+    return d;
+  }
+
+  private tempName(): string {
+    return join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  private async writeTemp(data: Uint8Array): Promise<string> {
+    const tmp = this.tempName();
+    const fh = await open(tmp, 'wx', 0o444);
+    try {
+      await fh.writeFile(data);
+    } finally {
+      await fh.close();
+    }
+    return tmp;
+  }
+
+  /** Makes a verified temporary file visible under its digest (atomic rename). */
+  private async commit(tmp: string, d: Digest): Promise<void> {
+    const dest = this.pathOf(d);
+    try {
+      await chmod(tmp, 0o444);
+      try {
+        await rename(tmp, dest);
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+        await mkdir(join(this.objects, d.hash.slice(0, 2)), { recursive: true });
+        await rename(tmp, dest);
+      }
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw new SpecbuildError('cas/io', `storing blob ${digestKey(d)}: ${String(e)}`, {
+        cause: e,
+      });
+    }
+    this.used(d);
+    await this.maybeEvict(d);
+  }
+
+  private async discard(d: Digest): Promise<void> {
+    this.index.remove(d.hash);
+    await unlink(this.pathOf(d)).catch(() => undefined);
+  }
+
+  /** Evicts least-recently-used blobs down to 90% of the quota once it is exceeded. */
+  private async maybeEvict(justWritten: Digest): Promise<void> {
+    if (this.quota <= 0 || this.index.totalBytes <= this.quota) return;
+    const excess = this.index.totalBytes - Math.floor(this.quota * 0.9);
+    const victims = this.index.victims(excess, new Set([justWritten.hash, EMPTY_HASH]));
+    for (const h of victims) this.index.remove(h);
+    await Promise.all(victims.map((h) => unlink(this.pathOfHash(h)).catch(() => undefined)));
+  }
+}

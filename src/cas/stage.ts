@@ -1,0 +1,127 @@
+// Staging a Directory tree from a CAS onto disk. Every name is validated before
+// use and entries are created exclusively, so a hostile tree can never write
+// outside the staging directory.
+import { link, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, Limiter, SpecbuildError } from '../core/index.js';
+import { digestKey, fromPb, type Digest, type Directory } from '../reapi/index.js';
+import type { CallOptions, Cas } from './cas.js';
+import { fetchTree } from './tree.js';
+
+export interface StageOptions extends CallOptions {
+  /**
+   * Where a blob already sits on this machine as a read-only file, so that
+   * non-executable files can be hard-linked instead of copied.
+   */
+  localPath?: (d: Digest) => string | undefined;
+  /** Upper bound on entries written, against trees that expand exponentially. */
+  maxEntries?: number;
+}
+
+export interface StageStats {
+  files: number;
+  linked: number;
+  directories: number;
+  symlinks: number;
+}
+
+/**
+ * Writes the tree `root` into `dest`, which must be an existing empty
+ * directory. Missing blobs fail with `cas/not-found`.
+ */
+export async function stageTree(
+  cas: Cas,
+  root: Digest,
+  dest: string,
+  opts: StageOptions = {},
+): Promise<StageStats> {
+  const existing = await readdir(dest);
+  if (existing.length > 0) {
+    throw new SpecbuildError('cas/stage-conflict', `staging directory ${dest} is not empty`);
+  }
+  const tree = await fetchTree(cas, root, opts);
+  const firstMissing = tree.missing[0];
+  if (firstMissing !== undefined) {
+    throw new SpecbuildError(
+      'cas/not-found',
+      `Directory ${digestKey(firstMissing)} of tree ${digestKey(root)} is missing`,
+    );
+  }
+  const stats: StageStats = { files: 0, linked: 0, directories: 0, symlinks: 0 };
+  const maxEntries = opts.maxEntries ?? 5_000_000;
+  let entries = 0;
+  const limiter = new Limiter(32);
+  const jobs: Promise<void>[] = [];
+
+  const visit = async (dir: Directory, path: string): Promise<void> => {
+    entries += dir.files.length + dir.directories.length + dir.symlinks.length;
+    if (entries > maxEntries) {
+      throw new SpecbuildError(
+        'reapi/invalid-directory',
+        `tree ${digestKey(root)} expands to over ${maxEntries} entries`,
+      );
+    }
+    for (const f of dir.files) {
+      const d = fromPb(f.digest);
+      const target = join(path, f.name);
+      jobs.push(limiter.run(() => writeFileNode(cas, d, target, f.isExecutable, stats, opts)));
+    }
+    for (const s of dir.symlinks) {
+      await symlink(s.target, join(path, s.name));
+      stats.symlinks++;
+    }
+    for (const sub of dir.directories) {
+      const d = fromPb(sub.digest);
+      const child = tree.directories.get(digestKey(d));
+      if (child === undefined) throw new Error(`bug: fetched tree lacks ${digestKey(d)}`);
+      const childPath = join(path, sub.name);
+      await mkdir(childPath); // not recursive: fails if anything is already there
+      stats.directories++;
+      await visit(child, childPath);
+    }
+  };
+
+  const rootDir = tree.directories.get(digestKey(root));
+  if (rootDir === undefined) throw new Error('bug: fetched tree lacks its root');
+  let walkError: unknown;
+  await visit(rootDir, dest).catch((e: unknown) => {
+    walkError = e;
+  });
+  // Wait for every started write so none outlives a failure.
+  const results = await Promise.allSettled(jobs);
+  if (walkError !== undefined) throw walkError;
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason as Error;
+  return stats;
+}
+
+async function writeFileNode(
+  cas: Cas,
+  d: Digest,
+  target: string,
+  executable: boolean,
+  stats: StageStats,
+  opts: StageOptions,
+): Promise<void> {
+  const local = executable ? undefined : opts.localPath?.(d);
+  if (local !== undefined) {
+    try {
+      await link(local, target);
+      stats.files++;
+      stats.linked++;
+      return;
+    } catch (e) {
+      const code = errnoCode(e);
+      // Cross-device, too many links, or gone: fall back to a copy.
+      if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'ENOENT' && code !== 'EPERM') throw e;
+    }
+  }
+  // 'wx' = O_CREAT|O_EXCL: never follows or replaces an existing entry.
+  const fh = await open(target, 'wx', executable ? 0o755 : 0o644);
+  try {
+    for await (const chunk of cas.readStream(d, {}, opts)) await fh.write(chunk);
+  } finally {
+    await fh.close();
+  }
+  stats.files++;
+}

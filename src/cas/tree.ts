@@ -1,0 +1,87 @@
+// Reading Directory trees out of a CAS: breadth-first, in batches, each
+// Directory validated as untrusted input before anything uses it.
+import { fromBinary } from '@bufbuild/protobuf';
+import { SpecbuildError } from '../core/index.js';
+import {
+  DirectorySchema,
+  digestKey,
+  fromPb,
+  validateDirectory,
+  type Digest,
+  type Directory,
+} from '../reapi/index.js';
+import type { CallOptions, Cas } from './cas.js';
+
+export interface FetchedTree {
+  root: Digest;
+  /** Every distinct Directory of the tree by digestKey, validated. */
+  directories: Map<string, Directory>;
+  /** Digests missing from the CAS (the tree is incomplete when non-empty). */
+  missing: Digest[];
+}
+
+/** Upper bound on distinct directories in one tree, against hostile input. */
+export const MAX_TREE_DIRECTORIES = 1_000_000;
+
+export function decodeDirectory(bytes: Uint8Array, d: Digest): Directory {
+  let dir: Directory;
+  try {
+    dir = fromBinary(DirectorySchema, bytes);
+  } catch (e) {
+    throw new SpecbuildError(
+      'reapi/invalid-directory',
+      `Directory ${digestKey(d)} does not parse: ${String(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  validateDirectory(dir, `Directory ${digestKey(d)}`);
+  return dir;
+}
+
+/** Fetches all Directory messages reachable from `root`, one batch per level. */
+export async function fetchTree(cas: Cas, root: Digest, opts?: CallOptions): Promise<FetchedTree> {
+  const directories = new Map<string, Directory>();
+  const missing: Digest[] = [];
+  let level: Digest[] = [root];
+  while (level.length > 0) {
+    const blobs = await cas.readBlobs(level, opts);
+    const next = new Map<string, Digest>();
+    for (const d of level) {
+      const key = digestKey(d);
+      const bytes = blobs.get(key);
+      if (bytes === undefined) {
+        missing.push(d);
+        continue;
+      }
+      const dir = decodeDirectory(bytes, d);
+      directories.set(key, dir);
+      for (const sub of dir.directories) {
+        const sd = fromPb(sub.digest);
+        const sk = digestKey(sd);
+        if (!directories.has(sk)) next.set(sk, sd);
+      }
+    }
+    if (directories.size + next.size > MAX_TREE_DIRECTORIES) {
+      throw new SpecbuildError(
+        'reapi/invalid-directory',
+        `tree ${digestKey(root)} has too many directories`,
+      );
+    }
+    level = [...next.values()];
+  }
+  return { root, directories, missing };
+}
+
+/** The distinct file digests referenced by a set of directories. */
+export function filesOf(directories: Iterable<Directory>): Digest[] {
+  const out = new Map<string, Digest>();
+  for (const dir of directories) {
+    for (const f of dir.files) {
+      const d = fromPb(f.digest);
+      out.set(digestKey(d), d);
+    }
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,70 @@
+// The one error base of specbuild: a closed set of stable codes, with optional
+// provenance, hint, cause and a "temporary" flag for retryable failures.
+
+/** Every error code specbuild raises. Add new codes here; never reuse one. */
+export type ErrorCode =
+  | 'reapi/invalid-digest'
+  | 'reapi/invalid-name'
+  | 'reapi/invalid-path'
+  | 'reapi/invalid-directory'
+  | 'reapi/invalid-message'
+  | 'cas/not-found'
+  | 'cas/digest-mismatch'
+  | 'cas/too-large'
+  | 'cas/out-of-range'
+  | 'cas/io'
+  | 'cas/stage-conflict'
+  | 'remote/unavailable'
+  | 'remote/deadline'
+  | 'remote/protocol'
+  | 'remote/permission'
+  | 'remote/invalid-argument'
+  | 'remote/not-found'
+  | 'remote/failed-precondition'
+  | 'remote/unsupported'
+  | 'server/unknown-instance'
+  | 'server/batch-too-large'
+  | 'server/listen'
+  | 'cli/usage'
+  | 'internal';
+
+export interface ErrorOptions {
+  /** Where the problem is, e.g. `elements/a.bst:3:5` or a file path. */
+  provenance?: string;
+  /** What the user can do about it. */
+  hint?: string;
+  cause?: unknown;
+  /** True when retrying the same operation later may succeed. */
+  temporary?: boolean;
+}
+
+export class SpecbuildError extends Error {
+  readonly code: ErrorCode;
+  readonly provenance: string | undefined;
+  readonly hint: string | undefined;
+  readonly temporary: boolean;
+
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SpecbuildError';
+    this.code = code;
+    this.provenance = options.provenance;
+    this.hint = options.hint;
+    this.temporary = options.temporary ?? false;
+  }
+}
+
+export function isSpecbuildError(e: unknown, code?: ErrorCode): e is SpecbuildError {
+  return e instanceof SpecbuildError && (code === undefined || e.code === code);
+}
+
+/** Keeps switches exhaustive: reaching this is a bug. */
+export function unreachable(x: never): never {
+  throw new Error(`unreachable: ${String(x)}`);
+}
+
+/** Node's errno code of an error thrown by `fs`, if any. */
+export function errnoCode(e: unknown): string | undefined {
+  if (e instanceof Error && 'code' in e && typeof e.code === 'string') return e.code;
+  return undefined;
+}

@@ -1,0 +1,4 @@
+// Shared base below every layer: the error type and small helpers that any
+// layer (including sandbox, which imports nothing else of ours) may use.
+export * from './errors.js';
+export * from './limit.js';

@@ -1,0 +1,132 @@
+// Digests: the validated identity of a blob (SHA-256 hex + size). A Digest can
+// only be made by parsing untrusted input or by hashing bytes or files.
+import { createHash, type Hash as CryptoHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { create } from '@bufbuild/protobuf';
+import { SpecbuildError } from '../core/index.js';
+import {
+  DigestSchema,
+  type Digest as PbDigest,
+} from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
+
+declare const hashBrand: unique symbol;
+/** 64 lowercase hex characters of a SHA-256. */
+export type Hash = string & { readonly [hashBrand]: true };
+
+declare const digestBrand: unique symbol;
+export interface Digest {
+  readonly hash: Hash;
+  /** Size in bytes; always a safe integer ≥ 0. */
+  readonly size: number;
+  readonly [digestBrand]: true;
+}
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+export const EMPTY_HASH =
+  'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' as Hash;
+
+function make(hash: Hash, size: number): Digest {
+  return Object.freeze({ hash, size }) as Digest;
+}
+
+export const EMPTY_DIGEST: Digest = make(EMPTY_HASH, 0);
+
+export function isHash(s: string): s is Hash {
+  return HASH_RE.test(s);
+}
+
+/** Parses a hash and size from untrusted input (network, files, argv). */
+export function parseDigest(
+  hash: string,
+  size: bigint | number | string,
+  where = 'digest',
+): Digest {
+  if (!isHash(hash)) {
+    throw new SpecbuildError(
+      'reapi/invalid-digest',
+      `${where}: hash "${hash.slice(0, 80)}" is not 64 lowercase hexadecimal characters`,
+      { hint: 'specbuild uses SHA-256 digests only' },
+    );
+  }
+  let n: bigint;
+  try {
+    n = typeof size === 'bigint' ? size : BigInt(size);
+  } catch {
+    throw new SpecbuildError(
+      'reapi/invalid-digest',
+      `${where}: size "${String(size)}" is not an integer`,
+    );
+  }
+  if (n < 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new SpecbuildError('reapi/invalid-digest', `${where}: size ${n} is out of range`);
+  }
+  const s = Number(n);
+  if (hash === EMPTY_HASH && s !== 0) {
+    throw new SpecbuildError('reapi/invalid-digest', `${where}: the empty hash with size ${s}`);
+  }
+  return make(hash, s);
+}
+
+/** Parses `hash/size` (the form used in resource names and logs). */
+export function parseDigestString(text: string, where = 'digest'): Digest {
+  const slash = text.indexOf('/');
+  if (slash < 0 || !/^\d+$/.test(text.slice(slash + 1))) {
+    throw new SpecbuildError(
+      'reapi/invalid-digest',
+      `${where}: "${text.slice(0, 100)}" is not HASH/SIZE`,
+    );
+  }
+  return parseDigest(text.slice(0, slash), text.slice(slash + 1), where);
+}
+
+/** Validates a protobuf Digest received from anywhere outside this process. */
+export function fromPb(pb: PbDigest | undefined, where = 'digest'): Digest {
+  if (pb === undefined) {
+    throw new SpecbuildError('reapi/invalid-digest', `${where}: missing`);
+  }
+  return parseDigest(pb.hash, pb.sizeBytes, where);
+}
+
+export function toPb(d: Digest): PbDigest {
+  return create(DigestSchema, { hash: d.hash, sizeBytes: BigInt(d.size) });
+}
+
+/** `hash/size`: a stable string key for maps and messages. */
+export function digestKey(d: Digest): string {
+  return `${d.hash}/${d.size}`;
+}
+
+export function digestEquals(a: Digest, b: Digest): boolean {
+  return a.hash === b.hash && a.size === b.size;
+}
+
+export function digestOf(data: Uint8Array): Digest {
+  const hash = createHash('sha256').update(data).digest('hex') as Hash;
+  return make(hash, data.byteLength);
+}
+
+/** Incremental hashing of a stream of chunks; `digest()` ends it. */
+export class DigestBuilder {
+  private readonly h: CryptoHash = createHash('sha256');
+  private n = 0;
+  update(chunk: Uint8Array): void {
+    this.h.update(chunk);
+    this.n += chunk.byteLength;
+  }
+  get size(): number {
+    return this.n;
+  }
+  digest(): Digest {
+    return make(this.h.digest('hex') as Hash, this.n);
+  }
+}
+
+/** Hashes a file by streaming it: memory stays constant whatever its size. */
+export async function digestOfFile(path: string): Promise<Digest> {
+  const b = new DigestBuilder();
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    b.update(chunk as Buffer);
+  }
+  return b.digest();
+}

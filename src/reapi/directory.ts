@@ -1,0 +1,86 @@
+// Canonical encoding and validation of Directory messages: sorted, unique,
+// well-formed entries, encoded with fields in number order and nothing unknown.
+import { create, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { SpecbuildError } from '../core/index.js';
+import { digestOf, fromPb, type Digest } from './digest.js';
+import { checkName } from './names.js';
+import {
+  DirectorySchema,
+  type Directory,
+} from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
+
+/** Encodes a message canonically: fields in number order, no unknown fields. */
+export function encodeCanonical<D extends DescMessage>(
+  schema: D,
+  msg: MessageShape<D>,
+): Uint8Array {
+  return toBinary(schema, msg, { writeUnknownFields: false });
+}
+
+/** The canonical bytes of a message and their digest. */
+export function digestMessage<D extends DescMessage>(
+  schema: D,
+  msg: MessageShape<D>,
+): { digest: Digest; bytes: Uint8Array } {
+  const bytes = encodeCanonical(schema, msg);
+  return { digest: digestOf(bytes), bytes };
+}
+
+/** Byte-wise (UTF-8 code unit) comparison, as REAPI requires for sorting names. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Returns a copy of `dir` with each entry list sorted by name. */
+export function canonicalDirectory(dir: Directory): Directory {
+  const byName = (x: { name: string }, y: { name: string }): number => compareNames(x.name, y.name);
+  return create(DirectorySchema, {
+    files: [...dir.files].sort(byName),
+    directories: [...dir.directories].sort(byName),
+    symlinks: [...dir.symlinks].sort(byName),
+    nodeProperties: dir.nodeProperties,
+  });
+}
+
+/**
+ * Validates a Directory from outside this process: every name is a single
+ * component, each list is strictly sorted, no name appears twice across
+ * files/directories/symlinks, every digest is valid and symlink targets are non-empty.
+ */
+export function validateDirectory(dir: Directory, where: string): void {
+  const seen = new Set<string>();
+  const lists: [string, { name: string }[]][] = [
+    ['files', dir.files],
+    ['directories', dir.directories],
+    ['symlinks', dir.symlinks],
+  ];
+  for (const [kind, list] of lists) {
+    let prev: string | undefined;
+    for (const node of list) {
+      const at = `${where}: ${kind}`;
+      checkName(node.name, at);
+      if (seen.has(node.name)) {
+        throw new SpecbuildError('reapi/invalid-directory', `${at}: "${node.name}" appears twice`);
+      }
+      seen.add(node.name);
+      if (prev !== undefined && compareNames(prev, node.name) >= 0) {
+        throw new SpecbuildError(
+          'reapi/invalid-directory',
+          `${at}: "${node.name}" is out of order after "${prev}"`,
+          { hint: 'Directory entries must be sorted by name' },
+        );
+      }
+      prev = node.name;
+    }
+  }
+  for (const f of dir.files) fromPb(f.digest, `${where}: file "${f.name}"`);
+  for (const d of dir.directories) fromPb(d.digest, `${where}: directory "${d.name}"`);
+  for (const s of dir.symlinks) {
+    if (s.target === '' || s.target.includes('\0')) {
+      throw new SpecbuildError(
+        'reapi/invalid-directory',
+        `${where}: symlink "${s.name}" has an empty or invalid target`,
+      );
+    }
+  }
+}

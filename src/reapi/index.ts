@@ -1,0 +1,17 @@
+// Protocol layer: generated REAPI messages, digests, canonical encoding,
+// name validation, Merkle trees and the grpc-js adapter.
+export * from './digest.js';
+export type { Digest } from './digest.js';
+export type { Digest as PbDigest } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
+export * from './names.js';
+export * from './directory.js';
+export * from './merkle.js';
+export * from './action-result.js';
+export * from './grpc.js';
+export * from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
+export * from './gen/build/bazel/semver/semver_pb.js';
+export * as bytestream from './gen/google/bytestream/bytestream_pb.js';
+export * as longrunning from './gen/google/longrunning/operations_pb.js';
+export * as rpc from './gen/google/rpc/status_pb.js';
+export * as rpcDetails from './gen/google/rpc/error_details_pb.js';
+export { Code as RpcCode } from './gen/google/rpc/code_pb.js';
