@@ -42,3 +42,23 @@ export interface ActionCache {
   getActionResult(actionDigest: Digest, opts?: CallOptions): Promise<ActionResult | undefined>;
   updateActionResult(actionDigest: Digest, result: ActionResult, opts?: CallOptions): Promise<void>;
 }
+
+/** An upload in progress that can be continued after a broken stream. */
+export interface Upload {
+  readonly digest: Digest;
+  /** Bytes received and written so far. */
+  readonly committedSize: number;
+  /** Appends data; fails with `cas/digest-mismatch` when it would exceed the digest's size. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Verifies the data against the digest and makes the blob visible; else `cas/digest-mismatch`. */
+  finish(): Promise<void>;
+  /** Discards the partial data. */
+  abort(): Promise<void>;
+}
+
+/** A store that can hold partial uploads (what ByteStream Write's resumption needs). */
+export interface UploadableCas extends Cas {
+  beginUpload(digest: Digest): Promise<Upload>;
+  /** True when the blob is present (cheap, local). */
+  has(digest: Digest): boolean;
+}

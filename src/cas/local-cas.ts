@@ -25,7 +25,7 @@ import {
   EMPTY_HASH,
   type Digest,
 } from '../reapi/index.js';
-import type { CallOptions, Cas, ReadRange } from './cas.js';
+import type { CallOptions, ReadRange, Upload, UploadableCas } from './cas.js';
 import { LruIndex } from './lru-index.js';
 
 export interface LocalCasOptions {
@@ -44,7 +44,7 @@ function notFound(d: Digest): SpecbuildError {
   return new SpecbuildError('cas/not-found', `blob ${digestKey(d)} is not in the local CAS`);
 }
 
-export class LocalCas implements Cas {
+export class LocalCas implements UploadableCas {
   readonly root: string;
   private readonly objects: string;
   private readonly tmp: string;
@@ -235,31 +235,64 @@ export class LocalCas implements Cas {
 
   async writeStream(d: Digest, data: AsyncIterable<Uint8Array>, opts?: CallOptions): Promise<void> {
     if (this.present(d)) return;
-    const tmp = this.tempName();
-    const fh = await open(tmp, 'wx', 0o444);
-    const b = new DigestBuilder();
+    const upload = await this.beginUpload(d);
     try {
       for await (const chunk of data) {
         opts?.signal?.throwIfAborted();
-        b.update(chunk);
-        if (b.size > d.size) break;
-        await fh.write(chunk);
+        await upload.write(chunk);
       }
-      await fh.close();
+      await upload.finish();
     } catch (e) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      await upload.abort();
       throw e;
     }
-    const got = b.size > d.size ? undefined : b.digest();
-    if (got === undefined || !digestEquals(got, d)) {
-      await unlink(tmp).catch(() => undefined);
-      throw new SpecbuildError(
-        'cas/digest-mismatch',
-        `uploaded data ${got === undefined ? `exceeds ${d.size} bytes` : `hashes to ${digestKey(got)}`}, not ${digestKey(d)}`,
-      );
-    }
-    await this.commit(tmp, d);
+  }
+
+  /** Starts writing a blob to a temporary file; nothing is visible until `finish()`. */
+  async beginUpload(d: Digest): Promise<Upload> {
+    const tmp = this.tempName();
+    const fh = await open(tmp, 'wx', 0o444);
+    const hasher = new DigestBuilder();
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (!closed) {
+        closed = true;
+        await fh.close();
+      }
+    };
+    return {
+      digest: d,
+      get committedSize() {
+        return hasher.size;
+      },
+      write: async (chunk) => {
+        if (closed) throw new Error('bug: write after the upload ended');
+        if (hasher.size + chunk.byteLength > d.size) {
+          throw new SpecbuildError(
+            'cas/digest-mismatch',
+            `upload of ${digestKey(d)} sends more than ${d.size} bytes`,
+          );
+        }
+        await fh.write(chunk);
+        hasher.update(chunk);
+      },
+      finish: async () => {
+        await close();
+        const got = hasher.digest();
+        if (!digestEquals(got, d)) {
+          await unlink(tmp).catch(() => undefined);
+          throw new SpecbuildError(
+            'cas/digest-mismatch',
+            `uploaded data hashes to ${digestKey(got)}, not ${digestKey(d)}`,
+          );
+        }
+        await this.commit(tmp, d);
+      },
+      abort: async () => {
+        await close().catch(() => undefined);
+        await unlink(tmp).catch(() => undefined);
+      },
+    };
   }
 
   /**

@@ -83,9 +83,9 @@ export async function stageTree(
 
   const rootDir = tree.directories.get(digestKey(root));
   if (rootDir === undefined) throw new Error('bug: fetched tree lacks its root');
-  let walkError: unknown;
+  let walkError: Error | undefined;
   await visit(rootDir, dest).catch((e: unknown) => {
-    walkError = e;
+    walkError = e instanceof Error ? e : new Error(String(e));
   });
   // Wait for every started write so none outlives a failure.
   const results = await Promise.allSettled(jobs);

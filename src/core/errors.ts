@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'server/unknown-instance'
   | 'server/batch-too-large'
   | 'server/listen'
+  | 'server/upload-busy'
   | 'cli/usage'
   | 'internal';
 

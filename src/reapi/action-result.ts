@@ -26,12 +26,13 @@ export function checkActionResult(result: ActionResult, where = 'ActionResult'):
     trees.push(fromPb(d.treeDigest, `${where}: output directory "${d.path}"`));
   }
   // The legacy symlink lists are deprecated but still sent by older peers.
-  // eslint-disable-next-line @typescript-eslint/no-deprecated
+  /* eslint-disable @typescript-eslint/no-deprecated */
   const links = [
     ...result.outputSymlinks,
     ...result.outputFileSymlinks,
     ...result.outputDirectorySymlinks,
   ];
+  /* eslint-enable @typescript-eslint/no-deprecated */
   for (const l of links) {
     checkRelPath(l.path, `${where}: output symlink`);
     if (l.target === '') {

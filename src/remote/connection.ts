@@ -1,0 +1,302 @@
+// One gRPC channel to a REAPI endpoint, with typed calls over protobuf-es
+// messages: deadlines and cancellation from AbortSignals, bearer token,
+// TLS, retries, and gRPC statuses turned into specbuild errors.
+import { readFileSync } from 'node:fs';
+import {
+  Client,
+  credentials as grpcCredentials,
+  Metadata,
+  status as Status,
+  type CallOptions as GrpcCallOptions,
+  type ClientReadableStream,
+  type ClientWritableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import type {
+  DescMessage,
+  DescMethodStreaming,
+  DescMethodUnary,
+  MessageInitShape,
+  MessageShape,
+} from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
+import { SpecbuildError, type ErrorCode } from '../core/index.js';
+import { methodDefinition } from '../reapi/index.js';
+import {
+  backoffMs,
+  DEFAULT_RETRY,
+  isRetryable,
+  retryInfoDelayMs,
+  sleep,
+  type RetryPolicy,
+} from './retry.js';
+import { parseTarget, type Target } from './target.js';
+
+export interface ConnectionOptions {
+  target: string;
+  /** File holding a bearer token sent as `authorization: Bearer …`. */
+  tokenFile?: string;
+  /** PEM file of CA certificates for grpcs:// (default: the system's). */
+  caFile?: string;
+  /** Deadline of each unary call in ms (default 60 s). */
+  callTimeoutMs?: number;
+  retry?: RetryPolicy;
+  /** Largest message received (default 64 MiB). */
+  maxMessageBytes?: number;
+}
+
+export interface CallOpts {
+  signal?: AbortSignal;
+  /** Overrides the connection's unary deadline. */
+  timeoutMs?: number;
+  /** Overrides whether this call is retried. */
+  retry?: boolean;
+}
+
+/** Maps a gRPC status code to our error code. */
+export function errorCodeOf(code: Status | undefined): ErrorCode {
+  switch (code) {
+    case Status.UNAVAILABLE:
+    case Status.RESOURCE_EXHAUSTED:
+    case Status.CANCELLED:
+      return 'remote/unavailable';
+    case Status.DEADLINE_EXCEEDED:
+      return 'remote/deadline';
+    case Status.UNAUTHENTICATED:
+    case Status.PERMISSION_DENIED:
+      return 'remote/permission';
+    case Status.INVALID_ARGUMENT:
+    case Status.OUT_OF_RANGE:
+      return 'remote/invalid-argument';
+    case Status.NOT_FOUND:
+      return 'remote/not-found';
+    case Status.FAILED_PRECONDITION:
+      return 'remote/failed-precondition';
+    case Status.UNIMPLEMENTED:
+      return 'remote/unsupported';
+    default:
+      return 'remote/protocol';
+  }
+}
+
+export class RemoteCallError extends SpecbuildError {
+  constructor(
+    readonly grpcCode: Status,
+    message: string,
+    readonly metadata: Metadata | undefined,
+    target: string,
+  ) {
+    super(errorCodeOf(grpcCode), `${target}: ${message}`, {
+      temporary: isRetryable(grpcCode),
+      hint: grpcCode === Status.UNAVAILABLE ? `is a REAPI server running at ${target}?` : undefined,
+    });
+  }
+}
+
+export class Connection {
+  readonly target: Target;
+  private readonly client: Client;
+  private readonly token: string | undefined;
+  private readonly callTimeoutMs: number;
+  readonly retryPolicy: RetryPolicy;
+
+  constructor(opts: ConnectionOptions) {
+    this.target = parseTarget(opts.target);
+    this.token = opts.tokenFile === undefined ? undefined : readToken(opts.tokenFile);
+    this.callTimeoutMs = opts.callTimeoutMs ?? 60_000;
+    this.retryPolicy = opts.retry ?? DEFAULT_RETRY;
+    const creds = this.target.tls
+      ? grpcCredentials.createSsl(opts.caFile === undefined ? null : readFileSync(opts.caFile))
+      : grpcCredentials.createInsecure();
+    const max = opts.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.client = new Client(this.target.address, creds, {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+      'grpc.enable_retries': 0,
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private metadata(): Metadata {
+    const md = new Metadata();
+    if (this.token !== undefined) md.set('authorization', `Bearer ${this.token}`);
+    return md;
+  }
+
+  private error(e: ServiceError): RemoteCallError {
+    return new RemoteCallError(e.code, e.details || e.message, e.metadata, this.target.text);
+  }
+
+  /** Runs `attempt` with retries on temporary failures. */
+  async withRetry<T>(opts: CallOpts, attempt: () => Promise<T>): Promise<T> {
+    const policy = this.retryPolicy;
+    const attempts = opts.retry === false ? 1 : policy.attempts;
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        if (!(e instanceof RemoteCallError) || !isRetryable(e.grpcCode) || n >= attempts) throw e;
+        if (opts.signal?.aborted === true) throw e;
+        await sleep(backoffMs(policy, n, retryInfoDelayMs(e.metadata)), opts.signal);
+      }
+    }
+  }
+
+  private callOptions(opts: CallOpts, unary: boolean): GrpcCallOptions {
+    const timeout = opts.timeoutMs ?? (unary ? this.callTimeoutMs : undefined);
+    return timeout === undefined ? {} : { deadline: Date.now() + timeout };
+  }
+
+  private cancelOnAbort(opts: CallOpts, call: { cancel(): void }): () => void {
+    const signal = opts.signal;
+    if (signal === undefined) return () => undefined;
+    const onAbort = (): void => {
+      call.cancel();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      signal.removeEventListener('abort', onAbort);
+    };
+  }
+
+  unary<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    req: MessageInitShape<I>,
+    opts: CallOpts = {},
+  ): Promise<MessageShape<O>> {
+    const def = methodDefinition(method);
+    const msg = create(method.input, req);
+    return this.withRetry(opts, () => {
+      opts.signal?.throwIfAborted();
+      return new Promise<MessageShape<O>>((resolve, reject) => {
+        const call = this.client.makeUnaryRequest(
+          def.path,
+          def.requestSerialize,
+          def.responseDeserialize as (b: Buffer) => MessageShape<O>,
+          msg,
+          this.metadata(),
+          this.callOptions(opts, true),
+          (err, res) => {
+            detach();
+            if (err !== null) reject(this.error(err));
+            else if (res === undefined)
+              reject(new SpecbuildError('remote/protocol', 'empty response'));
+            else resolve(res);
+          },
+        );
+        const detach = this.cancelOnAbort(opts, call);
+      });
+    });
+  }
+
+  /** A server-streaming call as an async iterable (no automatic retry: callers resume). */
+  async *serverStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodStreaming<I, O>,
+    req: MessageInitShape<I>,
+    opts: CallOpts = {},
+  ): AsyncIterable<MessageShape<O>> {
+    const def = methodDefinition(method);
+    opts.signal?.throwIfAborted();
+    const call: ClientReadableStream<MessageShape<O>> = this.client.makeServerStreamRequest(
+      def.path,
+      def.requestSerialize,
+      def.responseDeserialize as (b: Buffer) => MessageShape<O>,
+      create(method.input, req),
+      this.metadata(),
+      this.callOptions(opts, false),
+    );
+    const detach = this.cancelOnAbort(opts, call);
+    try {
+      for await (const msg of call) yield msg as MessageShape<O>;
+    } catch (e) {
+      if (isServiceError(e)) throw this.error(e);
+      throw e;
+    } finally {
+      detach();
+      call.cancel();
+    }
+  }
+
+  /** A client-streaming call: sends every message of `requests` with backpressure. */
+  async clientStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodStreaming<I, O>,
+    requests: AsyncIterable<MessageInitShape<I>>,
+    opts: CallOpts = {},
+  ): Promise<MessageShape<O>> {
+    const def = methodDefinition(method);
+    opts.signal?.throwIfAborted();
+    let call: ClientWritableStream<MessageShape<I>> | undefined;
+    let detach = (): void => undefined;
+    const response = new Promise<MessageShape<O>>((resolve, reject) => {
+      call = this.client.makeClientStreamRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize as (b: Buffer) => MessageShape<O>,
+        this.metadata(),
+        this.callOptions(opts, false),
+        (err, res) => {
+          detach();
+          if (err !== null) reject(this.error(err));
+          else if (res === undefined)
+            reject(new SpecbuildError('remote/protocol', 'empty response'));
+          else resolve(res);
+        },
+      );
+    });
+    if (call === undefined) throw new Error('bug: no call');
+    const c = call;
+    detach = this.cancelOnAbort(opts, c);
+    const state = { finished: false };
+    void response
+      .catch(() => undefined)
+      .finally(() => {
+        state.finished = true;
+      });
+    try {
+      for await (const req of requests) {
+        if (state.finished) break; // the server answered early (e.g. blob already present)
+        if (!c.write(create(method.input, req))) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              c.off('drain', done);
+              c.off('close', done);
+              c.off('error', done);
+              resolve();
+            };
+            c.on('drain', done);
+            c.on('close', done);
+            c.on('error', done);
+          });
+        }
+      }
+    } catch (e) {
+      c.cancel();
+      await response.catch(() => undefined);
+      throw e;
+    }
+    c.end();
+    return response;
+  }
+}
+
+function isServiceError(e: unknown): e is ServiceError {
+  return e instanceof Error && 'code' in e && typeof e.code === 'number' && 'metadata' in e;
+}
+
+function readToken(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new SpecbuildError('cli/usage', `cannot read token file ${file}: ${String(e)}`, {
+      hint: 'pass --token-file a readable file that holds the bearer token',
+    });
+  }
+  if (text === '' || /\s/.test(text)) {
+    throw new SpecbuildError('cli/usage', `token file ${file} must hold one token without spaces`);
+  }
+  return text;
+}

@@ -1,0 +1,70 @@
+// A connected remote REAPI endpoint: reads Capabilities first, then offers the
+// Cas and ActionCache interfaces configured by what the server advertised.
+import { SpecbuildError } from '../core/index.js';
+import { Capabilities, DigestFunction_Value, type ServerCapabilities } from '../reapi/index.js';
+import { Connection, type CallOpts, type ConnectionOptions } from './connection.js';
+import { RemoteActionCache } from './remote-action-cache.js';
+import { RemoteCas } from './remote-cas.js';
+
+export interface EndpointOptions extends ConnectionOptions {
+  /** REAPI instance name (default ""). */
+  instance?: string;
+}
+
+export class RemoteEndpoint {
+  private constructor(
+    readonly connection: Connection,
+    readonly instance: string,
+    readonly capabilities: ServerCapabilities,
+    readonly cas: RemoteCas,
+    readonly actionCache: RemoteActionCache,
+  ) {}
+
+  static async connect(opts: EndpointOptions, call: CallOpts = {}): Promise<RemoteEndpoint> {
+    const conn = new Connection(opts);
+    const instance = opts.instance ?? '';
+    try {
+      const caps = await conn.unary(
+        Capabilities.method.getCapabilities,
+        { instanceName: instance },
+        call,
+      );
+      const cache = caps.cacheCapabilities;
+      if (
+        cache !== undefined &&
+        cache.digestFunctions.length > 0 &&
+        !cache.digestFunctions.includes(DigestFunction_Value.SHA256)
+      ) {
+        throw new SpecbuildError(
+          'remote/unsupported',
+          `${conn.target.text} does not support SHA-256 digests`,
+          {
+            hint: 'specbuild needs a server configured for SHA256',
+          },
+        );
+      }
+      const maxBatch = Number(cache?.maxBatchTotalSizeBytes ?? 0n);
+      return new RemoteEndpoint(
+        conn,
+        instance,
+        caps,
+        new RemoteCas(conn, instance, maxBatch),
+        new RemoteActionCache(conn, instance),
+      );
+    } catch (e) {
+      conn.close();
+      throw e;
+    }
+  }
+
+  /** The API version range the server speaks, as `major.minor`. */
+  get apiVersion(): { low: string; high: string } {
+    const v = (s: ServerCapabilities['lowApiVersion']): string =>
+      s === undefined ? '2.0' : `${s.major}.${s.minor}`;
+    return { low: v(this.capabilities.lowApiVersion), high: v(this.capabilities.highApiVersion) };
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+}

@@ -1,0 +1,8 @@
+// REAPI client layer: connections (TCP, TLS, unix sockets; retries, deadlines,
+// auth) and the Cas / ActionCache interfaces over a remote endpoint.
+export * from './target.js';
+export * from './retry.js';
+export * from './connection.js';
+export * from './remote-cas.js';
+export * from './remote-action-cache.js';
+export * from './endpoint.js';

@@ -1,0 +1,43 @@
+// Capabilities service: what this server supports (SHA-256, batch limit,
+// API version range), per instance.
+import { create } from '@bufbuild/protobuf';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  ActionCacheUpdateCapabilitiesSchema,
+  CacheCapabilitiesSchema,
+  DigestFunction_Value,
+  SemVerSchema,
+  ServerCapabilitiesSchema,
+  SymlinkAbsolutePathStrategy_Value,
+  type GetCapabilitiesRequest,
+  type ServerCapabilities,
+} from '../reapi/index.js';
+import type { ServerContext } from './context.js';
+
+/** The REAPI versions this server speaks. */
+export const LOW_API_VERSION = { major: 2, minor: 0, patch: 0 };
+export const HIGH_API_VERSION = { major: 2, minor: 3, patch: 0 };
+
+export function serverCapabilities(ctx: ServerContext): ServerCapabilities {
+  return create(ServerCapabilitiesSchema, {
+    cacheCapabilities: create(CacheCapabilitiesSchema, {
+      digestFunctions: [DigestFunction_Value.SHA256],
+      actionCacheUpdateCapabilities: create(ActionCacheUpdateCapabilitiesSchema, {
+        updateEnabled: true,
+      }),
+      maxBatchTotalSizeBytes: BigInt(ctx.maxBatchBytes),
+      symlinkAbsolutePathStrategy: SymlinkAbsolutePathStrategy_Value.ALLOWED,
+    }),
+    lowApiVersion: create(SemVerSchema, LOW_API_VERSION),
+    highApiVersion: create(SemVerSchema, HIGH_API_VERSION),
+  });
+}
+
+export function capabilitiesService(ctx: ServerContext): UntypedServiceImplementation {
+  return {
+    getCapabilities: ctx.unary((req: GetCapabilitiesRequest) => {
+      ctx.instance(req.instanceName);
+      return Promise.resolve(serverCapabilities(ctx));
+    }),
+  };
+}

@@ -1,0 +1,136 @@
+// What every service handler shares: the stores of each instance name, the
+// advertised limits, and wrappers that turn thrown errors into gRPC statuses
+// and count calls in flight (so tests can prove nothing leaked).
+import type {
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+} from '@grpc/grpc-js';
+import { SpecbuildError } from '../core/index.js';
+import type { ActionCache, UploadableCas } from '../cas/index.js';
+import { DigestFunction_Value } from '../reapi/index.js';
+import { toGrpcError } from './status.js';
+
+export interface InstanceStores {
+  cas: UploadableCas;
+  ac: ActionCache;
+}
+
+/** Largest total of blob bytes in one batch call (advertised in Capabilities). */
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** gRPC message limit: the batch limit plus room for the messages' own overhead. */
+export const MAX_MESSAGE_BYTES = DEFAULT_MAX_BATCH_BYTES + 1024 * 1024;
+/** Size of the data in each ByteStream ReadResponse. */
+export const READ_CHUNK_BYTES = 1024 * 1024;
+
+export class ServerContext {
+  activeCalls = 0;
+
+  constructor(
+    readonly instances: ReadonlyMap<string, InstanceStores>,
+    readonly maxBatchBytes = DEFAULT_MAX_BATCH_BYTES,
+  ) {}
+
+  instance(name: string): InstanceStores {
+    const stores = this.instances.get(name);
+    if (stores === undefined) {
+      const known = [...this.instances.keys()].map((n) => `"${n}"`).join(', ');
+      throw new SpecbuildError(
+        'server/unknown-instance',
+        `unknown instance name "${name.slice(0, 200)}"`,
+        {
+          hint: `this server serves ${known}`,
+        },
+      );
+    }
+    return stores;
+  }
+
+  /** Rejects requests for digest functions other than SHA-256. */
+  checkDigestFunction(value: DigestFunction_Value): void {
+    if (value !== DigestFunction_Value.UNKNOWN && value !== DigestFunction_Value.SHA256) {
+      throw new SpecbuildError(
+        'reapi/invalid-digest',
+        `digest function ${String(value)} is not supported`,
+        { hint: 'this server supports SHA256 only' },
+      );
+    }
+  }
+
+  unary<Req, Res>(
+    fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  ): handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      this.activeCalls++;
+      fn(call.request, call).then(
+        (res) => {
+          this.activeCalls--;
+          callback(null, res);
+        },
+        (e: unknown) => {
+          this.activeCalls--;
+          callback(toGrpcError(e));
+        },
+      );
+    };
+  }
+
+  serverStream<Req, Res>(
+    fn: (req: Req, call: ServerWritableStream<Req, Res>) => Promise<void>,
+  ): handleServerStreamingCall<Req, Res> {
+    return (call) => {
+      this.activeCalls++;
+      fn(call.request, call).then(
+        () => {
+          this.activeCalls--;
+          call.end();
+        },
+        (e: unknown) => {
+          this.activeCalls--;
+          call.emit('error', toGrpcError(e));
+        },
+      );
+    };
+  }
+
+  clientStream<Req, Res>(
+    fn: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
+  ): handleClientStreamingCall<Req, Res> {
+    return (call, callback) => {
+      this.activeCalls++;
+      fn(call).then(
+        (res) => {
+          this.activeCalls--;
+          callback(null, res);
+        },
+        (e: unknown) => {
+          this.activeCalls--;
+          callback(toGrpcError(e));
+        },
+      );
+    };
+  }
+}
+
+/** Writes one message on a server stream, waiting for the stream to drain if needed. */
+export async function writeMessage<T>(
+  call: ServerWritableStream<unknown, T>,
+  msg: T,
+): Promise<void> {
+  if (call.write(msg)) return;
+  await new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      call.off('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      call.off('drain', onDrain);
+      reject(new SpecbuildError('remote/unavailable', 'client went away'));
+    };
+    call.once('drain', onDrain);
+    call.once('close', onClose);
+  });
+}

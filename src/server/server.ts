@@ -1,0 +1,101 @@
+// The REAPI gRPC server: binds Capabilities, CAS, ByteStream and ActionCache
+// over the stores of each instance, on TCP or a unix socket.
+import { lstat, unlink } from 'node:fs/promises';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { errnoCode, SpecbuildError } from '../core/index.js';
+import {
+  ActionCache as ActionCacheDesc,
+  Capabilities as CapabilitiesDesc,
+  ContentAddressableStorage as CasDesc,
+  bytestream,
+  serviceDefinition,
+} from '../reapi/index.js';
+import { actionCacheService } from './action-cache-service.js';
+import { ByteStreamService } from './bytestream-service.js';
+import { capabilitiesService } from './capabilities-service.js';
+import { casService } from './cas-service.js';
+import { MAX_MESSAGE_BYTES, ServerContext, type InstanceStores } from './context.js';
+
+export interface ServerOptions {
+  /** `HOST:PORT` (port 0 picks a free one), `[::1]:PORT`, or `unix:/path/to.sock`. */
+  listen: string;
+  instances: ReadonlyMap<string, InstanceStores>;
+  maxBatchBytes?: number;
+}
+
+export interface RunningServer {
+  /** The address clients can use, e.g. `127.0.0.1:40123` or `unix:/tmp/s.sock`. */
+  readonly address: string;
+  readonly context: ServerContext;
+  /** Partial ByteStream uploads held for resumption. */
+  readonly partialUploads: number;
+  /** Stops accepting calls, gives running ones a moment, then drops every connection. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const ctx = new ServerContext(opts.instances, opts.maxBatchBytes);
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  const bs = new ByteStreamService(ctx);
+  server.addService(serviceDefinition(CapabilitiesDesc), capabilitiesService(ctx));
+  server.addService(serviceDefinition(CasDesc), casService(ctx));
+  server.addService(serviceDefinition(bytestream.ByteStream), bs.implementation());
+  server.addService(serviceDefinition(ActionCacheDesc), actionCacheService(ctx));
+
+  const listen = opts.listen.startsWith('unix://') ? `unix:${opts.listen.slice(7)}` : opts.listen;
+  if (listen.startsWith('unix:')) await removeStaleSocket(listen.slice(5));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => {
+      if (err === null) resolve(p);
+      else {
+        reject(
+          new SpecbuildError('server/listen', `cannot listen on ${opts.listen}: ${err.message}`, {
+            hint: 'choose another --listen address or stop the process using it',
+          }),
+        );
+      }
+    });
+  });
+  const address = listen.startsWith('unix:')
+    ? listen
+    : `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
+
+  let closed: Promise<void> | undefined;
+  return {
+    address,
+    context: ctx,
+    get partialUploads() {
+      return bs.partialUploads;
+    },
+    close(graceMs = 1000) {
+      closed ??= (async () => {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, graceMs);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        // tryShutdown waits for idle clients to leave; make sure none holds us.
+        server.forceShutdown();
+        await bs.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (st.isSocket()) await unlink(path);
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') throw e;
+  }
+}
