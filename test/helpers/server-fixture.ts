@@ -1,0 +1,62 @@
+// A real specbuild REAPI server on a real socket (TCP port 0 or a temporary
+// unix socket) over a real local store, and a client connected to it. Its
+// teardown fails the test if a call was left running on the server.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
+import { RemoteEndpoint, type EndpointOptions } from '../../src/remote/index.js';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+import { tempDir, type TempDir } from './tmp.js';
+
+export type Transport = 'tcp' | 'unix';
+
+export interface ServerFixture extends AsyncDisposable {
+  dir: TempDir;
+  cas: LocalCas;
+  ac: LocalActionCache;
+  server: RunningServer;
+  endpoint: RemoteEndpoint;
+  /** Opens another client to the same server. */
+  connect(opts?: Partial<EndpointOptions>): Promise<RemoteEndpoint>;
+}
+
+export async function startFixture(
+  transport: Transport,
+  opts: { instance?: string; quotaBytes?: number; maxBatchBytes?: number } = {},
+): Promise<ServerFixture> {
+  const dir = await tempDir();
+  const cas = await LocalCas.open({ dir: join(dir.path, 'cache'), quotaBytes: opts.quotaBytes });
+  const ac = await LocalActionCache.open(join(dir.path, 'cache'), cas);
+  const instance = opts.instance ?? '';
+  const server = await startServer({
+    listen: transport === 'tcp' ? '127.0.0.1:0' : `unix:${join(dir.path, 's.sock')}`,
+    instances: new Map([[instance, { cas, ac }]]),
+    maxBatchBytes: opts.maxBatchBytes,
+  });
+  const clients: RemoteEndpoint[] = [];
+  const connect = async (o: Partial<EndpointOptions> = {}): Promise<RemoteEndpoint> => {
+    const ep = await RemoteEndpoint.connect({ target: server.address, instance, ...o });
+    clients.push(ep);
+    return ep;
+  };
+  const endpoint = await connect();
+  return {
+    dir,
+    cas,
+    ac,
+    server,
+    endpoint,
+    connect,
+    async [Symbol.asyncDispose]() {
+      for (const c of clients) c.close();
+      // Give cancelled streams a moment to unwind on the server before checking.
+      for (let i = 0; i < 50 && server.context.activeCalls > 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const leaked = server.context.activeCalls;
+      await server.close();
+      await dir[Symbol.asyncDispose]();
+      assert.equal(leaked, 0, `${leaked} server call(s) still running at teardown`);
+    },
+  };
+}
