@@ -65,16 +65,19 @@ export class ServerContext {
   ): handleUnaryCall<Req, Res> {
     return (call, callback) => {
       this.activeCalls++;
-      fn(call.request, call).then(
-        (res) => {
-          this.activeCalls--;
-          callback(null, res);
-        },
-        (e: unknown) => {
-          this.activeCalls--;
-          callback(toGrpcError(e));
-        },
-      );
+      // Run inside a promise so that a synchronous throw is reported, not lost.
+      Promise.resolve()
+        .then(() => fn(call.request, call))
+        .then(
+          (res) => {
+            this.activeCalls--;
+            callback(null, res);
+          },
+          (e: unknown) => {
+            this.activeCalls--;
+            callback(toGrpcError(e));
+          },
+        );
     };
   }
 
@@ -83,16 +86,19 @@ export class ServerContext {
   ): handleServerStreamingCall<Req, Res> {
     return (call) => {
       this.activeCalls++;
-      fn(call.request, call).then(
-        () => {
-          this.activeCalls--;
-          call.end();
-        },
-        (e: unknown) => {
-          this.activeCalls--;
-          call.emit('error', toGrpcError(e));
-        },
-      );
+      // Run inside a promise so that a synchronous throw is reported, not lost.
+      Promise.resolve()
+        .then(() => fn(call.request, call))
+        .then(
+          () => {
+            this.activeCalls--;
+            call.end();
+          },
+          (e: unknown) => {
+            this.activeCalls--;
+            call.emit('error', toGrpcError(e));
+          },
+        );
     };
   }
 
@@ -101,16 +107,18 @@ export class ServerContext {
   ): handleClientStreamingCall<Req, Res> {
     return (call, callback) => {
       this.activeCalls++;
-      fn(call).then(
-        (res) => {
-          this.activeCalls--;
-          callback(null, res);
-        },
-        (e: unknown) => {
-          this.activeCalls--;
-          callback(toGrpcError(e));
-        },
-      );
+      Promise.resolve()
+        .then(() => fn(call))
+        .then(
+          (res) => {
+            this.activeCalls--;
+            callback(null, res);
+          },
+          (e: unknown) => {
+            this.activeCalls--;
+            callback(toGrpcError(e));
+          },
+        );
     };
   }
 }
