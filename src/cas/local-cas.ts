@@ -3,17 +3,7 @@
 // size quota enforced by least-recently-used eviction.
 import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, openSync, statSync } from 'node:fs';
-import {
-  chmod,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  stat,
-  unlink,
-  utimes,
-} from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, SpecbuildError } from '../core/index.js';
 import {
@@ -37,6 +27,18 @@ export interface LocalCasOptions {
 
 /** Read chunk size for streams: well under gRPC's 4 MiB message limit. */
 export const STREAM_CHUNK = 1 << 20;
+/** Prefix of temporary files; never a valid hash, so never taken for a blob. */
+const TEMP_PREFIX = '.tmp-';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === 'EPERM';
+  }
+}
+
 /** A blob's mtime is refreshed (to mark use across restarts) at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -63,6 +65,12 @@ export class LocalCas implements UploadableCas {
     const cas = new LocalCas(opts);
     await mkdir(cas.objects, { recursive: true });
     await mkdir(cas.tmp, { recursive: true });
+    await Promise.all(
+      Array.from({ length: 256 }, (_, i) =>
+        mkdir(join(cas.objects, i.toString(16).padStart(2, '0')), { recursive: true }),
+      ),
+    );
+    await cas.removeStaleTemps(cas.tmp);
     await cas.ensureEmptyBlob();
     await cas.loadIndex();
     return cas;
@@ -86,7 +94,7 @@ export class LocalCas implements UploadableCas {
     try {
       await stat(this.pathOf(EMPTY_DIGEST));
     } catch {
-      await this.commit(await this.writeTemp(new Uint8Array(0)), EMPTY_DIGEST);
+      await this.commit(await this.writeTemp(new Uint8Array(0), EMPTY_HASH), EMPTY_DIGEST);
     }
   }
 
@@ -99,14 +107,18 @@ export class LocalCas implements UploadableCas {
       } catch {
         continue;
       }
-      for (const name of names) {
-        try {
-          const st = await stat(join(this.objects, shard, name));
-          found.push({ hash: name, size: st.size, mtime: st.mtimeMs });
-        } catch {
-          // removed meanwhile by another process
-        }
-      }
+      await Promise.all(
+        names.map(async (name) => {
+          if (name.startsWith(TEMP_PREFIX)) return;
+          try {
+            const st = await stat(join(this.objects, shard, name));
+            found.push({ hash: name, size: st.size, mtime: st.mtimeMs });
+          } catch {
+            // removed meanwhile by another process
+          }
+        }),
+      );
+      await this.removeStaleTemps(join(this.objects, shard), names);
     }
     found.sort((a, b) => a.mtime - b.mtime);
     for (const f of found) this.index.use(f.hash, f.size, f.mtime);
@@ -225,7 +237,7 @@ export class LocalCas implements UploadableCas {
   async writeBlob(data: Uint8Array, _opts?: CallOptions): Promise<Digest> {
     const d = digestOf(data);
     if (this.present(d)) return d;
-    await this.commit(await this.writeTemp(data), d);
+    await this.commit(await this.writeTemp(data, d.hash), d);
     return d;
   }
 
@@ -250,7 +262,7 @@ export class LocalCas implements UploadableCas {
 
   /** Starts writing a blob to a temporary file; nothing is visible until `finish()`. */
   async beginUpload(d: Digest): Promise<Upload> {
-    const tmp = this.tempName();
+    const tmp = this.tempName(d.hash);
     const fh = await open(tmp, 'wx', 0o444);
     const hasher = new DigestBuilder();
     let closed = false;
@@ -273,8 +285,9 @@ export class LocalCas implements UploadableCas {
             `upload of ${digestKey(d)} sends more than ${d.size} bytes`,
           );
         }
-        await fh.write(chunk);
+        const written = fh.write(chunk); // hash while the thread pool writes
         hasher.update(chunk);
+        await written;
       },
       finish: async () => {
         await close();
@@ -328,12 +341,28 @@ export class LocalCas implements UploadableCas {
     return d;
   }
 
-  private tempName(): string {
-    return join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  /**
+   * A temporary file name. When the blob's hash is known it goes in the
+   * blob's own shard (spreading directory locks); else in `cas/tmp`. The pid in
+   * the name lets a later open remove what a crashed writer left behind.
+   */
+  private tempName(hash?: string): string {
+    const dir = hash === undefined ? this.tmp : join(this.objects, hash.slice(0, 2));
+    return join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 
-  private async writeTemp(data: Uint8Array): Promise<string> {
-    const tmp = this.tempName();
+  /** Removes temporary files of writers that are no longer running. */
+  private async removeStaleTemps(dir: string, names?: string[]): Promise<void> {
+    for (const name of names ?? (await readdir(dir))) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      const pid = Number(name.slice(TEMP_PREFIX.length).split('-')[0]);
+      if (Number.isInteger(pid) && (pid === process.pid || processAlive(pid))) continue;
+      await unlink(join(dir, name)).catch(() => undefined);
+    }
+  }
+
+  private async writeTemp(data: Uint8Array, hash: string): Promise<string> {
+    const tmp = this.tempName(hash);
     const fh = await open(tmp, 'wx', 0o444);
     try {
       await fh.writeFile(data);
@@ -347,7 +376,6 @@ export class LocalCas implements UploadableCas {
   private async commit(tmp: string, d: Digest): Promise<void> {
     const dest = this.pathOf(d);
     try {
-      await chmod(tmp, 0o444);
       try {
         await rename(tmp, dest);
       } catch (e) {

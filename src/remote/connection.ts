@@ -32,6 +32,9 @@ import {
 } from './retry.js';
 import { parseTarget, type Target } from './target.js';
 
+/** HTTP/2 flow-control window for data the client receives. */
+export const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
+
 export interface ConnectionOptions {
   target: string;
   /** File holding a bearer token sent as `authorization: Bearer …`. */
@@ -113,6 +116,9 @@ export class Connection {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
       'grpc.enable_retries': 0,
+      // HTTP/2 receive window (per stream and connection). The 64 KiB default
+      // caps ByteStream reads and large batch replies on loopback.
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
     });
   }
 

@@ -1,6 +1,8 @@
 // The REAPI gRPC server: binds Capabilities, CAS, ByteStream and ActionCache
 // over the stores of each instance, on TCP or a unix socket.
+import type { EventEmitter } from 'node:events';
 import { lstat, unlink } from 'node:fs/promises';
+import type { Http2Session } from 'node:http2';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { errnoCode, SpecbuildError } from '../core/index.js';
 import {
@@ -59,6 +61,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
     });
   });
+  raiseReceiveWindow(server, RECEIVE_WINDOW_BYTES);
   const address = listen.startsWith('unix:')
     ? listen
     : `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
@@ -89,6 +92,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return closed;
     },
   };
+}
+
+/** HTTP/2 flow-control window for data the server receives (ByteStream Write, batches). */
+const RECEIVE_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
+ * grpc-js (≤ 1.14) leaves the server's HTTP/2 receive window at 64 KiB and has
+ * no option for it (grpc/grpc-node#3058 adds 'grpc-node.flow_control_window'
+ * for servers); until then, raise it on each new session ourselves.
+ */
+function raiseReceiveWindow(server: Server, bytes: number): void {
+  const h2 = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
+  if (!(h2 instanceof Map)) return; // grpc-js internals changed: keep the defaults
+  for (const s of h2.keys()) {
+    s.on('session', (session: Http2Session) => {
+      session.settings({ initialWindowSize: bytes });
+      session.setLocalWindowSize(bytes);
+    });
+  }
 }
 
 async function removeStaleSocket(path: string): Promise<void> {
