@@ -51,14 +51,31 @@ describe('server status codes', () => {
     await using f = await startFixture('tcp');
     const c: Connection = f.endpoint.connection;
     for (const d of [badDigest, upperDigest, negDigest]) {
-      assert.equal(await codeOf(c.unary(cas.findMissingBlobs, { blobDigests: [d] }, noRetry)), Status.INVALID_ARGUMENT);
-      assert.equal(await codeOf(c.unary(cas.batchReadBlobs, { digests: [d] }, noRetry)), Status.INVALID_ARGUMENT);
-      assert.equal(await codeOf(c.unary(ActionCache.method.getActionResult, { actionDigest: d }, noRetry)), Status.INVALID_ARGUMENT);
-      assert.equal(await codeOf(c.serverStream(cas.getTree, { rootDigest: d })), Status.INVALID_ARGUMENT);
+      assert.equal(
+        await codeOf(c.unary(cas.findMissingBlobs, { blobDigests: [d] }, noRetry)),
+        Status.INVALID_ARGUMENT,
+      );
+      assert.equal(
+        await codeOf(c.unary(cas.batchReadBlobs, { digests: [d] }, noRetry)),
+        Status.INVALID_ARGUMENT,
+      );
+      assert.equal(
+        await codeOf(c.unary(ActionCache.method.getActionResult, { actionDigest: d }, noRetry)),
+        Status.INVALID_ARGUMENT,
+      );
+      assert.equal(
+        await codeOf(c.serverStream(cas.getTree, { rootDigest: d })),
+        Status.INVALID_ARGUMENT,
+      );
     }
-    assert.equal(await codeOf(c.unary(ActionCache.method.getActionResult, {}, noRetry)), Status.INVALID_ARGUMENT);
+    assert.equal(
+      await codeOf(c.unary(ActionCache.method.getActionResult, {}, noRetry)),
+      Status.INVALID_ARGUMENT,
+    );
     // Per-blob status in a batch update.
-    const res = await c.unary(cas.batchUpdateBlobs, { requests: [{ digest: badDigest, data: Buffer.from('abc') }] });
+    const res = await c.unary(cas.batchUpdateBlobs, {
+      requests: [{ digest: badDigest, data: Buffer.from('abc') }],
+    });
     assert.equal(res.responses[0]?.status?.code, Status.INVALID_ARGUMENT);
   });
 
@@ -82,7 +99,11 @@ describe('server status codes', () => {
     const wrong = digestOf(randomBytes(big.byteLength));
     const name = `uploads/${randomUUID()}/blobs/${wrong.hash}/${wrong.size}`;
     const code = await codeOf(
-      c.clientStream(bytestream.ByteStream.method.write, once({ resourceName: name, data: big, finishWrite: true }), noRetry),
+      c.clientStream(
+        bytestream.ByteStream.method.write,
+        once({ resourceName: name, data: big, finishWrite: true }),
+        noRetry,
+      ),
     );
     assert.equal(code, Status.INVALID_ARGUMENT);
     assert.equal(f.cas.has(wrong), false);
@@ -96,11 +117,17 @@ describe('server status codes', () => {
     assert.equal(caps.cacheCapabilities?.maxBatchTotalSizeBytes, 64n * 1024n);
     const blobs = [randomBytes(40 * 1024), randomBytes(40 * 1024)];
     const code = await codeOf(
-      c.unary(cas.batchUpdateBlobs, { requests: blobs.map((b) => ({ digest: toPb(digestOf(b)), data: b })) }, noRetry),
+      c.unary(
+        cas.batchUpdateBlobs,
+        { requests: blobs.map((b) => ({ digest: toPb(digestOf(b)), data: b })) },
+        noRetry,
+      ),
     );
     assert.equal(code, Status.INVALID_ARGUMENT);
     for (const b of blobs) assert.equal(f.cas.has(digestOf(b)), false);
-    const read = await codeOf(c.unary(cas.batchReadBlobs, { digests: blobs.map((b) => toPb(digestOf(b))) }, noRetry));
+    const read = await codeOf(
+      c.unary(cas.batchReadBlobs, { digests: blobs.map((b) => toPb(digestOf(b))) }, noRetry),
+    );
     assert.equal(read, Status.INVALID_ARGUMENT);
     // The client splits by the advertised limit, so the same blobs go through.
     await f.endpoint.cas.writeBlobs(blobs);
@@ -113,23 +140,58 @@ describe('server status codes', () => {
     const d = toPb(digestOf(Buffer.from('never stored')));
     const res = await c.unary(cas.batchReadBlobs, { digests: [d] });
     assert.equal(res.responses[0]?.status?.code, Status.NOT_FOUND);
-    assert.equal(await codeOf(c.serverStream(bytestream.ByteStream.method.read, { resourceName: `blobs/${d.hash}/${d.sizeBytes}` })), Status.NOT_FOUND);
+    assert.equal(
+      await codeOf(
+        c.serverStream(bytestream.ByteStream.method.read, {
+          resourceName: `blobs/${d.hash}/${d.sizeBytes}`,
+        }),
+      ),
+      Status.NOT_FOUND,
+    );
     assert.equal(await codeOf(c.serverStream(cas.getTree, { rootDigest: d })), Status.NOT_FOUND);
-    assert.equal(await codeOf(c.unary(ActionCache.method.getActionResult, { actionDigest: d }, noRetry)), Status.NOT_FOUND);
+    assert.equal(
+      await codeOf(c.unary(ActionCache.method.getActionResult, { actionDigest: d }, noRetry)),
+      Status.NOT_FOUND,
+    );
     const q = `uploads/${randomUUID()}/blobs/${d.hash}/${d.sizeBytes}`;
-    assert.equal(await codeOf(c.unary(bytestream.ByteStream.method.queryWriteStatus, { resourceName: q }, noRetry)), Status.NOT_FOUND);
+    assert.equal(
+      await codeOf(
+        c.unary(bytestream.ByteStream.method.queryWriteStatus, { resourceName: q }, noRetry),
+      ),
+      Status.NOT_FOUND,
+    );
   });
 
   it('INVALID_ARGUMENT for an unknown instance name', async () => {
     await using f = await startFixture('unix', { instance: 'main' });
     const c = f.endpoint.connection;
     for (const instanceName of ['', 'other', 'main/sub']) {
-      assert.equal(await codeOf(c.unary(Capabilities.method.getCapabilities, { instanceName }, noRetry)), Status.INVALID_ARGUMENT);
-      assert.equal(await codeOf(c.unary(cas.findMissingBlobs, { instanceName }, noRetry)), Status.INVALID_ARGUMENT);
+      assert.equal(
+        await codeOf(c.unary(Capabilities.method.getCapabilities, { instanceName }, noRetry)),
+        Status.INVALID_ARGUMENT,
+      );
+      assert.equal(
+        await codeOf(c.unary(cas.findMissingBlobs, { instanceName }, noRetry)),
+        Status.INVALID_ARGUMENT,
+      );
     }
     const d = await f.endpoint.cas.writeBlob(Buffer.from('in main'));
-    assert.equal(await codeOf(c.serverStream(bytestream.ByteStream.method.read, { resourceName: `main/blobs/${d.hash}/${d.size}` })), Status.OK);
-    assert.equal(await codeOf(c.serverStream(bytestream.ByteStream.method.read, { resourceName: `other/blobs/${d.hash}/${d.size}` })), Status.INVALID_ARGUMENT);
+    assert.equal(
+      await codeOf(
+        c.serverStream(bytestream.ByteStream.method.read, {
+          resourceName: `main/blobs/${d.hash}/${d.size}`,
+        }),
+      ),
+      Status.OK,
+    );
+    assert.equal(
+      await codeOf(
+        c.serverStream(bytestream.ByteStream.method.read, {
+          resourceName: `other/blobs/${d.hash}/${d.size}`,
+        }),
+      ),
+      Status.INVALID_ARGUMENT,
+    );
   });
 
   it('INVALID_ARGUMENT for malformed resource names', async () => {
@@ -154,9 +216,17 @@ describe('server status codes', () => {
         resourceName,
       );
     }
-    for (const resourceName of [`blobs/${d.hash}/${d.size}`, `uploads//blobs/${d.hash}/${d.size}`, 'uploads/u/blobs/zz/1']) {
+    for (const resourceName of [
+      `blobs/${d.hash}/${d.size}`,
+      `uploads//blobs/${d.hash}/${d.size}`,
+      'uploads/u/blobs/zz/1',
+    ]) {
       const code = await codeOf(
-        c.clientStream(bytestream.ByteStream.method.write, once({ resourceName, data: Buffer.from('named'), finishWrite: true }), noRetry),
+        c.clientStream(
+          bytestream.ByteStream.method.write,
+          once({ resourceName, data: Buffer.from('named'), finishWrite: true }),
+          noRetry,
+        ),
       );
       assert.equal(code, Status.INVALID_ARGUMENT, resourceName);
     }
@@ -167,17 +237,39 @@ describe('server status codes', () => {
     const c = f.endpoint.connection;
     const d = await f.endpoint.cas.writeBlob(Buffer.from('0123456789'));
     const resourceName = `blobs/${d.hash}/${d.size}`;
-    assert.equal(await codeOf(c.serverStream(bytestream.ByteStream.method.read, { resourceName, readOffset: 11n })), Status.OUT_OF_RANGE);
-    assert.equal(await codeOf(c.serverStream(bytestream.ByteStream.method.read, { resourceName, readOffset: -1n })), Status.OUT_OF_RANGE);
-    assert.equal(await codeOf(c.serverStream(bytestream.ByteStream.method.read, { resourceName, readLimit: -1n })), Status.INVALID_ARGUMENT);
+    assert.equal(
+      await codeOf(
+        c.serverStream(bytestream.ByteStream.method.read, { resourceName, readOffset: 11n }),
+      ),
+      Status.OUT_OF_RANGE,
+    );
+    assert.equal(
+      await codeOf(
+        c.serverStream(bytestream.ByteStream.method.read, { resourceName, readOffset: -1n }),
+      ),
+      Status.OUT_OF_RANGE,
+    );
+    assert.equal(
+      await codeOf(
+        c.serverStream(bytestream.ByteStream.method.read, { resourceName, readLimit: -1n }),
+      ),
+      Status.INVALID_ARGUMENT,
+    );
   });
 
   it('INVALID_ARGUMENT for a digest function other than SHA-256', async () => {
     await using f = await startFixture('tcp');
     const c = f.endpoint.connection;
-    const code = await codeOf(c.unary(cas.findMissingBlobs, { digestFunction: DigestFunction_Value.MD5 }, noRetry));
+    const code = await codeOf(
+      c.unary(cas.findMissingBlobs, { digestFunction: DigestFunction_Value.MD5 }, noRetry),
+    );
     assert.equal(code, Status.INVALID_ARGUMENT);
-    assert.equal(await codeOf(c.unary(cas.findMissingBlobs, { digestFunction: DigestFunction_Value.SHA256 }, noRetry)), Status.OK);
+    assert.equal(
+      await codeOf(
+        c.unary(cas.findMissingBlobs, { digestFunction: DigestFunction_Value.SHA256 }, noRetry),
+      ),
+      Status.OK,
+    );
   });
 
   it('rejects a write whose offset does not continue the upload', async () => {
@@ -189,7 +281,10 @@ describe('server status codes', () => {
     const code = await codeOf(
       c.clientStream(
         bytestream.ByteStream.method.write,
-        once({ resourceName, data: data.subarray(0, 1024) }, { writeOffset: 2000n, data: data.subarray(1024), finishWrite: true }),
+        once(
+          { resourceName, data: data.subarray(0, 1024) },
+          { writeOffset: 2000n, data: data.subarray(1024), finishWrite: true },
+        ),
         noRetry,
       ),
     );
@@ -203,7 +298,10 @@ describe('server status codes', () => {
     const data = randomBytes(3 * 1024 * 1024);
     const d = digestOf(data);
     const resourceName = `uploads/${randomUUID()}/blobs/${d.hash}/${d.size}`;
-    const first = await c.clientStream(bytestream.ByteStream.method.write, once({ resourceName, data: data.subarray(0, 1_000_000) }));
+    const first = await c.clientStream(
+      bytestream.ByteStream.method.write,
+      once({ resourceName, data: data.subarray(0, 1_000_000) }),
+    );
     assert.equal(first.committedSize, 1_000_000n);
     const st = await c.unary(bytestream.ByteStream.method.queryWriteStatus, { resourceName });
     assert.equal(st.committedSize, 1_000_000n);
@@ -211,7 +309,12 @@ describe('server status codes', () => {
     assert.equal(f.cas.has(d), false);
     const rest = await c.clientStream(
       bytestream.ByteStream.method.write,
-      once({ resourceName, writeOffset: 1_000_000n, data: data.subarray(1_000_000), finishWrite: true }),
+      once({
+        resourceName,
+        writeOffset: 1_000_000n,
+        data: data.subarray(1_000_000),
+        finishWrite: true,
+      }),
     );
     assert.equal(rest.committedSize, BigInt(d.size));
     const done = await c.unary(bytestream.ByteStream.method.queryWriteStatus, { resourceName });
@@ -224,8 +327,14 @@ describe('server status codes', () => {
     await using f = await startFixture('tcp');
     const { create } = await import('@bufbuild/protobuf');
     const { DirectorySchema, digestMessage } = await import('../../src/reapi/index.js');
-    const leaf = digestMessage(DirectorySchema, create(DirectorySchema, { symlinks: [{ name: 'l', target: 'x' }] }));
-    const mid = digestMessage(DirectorySchema, create(DirectorySchema, { directories: [{ name: 'leaf', digest: toPb(leaf.digest) }] }));
+    const leaf = digestMessage(
+      DirectorySchema,
+      create(DirectorySchema, { symlinks: [{ name: 'l', target: 'x' }] }),
+    );
+    const mid = digestMessage(
+      DirectorySchema,
+      create(DirectorySchema, { directories: [{ name: 'leaf', digest: toPb(leaf.digest) }] }),
+    );
     const root = digestMessage(
       DirectorySchema,
       create(DirectorySchema, {
@@ -238,13 +347,18 @@ describe('server status codes', () => {
     await f.endpoint.cas.writeBlobs([leaf.bytes, mid.bytes, root.bytes]);
     const c = f.endpoint.connection;
     const all = [];
-    for await (const r of c.serverStream(cas.getTree, { rootDigest: toPb(root.digest) })) all.push(...r.directories);
+    for await (const r of c.serverStream(cas.getTree, { rootDigest: toPb(root.digest) }))
+      all.push(...r.directories);
     assert.equal(all.length, 3);
     let token = '';
     const paged = [];
     for (let i = 0; i < 10; i++) {
       let next = '';
-      for await (const r of c.serverStream(cas.getTree, { rootDigest: toPb(root.digest), pageSize: 1, pageToken: token })) {
+      for await (const r of c.serverStream(cas.getTree, {
+        rootDigest: toPb(root.digest),
+        pageSize: 1,
+        pageToken: token,
+      })) {
         paged.push(...r.directories);
         next = r.nextPageToken || next;
       }
@@ -252,6 +366,11 @@ describe('server status codes', () => {
       token = next;
     }
     assert.equal(paged.length, 3);
-    assert.equal(await codeOf(c.serverStream(cas.getTree, { rootDigest: toPb(root.digest), pageToken: 'bogus' })), Status.INVALID_ARGUMENT);
+    assert.equal(
+      await codeOf(
+        c.serverStream(cas.getTree, { rootDigest: toPb(root.digest), pageToken: 'bogus' }),
+      ),
+      Status.INVALID_ARGUMENT,
+    );
   });
 });

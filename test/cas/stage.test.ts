@@ -1,0 +1,212 @@
+// Trees round-trip between disk and CAS, and a hostile Directory received from
+// the network can never make staging write outside the staging directory.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  stat,
+  symlink,
+  writeFile,
+  chmod,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { LocalCas, stageTree, type Cas } from '../../src/cas/index.js';
+import {
+  DirectorySchema,
+  digestMessage,
+  toPb,
+  treeFromDirectory,
+  type Digest,
+  type Directory,
+} from '../../src/reapi/index.js';
+import { tempDir } from '../helpers/tmp.js';
+import { startFixture } from '../helpers/server-fixture.js';
+
+async function upload(
+  cas: Cas,
+  tree: Awaited<ReturnType<typeof treeFromDirectory>>,
+): Promise<void> {
+  await cas.writeBlobs([...tree.directories.values()].map((d) => d.bytes));
+  for (const f of tree.files.values()) await cas.writeBlob(await readFile(f.path));
+}
+
+/** Stores a Directory exactly as given (unsorted, invalid...) and returns its digest. */
+async function rawDir(cas: Cas, dir: Directory): Promise<Digest> {
+  const { bytes } = digestMessage(DirectorySchema, dir);
+  return cas.writeBlob(bytes);
+}
+
+async function listAll(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, rel: string): Promise<void> => {
+    for (const n of (await readdir(d)).sort()) {
+      out.push(rel + n);
+      if ((await lstat(join(d, n))).isDirectory()) await walk(join(d, n), `${rel}${n}/`);
+    }
+  };
+  await walk(dir, '');
+  return out;
+}
+
+describe('Merkle trees and staging', () => {
+  it('builds a tree from disk and stages an identical copy (files, exec bit, symlinks, empty dirs)', async () => {
+    await using tmp = await tempDir();
+    const src = join(tmp.path, 'src');
+    await mkdir(join(src, 'include', 'sub'), { recursive: true });
+    await mkdir(join(src, 'empty'));
+    await writeFile(join(src, 'a.c'), 'int a(void) { return 1; }\n');
+    await writeFile(join(src, 'run.sh'), '#!/bin/sh\necho run\n');
+    await chmod(join(src, 'run.sh'), 0o755);
+    await writeFile(join(src, 'include', 'dep.h'), '#define DEP 2\n');
+    await writeFile(join(src, 'include', 'sub', 'same.h'), '#define DEP 2\n');
+    await symlink('a.c', join(src, 'link.c'));
+    const tree = await treeFromDirectory(src);
+    assert.equal(tree.directories.size, 4);
+    assert.equal(tree.files.size, 3, 'identical contents are one blob');
+
+    const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
+    await upload(cas, tree);
+    const dest = join(tmp.path, 'dest');
+    await mkdir(dest);
+    const stats = await stageTree(cas, tree.root, dest, { localPath: (d) => cas.pathOf(d) });
+    assert.deepEqual(await listAll(dest), await listAll(src));
+    assert.equal(await readFile(join(dest, 'include', 'sub', 'same.h'), 'utf8'), '#define DEP 2\n');
+    assert.equal((await stat(join(dest, 'run.sh'))).mode & 0o111, 0o111);
+    assert.equal((await stat(join(dest, 'a.c'))).mode & 0o111, 0);
+    assert.equal(await readlink(join(dest, 'link.c')), 'a.c');
+    assert.ok(stats.linked >= 3, 'non-executable files are hard-linked from the CAS');
+    // The staged copy hashes to the same root.
+    assert.equal((await treeFromDirectory(dest)).root.hash, tree.root.hash);
+  });
+
+  it('gives the same root digest whatever the order files were created in', async () => {
+    await using tmp = await tempDir();
+    for (const [name, order] of [
+      ['x', ['b', 'a', 'c']],
+      ['y', ['c', 'b', 'a']],
+    ] as const) {
+      await mkdir(join(tmp.path, name));
+      for (const f of order) await writeFile(join(tmp.path, name, f), f);
+    }
+    const x = await treeFromDirectory(join(tmp.path, 'x'));
+    const y = await treeFromDirectory(join(tmp.path, 'y'));
+    assert.equal(x.root.hash, y.root.hash);
+  });
+
+  it('stages a tree fetched through the remote client', async () => {
+    await using f = await startFixture('unix');
+    await using tmp = await tempDir();
+    await mkdir(join(tmp.path, 'src', 'd'), { recursive: true });
+    await writeFile(join(tmp.path, 'src', 'd', 'f'), 'remote file');
+    const tree = await treeFromDirectory(join(tmp.path, 'src'));
+    await upload(f.endpoint.cas, tree);
+    await mkdir(join(tmp.path, 'out'));
+    await stageTree(f.endpoint.cas, tree.root, join(tmp.path, 'out'));
+    assert.equal(await readFile(join(tmp.path, 'out', 'd', 'f'), 'utf8'), 'remote file');
+  });
+
+  describe('hostile directories', () => {
+    const cases: [string, (file: ReturnType<typeof fileNode>) => Directory][] = [
+      ['a ".." file', (f) => create(DirectorySchema, { files: [{ ...f, name: '..' }] })],
+      [
+        'a "." directory',
+        (f) =>
+          create(DirectorySchema, { files: [f], directories: [{ name: '.', digest: f.digest }] }),
+      ],
+      ['a name with a slash', (f) => create(DirectorySchema, { files: [{ ...f, name: 'a/b' }] })],
+      [
+        'an absolute name',
+        (f) => create(DirectorySchema, { files: [{ ...f, name: '/etc/passwd' }] }),
+      ],
+      ['an empty name', (f) => create(DirectorySchema, { files: [{ ...f, name: '' }] })],
+      ['a NUL in a name', (f) => create(DirectorySchema, { files: [{ ...f, name: 'a\0b' }] })],
+      ['a duplicated file', (f) => create(DirectorySchema, { files: [f, f] })],
+      [
+        'a symlink and a file of one name',
+        (f) =>
+          create(DirectorySchema, { files: [f], symlinks: [{ name: f.name, target: '/etc' }] }),
+      ],
+      [
+        'unsorted files',
+        (f) =>
+          create(DirectorySchema, {
+            files: [
+              { ...f, name: 'z' },
+              { ...f, name: 'a' },
+            ],
+          }),
+      ],
+      [
+        'a bad file digest',
+        (f) =>
+          create(DirectorySchema, { files: [{ ...f, digest: { hash: 'nope', sizeBytes: 1n } }] }),
+      ],
+      [
+        'an empty symlink target',
+        () => create(DirectorySchema, { symlinks: [{ name: 'l', target: '' }] }),
+      ],
+    ];
+    let fileDigest: Digest;
+    const fileNode = () => ({ name: 'evil', digest: toPb(fileDigest), isExecutable: false });
+    for (const [what, make] of cases) {
+      it(`rejects ${what} and writes nothing outside`, async () => {
+        await using tmp = await tempDir();
+        const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
+        fileDigest = await cas.writeBlob(Buffer.from('pwned'));
+        const inner = await rawDir(cas, make(fileNode()));
+        // Nest the hostile directory one level down, as a network peer might.
+        const root = await rawDir(
+          cas,
+          create(DirectorySchema, { directories: [{ name: 'sub', digest: toPb(inner) }] }),
+        );
+        const stage = join(tmp.path, 'stage', 'root');
+        await mkdir(stage, { recursive: true });
+        await assert.rejects(stageTree(cas, root, stage), (e: { code?: string }) =>
+          ['reapi/invalid-name', 'reapi/invalid-directory', 'reapi/invalid-digest'].includes(
+            e.code ?? '',
+          ),
+        );
+        assert.deepEqual(await readdir(join(tmp.path, 'stage')), ['root']);
+        assert.deepEqual(await readdir(stage), [], 'validation happens before anything is written');
+      });
+    }
+
+    it('refuses a tree that expands exponentially', async () => {
+      await using tmp = await tempDir();
+      const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
+      const f = await cas.writeBlob(Buffer.from('x'));
+      let d = await rawDir(
+        cas,
+        create(DirectorySchema, { files: [{ name: 'f', digest: toPb(f) }] }),
+      );
+      for (let i = 0; i < 40; i++) {
+        d = await rawDir(
+          cas,
+          create(DirectorySchema, {
+            directories: [
+              { name: 'a', digest: toPb(d) },
+              { name: 'b', digest: toPb(d) },
+            ],
+          }),
+        );
+      }
+      await mkdir(join(tmp.path, 'stage'));
+      await assert.rejects(stageTree(cas, d, join(tmp.path, 'stage'), { maxEntries: 10_000 }), {
+        code: 'reapi/invalid-directory',
+      });
+    });
+
+    it('refuses to stage into a non-empty directory', async () => {
+      await using tmp = await tempDir();
+      const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
+      const root = await rawDir(cas, create(DirectorySchema));
+      await writeFile(join(tmp.path, 'already'), '');
+      await assert.rejects(stageTree(cas, root, tmp.path), { code: 'cas/stage-conflict' });
+    });
+  });
+});
