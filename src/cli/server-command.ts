@@ -1,4 +1,5 @@
 // `specbuild server`: serves the local CAS and action cache over REAPI gRPC.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { LocalActionCache, LocalCas } from '../cas/index.js';
@@ -19,6 +20,9 @@ Options:
   --instance NAME    REAPI instance name to serve (default: the empty name)
   --quota SIZE       keep at most SIZE bytes of blobs, evicting the least
                      recently used (e.g. 20G; default unlimited)
+  --token-file FILE  require clients to send this bearer token
+  --tls-cert FILE    serve TLS with this PEM certificate chain (with --tls-key)
+  --tls-key FILE     PEM private key for --tls-cert
   --debug            show stack traces on errors
   -h, --help         show this help
 
@@ -32,6 +36,9 @@ export async function serverCommand(argv: string[]): Promise<number> {
       'cache-dir': { type: 'string' },
       instance: { type: 'string', default: '' },
       quota: { type: 'string' },
+      'token-file': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       debug: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -53,11 +60,32 @@ export async function serverCommand(argv: string[]): Promise<number> {
       hint: 'use slash-separated words such as "main" or "team/ci"',
     });
   }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    throw new SpecbuildError('cli/usage', '--tls-cert and --tls-key go together', {
+      hint: 'pass both, or neither for plain TCP',
+    });
+  }
+  const tls =
+    values['tls-cert'] === undefined || values['tls-key'] === undefined
+      ? undefined
+      : {
+          cert: readInput(values['tls-cert'], '--tls-cert'),
+          key: readInput(values['tls-key'], '--tls-key'),
+        };
+  const tokenFile = values['token-file'];
+  const token =
+    tokenFile === undefined
+      ? undefined
+      : readInput(tokenFile, '--token-file').toString('utf8').trim();
+  if (token === '')
+    throw new SpecbuildError('cli/usage', `--token-file ${tokenFile ?? ''} is empty`);
   const cas = await LocalCas.open({ dir: cacheDir, quotaBytes });
   const ac = await LocalActionCache.open(cacheDir, cas);
   const server = await startServer({
     listen: values.listen,
     instances: new Map([[instance, { cas, ac }]]),
+    tls,
+    token,
   });
   info(
     `specbuild server listening on ${server.address} (instance "${instance}", cache ${cacheDir})`,
@@ -74,4 +102,15 @@ export async function serverCommand(argv: string[]): Promise<number> {
   await server.close();
   info('specbuild server stopped');
   return 0;
+}
+
+function readInput(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new SpecbuildError(
+      'cli/usage',
+      `${flag}: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
 }

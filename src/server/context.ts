@@ -1,7 +1,9 @@
 // What every service handler shares: the stores of each instance name, the
 // advertised limits, and wrappers that turn thrown errors into gRPC statuses
 // and count calls in flight (so tests can prove nothing leaked).
+import { timingSafeEqual } from 'node:crypto';
 import type {
+  Metadata,
   handleClientStreamingCall,
   handleServerStreamingCall,
   handleUnaryCall,
@@ -32,7 +34,19 @@ export class ServerContext {
   constructor(
     readonly instances: ReadonlyMap<string, InstanceStores>,
     readonly maxBatchBytes = DEFAULT_MAX_BATCH_BYTES,
+    /** When set, every call must carry `authorization: Bearer <token>`. */
+    private readonly token?: string,
   ) {}
+
+  private authorize(metadata: Metadata): void {
+    if (this.token === undefined) return;
+    const got = metadata.get('authorization')[0];
+    if (typeof got !== 'string' || !safeEqual(got, `Bearer ${this.token}`)) {
+      throw new SpecbuildError('server/unauthenticated', 'missing or wrong bearer token', {
+        hint: "pass the server's token with --token-file",
+      });
+    }
+  }
 
   instance(name: string): InstanceStores {
     const stores = this.instances.get(name);
@@ -67,7 +81,10 @@ export class ServerContext {
       this.activeCalls++;
       // Run inside a promise so that a synchronous throw is reported, not lost.
       Promise.resolve()
-        .then(() => fn(call.request, call))
+        .then(() => {
+          this.authorize(call.metadata);
+          return fn(call.request, call);
+        })
         .then(
           (res) => {
             this.activeCalls--;
@@ -88,7 +105,10 @@ export class ServerContext {
       this.activeCalls++;
       // Run inside a promise so that a synchronous throw is reported, not lost.
       Promise.resolve()
-        .then(() => fn(call.request, call))
+        .then(() => {
+          this.authorize(call.metadata);
+          return fn(call.request, call);
+        })
         .then(
           () => {
             this.activeCalls--;
@@ -108,7 +128,10 @@ export class ServerContext {
     return (call, callback) => {
       this.activeCalls++;
       Promise.resolve()
-        .then(() => fn(call))
+        .then(() => {
+          this.authorize(call.metadata);
+          return fn(call);
+        })
         .then(
           (res) => {
             this.activeCalls--;
@@ -141,4 +164,10 @@ export async function writeMessage<T>(
     call.once('drain', onDrain);
     call.once('close', onClose);
   });
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

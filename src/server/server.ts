@@ -23,6 +23,10 @@ export interface ServerOptions {
   listen: string;
   instances: ReadonlyMap<string, InstanceStores>;
   maxBatchBytes?: number;
+  /** Serve TLS with this PEM certificate chain and private key. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Require `authorization: Bearer <token>` on every call. */
+  token?: string;
 }
 
 export interface RunningServer {
@@ -36,7 +40,7 @@ export interface RunningServer {
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const ctx = new ServerContext(opts.instances, opts.maxBatchBytes);
+  const ctx = new ServerContext(opts.instances, opts.maxBatchBytes, opts.token);
   const server = new Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -49,8 +53,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const listen = opts.listen.startsWith('unix://') ? `unix:${opts.listen.slice(7)}` : opts.listen;
   if (listen.startsWith('unix:')) await removeStaleSocket(listen.slice(5));
+  const creds =
+    opts.tls === undefined
+      ? ServerCredentials.createInsecure()
+      : ServerCredentials.createSsl(null, [
+          { cert_chain: opts.tls.cert, private_key: opts.tls.key },
+        ]);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => {
+    server.bindAsync(listen, creds, (err, p) => {
       if (err === null) resolve(p);
       else {
         reject(

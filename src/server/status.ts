@@ -39,6 +39,8 @@ export function grpcCodeOf(code: ErrorCode): Status {
       return Status.UNIMPLEMENTED;
     case 'server/upload-busy':
       return Status.ABORTED;
+    case 'server/unauthenticated':
+      return Status.UNAUTHENTICATED;
     case 'cas/io':
     case 'remote/protocol':
     case 'server/listen':

@@ -22,7 +22,15 @@ export interface ServerFixture extends AsyncDisposable {
 
 export async function startFixture(
   transport: Transport,
-  opts: { instance?: string; quotaBytes?: number; maxBatchBytes?: number } = {},
+  opts: {
+    instance?: string;
+    quotaBytes?: number;
+    maxBatchBytes?: number;
+    tls?: { cert: Buffer; key: Buffer };
+    token?: string;
+    /** Options of the first client (e.g. tokenFile, caFile, a grpcs:// target). */
+    client?: Partial<EndpointOptions>;
+  } = {},
 ): Promise<ServerFixture> {
   const dir = await tempDir();
   const cas = await LocalCas.open({ dir: join(dir.path, 'cache'), quotaBytes: opts.quotaBytes });
@@ -32,14 +40,20 @@ export async function startFixture(
     listen: transport === 'tcp' ? '127.0.0.1:0' : `unix:${join(dir.path, 's.sock')}`,
     instances: new Map([[instance, { cas, ac }]]),
     maxBatchBytes: opts.maxBatchBytes,
+    tls: opts.tls,
+    token: opts.token,
   });
   const clients: RemoteEndpoint[] = [];
   const connect = async (o: Partial<EndpointOptions> = {}): Promise<RemoteEndpoint> => {
-    const ep = await RemoteEndpoint.connect({ target: server.address, instance, ...o });
+    const target =
+      opts.tls === undefined
+        ? server.address
+        : `grpcs://localhost:${server.address.split(':').pop() ?? ''}`;
+    const ep = await RemoteEndpoint.connect({ target, instance, ...o });
     clients.push(ep);
     return ep;
   };
-  const endpoint = await connect();
+  const endpoint = await connect(opts.client);
   return {
     dir,
     cas,

@@ -1,0 +1,95 @@
+// The specbuild command line as a user meets it: help, usage errors with exit
+// code 2 and a hint, and a server that starts, serves and stops on SIGTERM.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { RemoteEndpoint } from '../../src/remote/index.js';
+import { cliMain } from '../helpers/paths.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function run(...args: string[]) {
+  return spawnSync(process.execPath, [cliMain, ...args], { encoding: 'utf8', timeout: 20_000 });
+}
+
+describe('specbuild CLI', () => {
+  it('explains itself with --help', () => {
+    const top = run('--help');
+    assert.equal(top.status, 0);
+    assert.match(top.stdout, /server/);
+    const server = run('server', '--help');
+    assert.equal(server.status, 0);
+    for (const flag of [
+      '--listen',
+      '--cache-dir',
+      '--instance',
+      '--quota',
+      '--token-file',
+      '--tls-cert',
+    ]) {
+      assert.ok(server.stdout.includes(flag), flag);
+    }
+  });
+
+  it('reports usage errors with exit code 2 and a hint', () => {
+    const unknown = run('frobnicate');
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    assert.match(unknown.stderr, /hint:/);
+    const badFlag = run('server', '--no-such-flag');
+    assert.equal(badFlag.status, 2);
+    const badQuota = run('server', '--quota', 'lots');
+    assert.equal(badQuota.status, 2);
+    assert.match(badQuota.stderr, /--quota/);
+    const badInstance = run('server', '--instance', '../x');
+    assert.equal(badInstance.status, 2);
+    const halfTls = run('server', '--tls-cert', '/nonexistent');
+    assert.equal(halfTls.status, 2);
+  });
+
+  it('fails clearly when the address is taken', async () => {
+    await using dir = await tempDir();
+    const first = spawn(process.execPath, [
+      cliMain,
+      'server',
+      '--listen',
+      '127.0.0.1:0',
+      '--cache-dir',
+      join(dir.path, 'c'),
+    ]);
+    try {
+      const [line] = (await once(first.stdout, 'data')) as [Buffer];
+      const address = /listening on (\S+)/.exec(line.toString())?.[1];
+      assert.ok(address);
+      const second = run('server', '--listen', address, '--cache-dir', join(dir.path, 'c'));
+      assert.equal(second.status, 1);
+      assert.match(second.stderr, /cannot listen on/);
+    } finally {
+      first.kill('SIGTERM');
+      await once(first, 'exit');
+    }
+  });
+
+  it('serves a unix socket until SIGTERM, then exits 0', async () => {
+    await using dir = await tempDir();
+    const sock = join(dir.path, 'reapi.sock');
+    const child = spawn(process.execPath, [
+      cliMain,
+      'server',
+      '--listen',
+      `unix:${sock}`,
+      '--cache-dir',
+      join(dir.path, 'c'),
+    ]);
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    assert.match(line.toString(), new RegExp(`listening on unix:${sock}`));
+    const ep = await RemoteEndpoint.connect({ target: `unix:${sock}` });
+    const d = await ep.cas.writeBlob(Buffer.from('via the CLI server'));
+    assert.equal(Buffer.from(await ep.cas.readBlob(d)).toString(), 'via the CLI server');
+    ep.close();
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+  });
+});

@@ -1,0 +1,253 @@
+// The remote client's own promises: target parsing, retries with backoff that
+// honour RetryInfo, deadlines and cancellation, bearer tokens and TLS.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { anyPack, DurationSchema } from '@bufbuild/protobuf/wkt';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  status as Status,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import {
+  Capabilities,
+  CacheCapabilitiesSchema,
+  DigestFunction_Value,
+  ServerCapabilitiesSchema,
+  rpc,
+  rpcDetails,
+  serviceDefinition,
+} from '../../src/reapi/index.js';
+import { Connection, parseTarget, RemoteEndpoint } from '../../src/remote/index.js';
+import { startFixture } from '../helpers/server-fixture.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** A Capabilities server that fails its first `failures` calls (a fault a real server cannot be made to produce). */
+async function flakyServer(
+  failures: number,
+  opts: { retryDelayMs?: number; code?: Status; hang?: boolean } = {},
+) {
+  const server = new Server();
+  const calls: { at: number; metadata: Metadata }[] = [];
+  server.addService(serviceDefinition(Capabilities), {
+    getCapabilities: (
+      call: { metadata: Metadata },
+      cb: (e: Partial<ServiceError> | null, r?: unknown) => void,
+    ) => {
+      calls.push({ at: Date.now(), metadata: call.metadata });
+      if (opts.hang === true) return;
+      if (calls.length <= failures) {
+        const md = new Metadata();
+        if (opts.retryDelayMs !== undefined) {
+          const info = create(rpcDetails.RetryInfoSchema, {
+            retryDelay: create(DurationSchema, { seconds: 0n, nanos: opts.retryDelayMs * 1e6 }),
+          });
+          const st = create(rpc.StatusSchema, {
+            code: Status.UNAVAILABLE,
+            message: 'busy',
+            details: [anyPack(rpcDetails.RetryInfoSchema, info)],
+          });
+          md.set('grpc-status-details-bin', Buffer.from(toBinary(rpc.StatusSchema, st)));
+        }
+        cb({ code: opts.code ?? Status.UNAVAILABLE, details: 'try later', metadata: md });
+        return;
+      }
+      cb(
+        null,
+        create(ServerCapabilitiesSchema, {
+          cacheCapabilities: create(CacheCapabilitiesSchema, {
+            digestFunctions: [DigestFunction_Value.SHA256],
+          }),
+        }),
+      );
+    },
+  });
+  const port = await new Promise<number>((res, rej) => {
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => {
+      if (e) rej(e);
+      else res(p);
+    });
+  });
+  return {
+    target: `127.0.0.1:${port}`,
+    calls,
+    [Symbol.asyncDispose]: () => {
+      server.forceShutdown();
+      return Promise.resolve();
+    },
+  };
+}
+
+describe('remote client', () => {
+  it('parses targets', () => {
+    assert.deepEqual(parseTarget('127.0.0.1:50051'), {
+      address: '127.0.0.1:50051',
+      tls: false,
+      text: '127.0.0.1:50051',
+    });
+    assert.equal(parseTarget('grpc://build.example:8980').address, 'build.example:8980');
+    assert.equal(parseTarget('grpcs://build.example:443').tls, true);
+    assert.equal(parseTarget('unix:/run/s.sock').address, 'unix:/run/s.sock');
+    assert.equal(parseTarget('unix:///run/s.sock').address, 'unix:/run/s.sock');
+    assert.equal(parseTarget('[::1]:9000').address, '[::1]:9000');
+    for (const bad of [
+      'localhost',
+      'ftp://x:1',
+      'host:0',
+      'host:99999',
+      'unix:relative.sock',
+      'a b:1',
+    ]) {
+      assert.throws(() => parseTarget(bad), { code: 'cli/usage' }, bad);
+    }
+  });
+
+  it("retries UNAVAILABLE and honours the server's RetryInfo delay", async () => {
+    await using s = await flakyServer(2, { retryDelayMs: 300 });
+    const ep = await RemoteEndpoint.connect({
+      target: s.target,
+      retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 1000 },
+    });
+    ep.close();
+    assert.equal(s.calls.length, 3);
+    const [a, b, c] = s.calls.map((x) => x.at);
+    assert.ok(a !== undefined && b !== undefined && c !== undefined);
+    assert.ok(b - a >= 250, `waited ${b - a} ms, asked 300`);
+    assert.ok(c - b >= 250, `waited ${c - b} ms, asked 300`);
+  });
+
+  it('retries RESOURCE_EXHAUSTED with exponential backoff, then gives up', async () => {
+    await using s = await flakyServer(100, { code: Status.RESOURCE_EXHAUSTED });
+    await assert.rejects(
+      RemoteEndpoint.connect({
+        target: s.target,
+        retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 1000 },
+      }),
+      { code: 'remote/unavailable', temporary: true },
+    );
+    assert.equal(s.calls.length, 4);
+    const gaps = s.calls.slice(1).map((c, i) => c.at - (s.calls[i]?.at ?? 0));
+    assert.ok((gaps[2] ?? 0) > (gaps[0] ?? 0), `backoff grows: ${gaps.join(', ')}`);
+  });
+
+  it('does not retry errors that retrying cannot fix', async () => {
+    await using s = await flakyServer(1, { code: Status.INVALID_ARGUMENT });
+    await assert.rejects(RemoteEndpoint.connect({ target: s.target }), {
+      code: 'remote/invalid-argument',
+    });
+    assert.equal(s.calls.length, 1);
+  });
+
+  it('fails with remote/unavailable when nothing listens', async () => {
+    await using dir = await tempDir();
+    await assert.rejects(
+      RemoteEndpoint.connect({
+        target: `unix:${join(dir.path, 'none.sock')}`,
+        retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10 },
+      }),
+      { code: 'remote/unavailable' },
+    );
+  });
+
+  it('enforces per-call deadlines and cancels on AbortSignal', async () => {
+    await using s = await flakyServer(0, { hang: true });
+    const conn = new Connection({ target: s.target });
+    try {
+      await assert.rejects(
+        conn.unary(Capabilities.method.getCapabilities, {}, { timeoutMs: 200 }),
+        { code: 'remote/deadline' },
+      );
+      const ac = new AbortController();
+      setTimeout(() => {
+        ac.abort();
+      }, 100);
+      await assert.rejects(
+        conn.unary(
+          Capabilities.method.getCapabilities,
+          {},
+          { signal: ac.signal, timeoutMs: 30_000 },
+        ),
+      );
+      assert.ok(ac.signal.aborted);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('stops a ByteStream read when its signal aborts, leaving no call on the server', async () => {
+    await using f = await startFixture('tcp');
+    const data = randomBytes(8 * 1024 * 1024);
+    const [d] = await f.endpoint.cas.writeBlobs([data]);
+    assert.ok(d);
+    const ac = new AbortController();
+    let got = 0;
+    await assert.rejects(async () => {
+      for await (const chunk of f.endpoint.cas.readStream(d, {}, { signal: ac.signal })) {
+        got += chunk.byteLength;
+        ac.abort();
+      }
+    });
+    assert.ok(got > 0 && got < data.byteLength);
+  });
+
+  it('sends a bearer token from --token-file, and the server requires it', async () => {
+    await using dir = await tempDir();
+    const tokenFile = join(dir.path, 'token');
+    writeFileSync(tokenFile, 's3cret-token\n');
+    await using f = await startFixture('tcp', { token: 's3cret-token', client: { tokenFile } });
+    const d = await f.endpoint.cas.writeBlob(Buffer.from('authorised'));
+    assert.equal(f.cas.has(d), true);
+    await assert.rejects(f.connect({ tokenFile: undefined }), { code: 'remote/permission' });
+    writeFileSync(tokenFile, 'wrong');
+    await assert.rejects(f.connect({ tokenFile }), { code: 'remote/permission' });
+    writeFileSync(tokenFile, '');
+    await assert.rejects(f.connect({ tokenFile }), { code: 'cli/usage' });
+  });
+
+  it('talks TLS to grpcs:// targets, verifying the server certificate', async () => {
+    await using dir = await tempDir();
+    const key = join(dir.path, 'key.pem');
+    const cert = join(dir.path, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    const tls = { cert: readFileSync(cert), key: readFileSync(key) };
+    await using f = await startFixture('tcp', { tls, client: { caFile: cert } });
+    const d = await f.endpoint.cas.writeBlob(Buffer.from('over TLS'));
+    assert.equal(f.cas.has(d), true);
+    assert.ok(f.endpoint.connection.target.tls);
+    const fast = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
+    // Without our CA the certificate is not trusted; plain TCP is refused by a TLS server.
+    await assert.rejects(f.connect({ retry: fast, callTimeoutMs: 3000 }), (e: { code?: string }) =>
+      ['remote/unavailable', 'remote/deadline'].includes(e.code ?? ''),
+    );
+    await assert.rejects(
+      f.connect({ target: f.server.address, retry: fast, callTimeoutMs: 3000 }),
+      (e: { code?: string }) => ['remote/unavailable', 'remote/deadline'].includes(e.code ?? ''),
+    );
+  });
+});
