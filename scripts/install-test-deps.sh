@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests need (run as root, or via sudo):
+#   gcc, openssl           - real compiles and a TLS test certificate
+#   bazel-bootstrap-source - the published REAPI .proto files (Bazel's copy)
+#   protobuf-compiler, python3-grpcio, python3-protobuf
+#                          - an independent Python REAPI client for interop tests
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(gcc openssl bazel-bootstrap-source protobuf-compiler python3-grpcio python3-protobuf)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "test dependencies present: ${pkgs[*]}"
