@@ -15,8 +15,57 @@ export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
+/** Field number of the `bytes data` field of the ByteStream messages that carry blob data. */
+const DATA_FIELD: Record<string, number> = {
+  'google.bytestream.ReadResponse': 10,
+  'google.bytestream.WriteRequest': 10,
+};
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/**
+ * Encodes a message whose large `data` field goes last, copying the data once
+ * into an exactly sized buffer (toBinary copies it twice, into a buffer grown
+ * by doubling and then into the result).
+ */
+function serializeWithData<D extends DescMessage>(
+  schema: D,
+  m: MessageShape<D>,
+  field: number,
+  data: Uint8Array,
+): Buffer {
+  const head = toBinary(schema, { ...m, data: new Uint8Array(0) });
+  const tag = (field << 3) | 2;
+  const out = Buffer.allocUnsafe(
+    head.byteLength + varintSize(tag) + varintSize(data.byteLength) + data.byteLength,
+  );
+  out.set(head, 0);
+  let pos = head.byteLength;
+  for (let v of [tag, data.byteLength]) {
+    while (v >= 0x80) {
+      out[pos++] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    out[pos++] = v;
+  }
+  out.set(data, pos);
+  return out;
+}
+
 function serializer<D extends DescMessage>(schema: D): (m: MessageShape<D>) => Buffer {
+  const field = DATA_FIELD[schema.typeName];
   return (m) => {
+    const data = (m as { data?: unknown }).data;
+    if (field !== undefined && data instanceof Uint8Array && data.byteLength >= 64 * 1024) {
+      return serializeWithData(schema, m, field, data);
+    }
     const bytes = toBinary(schema, m);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
