@@ -379,6 +379,8 @@ async function main(): Promise<void> {
       log(`  ${round1(read1m)} MB/s`);
       await logServerRss(server);
 
+      log('ByteStream warm-up, 64 MiB blob (not reported)');
+      await streamRoundTrip(ep, 64 * MIB);
       log(`ByteStream, ${STREAM_BYTES / MIB} MiB blob`);
       const bs = await streamRoundTrip(ep, STREAM_BYTES);
       await logServerRss(server);

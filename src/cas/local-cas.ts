@@ -27,6 +27,9 @@ export interface LocalCasOptions {
 
 /** Read chunk size for streams: well under gRPC's 4 MiB message limit. */
 export const STREAM_CHUNK = 1 << 20;
+/** Disk writes of one upload that may be in flight at once. */
+const MAX_PENDING_WRITES = 16;
+
 /** Prefix of temporary files; never a valid hash, so never taken for a blob. */
 const TEMP_PREFIX = '.tmp-';
 
@@ -265,10 +268,25 @@ export class LocalCas implements UploadableCas {
     const tmp = this.tempName(d.hash);
     const fh = await open(tmp, 'wx', 0o444);
     const hasher = new DigestBuilder();
+    // Disk writes are pipelined (positional, so order of completion does not
+    // matter): receiving the next chunk overlaps writing the previous ones.
+    const pending: Promise<void>[] = [];
+    let failure: Error | undefined;
+    const fail = (e: unknown): void => {
+      failure ??= new SpecbuildError('cas/io', `writing ${tmp}: ${String(e)}`, { cause: e });
+    };
+    const check = (): void => {
+      if (failure !== undefined) throw failure;
+    };
+    const drain = async (): Promise<void> => {
+      await Promise.all(pending.splice(0));
+      check();
+    };
     let closed = false;
     const close = async (): Promise<void> => {
       if (!closed) {
         closed = true;
+        await Promise.all(pending.splice(0));
         await fh.close();
       }
     };
@@ -279,17 +297,20 @@ export class LocalCas implements UploadableCas {
       },
       write: async (chunk) => {
         if (closed) throw new Error('bug: write after the upload ended');
+        check();
         if (hasher.size + chunk.byteLength > d.size) {
           throw new SpecbuildError(
             'cas/digest-mismatch',
             `upload of ${digestKey(d)} sends more than ${d.size} bytes`,
           );
         }
-        const written = fh.write(chunk); // hash while the thread pool writes
+        pending.push(fh.write(chunk, 0, chunk.byteLength, hasher.size).then(() => undefined, fail));
         hasher.update(chunk);
-        await written;
+        while (pending.length > MAX_PENDING_WRITES) await pending.shift();
+        check();
       },
       finish: async () => {
+        await drain();
         await close();
         const got = hasher.digest();
         if (!digestEquals(got, d)) {

@@ -106,6 +106,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
 /** HTTP/2 flow-control window for data the server receives (ByteStream Write, batches). */
 const RECEIVE_WINDOW_BYTES = 16 * 1024 * 1024;
+/** Largest HTTP/2 DATA frame clients may send us (fewer, larger frames per 1 MiB message). */
+const MAX_FRAME_BYTES = 1024 * 1024;
 
 /**
  * grpc-js (≤ 1.14) leaves the server's HTTP/2 receive window at 64 KiB and has
@@ -117,7 +119,7 @@ function raiseReceiveWindow(server: Server, bytes: number): void {
   if (!(h2 instanceof Map)) return; // grpc-js internals changed: keep the defaults
   for (const s of h2.keys()) {
     s.on('session', (session: Http2Session) => {
-      session.settings({ initialWindowSize: bytes });
+      session.settings({ initialWindowSize: bytes, maxFrameSize: MAX_FRAME_BYTES });
       session.setLocalWindowSize(bytes);
     });
   }
