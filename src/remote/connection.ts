@@ -136,6 +136,20 @@ export class Connection {
     return new RemoteCallError(e.code, e.details || e.message, e.metadata, this.target.text);
   }
 
+  /** A grpc-js completion callback that settles a promise, turning errors into ours. */
+  private settle<T>(
+    resolve: (v: T) => void,
+    reject: (e: Error) => void,
+    before: () => void,
+  ): (err: ServiceError | null, res?: T) => void {
+    return (err, res) => {
+      before();
+      if (err !== null) reject(this.error(err));
+      else if (res === undefined) reject(new SpecbuildError('remote/protocol', 'empty response'));
+      else resolve(res);
+    };
+  }
+
   /** Runs `attempt` with retries on temporary failures. */
   async withRetry<T>(opts: CallOpts, attempt: () => Promise<T>): Promise<T> {
     const policy = this.retryPolicy;
@@ -185,13 +199,9 @@ export class Connection {
           msg,
           this.metadata(),
           this.callOptions(opts, true),
-          (err, res) => {
+          this.settle(resolve, reject, () => {
             detach();
-            if (err !== null) reject(this.error(err));
-            else if (res === undefined)
-              reject(new SpecbuildError('remote/protocol', 'empty response'));
-            else resolve(res);
-          },
+          }),
         );
         const detach = this.cancelOnAbort(opts, call);
       });
@@ -243,13 +253,9 @@ export class Connection {
         def.responseDeserialize as (b: Buffer) => MessageShape<O>,
         this.metadata(),
         this.callOptions(opts, false),
-        (err, res) => {
+        this.settle(resolve, reject, () => {
           detach();
-          if (err !== null) reject(this.error(err));
-          else if (res === undefined)
-            reject(new SpecbuildError('remote/protocol', 'empty response'));
-          else resolve(res);
-        },
+        }),
       );
     });
     if (call === undefined) throw new Error('bug: no call');

@@ -74,27 +74,46 @@ export class ServerContext {
     }
   }
 
+  /**
+   * Runs a handler: checks the caller's token, counts the call while it runs,
+   * and reports a result or error exactly once. The handler runs inside a
+   * promise so that a synchronous throw is reported, not lost.
+   */
+  private run<T>(
+    metadata: Metadata,
+    fn: () => Promise<T>,
+    done: (e: unknown, res?: T) => void,
+  ): void {
+    this.activeCalls++;
+    Promise.resolve()
+      .then(() => {
+        this.authorize(metadata);
+        return fn();
+      })
+      .then(
+        (res) => {
+          this.activeCalls--;
+          done(undefined, res);
+        },
+        (e: unknown) => {
+          this.activeCalls--;
+          done(e ?? new Error('handler failed'));
+        },
+      );
+  }
+
   unary<Req, Res>(
     fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
   ): handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      this.activeCalls++;
-      // Run inside a promise so that a synchronous throw is reported, not lost.
-      Promise.resolve()
-        .then(() => {
-          this.authorize(call.metadata);
-          return fn(call.request, call);
-        })
-        .then(
-          (res) => {
-            this.activeCalls--;
-            callback(null, res);
-          },
-          (e: unknown) => {
-            this.activeCalls--;
-            callback(toGrpcError(e));
-          },
-        );
+      this.run(
+        call.metadata,
+        () => fn(call.request, call),
+        (e, res) => {
+          if (e === undefined) callback(null, res);
+          else callback(toGrpcError(e));
+        },
+      );
     };
   }
 
@@ -102,23 +121,14 @@ export class ServerContext {
     fn: (req: Req, call: ServerWritableStream<Req, Res>) => Promise<void>,
   ): handleServerStreamingCall<Req, Res> {
     return (call) => {
-      this.activeCalls++;
-      // Run inside a promise so that a synchronous throw is reported, not lost.
-      Promise.resolve()
-        .then(() => {
-          this.authorize(call.metadata);
-          return fn(call.request, call);
-        })
-        .then(
-          () => {
-            this.activeCalls--;
-            call.end();
-          },
-          (e: unknown) => {
-            this.activeCalls--;
-            call.emit('error', toGrpcError(e));
-          },
-        );
+      this.run(
+        call.metadata,
+        () => fn(call.request, call),
+        (e) => {
+          if (e === undefined) call.end();
+          else call.emit('error', toGrpcError(e));
+        },
+      );
     };
   }
 
@@ -126,22 +136,14 @@ export class ServerContext {
     fn: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
   ): handleClientStreamingCall<Req, Res> {
     return (call, callback) => {
-      this.activeCalls++;
-      Promise.resolve()
-        .then(() => {
-          this.authorize(call.metadata);
-          return fn(call);
-        })
-        .then(
-          (res) => {
-            this.activeCalls--;
-            callback(null, res);
-          },
-          (e: unknown) => {
-            this.activeCalls--;
-            callback(toGrpcError(e));
-          },
-        );
+      this.run(
+        call.metadata,
+        () => fn(call),
+        (e, res) => {
+          if (e === undefined) callback(null, res);
+          else callback(toGrpcError(e));
+        },
+      );
     };
   }
 }

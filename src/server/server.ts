@@ -2,6 +2,7 @@
 // over the stores of each instance, on TCP or a unix socket.
 import type { EventEmitter } from 'node:events';
 import { lstat, unlink } from 'node:fs/promises';
+import { connect } from 'node:net';
 import type { Http2Session } from 'node:http2';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { errnoCode, SpecbuildError } from '../core/index.js';
@@ -125,11 +126,33 @@ function raiseReceiveWindow(server: Server, bytes: number): void {
   }
 }
 
+/** Removes a socket file left by a dead server; refuses one a live server still answers on. */
 async function removeStaleSocket(path: string): Promise<void> {
   try {
     const st = await lstat(path);
-    if (st.isSocket()) await unlink(path);
+    if (!st.isSocket()) return; // bindAsync will report the conflict
   } catch (e) {
-    if (errnoCode(e) !== 'ENOENT') throw e;
+    if (errnoCode(e) === 'ENOENT') return;
+    throw e;
   }
+  const live = await new Promise<boolean>((resolve) => {
+    const sock = connect(path);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => {
+      resolve(false);
+    });
+  });
+  if (live) {
+    throw new SpecbuildError(
+      'server/listen',
+      `cannot listen on unix:${path}: another server is using it`,
+      {
+        hint: 'stop that server or choose another --listen path',
+      },
+    );
+  }
+  await unlink(path);
 }

@@ -84,12 +84,39 @@ describe('specbuild CLI', () => {
     ]);
     const [line] = (await once(child.stdout, 'data')) as [Buffer];
     assert.match(line.toString(), new RegExp(`listening on unix:${sock}`));
+    const rival = run('server', '--listen', `unix:${sock}`, '--cache-dir', join(dir.path, 'c2'));
+    assert.equal(rival.status, 1, 'a second server may not steal a live socket');
+    assert.match(rival.stderr, /another server is using it/);
     const ep = await RemoteEndpoint.connect({ target: `unix:${sock}` });
     const d = await ep.cas.writeBlob(Buffer.from('via the CLI server'));
     assert.equal(Buffer.from(await ep.cas.readBlob(d)).toString(), 'via the CLI server');
     ep.close();
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+  });
+
+  it('takes over the socket file of a server that was killed', async () => {
+    await using dir = await tempDir();
+    const sock = join(dir.path, 'stale.sock');
+    const start = () =>
+      spawn(process.execPath, [
+        cliMain,
+        'server',
+        '--listen',
+        `unix:${sock}`,
+        '--cache-dir',
+        join(dir.path, 'c'),
+      ]);
+    const first = start();
+    await once(first.stdout, 'data');
+    first.kill('SIGKILL');
+    await once(first, 'exit');
+    const second = start();
+    const [line] = (await once(second.stdout, 'data')) as [Buffer];
+    assert.match(line.toString(), /listening on unix:/);
+    second.kill('SIGTERM');
+    const [code] = (await once(second, 'exit')) as [number | null];
     assert.equal(code, 0);
   });
 });
