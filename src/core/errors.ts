@@ -27,6 +27,9 @@ export type ErrorCode =
   | 'server/listen'
   | 'server/upload-busy'
   | 'server/unauthenticated'
+  | 'sandbox/unavailable'
+  | 'sandbox/setup'
+  | 'exec/timeout'
   | 'cli/usage'
   | 'internal';
 

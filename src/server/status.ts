@@ -41,6 +41,10 @@ export function grpcCodeOf(code: ErrorCode): Status {
       return Status.ABORTED;
     case 'server/unauthenticated':
       return Status.UNAUTHENTICATED;
+    case 'exec/timeout':
+      return Status.DEADLINE_EXCEEDED;
+    case 'sandbox/unavailable':
+    case 'sandbox/setup':
     case 'cas/io':
     case 'remote/protocol':
     case 'server/listen':

@@ -1,0 +1,3 @@
+// Sandbox layer: run a command in Linux namespaces with an overlay root.
+export * from './sandbox.js';
+export { sandboxHelper } from './helper.js';

@@ -1,0 +1,171 @@
+// Runs one command in a Linux sandbox (through the native helper): a fresh
+// root with the host toolchain, read-only layers overlaid at their absolute
+// paths, writable binds, an exact environment, a timeout that kills every
+// process of the command, stdin closed, stdout/stderr to files.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { SpecbuildError } from '../core/index.js';
+import { sandboxHelper } from './helper.js';
+
+export interface Bind {
+  /** Host path (file or directory). */
+  src: string;
+  /** Absolute path inside the sandbox. */
+  dst: string;
+  readonly?: boolean;
+}
+
+export interface SandboxSpec {
+  argv: readonly string[];
+  /** The command's whole environment: nothing is inherited. */
+  env: Readonly<Record<string, string>>;
+  /** Absolute working directory inside the sandbox (default "/"). */
+  cwd?: string;
+  /** Host directories overlaid above the host root, lowest first. */
+  layers?: readonly string[];
+  /** Host directory that receives writes to overlaid directories (required with layers). */
+  upperDir?: string;
+  /** An empty host directory the sandbox may use privately (not inside upperDir). */
+  scratchDir: string;
+  binds?: readonly Bind[];
+  /** Allow network access (default: a private network with only loopback). */
+  network?: boolean;
+  /** Kill the command and all its processes after this long. */
+  timeoutMs?: number;
+  stdoutFile: string;
+  stderrFile: string;
+  signal?: AbortSignal;
+}
+
+export interface SandboxResult {
+  exitCode: number;
+  /** Signal that ended the command, if any. */
+  signal: NodeJS.Signals | undefined;
+  timedOut: boolean;
+  wallMs: number;
+}
+
+/** Exit status of the helper when it could not set the sandbox up. */
+const SETUP_FAILED = 125;
+
+function checkAbsolute(path: string, what: string): void {
+  if (!isAbsolute(path))
+    throw new SpecbuildError('sandbox/setup', `${what} "${path}" must be an absolute path`);
+}
+
+export function sandboxArgs(spec: SandboxSpec): string[] {
+  const args = ['--scratch', spec.scratchDir];
+  checkAbsolute(spec.scratchDir, 'scratch directory');
+  if (spec.upperDir !== undefined) {
+    checkAbsolute(spec.upperDir, 'upper directory');
+    args.push('--upper', spec.upperDir);
+  }
+  for (const l of spec.layers ?? []) {
+    checkAbsolute(l, 'layer');
+    args.push('--layer', l);
+  }
+  for (const b of spec.binds ?? []) {
+    checkAbsolute(b.src, 'bind source');
+    checkAbsolute(b.dst, 'bind destination');
+    args.push(b.readonly === true ? '--ro-bind' : '--bind', b.src, b.dst);
+  }
+  const cwd = spec.cwd ?? '/';
+  checkAbsolute(cwd, 'working directory');
+  args.push('--cwd', cwd);
+  if (spec.network === true) args.push('--net');
+  for (const [k, v] of Object.entries(spec.env)) {
+    if (k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) {
+      throw new SpecbuildError('sandbox/setup', `invalid environment variable name "${k}"`);
+    }
+    args.push('--env', `${k}=${v}`);
+  }
+  if (spec.argv.length === 0 || spec.argv[0] === '') {
+    throw new SpecbuildError('sandbox/setup', 'the command is empty');
+  }
+  args.push('--', ...spec.argv);
+  return args;
+}
+
+export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
+  const args = sandboxArgs(spec);
+  const helper = sandboxHelper();
+  spec.signal?.throwIfAborted();
+  const out = openSync(spec.stdoutFile, 'w');
+  const err = openSync(spec.stderrFile, 'w');
+  const started = performance.now();
+  let child;
+  try {
+    child = spawn(helper, args, {
+      stdio: ['ignore', out, err, 'pipe'],
+      env: {},
+      detached: true, // its own process group, so a timeout kills all of it
+    });
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+  let setupMessage = '';
+  const diag = child.stdio[3];
+  if (diag !== null && diag !== undefined && 'setEncoding' in diag) {
+    diag.setEncoding('utf8');
+    diag.on('data', (s: string) => {
+      setupMessage += s;
+    });
+  }
+  let timedOut = false;
+  const kill = (): void => {
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const timer =
+    spec.timeoutMs === undefined || spec.timeoutMs <= 0
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, spec.timeoutMs);
+  spec.signal?.addEventListener('abort', kill, { once: true });
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>(
+    (resolve, reject) => {
+      child.once('error', (e) => {
+        reject(
+          new SpecbuildError(
+            'sandbox/unavailable',
+            `cannot start the sandbox helper: ${e.message}`,
+            { cause: e },
+          ),
+        );
+      });
+      child.once('close', (c, s) => {
+        resolve([c, s]);
+      });
+    },
+  ).finally(() => {
+    clearTimeout(timer);
+    spec.signal?.removeEventListener('abort', kill);
+  });
+  const wallMs = performance.now() - started;
+  if (code === SETUP_FAILED && setupMessage !== '') {
+    const unavailable = setupMessage.includes('cannot create Linux namespaces');
+    throw new SpecbuildError(
+      unavailable ? 'sandbox/unavailable' : 'sandbox/setup',
+      `sandbox: ${setupMessage.trim()}`,
+      {
+        hint: unavailable ? 'run as root, or enable unprivileged user namespaces' : undefined,
+      },
+    );
+  }
+  spec.signal?.throwIfAborted();
+  return {
+    exitCode: code ?? (signal === null ? -1 : 128),
+    signal: signal ?? undefined,
+    timedOut,
+    wallMs,
+  };
+}
