@@ -3,7 +3,8 @@
 // paths, writable binds, an exact environment, a timeout that kills every
 // process of the command, stdin closed, stdout/stderr to files.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import { sandboxHelper } from './helper.js';
@@ -36,6 +37,12 @@ export interface SandboxSpec {
   stdoutFile: string;
   stderrFile: string;
   signal?: AbortSignal;
+  /**
+   * Called once the command has exited (not on timeout), while the sandbox
+   * still stands: `root` is a host path showing the sandbox's file system as
+   * the command saw it (overlays merged), from which outputs are read.
+   */
+  capture?: (root: string) => Promise<void>;
 }
 
 export interface SandboxResult {
@@ -74,6 +81,7 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
   checkAbsolute(cwd, 'working directory');
   args.push('--cwd', cwd);
   if (spec.network === true) args.push('--net');
+  if (spec.capture !== undefined) args.push('--hold');
   for (const [k, v] of Object.entries(spec.env)) {
     if (k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) {
       throw new SpecbuildError('sandbox/setup', `invalid environment variable name "${k}"`);
@@ -97,7 +105,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   let child;
   try {
     child = spawn(helper, args, {
-      stdio: ['ignore', out, err, 'pipe'],
+      stdio: ['ignore', out, err, 'pipe', 'pipe'],
       env: {},
       detached: true, // its own process group, so a timeout kills all of it
     });
@@ -106,14 +114,47 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     closeSync(err);
   }
   let setupMessage = '';
+  let initPid: number | undefined;
+  let captureDone: Promise<void> | undefined;
+  const captured: { error?: Error } = {};
+  const release = child.stdio[4] as Writable | null;
+  const onLine = (line: string): void => {
+    const pid = /^pid (\d+)$/.exec(line);
+    if (pid !== null) {
+      initPid = Number(pid[1]);
+      return;
+    }
+    if (/^done -?\d+$/.test(line)) {
+      const capture = spec.capture;
+      if (capture !== undefined && initPid !== undefined) {
+        captureDone = capture(`/proc/${initPid}/root`)
+          .catch((e: unknown) => {
+            captured.error = e instanceof Error ? e : new Error(String(e));
+          })
+          .finally(() => {
+            release?.end();
+          });
+      }
+      return;
+    }
+    setupMessage += `${line}\n`;
+  };
   const diag = child.stdio[3];
   if (diag !== null && diag !== undefined && 'setEncoding' in diag) {
     diag.setEncoding('utf8');
+    let pending = '';
     diag.on('data', (s: string) => {
-      setupMessage += s;
+      pending += s;
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        onLine(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
     });
   }
-  let timedOut = false;
+  release?.on('error', () => undefined);
+  if (spec.capture === undefined) release?.end();
+  const deadline = { passed: false };
   const kill = (): void => {
     if (child.pid !== undefined) {
       try {
@@ -127,7 +168,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     spec.timeoutMs === undefined || spec.timeoutMs <= 0
       ? undefined
       : setTimeout(() => {
-          timedOut = true;
+          deadline.passed = true;
           kill();
         }, spec.timeoutMs);
   spec.signal?.addEventListener('abort', kill, { once: true });
@@ -150,7 +191,10 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     clearTimeout(timer);
     spec.signal?.removeEventListener('abort', kill);
   });
+  await captureDone;
+  if (deadline.passed || spec.signal?.aborted === true) await initGone(initPid);
   const wallMs = performance.now() - started;
+  if (captured.error !== undefined) throw captured.error;
   if (code === SETUP_FAILED && setupMessage !== '') {
     const unavailable = setupMessage.includes('cannot create Linux namespaces');
     throw new SpecbuildError(
@@ -168,4 +212,12 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     timedOut,
     wallMs,
   };
+}
+
+/** Waits until the sandbox's init has exited: the kernel ends it only after every process of its namespace. */
+async function initGone(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  for (let i = 0; i < 500 && existsSync(`/proc/${pid}`); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

@@ -231,3 +231,25 @@ describe('sandbox', () => {
     assert.ok(existsSync(join(r.out, 'by-nobody')));
   });
 });
+
+describe('sandbox capture', () => {
+  it('shows the merged file system to the caller after the command, before teardown', async () => {
+    await using tmp = await tempDir();
+    const r = rig(tmp);
+    mkdirSync(join(r.layer, 'w'), { recursive: true });
+    writeFileSync(join(r.layer, 'w', 'in.txt'), 'input\n');
+    const seen: Record<string, string> = {};
+    const res = await r.run(['sh', '-c', 'echo made > out.txt; echo top > /top.txt; rm in.txt'], {
+      cwd: '/w',
+      capture: async (root) => {
+        seen.out = readFileSync(join(root, 'w', 'out.txt'), 'utf8');
+        seen.top = readFileSync(join(root, 'top.txt'), 'utf8');
+        seen.removed = String(existsSync(join(root, 'w', 'in.txt')));
+        await Promise.resolve();
+      },
+    });
+    assert.equal(res.exitCode, 0, r.stderr());
+    assert.deepEqual(seen, { out: 'made\n', top: 'top\n', removed: 'false' });
+    assert.equal(readFileSync(join(r.layer, 'w', 'in.txt'), 'utf8'), 'input\n');
+  });
+});

@@ -12,8 +12,12 @@
  * Usage (arguments come from specbuild's sandbox layer, not from users):
  *   specbuild-sandbox --scratch DIR [--upper DIR] [--layer DIR]...
  *       [--bind SRC DST]... [--ro-bind SRC DST]... [--cwd DIR] [--net]
- *       [--env K=V]... -- COMMAND [ARG]...
- * Layers are given lowest first. Setup errors are written to fd 3 when it is
+ *       [--hold] [--env K=V]... -- COMMAND [ARG]...
+ * Layers are given lowest first. Progress lines on fd 3: "pid N" (the
+ * namespace's init, whose /proc/N/root shows the sandbox) and "done STATUS"
+ * (the command's raw wait status); with --hold the sandbox stays up after the
+ * command until fd 4 reaches end of file, so outputs can be read through it.
+ * Setup errors are written to fd 3 when it is
  * open (else stderr) and give exit status 125; a command that cannot be
  * executed gives 127 (not found) or 126. Otherwise the exit status, or the
  * terminating signal, is the command's.
@@ -52,7 +56,7 @@ static int n_binds;
 static char *envs[MAX_ITEMS + 1];
 static int n_envs;
 static const char *scratch, *upper, *cwd = "/";
-static int network;
+static int network, hold;
 
 static void die(const char *fmt, ...) {
   char buf[2048];
@@ -68,6 +72,16 @@ static void die(const char *fmt, ...) {
   int fd = fcntl(3, F_GETFD) == -1 ? 2 : 3;
   if (write(fd, buf, n) < 0) { /* nowhere else to report */ }
   _exit(SETUP_FAILED);
+}
+
+/* A line for the caller on fd 3 (pid of the namespace's init, command status). */
+static void report(const char *fmt, ...) {
+  char buf[128];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0 && fcntl(3, F_GETFD) != -1 && write(3, buf, (size_t)n) < 0) { /* caller gone */ }
 }
 
 static void path_join(char *out, const char *a, const char *b) {
@@ -301,6 +315,7 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "--net") == 0) { network = 1; continue; }
+    if (strcmp(a, "--hold") == 0) { hold = 1; continue; }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     errno = 0;
     if (v == NULL) die("%s needs a value", a);
@@ -347,12 +362,18 @@ int main(int argc, char **argv) {
   if (child < 0) die("fork");
   if (child > 0) {
     close(status_pipe[1]);
+    report("pid %d\n", (int)child);
     int st;
+    int cmd_status;
+    ssize_t got_status;
+    do {
+      got_status = read(status_pipe[0], &cmd_status, sizeof cmd_status);
+    } while (got_status < 0 && errno == EINTR);
+    if (got_status == (ssize_t)sizeof cmd_status) report("done %d\n", cmd_status);
     while (waitpid(child, &st, 0) < 0) {
       if (errno != EINTR) die("waitpid");
     }
-    int cmd_status;
-    if (read(status_pipe[0], &cmd_status, sizeof cmd_status) == (ssize_t)sizeof cmd_status) st = cmd_status;
+    if (got_status == (ssize_t)sizeof cmd_status) st = cmd_status;
     if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
     int sig = WTERMSIG(st);
     signal(sig, SIG_DFL);
@@ -375,10 +396,11 @@ int main(int argc, char **argv) {
   if (!network) loopback_up();
   if (chroot(root) != 0) die("chroot %s", root);
   if (chdir(cwd) != 0) die("working directory %s", cwd);
-  if (fcntl(3, F_GETFD) != -1) close(3);
   pid_t cmd = fork();
   if (cmd < 0) die("fork");
   if (cmd == 0) {
+    close(3);
+    close(4);
     environ = envs;
     execvp(argv[i], argv + i);
     int err = errno;
@@ -396,6 +418,12 @@ int main(int argc, char **argv) {
     }
     if (got == cmd) {
       if (write(status_pipe[1], &st, sizeof st) < 0) { /* parent gone */ }
+      /* With --hold, stay alive (keeping the sandbox's mounts, visible at
+       * /proc/PID/root) until the caller closes fd 4 after reading outputs. */
+      for (char c; hold;) {
+        ssize_t r = read(4, &c, 1);
+        if (r == 0 || (r < 0 && errno != EINTR)) break;
+      }
       _exit(0);
     }
   }

@@ -1,0 +1,3 @@
+#include "lib.h"
+
+const char *greeting(void) { return "hello from bazel via specbuild"; }
