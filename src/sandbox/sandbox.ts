@@ -209,7 +209,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   return {
     exitCode: code ?? (signal === null ? -1 : 128),
     signal: signal ?? undefined,
-    timedOut,
+    timedOut: deadline.passed,
     wallMs,
   };
 }
