@@ -30,6 +30,9 @@ export type ErrorCode =
   | 'sandbox/unavailable'
   | 'sandbox/setup'
   | 'exec/timeout'
+  | 'exec/missing-inputs'
+  | 'exec/platform'
+  | 'exec/invalid-action'
   | 'cli/usage'
   | 'internal';
 

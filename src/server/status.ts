@@ -43,6 +43,11 @@ export function grpcCodeOf(code: ErrorCode): Status {
       return Status.UNAUTHENTICATED;
     case 'exec/timeout':
       return Status.DEADLINE_EXCEEDED;
+    case 'exec/missing-inputs':
+    case 'exec/platform':
+      return Status.FAILED_PRECONDITION;
+    case 'exec/invalid-action':
+      return Status.INVALID_ARGUMENT;
     case 'sandbox/unavailable':
     case 'sandbox/setup':
     case 'cas/io':

@@ -7,6 +7,7 @@
 #   MODE=exec   bazel build //:hello --remote_executor=TARGET_GRPC_URL
 #               (every spawn runs remotely; no local fallback)
 #   MODE=clean  bazel clean (TARGET_GRPC_URL is ignored; pass "-")
+#   MODE=expunge  bazel clean --expunge (removes the output base; TARGET ignored)
 # TARGET_GRPC_URL is grpc://HOST:PORT (this Bazel cannot use unix sockets).
 # Bazel's output is printed as is, including its summary line, e.g.
 #   INFO: 6 processes: 2 remote cache hit, 4 internal.
@@ -26,7 +27,7 @@
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
-  echo "usage: $0 WORKSPACE_COPY_DIR TARGET_GRPC_URL cache|exec|clean" >&2
+  echo "usage: $0 WORKSPACE_COPY_DIR TARGET_GRPC_URL cache|exec|clean|expunge" >&2
   exit 2
 fi
 workspace=$(cd "$1" && pwd)
@@ -81,10 +82,10 @@ case "$mode" in
       --jobs=8
     )
     ;;
-  clean)
+  clean | expunge)
     ;;
   *)
-    echo "run-bazel.sh: unknown MODE '$mode' (cache, exec or clean)" >&2
+    echo "run-bazel.sh: unknown MODE '$mode' (cache, exec, clean or expunge)" >&2
     exit 2
     ;;
 esac
@@ -92,6 +93,8 @@ esac
 cd "$workspace"
 if [ "$mode" = clean ]; then
   cmd=("$bazel" "${startup[@]}" clean)
+elif [ "$mode" = expunge ]; then
+  cmd=("$bazel" "${startup[@]}" clean --expunge)
 else
   cmd=("$bazel" "${startup[@]}" build "${build[@]}" //:hello)
 fi

@@ -1,0 +1,301 @@
+// The local executor: runs REAPI Actions from the CAS in the sandbox, with
+// the input root laid above the host root, captures outputs into the CAS and
+// caches successful results. Identical actions in flight run once.
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { availableParallelism, constants as osConstants, hostname } from 'node:os';
+import { join } from 'node:path';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { timestampNow } from '@bufbuild/protobuf/wkt';
+import { Limiter, SpecbuildError } from '../core/index.js';
+import { fetchTree, filesOf, stageTree, type ActionCache, type LocalCas } from '../cas/index.js';
+import {
+  ActionResultSchema,
+  ActionSchema,
+  CommandSchema,
+  ExecutedActionMetadataSchema,
+  checkRelPath,
+  digestKey,
+  fromPb,
+  toPb,
+  type Action,
+  type ActionResult,
+  type Command,
+  type Digest,
+} from '../reapi/index.js';
+import { runInSandbox } from '../sandbox/index.js';
+import { captureOutputs } from './capture.js';
+import { checkPlatform, hostPlatform, type PlatformProperties } from './platform.js';
+
+/** Raised when blobs an action needs are not in the CAS. */
+export class MissingBlobsError extends SpecbuildError {
+  constructor(readonly digests: readonly Digest[]) {
+    super(
+      'exec/missing-inputs',
+      `${digests.length} blob(s) the action needs are missing, e.g. ${digests[0] ? digestKey(digests[0]) : '?'}`,
+      {
+        hint: 'upload the action, its command and its input tree before executing',
+      },
+    );
+  }
+}
+
+export interface ExecutorOptions {
+  cas: LocalCas;
+  ac: ActionCache;
+  /** Where actions are staged (same file system as the CAS, for hard links). */
+  workDir: string;
+  /** Actions running at once (default: the number of cores). */
+  jobs?: number;
+  /** Name reported in ExecutedActionMetadata (default: the host name). */
+  workerName?: string;
+  /** Timeout of actions that set none (default 1 hour). */
+  defaultTimeoutMs?: number;
+  /** Largest timeout an action may ask for (default 4 hours). */
+  maxTimeoutMs?: number;
+}
+
+export interface ExecuteOptions {
+  skipCacheLookup?: boolean;
+  signal?: AbortSignal;
+  /** Called when the action leaves the queue and starts running. */
+  onStart?: () => void;
+}
+
+export interface ExecuteOutcome {
+  result: ActionResult;
+  /** True when the result came from the action cache. */
+  cached: boolean;
+  /** An execution error (e.g. timeout) to report in ExecuteResponse.status. */
+  error?: SpecbuildError;
+}
+
+export class LocalExecutor {
+  private readonly limiter: Limiter;
+  private readonly inFlight = new Map<string, Promise<ExecuteOutcome>>();
+  readonly workerName: string;
+  /** Actions actually run in the sandbox (not cache hits, not de-duplicated waits). */
+  runs = 0;
+
+  constructor(private readonly opts: ExecutorOptions) {
+    this.limiter = new Limiter(opts.jobs ?? availableParallelism());
+    this.workerName = opts.workerName ?? hostname();
+  }
+
+  platform(): Promise<PlatformProperties> {
+    return hostPlatform();
+  }
+
+  async execute(actionDigest: Digest, opts: ExecuteOptions = {}): Promise<ExecuteOutcome> {
+    const action = await this.readAction(actionDigest);
+    const command = await this.readCommand(action);
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform is how REAPI < 2.2 clients say it
+    checkPlatform(action.platform ?? command.platform, await this.platform());
+    if (!opts.skipCacheLookup && !action.doNotCache) {
+      const hit = await this.opts.ac.getActionResult(actionDigest);
+      if (hit !== undefined) return { result: hit, cached: true };
+    }
+    if (action.doNotCache) return this.run(actionDigest, action, command, opts);
+    const key = digestKey(actionDigest);
+    const running = this.inFlight.get(key);
+    if (running !== undefined) return running;
+    const p = this.run(actionDigest, action, command, opts).finally(() => {
+      this.inFlight.delete(key);
+    });
+    this.inFlight.set(key, p);
+    return p;
+  }
+
+  private async readAction(d: Digest): Promise<Action> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.opts.cas.readBlob(d);
+    } catch (e) {
+      if (e instanceof SpecbuildError && e.code === 'cas/not-found')
+        throw new MissingBlobsError([d]);
+      throw e;
+    }
+    try {
+      return fromBinary(ActionSchema, bytes);
+    } catch (e) {
+      throw new SpecbuildError('exec/invalid-action', `Action ${digestKey(d)} does not parse`, {
+        cause: e,
+      });
+    }
+  }
+
+  private async readCommand(action: Action): Promise<Command> {
+    const d = fromPb(action.commandDigest, 'Action.command_digest');
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.opts.cas.readBlob(d);
+    } catch (e) {
+      if (e instanceof SpecbuildError && e.code === 'cas/not-found')
+        throw new MissingBlobsError([d]);
+      throw e;
+    }
+    let cmd: Command;
+    try {
+      cmd = fromBinary(CommandSchema, bytes);
+    } catch (e) {
+      throw new SpecbuildError('exec/invalid-action', `Command ${digestKey(d)} does not parse`, {
+        cause: e,
+      });
+    }
+    if (cmd.arguments.length === 0 || cmd.arguments[0] === '') {
+      throw new SpecbuildError('exec/invalid-action', 'Command.arguments is empty');
+    }
+    for (const v of cmd.environmentVariables) {
+      if (
+        v.name === '' ||
+        v.name.includes('=') ||
+        v.name.includes('\0') ||
+        v.value.includes('\0')
+      ) {
+        throw new SpecbuildError(
+          'exec/invalid-action',
+          `invalid environment variable "${v.name.slice(0, 80)}"`,
+        );
+      }
+    }
+    checkRelPath(cmd.workingDirectory, 'Command.working_directory');
+    /* eslint-disable @typescript-eslint/no-deprecated -- legacy output lists are still valid input */
+    for (const p of [...cmd.outputPaths, ...cmd.outputFiles, ...cmd.outputDirectories]) {
+      checkRelPath(p, 'Command output path');
+    }
+    /* eslint-enable @typescript-eslint/no-deprecated */
+    return cmd;
+  }
+
+  private timeoutMs(action: Action): number {
+    const max = this.opts.maxTimeoutMs ?? 4 * 3600_000;
+    const t = action.timeout;
+    if (t === undefined) return Math.min(this.opts.defaultTimeoutMs ?? 3600_000, max);
+    const ms = Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6);
+    if (ms <= 0 || ms > max) {
+      throw new SpecbuildError(
+        'exec/invalid-action',
+        `Action.timeout ${ms} ms is not within (0, ${max}] ms`,
+      );
+    }
+    return ms;
+  }
+
+  private async run(
+    actionDigest: Digest,
+    action: Action,
+    command: Command,
+    opts: ExecuteOptions,
+  ): Promise<ExecuteOutcome> {
+    const queued = timestampNow();
+    const timeout = this.timeoutMs(action);
+    const inputRoot = fromPb(action.inputRootDigest, 'Action.input_root_digest');
+    return this.limiter.run(async () => {
+      opts.signal?.throwIfAborted();
+      opts.onStart?.();
+      this.runs++;
+      const meta = create(ExecutedActionMetadataSchema, {
+        worker: this.workerName,
+        queuedTimestamp: queued,
+      });
+      meta.workerStartTimestamp = timestampNow();
+      const dir = join(
+        this.opts.workDir,
+        `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`,
+      );
+      const layer = join(dir, 'root');
+      const upper = join(dir, 'upper');
+      const scratch = join(dir, 'scratch');
+      try {
+        await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
+        meta.inputFetchStartTimestamp = timestampNow();
+        await this.checkInputs(inputRoot);
+        const cas = this.opts.cas;
+        await stageTree(cas, inputRoot, layer, {
+          localPath: (d) => cas.pathOf(d),
+          signal: opts.signal,
+        });
+        /* eslint-disable @typescript-eslint/no-deprecated -- legacy output lists (REAPI < 2.1) */
+        const legacy = command.outputPaths.length === 0;
+        const paths = legacy
+          ? [...command.outputFiles, ...command.outputDirectories]
+          : [...command.outputPaths];
+        const request = {
+          paths,
+          legacy,
+          files: new Set(command.outputFiles),
+          directories: new Set(command.outputDirectories),
+        };
+        /* eslint-enable @typescript-eslint/no-deprecated */
+        // Parents of outputs exist before the command runs (REAPI).
+        const wd = command.workingDirectory;
+        for (const p of paths) {
+          const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
+          await mkdir(join(layer, wd, parent), { recursive: true });
+        }
+        await mkdir(join(layer, wd), { recursive: true });
+        meta.inputFetchCompletedTimestamp = timestampNow();
+        const result = create(ActionResultSchema, {});
+        const stdoutFile = join(dir, 'stdout');
+        const stderrFile = join(dir, 'stderr');
+        meta.executionStartTimestamp = timestampNow();
+        const ran = await runInSandbox({
+          argv: command.arguments,
+          env: Object.fromEntries(command.environmentVariables.map((v) => [v.name, v.value])),
+          cwd: `/${wd}`,
+          layers: [layer],
+          upperDir: upper,
+          scratchDir: scratch,
+          timeoutMs: timeout,
+          stdoutFile,
+          stderrFile,
+          signal: opts.signal,
+          capture: async (root) => {
+            meta.executionCompletedTimestamp = timestampNow();
+            meta.outputUploadStartTimestamp = timestampNow();
+            await captureOutputs(cas, join(root, wd), request, result);
+          },
+        });
+        meta.executionCompletedTimestamp ??= timestampNow();
+        meta.outputUploadStartTimestamp ??= timestampNow();
+        result.stdoutDigest = toPb(await cas.writeFile(stdoutFile));
+        result.stderrDigest = toPb(await cas.writeFile(stderrFile));
+        result.exitCode = ran.signal === undefined ? ran.exitCode : 128 + signalNumber(ran.signal);
+        meta.outputUploadCompletedTimestamp = timestampNow();
+        meta.workerCompletedTimestamp = timestampNow();
+        result.executionMetadata = meta;
+        if (ran.timedOut) {
+          return {
+            result,
+            cached: false,
+            error: new SpecbuildError(
+              'exec/timeout',
+              `action ${digestKey(actionDigest)} timed out after ${timeout} ms`,
+            ),
+          };
+        }
+        if (result.exitCode === 0 && !action.doNotCache) {
+          await this.opts.ac.updateActionResult(actionDigest, result);
+        }
+        return { result, cached: false };
+      } finally {
+        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      }
+    });
+  }
+
+  /** All input blobs present, else MissingBlobsError listing every missing one. */
+  private async checkInputs(root: Digest): Promise<void> {
+    const tree = await fetchTree(this.opts.cas, root);
+    const missing = [
+      ...tree.missing,
+      ...(await this.opts.cas.findMissingBlobs(filesOf(tree.directories.values()))),
+    ];
+    if (missing.length > 0) throw new MissingBlobsError(missing);
+  }
+}
+
+function signalNumber(sig: NodeJS.Signals): number {
+  const n = (osConstants.signals as Record<string, number | undefined>)[sig];
+  return n ?? 0;
+}

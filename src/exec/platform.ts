@@ -1,0 +1,79 @@
+// The platform this executor offers: OS family, ISA, and a property that
+// identifies the host toolchain, so caches never mix results from different
+// toolchains. Actions may require only these properties, with these values.
+import { createHash } from 'node:crypto';
+import { readFile, realpath } from 'node:fs/promises';
+import { arch } from 'node:os';
+import { SpecbuildError } from '../core/index.js';
+import { digestOfFile, type Platform } from '../reapi/index.js';
+
+/** Property naming the host toolchain (hash of os-release and compiler binaries). */
+export const TOOLCHAIN_PROPERTY = 'specbuild-toolchain';
+
+/** Binaries whose contents define "the toolchain"; absent ones are skipped. */
+const TOOLCHAIN_BINARIES = [
+  '/usr/bin/cc',
+  '/usr/bin/c++',
+  '/usr/bin/gcc',
+  '/usr/bin/g++',
+  '/usr/bin/clang',
+  '/usr/bin/as',
+  '/usr/bin/ld',
+];
+
+export type PlatformProperties = ReadonlyMap<string, string>;
+
+function isa(): string {
+  const a = arch();
+  return a === 'x64' ? 'x86-64' : a === 'arm64' ? 'aarch64' : a;
+}
+
+let hostPromise: Promise<PlatformProperties> | undefined;
+
+/** The host's properties, computed once per process. */
+export function hostPlatform(): Promise<PlatformProperties> {
+  hostPromise ??= (async () => {
+    const h = createHash('sha256');
+    h.update(await readFile('/etc/os-release').catch(() => Buffer.from('no os-release')));
+    for (const bin of TOOLCHAIN_BINARIES) {
+      try {
+        const real = await realpath(bin);
+        const d = await digestOfFile(real);
+        h.update(`\n${bin} ${d.hash}`);
+      } catch {
+        h.update(`\n${bin} absent`);
+      }
+    }
+    return new Map([
+      ['OSFamily', 'linux'],
+      ['ISA', isa()],
+      [TOOLCHAIN_PROPERTY, h.digest('hex').slice(0, 16)],
+    ]);
+  })();
+  return hostPromise;
+}
+
+/**
+ * Checks an action's required properties against what this executor offers:
+ * an unknown name or a different value is FAILED_PRECONDITION.
+ */
+export function checkPlatform(required: Platform | undefined, offered: PlatformProperties): void {
+  for (const p of required?.properties ?? []) {
+    const have = offered.get(p.name);
+    if (have === undefined) {
+      throw new SpecbuildError(
+        'exec/platform',
+        `platform property "${p.name}" is not offered by this executor`,
+        {
+          hint: `offered: ${[...offered].map(([k, v]) => `${k}=${v}`).join(', ')}`,
+        },
+      );
+    }
+    if (have !== p.value) {
+      throw new SpecbuildError(
+        'exec/platform',
+        `platform property ${p.name}=${p.value} does not match this executor's ${p.name}=${have}`,
+      );
+    }
+  }
+}

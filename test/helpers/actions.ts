@@ -1,0 +1,85 @@
+// Builds real REAPI Actions for tests: input files written to disk, hashed
+// into a Merkle tree, uploaded with the Command and Action to a Cas.
+import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { DurationSchema } from '@bufbuild/protobuf/wkt';
+import type { Cas } from '../../src/cas/index.js';
+import {
+  ActionSchema,
+  CommandSchema,
+  digestMessage,
+  toPb,
+  treeFromDirectory,
+  type Digest,
+} from '../../src/reapi/index.js';
+
+export interface ActionSpec {
+  argv: string[];
+  env?: Record<string, string>;
+  /** Input files by path relative to the input root; `x:` prefix marks executables. */
+  inputs?: Record<string, string>;
+  workingDirectory?: string;
+  outputPaths?: string[];
+  /** Legacy output lists (REAPI 2.0). */
+  outputFiles?: string[];
+  outputDirectories?: string[];
+  timeoutSeconds?: number;
+  doNotCache?: boolean;
+  platform?: Record<string, string>;
+  salt?: string;
+}
+
+export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> {
+  const dir = await mkdtemp(join(tmpdir(), 'specbuild-action-'));
+  try {
+    for (const [path, content] of Object.entries(spec.inputs ?? {})) {
+      const exec = content.startsWith('x:');
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      await writeFile(join(dir, path), exec ? content.slice(2) : content);
+      if (exec) await chmod(join(dir, path), 0o755);
+    }
+    const tree = await treeFromDirectory(dir);
+    await cas.writeBlobs([...tree.directories.values()].map((d) => d.bytes));
+    for (const f of tree.files.values()) {
+      const { readFile } = await import('node:fs/promises');
+      await cas.writeBlob(await readFile(f.path));
+    }
+    const env = Object.entries(spec.env ?? { PATH: '/usr/bin:/bin' })
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, value]) => ({ name, value }));
+    const platformProps = Object.entries(spec.platform ?? {})
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, value]) => ({ name, value }));
+    const command = digestMessage(
+      CommandSchema,
+      create(CommandSchema, {
+        arguments: spec.argv,
+        environmentVariables: env,
+        workingDirectory: spec.workingDirectory ?? '',
+        outputPaths: [...(spec.outputPaths ?? [])].sort(),
+        outputFiles: spec.outputFiles ?? [],
+        outputDirectories: spec.outputDirectories ?? [],
+      }),
+    );
+    const action = digestMessage(
+      ActionSchema,
+      create(ActionSchema, {
+        commandDigest: toPb(command.digest),
+        inputRootDigest: toPb(tree.root),
+        timeout:
+          spec.timeoutSeconds === undefined
+            ? undefined
+            : create(DurationSchema, { seconds: BigInt(spec.timeoutSeconds) }),
+        doNotCache: spec.doNotCache ?? false,
+        salt: spec.salt === undefined ? new Uint8Array(0) : Buffer.from(spec.salt),
+        platform: platformProps.length > 0 ? { properties: platformProps } : undefined,
+      }),
+    );
+    await cas.writeBlobs([command.bytes, action.bytes]);
+    return action.digest;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

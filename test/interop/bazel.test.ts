@@ -1,0 +1,342 @@
+// Proves that a real REAPI client, Debian's Bazel (bazel-bootstrap 4.2.3), can
+// use `specbuild server` as its remote cache, fully offline: a cold build
+// uploads its results, and after `bazel clean` every action is a cache hit.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp, readdir, readFile } from 'node:fs/promises';
+import { basename, delimiter, join } from 'node:path';
+import { repoRoot, cliMain } from '../helpers/paths.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const bazelDir = join(repoRoot, 'test', 'interop', 'bazel');
+const runBazelScript = join(bazelDir, 'run-bazel.sh');
+const workspaceSource = join(bazelDir, 'workspace');
+const installHint = 'run .ci/run, or: apt-get install bazel-bootstrap';
+
+/** What //:hello prints (workspace/lib.c). */
+const HELLO_LINE = 'hello from bazel via specbuild';
+/** The spawns of //:hello: compile lib.c, compile main.c, link. */
+const MIN_SPAWNS = 3;
+const EMPTY_BLOB = createHash('sha256').digest('hex');
+
+const START_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 15_000;
+const BAZEL_TIMEOUT_MS = 150_000;
+
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .some((dir) => dir !== '' && existsSync(join(dir, command)));
+}
+
+interface ProcessResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  /** stdout and stderr, interleaved as they arrived. */
+  output: string;
+}
+
+function runProcess(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string },
+): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: opts.timeoutMs,
+      killSignal: 'SIGKILL',
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+    });
+    let stdout = '';
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+      output += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      resolve({ code, signal, stdout, output });
+    });
+  });
+}
+
+interface ServerProcess {
+  address: string;
+  /** Sends SIGTERM and resolves with the exit code (SIGKILL after a timeout). */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+}
+
+function exited(
+  child: ChildProcess,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once('exit', (code, signal) => {
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** Starts `specbuild server` on 127.0.0.1:0 (this Bazel cannot use unix sockets). */
+async function startServer(cacheDir: string): Promise<ServerProcess> {
+  const args = [cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', cacheDir];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = exited(child);
+  let stdout = '';
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`server did not report its address in ${START_TIMEOUT_MS} ms: ${stderr}`));
+    }, START_TIMEOUT_MS);
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+      const m = /^specbuild server listening on (\S+) \(instance "", cache .*\)$/m.exec(stdout);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    void done.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (code ${code}, signal ${signal}): ${stderr}`));
+    });
+  }).catch((e: unknown) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+  return {
+    address,
+    stderr: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => {
+          resolve('timeout');
+        }, STOP_TIMEOUT_MS);
+      });
+      const r = await Promise.race([done, timedOut]);
+      clearTimeout(timer);
+      if (r === 'timeout') {
+        child.kill('SIGKILL');
+        await done;
+        return { code: null, signal: 'SIGKILL' };
+      }
+      return r;
+    },
+  };
+}
+
+type Mode = 'cache' | 'exec' | 'clean' | 'expunge';
+
+/** Runs test/interop/bazel/run-bazel.sh (always `bazel --batch`: no server is left behind). */
+function runBazel(
+  workspace: string,
+  target: string,
+  mode: Mode,
+  env: NodeJS.ProcessEnv,
+): Promise<ProcessResult> {
+  return runProcess('bash', [runBazelScript, workspace, target, mode], {
+    timeoutMs: BAZEL_TIMEOUT_MS,
+    env: { ...process.env, ...env },
+  });
+}
+
+function describeRun(what: string, r: ProcessResult): string {
+  return `${what} exited with code ${r.code} (signal ${r.signal}); output:\n${r.output}`;
+}
+
+/**
+ * Parses Bazel's spawn summary, e.g. `INFO: 7 processes: 3 remote cache hit, 4 internal.`,
+ * into counts by runner ("remote cache hit", "internal", "linux-sandbox", ...).
+ */
+function processCounts(output: string): {
+  line: string;
+  total: number;
+  byRunner: Map<string, number>;
+} {
+  const lines = [...output.matchAll(/^INFO: (\d+) process(?:es)?(?:: (.*?))?\.?$/gm)];
+  const last = lines.at(-1);
+  assert.ok(last !== undefined, `Bazel printed no "INFO: N processes: ..." line:\n${output}`);
+  const byRunner = new Map<string, number>();
+  for (const part of (last[2] ?? '').split(', ').filter((p) => p !== '')) {
+    const m = /^(\d+) (.+)$/.exec(part);
+    assert.ok(m?.[1] !== undefined && m[2] !== undefined, `unparsable summary part "${part}"`);
+    byRunner.set(m[2], (byRunner.get(m[2]) ?? 0) + Number(m[1]));
+  }
+  const total = Number(last[1]);
+  const sum = [...byRunner.values()].reduce((a, b) => a + b, 0);
+  assert.equal(sum, total, `summary counts do not add up: ${last[0]}`);
+  return { line: last[0], total, byRunner };
+}
+
+interface SpawnExec {
+  mnemonic?: string;
+  runner?: string;
+  remoteCacheHit?: boolean;
+  exitCode?: number;
+}
+
+/** Bazel's --execution_log_json_file is a sequence of JSON objects (not an array). */
+function parseExecutionLog(text: string): SpawnExec[] {
+  const out: SpawnExec[] = [];
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let start = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === '\\') escaped = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === '{') {
+      if (depth++ === 0) start = i;
+    } else if (c === '}') {
+      if (--depth === 0) out.push(JSON.parse(text.slice(start, i + 1)) as SpawnExec);
+    }
+  }
+  assert.equal(depth, 0, 'truncated execution log');
+  return out;
+}
+
+/** Lines where Bazel complains about the remote cache (it only warns on upload/download errors). */
+function remoteWarnings(output: string): string[] {
+  return output.split('\n').filter((l) => /^(WARNING|ERROR):.*remote/i.test(l));
+}
+
+/** Hex digests of every blob in the server's CAS directory. */
+async function casDigests(cacheDir: string): Promise<Set<string>> {
+  const names = await readdir(join(cacheDir, 'cas', 'objects'), { recursive: true });
+  return new Set(names.map((n) => basename(n)).filter((n) => /^[0-9a-f]{64}$/.test(n)));
+}
+
+/** Names of the server's action-cache entries (files named after an action digest). */
+async function acEntries(cacheDir: string): Promise<string[]> {
+  const names = await readdir(join(cacheDir, 'ac'), { recursive: true });
+  return names.map((n) => basename(n)).filter((n) => /^[0-9a-f]{64}/.test(n));
+}
+
+function summarize(t: TestContext, what: string, r: ProcessResult): void {
+  const s = processCounts(r.output);
+  t.diagnostic(`${what}: ${s.line}`);
+}
+
+test(
+  'Debian Bazel 4.2.3 uses specbuild server as its remote cache, offline',
+  { timeout: 300_000 },
+  async (t) => {
+    assert.ok(onPath('bazel'), `bazel is not installed (not on PATH); ${installHint}`);
+    assert.ok(existsSync(runBazelScript), `missing ${runBazelScript}`);
+
+    await using dir = await tempDir('specbuild-bazel-');
+    const workspace = join(dir.path, 'workspace');
+    await cp(workspaceSource, workspace, { recursive: true });
+    const cacheDir = join(dir.path, 'cache');
+    const env = { BAZEL_OUTPUT_USER_ROOT: join(dir.path, 'bazel-root') };
+    const server = await startServer(cacheDir);
+    const target = `grpc://${server.address}`;
+    let stopped = false;
+    try {
+      // 1. Cold build against an empty cache: spawns run locally, results are uploaded.
+      const coldLog = join(dir.path, 'exec-cold.json');
+      const cold = await runBazel(workspace, target, 'cache', { ...env, BAZEL_EXEC_LOG: coldLog });
+      assert.equal(cold.code, 0, describeRun('cold `bazel build`', cold));
+      summarize(t, 'cold build', cold);
+      assert.deepEqual(remoteWarnings(cold.output), [], `remote cache errors:\n${cold.output}`);
+      const coldCounts = processCounts(cold.output);
+      assert.equal(coldCounts.byRunner.get('remote cache hit') ?? 0, 0, coldCounts.line);
+      const coldSpawns = parseExecutionLog(await readFile(coldLog, 'utf8'));
+      assert.ok(
+        coldSpawns.length >= MIN_SPAWNS,
+        `expected at least ${MIN_SPAWNS} spawns, execution log has ${coldSpawns.length}`,
+      );
+
+      const binary = join(workspace, 'bazel-bin', 'hello');
+      const binaryDigest = createHash('sha256')
+        .update(await readFile(binary))
+        .digest('hex');
+      const digests = await casDigests(cacheDir);
+      digests.delete(EMPTY_BLOB);
+      assert.ok(
+        digests.size >= MIN_SPAWNS,
+        `the server's CAS holds only ${digests.size} non-empty blobs after the cold build`,
+      );
+      assert.ok(digests.has(binaryDigest), `bazel-bin/hello (${binaryDigest}) was not uploaded`);
+      const entries = await acEntries(cacheDir);
+      assert.ok(
+        entries.length >= MIN_SPAWNS,
+        `the server's action cache holds ${entries.length} entries: ${entries.join(', ')}`,
+      );
+
+      // 2. Forget every local output, then build again: every spawn is a remote cache hit.
+      const clean = await runBazel(workspace, '-', 'clean', env);
+      assert.equal(clean.code, 0, describeRun('`bazel clean`', clean));
+      assert.ok(!existsSync(binary), 'bazel clean left bazel-bin/hello behind');
+
+      const warmLog = join(dir.path, 'exec-warm.json');
+      const warm = await runBazel(workspace, target, 'cache', { ...env, BAZEL_EXEC_LOG: warmLog });
+      assert.equal(warm.code, 0, describeRun('`bazel build` after `bazel clean`', warm));
+      summarize(t, 'build after clean', warm);
+      assert.deepEqual(remoteWarnings(warm.output), [], `remote cache errors:\n${warm.output}`);
+      const warmCounts = processCounts(warm.output);
+      const notHits = [...warmCounts.byRunner.entries()].filter(
+        ([runner]) => runner !== 'remote cache hit' && runner !== 'internal',
+      );
+      assert.deepEqual(notHits, [], `spawns that were not remote cache hits: ${warmCounts.line}`);
+      const hits = warmCounts.byRunner.get('remote cache hit') ?? 0;
+      assert.ok(
+        hits >= MIN_SPAWNS,
+        `expected at least ${MIN_SPAWNS} cache hits: ${warmCounts.line}`,
+      );
+      const warmSpawns = parseExecutionLog(await readFile(warmLog, 'utf8'));
+      assert.deepEqual(
+        warmSpawns
+          .filter((s) => s.remoteCacheHit !== true)
+          .map((s) => `${s.mnemonic} (${s.runner})`),
+        [],
+        'spawns in the execution log that were not remote cache hits',
+      );
+      assert.equal(warmSpawns.length, hits, 'execution log and summary disagree');
+      t.diagnostic(
+        `execution log after clean: ${warmSpawns.map((s) => `${s.mnemonic}: ${s.runner}`).join(', ')}`,
+      );
+
+      // 3. The binary assembled from cached outputs runs.
+      const run = await runProcess(binary, [], { timeoutMs: 10_000 });
+      assert.equal(run.code, 0, describeRun('bazel-bin/hello', run));
+      assert.equal(run.stdout, `${HELLO_LINE}\n`);
+
+      stopped = true;
+      const exit = await server.stop();
+      assert.deepEqual(
+        exit,
+        { code: 0, signal: null },
+        `server did not stop cleanly on SIGTERM: ${server.stderr()}`,
+      );
+    } finally {
+      if (!stopped) await server.stop();
+      // Remove Bazel's output base with Bazel itself (it may hold read-only trees).
+      const expunge = await runBazel(workspace, '-', 'expunge', env);
+      if (expunge.code !== 0) t.diagnostic(describeRun('`bazel clean --expunge`', expunge));
+    }
+  },
+);
