@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (run as root, or via sudo):
 #   gcc, openssl           - real compiles and a TLS test certificate
+#   bazel-bootstrap        - Bazel 4.2.3, a real REAPI client (interop tests)
 #   bazel-bootstrap-source - the published REAPI .proto files (Bazel's copy)
 #   protobuf-compiler, python3-grpcio, python3-protobuf
 #                          - an independent Python REAPI client for interop tests
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(gcc openssl bazel-bootstrap-source protobuf-compiler python3-grpcio python3-protobuf)
+pkgs=(gcc openssl bazel-bootstrap bazel-bootstrap-source protobuf-compiler python3-grpcio python3-protobuf)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,7 +1,9 @@
 // `specbuild server`: serves the local CAS and action cache over REAPI gRPC.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { LocalExecutor } from '../exec/index.js';
 import { LocalActionCache, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
 import { startServer } from '../server/index.js';
@@ -20,6 +22,8 @@ Options:
   --instance NAME    REAPI instance name to serve (default: the empty name)
   --quota SIZE       keep at most SIZE bytes of blobs, evicting the least
                      recently used (e.g. 20G; default unlimited)
+  --jobs N           run at most N actions at once (default: the number of
+                     cores); 0 serves storage only, without Execution
   --token-file FILE  require clients to send this bearer token
   --tls-cert FILE    serve TLS with this PEM certificate chain (with --tls-key)
   --tls-key FILE     PEM private key for --tls-cert
@@ -37,6 +41,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
       instance: { type: 'string', default: '' },
       quota: { type: 'string' },
       'token-file': { type: 'string' },
+      jobs: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       debug: { type: 'boolean', default: false },
@@ -81,14 +86,22 @@ export async function serverCommand(argv: string[]): Promise<number> {
     throw new SpecbuildError('cli/usage', `--token-file ${tokenFile ?? ''} is empty`);
   const cas = await LocalCas.open({ dir: cacheDir, quotaBytes });
   const ac = await LocalActionCache.open(cacheDir, cas);
+  const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 0) {
+    throw new SpecbuildError('cli/usage', `--jobs "${values.jobs ?? ''}" is not a whole number`, {
+      hint: 'use e.g. --jobs 4, or --jobs 0 to disable execution',
+    });
+  }
+  const executor =
+    jobs === 0 ? undefined : new LocalExecutor({ cas, ac, workDir: join(cacheDir, 'exec'), jobs });
   const server = await startServer({
     listen: values.listen,
-    instances: new Map([[instance, { cas, ac }]]),
+    instances: new Map([[instance, { cas, ac, executor }]]),
     tls,
     token,
   });
   info(
-    `specbuild server listening on ${server.address} (instance "${instance}", cache ${cacheDir})`,
+    `specbuild server listening on ${server.address} (instance "${instance}", cache ${cacheDir}, ${executor === undefined ? 'no execution' : `${jobs} jobs`})`,
   );
   await new Promise<void>((done) => {
     const stop = (): void => {

@@ -5,6 +5,7 @@ import { Capabilities, DigestFunction_Value, type ServerCapabilities } from '../
 import { Connection, type CallOpts, type ConnectionOptions } from './connection.js';
 import { RemoteActionCache } from './remote-action-cache.js';
 import { RemoteCas } from './remote-cas.js';
+import { RemoteExecution } from './remote-execution.js';
 
 export interface EndpointOptions extends ConnectionOptions {
   /** REAPI instance name (default ""). */
@@ -18,7 +19,13 @@ export class RemoteEndpoint {
     readonly capabilities: ServerCapabilities,
     readonly cas: RemoteCas,
     readonly actionCache: RemoteActionCache,
+    readonly execution: RemoteExecution,
   ) {}
+
+  /** True when the server advertises remote execution. */
+  get canExecute(): boolean {
+    return this.capabilities.executionCapabilities?.execEnabled === true;
+  }
 
   static async connect(opts: EndpointOptions, call: CallOpts = {}): Promise<RemoteEndpoint> {
     const conn = new Connection(opts);
@@ -50,6 +57,7 @@ export class RemoteEndpoint {
         caps,
         new RemoteCas(conn, instance, maxBatch),
         new RemoteActionCache(conn, instance),
+        new RemoteExecution(conn, instance),
       );
     } catch (e) {
       conn.close();

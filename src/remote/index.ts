@@ -6,3 +6,4 @@ export * from './connection.js';
 export * from './remote-cas.js';
 export * from './remote-action-cache.js';
 export * from './endpoint.js';
+export * from './remote-execution.js';

@@ -29,7 +29,7 @@ export function actionCacheService(ctx: ServerContext): UntypedServiceImplementa
           `no cached result for action ${digestKey(digest)}`,
         );
       }
-      await inline(cas, result, req);
+      await inlineOutputs(cas, result, req);
       return result;
     }),
 
@@ -47,7 +47,12 @@ export function actionCacheService(ctx: ServerContext): UntypedServiceImplementa
   };
 }
 
-async function inline(cas: Cas, result: ActionResult, req: GetActionResultRequest): Promise<void> {
+/** Fills stdout_raw / stderr_raw / output file contents when asked (small blobs only). */
+export async function inlineOutputs(
+  cas: Cas,
+  result: ActionResult,
+  req: { inlineStdout: boolean; inlineStderr: boolean; inlineOutputFiles: string[] },
+): Promise<void> {
   const small = async (d: ActionResult['stdoutDigest']): Promise<Uint8Array | undefined> => {
     if (d === undefined || d.sizeBytes > BigInt(INLINE_LIMIT)) return undefined;
     return cas.readBlob(fromPb(d)).catch(() => undefined);

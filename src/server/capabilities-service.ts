@@ -6,6 +6,7 @@ import {
   ActionCacheUpdateCapabilitiesSchema,
   CacheCapabilitiesSchema,
   DigestFunction_Value,
+  ExecutionCapabilitiesSchema,
   SemVerSchema,
   ServerCapabilitiesSchema,
   SymlinkAbsolutePathStrategy_Value,
@@ -18,7 +19,7 @@ import type { ServerContext } from './context.js';
 export const LOW_API_VERSION = { major: 2, minor: 0, patch: 0 };
 export const HIGH_API_VERSION = { major: 2, minor: 3, patch: 0 };
 
-export function serverCapabilities(ctx: ServerContext): ServerCapabilities {
+export function serverCapabilities(ctx: ServerContext, executes: boolean): ServerCapabilities {
   return create(ServerCapabilitiesSchema, {
     cacheCapabilities: create(CacheCapabilitiesSchema, {
       digestFunctions: [DigestFunction_Value.SHA256],
@@ -28,6 +29,13 @@ export function serverCapabilities(ctx: ServerContext): ServerCapabilities {
       maxBatchTotalSizeBytes: BigInt(ctx.maxBatchBytes),
       symlinkAbsolutePathStrategy: SymlinkAbsolutePathStrategy_Value.ALLOWED,
     }),
+    executionCapabilities: executes
+      ? create(ExecutionCapabilitiesSchema, {
+          digestFunction: DigestFunction_Value.SHA256,
+          digestFunctions: [DigestFunction_Value.SHA256],
+          execEnabled: true,
+        })
+      : undefined,
     lowApiVersion: create(SemVerSchema, LOW_API_VERSION),
     highApiVersion: create(SemVerSchema, HIGH_API_VERSION),
   });
@@ -36,8 +44,8 @@ export function serverCapabilities(ctx: ServerContext): ServerCapabilities {
 export function capabilitiesService(ctx: ServerContext): UntypedServiceImplementation {
   return {
     getCapabilities: ctx.unary((req: GetCapabilitiesRequest) => {
-      ctx.instance(req.instanceName);
-      return Promise.resolve(serverCapabilities(ctx));
+      const stores = ctx.instance(req.instanceName);
+      return Promise.resolve(serverCapabilities(ctx, stores.executor !== undefined));
     }),
   };
 }

@@ -13,12 +13,15 @@ import type {
 } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
 import type { ActionCache, UploadableCas } from '../cas/index.js';
+import type { LocalExecutor } from '../exec/index.js';
 import { DigestFunction_Value } from '../reapi/index.js';
 import { toGrpcError } from './status.js';
 
 export interface InstanceStores {
   cas: UploadableCas;
   ac: ActionCache;
+  /** Present when this instance executes actions. */
+  executor?: LocalExecutor;
 }
 
 /** Largest total of blob bytes in one batch call (advertised in Capabilities). */

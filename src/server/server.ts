@@ -11,11 +11,14 @@ import {
   Capabilities as CapabilitiesDesc,
   ContentAddressableStorage as CasDesc,
   bytestream,
+  Execution as ExecutionDesc,
+  longrunning,
   serviceDefinition,
 } from '../reapi/index.js';
 import { actionCacheService } from './action-cache-service.js';
 import { ByteStreamService } from './bytestream-service.js';
 import { capabilitiesService } from './capabilities-service.js';
+import { ExecutionService } from './execution-service.js';
 import { casService } from './cas-service.js';
 import { MAX_MESSAGE_BYTES, ServerContext, type InstanceStores } from './context.js';
 
@@ -36,6 +39,8 @@ export interface RunningServer {
   readonly context: ServerContext;
   /** Partial ByteStream uploads held for resumption. */
   readonly partialUploads: number;
+  /** Executions still running (they outlive the calls that started them). */
+  readonly runningExecutions: number;
   /** Stops accepting calls, gives running ones a moment, then drops every connection. */
   close(graceMs?: number): Promise<void>;
 }
@@ -51,6 +56,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   server.addService(serviceDefinition(CasDesc), casService(ctx));
   server.addService(serviceDefinition(bytestream.ByteStream), bs.implementation());
   server.addService(serviceDefinition(ActionCacheDesc), actionCacheService(ctx));
+  const execution = new ExecutionService(ctx);
+  server.addService(serviceDefinition(ExecutionDesc), execution.implementation());
+  server.addService(
+    serviceDefinition(longrunning.Operations),
+    execution.operationsImplementation(),
+  );
 
   const listen = opts.listen.startsWith('unix://') ? `unix:${opts.listen.slice(7)}` : opts.listen;
   if (listen.startsWith('unix:')) await removeStaleSocket(listen.slice(5));
@@ -83,6 +94,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     context: ctx,
     get partialUploads() {
       return bs.partialUploads;
+    },
+    get runningExecutions() {
+      return execution.running;
     },
     close(graceMs = 1000) {
       closed ??= (async () => {

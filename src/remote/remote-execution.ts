@@ -1,0 +1,148 @@
+// The Execution service over a remote endpoint: execute and wait for the
+// result (re-attaching with WaitExecution after a broken stream), or submit
+// fire-and-forget (accepted once the server answers; the server runs it on).
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { status as Status } from '@grpc/grpc-js';
+import { SpecbuildError } from '../core/index.js';
+import {
+  Execution,
+  ExecuteOperationMetadataSchema,
+  ExecuteResponseSchema,
+  ExecutionStage_Value,
+  rpcDetails,
+  toPb,
+  type Digest,
+  type ExecuteResponse,
+  type longrunning,
+} from '../reapi/index.js';
+import { RemoteCallError, type CallOpts, type Connection } from './connection.js';
+
+export interface RemoteExecuteOptions extends CallOpts {
+  skipCacheLookup?: boolean;
+  /** Called with each stage the server reports (QUEUED, EXECUTING, ...). */
+  onStage?: (stage: ExecutionStage_Value) => void;
+}
+
+/** The MISSING blobs named by a FAILED_PRECONDITION status, as `blobs/HASH/SIZE` subjects. */
+export function missingBlobs(status: ExecuteResponse['status']): string[] {
+  const out: string[] = [];
+  for (const any of status?.details ?? []) {
+    const pf = anyUnpack(any, rpcDetails.PreconditionFailureSchema);
+    for (const v of pf?.violations ?? []) if (v.type === 'MISSING') out.push(v.subject);
+  }
+  return out;
+}
+
+export class RemoteExecution {
+  constructor(
+    private readonly conn: Connection,
+    private readonly instance: string,
+  ) {}
+
+  /** Executes an action (already uploaded) and returns the server's ExecuteResponse. */
+  async execute(action: Digest, opts: RemoteExecuteOptions = {}): Promise<ExecuteResponse> {
+    let name: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stream =
+          name === undefined
+            ? this.conn.serverStream(
+                Execution.method.execute,
+                {
+                  instanceName: this.instance,
+                  actionDigest: toPb(action),
+                  skipCacheLookup: opts.skipCacheLookup ?? false,
+                },
+                opts,
+              )
+            : this.conn.serverStream(Execution.method.waitExecution, { name }, opts);
+        for await (const op of stream) {
+          name = op.name;
+          attempt = 0;
+          const done = this.handle(op, opts);
+          if (done !== undefined) return done;
+        }
+        throw new SpecbuildError(
+          'remote/protocol',
+          `${this.conn.target.text}: Execute stream ended before the operation was done`,
+          {
+            temporary: true,
+          },
+        );
+      } catch (e) {
+        const temporary = e instanceof SpecbuildError && e.temporary;
+        if (
+          !temporary ||
+          attempt >= this.conn.retryPolicy.attempts ||
+          opts.signal?.aborted === true
+        )
+          throw e;
+        if (e instanceof RemoteCallError && e.grpcCode === Status.NOT_FOUND) name = undefined; // operation lost: start over
+      }
+    }
+  }
+
+  /**
+   * Sends an Execute and returns once the server has accepted it (its first
+   * response), then drops the stream: the server keeps executing and writes
+   * the result to its action cache. Returns the operation name.
+   */
+  async submit(action: Digest, opts: RemoteExecuteOptions = {}): Promise<string> {
+    const abort = new AbortController();
+    const signal =
+      opts.signal === undefined ? abort.signal : AbortSignal.any([opts.signal, abort.signal]);
+    try {
+      for await (const op of this.conn.serverStream(
+        Execution.method.execute,
+        {
+          instanceName: this.instance,
+          actionDigest: toPb(action),
+          skipCacheLookup: opts.skipCacheLookup ?? false,
+        },
+        { ...opts, signal },
+      )) {
+        this.handle(op, opts);
+        return op.name;
+      }
+    } finally {
+      abort.abort();
+    }
+    throw new SpecbuildError(
+      'remote/protocol',
+      `${this.conn.target.text}: Execute returned no operation`,
+    );
+  }
+
+  private handle(
+    op: longrunning.Operation,
+    opts: RemoteExecuteOptions,
+  ): ExecuteResponse | undefined {
+    if (op.metadata !== undefined) {
+      const meta = anyUnpack(op.metadata, ExecuteOperationMetadataSchema);
+      if (meta !== undefined) opts.onStage?.(meta.stage);
+    }
+    if (!op.done) return undefined;
+    if (op.result.case === 'error') {
+      throw new RemoteCallError(
+        op.result.value.code,
+        `operation failed: ${op.result.value.message}`,
+        undefined,
+        this.conn.target.text,
+      );
+    }
+    if (op.result.case !== 'response') {
+      throw new SpecbuildError(
+        'remote/protocol',
+        `${this.conn.target.text}: operation done without a response`,
+      );
+    }
+    const res = anyUnpack(op.result.value, ExecuteResponseSchema);
+    if (res === undefined)
+      throw new SpecbuildError(
+        'remote/protocol',
+        `${this.conn.target.text}: response is not an ExecuteResponse`,
+      );
+    opts.onStage?.(ExecutionStage_Value.COMPLETED);
+    return res;
+  }
+}

@@ -1,0 +1,138 @@
+// The executor contract through `specbuild server` and the remote client,
+// plus what only the Execution service promises: fire-and-forget submission,
+// PreconditionFailure for missing blobs, WaitExecution and GetOperation.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { status as Status } from '@grpc/grpc-js';
+import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
+import { LocalExecutor } from '../../src/exec/index.js';
+import { ExecutionStage_Value, digestOf, longrunning, type Digest } from '../../src/reapi/index.js';
+import { missingBlobs, RemoteEndpoint } from '../../src/remote/index.js';
+import { startServer } from '../../src/server/index.js';
+import { uploadAction } from '../helpers/actions.js';
+import { tempDir } from '../helpers/tmp.js';
+import { executorContract } from './executor-contract.js';
+
+async function execServer(transport: 'tcp' | 'unix') {
+  const dir = await tempDir();
+  const cas = await LocalCas.open({ dir: dir.path });
+  const ac = await LocalActionCache.open(dir.path, cas);
+  const executor = new LocalExecutor({ cas, ac, workDir: join(dir.path, 'exec'), jobs: 2 });
+  const server = await startServer({
+    listen: transport === 'tcp' ? '127.0.0.1:0' : `unix:${join(dir.path, 's.sock')}`,
+    instances: new Map([['', { cas, ac, executor }]]),
+  });
+  const ep = await RemoteEndpoint.connect({ target: server.address });
+  return {
+    cas,
+    ep,
+    executor,
+    server,
+    async [Symbol.asyncDispose]() {
+      ep.close();
+      for (let i = 0; i < 500 && server.runningExecutions > 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      await server.close();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+const errorCodes: Partial<Record<number, string>> = {
+  [Status.DEADLINE_EXCEEDED]: 'exec/timeout',
+  [Status.FAILED_PRECONDITION]: 'remote/failed-precondition',
+};
+
+for (const transport of ['tcp', 'unix'] as const) {
+  executorContract(`specbuild server over ${transport}`, async () => {
+    const s = await execServer(transport);
+    return {
+      cas: s.ep.cas,
+      ac: s.ep.actionCache,
+      async execute(action: Digest, opts = {}) {
+        const res = await s.ep.execution.execute(action, opts);
+        const code = res.status?.code ?? Status.OK;
+        if (code !== Status.OK && code !== Status.DEADLINE_EXCEEDED) {
+          throw Object.assign(new Error(res.status?.message ?? ''), {
+            code: errorCodes[code] ?? `grpc/${code}`,
+          });
+        }
+        assert.ok(res.result, 'an ExecuteResponse carries a result');
+        return {
+          result: res.result,
+          cached: res.cachedResult,
+          errorCode: code === Status.OK ? undefined : errorCodes[code],
+        };
+      },
+      runs: () => s.executor.runs,
+      evict: (d: Digest) => unlink(s.cas.pathOf(d)),
+      [Symbol.asyncDispose]: () => s[Symbol.asyncDispose](),
+    };
+  });
+}
+
+describe('Execution service', () => {
+  it('advertises execution in Capabilities', async () => {
+    await using s = await execServer('tcp');
+    assert.equal(s.ep.canExecute, true);
+  });
+
+  it('keeps executing after the client drops the stream, and caches the result', async () => {
+    await using s = await execServer('tcp');
+    const a = await uploadAction(s.ep.cas, {
+      argv: ['sh', '-c', 'sleep 0.3; echo primed > o'],
+      outputPaths: ['o'],
+    });
+    const name = await s.ep.execution.submit(a);
+    assert.match(name, /operations\//);
+    assert.equal(await s.ep.actionCache.getActionResult(a), undefined, 'not finished yet');
+    for (let i = 0; i < 300 && (await s.ep.actionCache.getActionResult(a)) === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const hit = await s.ep.actionCache.getActionResult(a);
+    assert.ok(hit, 'the dropped execution finished and landed in the action cache');
+    assert.equal(s.executor.runs, 1);
+    assert.equal(s.server.context.activeCalls, 0, 'the dropped call is not left running');
+  });
+
+  it('reports missing inputs as FAILED_PRECONDITION with MISSING violations', async () => {
+    await using s = await execServer('unix');
+    const a = await uploadAction(s.ep.cas, { argv: ['cat', 'in'], inputs: { in: 'soon gone' } });
+    const gone = digestOf(Buffer.from('soon gone'));
+    await unlink(s.cas.pathOf(gone));
+    const res = await s.ep.execution.execute(a);
+    assert.equal(res.status?.code, Status.FAILED_PRECONDITION);
+    assert.deepEqual(missingBlobs(res.status), [`blobs/${gone.hash}/${gone.size}`]);
+    const never = digestOf(Buffer.from('no such action'));
+    const res2 = await s.ep.execution.execute(never);
+    assert.deepEqual(missingBlobs(res2.status), [`blobs/${never.hash}/${never.size}`]);
+  });
+
+  it('reports stages and lets another client wait for or look up the operation', async () => {
+    await using s = await execServer('tcp');
+    const a = await uploadAction(s.ep.cas, { argv: ['sh', '-c', 'sleep 0.2; echo waited'] });
+    const name = await s.ep.execution.submit(a);
+    const conn = s.ep.connection;
+    const stages: ExecutionStage_Value[] = [];
+    let done = false;
+    for await (const op of conn.serverStream(
+      (await import('../../src/reapi/index.js')).Execution.method.waitExecution,
+      { name },
+    )) {
+      done = op.done;
+      stages.push(op.done ? ExecutionStage_Value.COMPLETED : ExecutionStage_Value.EXECUTING);
+    }
+    assert.ok(done);
+    const op = await conn.unary(longrunning.Operations.method.getOperation, { name });
+    assert.equal(op.done, true);
+    assert.equal(op.result.case, 'response');
+    await assert.rejects(
+      conn.unary(longrunning.Operations.method.getOperation, { name: 'operations/nope' }),
+      {
+        code: 'remote/not-found',
+      },
+    );
+  });
+});
