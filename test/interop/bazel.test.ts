@@ -340,3 +340,58 @@ test(
     }
   },
 );
+
+test(
+  'Debian Bazel 4.2.3 executes its actions on specbuild server, then gets them all from the cache',
+  { timeout: 300_000 },
+  async (t) => {
+    assert.ok(onPath('bazel'), `bazel is not installed (not on PATH); ${installHint}`);
+    await using dir = await tempDir('specbuild-bazel-exec-');
+    const workspace = join(dir.path, 'workspace');
+    await cp(workspaceSource, workspace, { recursive: true });
+    const cacheDir = join(dir.path, 'cache');
+    const env = { BAZEL_OUTPUT_USER_ROOT: join(dir.path, 'bazel-root') };
+    const server = await startServer(cacheDir);
+    const target = `grpc://${server.address}`;
+    try {
+      // 1. Against an empty cache every compile and link runs on the server.
+      const first = await runBazel(workspace, target, 'exec', env);
+      assert.equal(first.code, 0, describeRun('`bazel build` with --remote_executor', first));
+      summarize(t, 'remote execution', first);
+      const firstCounts = processCounts(first.output);
+      const remote = firstCounts.byRunner.get('remote') ?? 0;
+      assert.ok(
+        remote >= MIN_SPAWNS,
+        `expected at least ${MIN_SPAWNS} remote executions: ${firstCounts.line}`,
+      );
+      const local = [...firstCounts.byRunner.keys()].filter(
+        (r) => r !== 'remote' && r !== 'internal',
+      );
+      assert.deepEqual(local, [], `spawns that did not run remotely: ${firstCounts.line}`);
+
+      // 2. After `bazel clean`, every action is an action-cache hit.
+      const clean = await runBazel(workspace, '-', 'clean', env);
+      assert.equal(clean.code, 0, describeRun('`bazel clean`', clean));
+      const second = await runBazel(workspace, target, 'exec', env);
+      assert.equal(second.code, 0, describeRun('second `bazel build`', second));
+      summarize(t, 'after clean', second);
+      const counts = processCounts(second.output);
+      const notHits = [...counts.byRunner.keys()].filter(
+        (r) => r !== 'remote cache hit' && r !== 'internal',
+      );
+      assert.deepEqual(notHits, [], `spawns that were not cache hits: ${counts.line}`);
+      assert.ok((counts.byRunner.get('remote cache hit') ?? 0) >= MIN_SPAWNS, counts.line);
+
+      // 3. The binary built remotely runs here.
+      const run = await runProcess(join(workspace, 'bazel-bin', 'hello'), [], {
+        timeoutMs: 10_000,
+      });
+      assert.equal(run.code, 0, describeRun('bazel-bin/hello', run));
+      assert.equal(run.stdout, `${HELLO_LINE}\n`);
+    } finally {
+      await server.stop();
+      const expunge = await runBazel(workspace, '-', 'expunge', env);
+      if (expunge.code !== 0) t.diagnostic(describeRun('`bazel clean --expunge`', expunge));
+    }
+  },
+);
