@@ -4,7 +4,16 @@
 import { link, mkdir, open, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, Limiter, SpecbuildError } from '../core/index.js';
-import { digestKey, fromPb, type Digest, type Directory } from '../reapi/index.js';
+import {
+  DirectorySchema,
+  digestKey,
+  digestMessage,
+  fromPb,
+  validateDirectory,
+  type Digest,
+  type Directory,
+  type Tree,
+} from '../reapi/index.js';
 import type { CallOptions, Cas } from './cas.js';
 import { fetchTree } from './tree.js';
 
@@ -35,10 +44,6 @@ export async function stageTree(
   dest: string,
   opts: StageOptions = {},
 ): Promise<StageStats> {
-  const existing = await readdir(dest);
-  if (existing.length > 0) {
-    throw new SpecbuildError('cas/stage-conflict', `staging directory ${dest} is not empty`);
-  }
   const tree = await fetchTree(cas, root, opts);
   const firstMissing = tree.missing[0];
   if (firstMissing !== undefined) {
@@ -46,6 +51,44 @@ export async function stageTree(
       'cas/not-found',
       `Directory ${digestKey(firstMissing)} of tree ${digestKey(root)} is missing`,
     );
+  }
+  const rootDir = tree.directories.get(digestKey(root));
+  if (rootDir === undefined) throw new Error('bug: fetched tree lacks its root');
+  return stageDirectories(cas, rootDir, tree.directories, dest, opts);
+}
+
+/**
+ * Writes a Tree message (an output directory) into `dest`, an existing empty
+ * directory. Its directories are validated like any Directory from outside.
+ */
+export async function stageTreeMessage(
+  cas: Cas,
+  tree: Tree,
+  dest: string,
+  opts: StageOptions = {},
+): Promise<StageStats> {
+  if (tree.root === undefined)
+    throw new SpecbuildError('reapi/invalid-directory', 'Tree has no root');
+  const dirs = new Map<string, Directory>();
+  for (const child of tree.children) {
+    const { digest } = digestMessage(DirectorySchema, child);
+    validateDirectory(child, `Tree child ${digestKey(digest)}`);
+    dirs.set(digestKey(digest), child);
+  }
+  validateDirectory(tree.root, 'Tree root');
+  return stageDirectories(cas, tree.root, dirs, dest, opts);
+}
+
+async function stageDirectories(
+  cas: Cas,
+  rootDir: Directory,
+  directories: ReadonlyMap<string, Directory>,
+  dest: string,
+  opts: StageOptions,
+): Promise<StageStats> {
+  const existing = await readdir(dest);
+  if (existing.length > 0) {
+    throw new SpecbuildError('cas/stage-conflict', `staging directory ${dest} is not empty`);
   }
   const stats: StageStats = { files: 0, linked: 0, directories: 0, symlinks: 0 };
   const maxEntries = opts.maxEntries ?? 5_000_000;
@@ -58,7 +101,7 @@ export async function stageTree(
     if (entries > maxEntries) {
       throw new SpecbuildError(
         'reapi/invalid-directory',
-        `tree ${digestKey(root)} expands to over ${maxEntries} entries`,
+        `the tree expands to over ${maxEntries} entries`,
       );
     }
     for (const f of dir.files) {
@@ -72,8 +115,12 @@ export async function stageTree(
     }
     for (const sub of dir.directories) {
       const d = fromPb(sub.digest);
-      const child = tree.directories.get(digestKey(d));
-      if (child === undefined) throw new Error(`bug: fetched tree lacks ${digestKey(d)}`);
+      const child = directories.get(digestKey(d));
+      if (child === undefined)
+        throw new SpecbuildError(
+          'cas/not-found',
+          `Directory ${digestKey(d)} is not part of the tree`,
+        );
       const childPath = join(path, sub.name);
       await mkdir(childPath); // not recursive: fails if anything is already there
       stats.directories++;
@@ -81,8 +128,6 @@ export async function stageTree(
     }
   };
 
-  const rootDir = tree.directories.get(digestKey(root));
-  if (rootDir === undefined) throw new Error('bug: fetched tree lacks its root');
   let walkError: Error | undefined;
   await visit(rootDir, dest).catch((e: unknown) => {
     walkError = e instanceof Error ? e : new Error(String(e));

@@ -157,7 +157,7 @@ static void overlay_top(const char *root, const char *name, int with_host) {
 }
 
 static int provided(const char *name) {
-  static const char *names[] = {"usr", "etc", "dev", "proc", "tmp", "bin", "lib", "lib32", "lib64", "libx32", "sbin"};
+  static const char *names[] = {"usr", "etc", "dev", "proc", "bin", "lib", "lib32", "lib64", "libx32", "sbin"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (strcmp(name, names[i]) == 0) return 1;
   return 0;
@@ -178,7 +178,7 @@ static void layer_tops(const char *root) {
       int dup = 0;
       for (int k = 0; k < n_seen; k++) dup |= strcmp(seen[k], name) == 0;
       if (dup) continue;
-      if (strcmp(name, "dev") == 0 || strcmp(name, "proc") == 0 || strcmp(name, "tmp") == 0) {
+      if (strcmp(name, "dev") == 0 || strcmp(name, "proc") == 0) {
         errno = 0;
         die("layer %s has a top-level \"%s\", which the sandbox provides itself", layers[i], name);
       }
@@ -272,9 +272,13 @@ static void setup_root(const char *root) {
   path_join(q, p, "shm");
   mkdirs(q);
   do_mount("tmpfs", q, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  /* /tmp: empty and private, unless the layers bring a tmp/ (then overlaid above). */
   path_join(p, root, "tmp");
-  mkdirs(p);
-  do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  struct stat tst;
+  if (lstat(p, &tst) != 0) {
+    mkdirs(p);
+    do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  }
   /* Writable (and read-only) binds at fixed paths. */
   for (int i = 0; i < n_binds; i++) {
     path_join(p, root, bind_dst[i]);
