@@ -100,10 +100,8 @@ export async function serverCommand(argv: string[]): Promise<number> {
     tls,
     token,
   });
-  info(
-    `specbuild server listening on ${server.address} (instance "${instance}", cache ${cacheDir}, ${executor === undefined ? 'no execution' : `${jobs} jobs`})`,
-  );
-  await new Promise<void>((done) => {
+  // Handlers first: whoever reads the "listening" line may signal us at once.
+  const stopped = new Promise<void>((done) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -112,6 +110,10 @@ export async function serverCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  info(
+    `specbuild server listening on ${server.address} (instance "${instance}", cache ${cacheDir}, ${executor === undefined ? 'no execution' : `${jobs} jobs`})`,
+  );
+  await stopped;
   await server.close();
   info('specbuild server stopped');
   return 0;

@@ -225,14 +225,19 @@ export class Connection {
       this.callOptions(opts, false),
     );
     const detach = this.cancelOnAbort(opts, call);
+    let finished = false;
     try {
       for await (const msg of call) yield msg as MessageShape<O>;
+      finished = true;
     } catch (e) {
+      finished = true;
       if (isServiceError(e)) throw this.error(e);
       throw e;
     } finally {
       detach();
-      call.cancel();
+      // Cancel only a stream the caller left early: resetting a finished one
+      // counts as an invalid frame, and servers close the connection after many.
+      if (!finished) call.cancel();
     }
   }
 

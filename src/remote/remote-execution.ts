@@ -56,12 +56,15 @@ export class RemoteExecution {
                 opts,
               )
             : this.conn.serverStream(Execution.method.waitExecution, { name }, opts);
+        let done: ExecuteResponse | undefined;
+        // Read to the end of the stream even after the final operation:
+        // cancelling a finished stream makes servers count invalid frames.
         for await (const op of stream) {
           name = op.name;
           attempt = 0;
-          const done = this.handle(op, opts);
-          if (done !== undefined) return done;
+          done ??= this.handle(op, opts);
         }
+        if (done !== undefined) return done;
         throw new SpecbuildError(
           'remote/protocol',
           `${this.conn.target.text}: Execute stream ended before the operation was done`,

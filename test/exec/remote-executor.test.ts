@@ -135,4 +135,18 @@ describe('Execution service', () => {
       },
     );
   });
+
+  it('answers over a thousand Executes on one connection (finished streams are not reset)', async () => {
+    await using s = await execServer('tcp');
+    const a = await uploadAction(s.ep.cas, {
+      argv: ['sh', '-c', 'echo 1 > o'],
+      outputPaths: ['o'],
+    });
+    assert.equal((await s.ep.execution.execute(a)).cachedResult, false);
+    for (let i = 0; i < 1200; i++) {
+      const res = await s.ep.execution.execute(a);
+      assert.equal(res.cachedResult, true);
+    }
+    assert.equal(s.executor.runs, 1);
+  });
 });

@@ -1,0 +1,136 @@
+// Execution benchmark: the local executor's own overhead per trivial action
+// (stage + sandbox + capture, beyond spawning the command directly), and how
+// many Execute calls per second a real server answers from its action cache.
+// Prints one JSON line: {"overhead_ms_median", "cached_execute_per_s"}.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { LocalActionCache, LocalCas } from '../src/cas/index.js';
+import { LocalExecutor } from '../src/exec/index.js';
+import type { Digest } from '../src/reapi/index.js';
+import { RemoteEndpoint } from '../src/remote/index.js';
+import { uploadAction } from '../test/helpers/actions.js';
+
+const RUNS = 200;
+const log = (s: string): void => {
+  process.stderr.write(`[exec-bench] ${s}\n`);
+};
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
+
+function spawnOnce(argv: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd ?? '', args, { cwd, stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+    child.once('error', reject);
+    child.once('exit', () => {
+      resolve();
+    });
+  });
+}
+
+async function overhead(dir: string): Promise<number> {
+  const cas = await LocalCas.open({ dir: join(dir, 'cache') });
+  const ac = await LocalActionCache.open(join(dir, 'cache'), cas);
+  const ex = new LocalExecutor({ cas, ac, workDir: join(dir, 'cache', 'exec'), jobs: 1 });
+  const argv = ['sh', '-c', 'cat in.txt > out.txt'];
+  const action = await uploadAction(cas, {
+    argv,
+    inputs: { 'in.txt': 'input\n' },
+    outputPaths: ['out.txt'],
+  });
+  for (let i = 0; i < 10; i++) await ex.execute(action, { skipCacheLookup: true }); // warm-up
+  const viaExecutor: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const o = await ex.execute(action, { skipCacheLookup: true });
+    viaExecutor.push(performance.now() - t);
+    if (o.result.exitCode !== 0) throw new Error('the benchmark action failed');
+  }
+  const direct: number[] = [];
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(dir, 'in.txt'), 'input\n');
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    await spawnOnce(argv, dir);
+    direct.push(performance.now() - t);
+  }
+  log(
+    `executor median ${median(viaExecutor).toFixed(2)} ms, direct spawn median ${median(direct).toFixed(2)} ms`,
+  );
+  return median(viaExecutor) - median(direct);
+}
+
+async function cachedExecutes(dir: string): Promise<number> {
+  const { cliMain } = await import('../test/helpers/paths.js');
+  const child = spawn(
+    process.execPath,
+    [cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'srv'), '--jobs', '2'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const address = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      const m = /listening on (\S+)/.exec(line);
+      if (m?.[1] === undefined) reject(new Error(line));
+      else resolve(m[1]);
+    });
+  });
+  const ep = await RemoteEndpoint.connect({ target: address });
+  try {
+    const actions: Digest[] = [];
+    for (let i = 0; i < 50; i++) {
+      const a = await uploadAction(ep.cas, {
+        argv: ['sh', '-c', `echo ${i} > o`],
+        outputPaths: ['o'],
+      });
+      const res = await ep.execution.execute(a);
+      if (res.result?.exitCode !== 0) throw new Error('priming the cache failed');
+      actions.push(a);
+    }
+    let calls = 0;
+    const until = performance.now() + 3000;
+    const worker = async (w: number): Promise<void> => {
+      for (let i = w; performance.now() < until; i++) {
+        const res = await ep.execution.execute(actions[i % actions.length] as Digest);
+        if (!res.cachedResult) throw new Error('expected a cached result');
+        calls++;
+      }
+    };
+    const start = performance.now();
+    await Promise.all(Array.from({ length: 32 }, (_, w) => worker(w)));
+    return calls / ((performance.now() - start) / 1000);
+  } finally {
+    ep.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'specbuild-exec-bench-'));
+  try {
+    log(`executor overhead, ${RUNS} runs`);
+    const over = await overhead(dir);
+    log('cached Execute calls over loopback, 32 in flight, 3 s');
+    const perS = await cachedExecutes(dir);
+    console.log(
+      JSON.stringify({
+        overhead_ms_median: Math.round(over * 100) / 100,
+        cached_execute_per_s: Math.round(perS),
+      }),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
