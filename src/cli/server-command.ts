@@ -113,6 +113,10 @@ export async function serverCommand(argv: string[]): Promise<number> {
   info(
     `specbuild server listening on ${server.address} (instance "${instance}", cache ${cacheDir}, ${executor === undefined ? 'no execution' : `${jobs} jobs`})`,
   );
+  if (executor !== undefined) {
+    const props = [...(await executor.platform())].map(([k, v]) => `${k}=${v}`).join(' ');
+    info(`platform: ${props}`);
+  }
   await stopped;
   await server.close();
   info('specbuild server stopped');
