@@ -8,9 +8,13 @@ mkdirSync('dist/native', { recursive: true });
 for (const h of helpers) {
   const tmp = `${h.out}.tmp-${process.pid}`;
   const cc = process.env.CC ?? 'cc';
-  const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, h.src], { stdio: 'inherit' });
+  const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, h.src], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) {
-    console.error(`building ${h.out} with ${cc} failed; install a C compiler (apt-get install gcc)`);
+    console.error(
+      `building ${h.out} with ${cc} failed; install a C compiler (apt-get install gcc)`,
+    );
     process.exit(1);
   }
   renameSync(tmp, h.out);
