@@ -22,10 +22,12 @@ import {
   type ActionResult,
   type Command,
   type Digest,
+  checkPlatform,
+  hostPlatform,
+  type PlatformProperties,
 } from '../reapi/index.js';
 import { runInSandbox } from '../sandbox/index.js';
 import { captureOutputs } from './capture.js';
-import { checkPlatform, hostPlatform, type PlatformProperties } from './platform.js';
 
 /** Raised when blobs an action needs are not in the CAS. */
 export class MissingBlobsError extends SpecbuildError {

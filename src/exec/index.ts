@@ -1,3 +1,2 @@
 // Execution layer: run REAPI Actions from the CAS in the sandbox.
 export * from './executor.js';
-export * from './platform.js';

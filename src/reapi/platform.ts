@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { SpecbuildError } from '../core/index.js';
-import { digestOfFile, type Platform } from '../reapi/index.js';
+import { digestOfFile } from './digest.js';
+import type { Platform } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 
 /** Property naming the host toolchain (hash of os-release and compiler binaries). */
 export const TOOLCHAIN_PROPERTY = 'specbuild-toolchain';
