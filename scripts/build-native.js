@@ -1,16 +1,38 @@
-// Compiles specbuild's native helpers (run by `npm run build`): the sandbox
-// helper, with the system's C compiler.
-import { mkdirSync, renameSync } from 'node:fs';
+// Compiles specbuild's native helpers (run by `npm run build`) with the
+// system's C compiler: the sandbox helper, and the wrapper client, installed
+// as specbuild-cc and specbuild-exec (hard links; it reads its own name), with
+// this Node and the daemon's entry point compiled in.
+import { copyFileSync, linkSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const helpers = [{ src: 'src/sandbox/native/sandbox.c', out: 'dist/native/specbuild-sandbox' }];
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** A C string literal for a -D definition (JSON's escapes for " and \ are C's). */
+const cString = (s) => JSON.stringify(s);
+
+const helpers = [
+  { src: 'src/sandbox/native/sandbox.c', out: 'dist/native/specbuild-sandbox' },
+  {
+    src: 'src/wrap/native/client.c',
+    out: 'dist/native/specbuild-client',
+    flags: [
+      '-std=gnu11',
+      `-DSPECBUILD_NODE=${cString(process.execPath)}`,
+      `-DSPECBUILD_DAEMON_JS=${cString(resolve(root, 'dist/src/cli/daemon-main.js'))}`,
+    ],
+    links: ['dist/native/specbuild-cc', 'dist/native/specbuild-exec'],
+  },
+];
 mkdirSync('dist/native', { recursive: true });
 for (const h of helpers) {
   const tmp = `${h.out}.tmp-${process.pid}`;
   const cc = process.env.CC ?? 'cc';
-  const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, h.src], {
-    stdio: 'inherit',
-  });
+  const r = spawnSync(
+    cc,
+    ['-O2', '-Wall', '-Wextra', '-Werror', ...(h.flags ?? []), '-o', tmp, h.src],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) {
     console.error(
       `building ${h.out} with ${cc} failed; install a C compiler (apt-get install gcc)`,
@@ -18,4 +40,12 @@ for (const h of helpers) {
     process.exit(1);
   }
   renameSync(tmp, h.out);
+  for (const link of h.links ?? []) {
+    rmSync(link, { force: true });
+    try {
+      linkSync(h.out, link);
+    } catch {
+      copyFileSync(h.out, link); // keeps the mode; for file systems without hard links
+    }
+  }
 }

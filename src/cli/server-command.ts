@@ -120,6 +120,8 @@ export async function serverCommand(argv: string[]): Promise<number> {
   await stopped;
   await server.close();
   info('specbuild server stopped');
+  // Executions still running in their sandboxes must not keep a stopped server alive.
+  setTimeout(() => process.exit(0), 2000).unref();
   return 0;
 }
 

@@ -171,50 +171,55 @@ async function remoteRun(req: ExecRequest, ep: RemoteEndpoint): Promise<ExecRepl
   };
 }
 
+/** What the wrapper decided, without running anything locally (the caller does that). */
+export type ExecDecision =
+  ExecReply | { outcome: 'local' | 'fallback'; warning?: string; action?: Digest };
+
+export async function decideExec(req: ExecRequest): Promise<ExecDecision> {
+  if (req.server === undefined) return { outcome: 'local' };
+  let ep: RemoteEndpoint | undefined;
+  try {
+    ep = await RemoteEndpoint.connect({
+      target: req.server,
+      instance: req.instance,
+      retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
+    });
+    return await remoteRun(req, ep);
+  } catch (e) {
+    if (e instanceof SpecbuildError && e.code === 'cli/usage') throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    return { outcome: 'fallback', warning: `specbuild-exec: ${why}; ran the command locally` };
+  } finally {
+    ep?.close();
+  }
+}
+
+/** The JSON line appended to the wrapper log for each run. */
+export function logLine(
+  argv: readonly string[],
+  outcome: Outcome,
+  action: Digest | undefined,
+  ms: number,
+): string {
+  return `${JSON.stringify({ argv, outcome, action: action === undefined ? '' : digestKey(action), ms })}\n`;
+}
+
 /** The wrapper: never fails because the cache or server did; falls back to a local run. */
 export async function runWrapped(req: ExecRequest): Promise<ExecReply & { ms: number }> {
   const started = performance.now();
   if (!isAbsolute(req.cwd)) throw new Error('bug: cwd must be absolute');
-  let reply: ExecReply;
-  if (req.server === undefined) {
-    reply = {
-      exitCode: await runLocally(req.argv, req.cwd),
-      stdout: new Uint8Array(0),
-      stderr: new Uint8Array(0),
-      outcome: 'local',
-    };
-  } else {
-    let ep: RemoteEndpoint | undefined;
-    try {
-      ep = await RemoteEndpoint.connect({
-        target: req.server,
-        instance: req.instance,
-        retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
-      });
-      reply = await remoteRun(req, ep);
-    } catch (e) {
-      if (e instanceof SpecbuildError && e.code === 'cli/usage') throw e;
-      const why = e instanceof Error ? e.message : String(e);
-      reply = {
-        exitCode: await runLocally(req.argv, req.cwd),
-        stdout: new Uint8Array(0),
-        stderr: new Uint8Array(0),
-        outcome: 'fallback',
-        warning: `specbuild-exec: ${why}; ran the command locally`,
-      };
-    } finally {
-      ep?.close();
-    }
-  }
+  const decided = await decideExec(req);
+  const reply: ExecReply =
+    'exitCode' in decided
+      ? decided
+      : {
+          ...decided,
+          exitCode: await runLocally(req.argv, req.cwd),
+          stdout: new Uint8Array(0),
+          stderr: new Uint8Array(0),
+        };
   const ms = Math.round(performance.now() - started);
-  if (req.logFile !== undefined) {
-    const line = JSON.stringify({
-      argv: req.argv,
-      outcome: reply.outcome,
-      action: reply.action === undefined ? '' : digestKey(reply.action),
-      ms,
-    });
-    await appendFile(req.logFile, `${line}\n`);
-  }
+  if (req.logFile !== undefined)
+    await appendFile(req.logFile, logLine(req.argv, reply.outcome, reply.action, ms));
   return { ...reply, ms };
 }

@@ -1,4 +1,10 @@
-// Wrapper layer: specbuild-exec (and later specbuild-cc) turn commands into
-// REAPI actions.
+// Wrapper layer: specbuild-exec and specbuild-cc turn commands into REAPI
+// actions; the daemon that serves their native clients.
 export * from './exec-wrapper.js';
 export * from './outputs.js';
+export * from './cc.js';
+export * from './cc-args.js';
+export * from './make-deps.js';
+export * from './stat-cache.js';
+export * from './daemon-protocol.js';
+export * from './daemon-server.js';

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// The wrapper daemon behind the native specbuild-cc / specbuild-exec clients:
+// started on first use, keeps the stat cache and server connections warm,
+// exits after an idle timeout. Usage: daemon-main.js --socket PATH
+import { appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RemoteEndpoint } from '../remote/index.js';
+import {
+  StatCache,
+  decideExec,
+  handleCompile,
+  logLine,
+  startDaemon,
+  type DaemonReply,
+  type DaemonRequest,
+} from '../wrap/index.js';
+import { defaultCacheDir } from './config.js';
+import { execHelp, parseExecArgs } from './exec-args.js';
+
+const endpoints = new Map<string, Promise<RemoteEndpoint>>();
+const warned = new Set<string>();
+
+function endpoint(target: string, instance: string): Promise<RemoteEndpoint> {
+  const key = `${target}\0${instance}`;
+  let p = endpoints.get(key);
+  if (p === undefined) {
+    p = RemoteEndpoint.connect({
+      target,
+      instance,
+      retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
+    });
+    endpoints.set(key, p);
+    // A failed connection is forgotten so that the next compile tries again.
+    p.catch(() => endpoints.delete(key));
+  }
+  return p;
+}
+
+async function log(file: string | undefined, line: string): Promise<void> {
+  if (file !== undefined && file !== '') await appendFile(file, line).catch(() => undefined);
+}
+
+async function handleCc(req: DaemonRequest, reply: DaemonReply, stats: StatCache): Promise<void> {
+  const started = performance.now();
+  const ms = (): number => Math.round(performance.now() - started);
+  const logFile = req.env.get('SPECBUILD_WRAPPER_LOG');
+  if (req.argv.length === 0) {
+    reply.stderr('usage: specbuild-cc COMPILER ARGS...\n');
+    reply.exit(2);
+    return;
+  }
+  const r = await handleCompile(
+    { argv: req.argv, cwd: req.cwd, env: req.env },
+    { statCache: stats, endpoint },
+  );
+  if (r.kind === 'done') {
+    await log(logFile, logLine(req.argv, r.outcome, r.action, ms()));
+    reply.stdout(r.stdout);
+    reply.stderr(r.stderr);
+    reply.exit(r.exitCode);
+    return;
+  }
+  if (r.kind === 'fallback') {
+    const server = req.env.get('SPECBUILD_SERVER') ?? req.env.get('RECC_SERVER') ?? '';
+    if (!warned.has(server)) {
+      warned.add(server);
+      reply.stderr(`specbuild-cc: ${r.reason}; compiling locally\n`);
+    }
+  } else if (req.env.get('SPECBUILD_VERBOSE') === '1') {
+    reply.stderr(`specbuild-cc: running locally: ${r.reason}\n`);
+  }
+  await log(logFile, logLine(req.argv, r.kind, undefined, ms()));
+  reply.runLocally();
+}
+
+async function handleExec(req: DaemonRequest, reply: DaemonReply): Promise<void> {
+  const started = performance.now();
+  const parsed = parseExecArgs(req.argv, Object.fromEntries(req.env), req.cwd);
+  if (parsed === 'help') {
+    reply.stdout(`${execHelp}\n`);
+    reply.exit(0);
+    return;
+  }
+  const d = await decideExec(parsed);
+  const ms = Math.round(performance.now() - started);
+  if (parsed.logFile !== undefined)
+    await log(parsed.logFile, logLine(parsed.argv, d.outcome, d.action, ms));
+  if ('exitCode' in d) {
+    reply.stdout(d.stdout);
+    reply.stderr(d.stderr);
+    reply.exit(d.exitCode);
+    return;
+  }
+  if (d.warning !== undefined) reply.stderr(`${d.warning}\n`);
+  reply.runLocally();
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { socket: { type: 'string' }, 'idle-timeout-ms': { type: 'string' } },
+  });
+  if (values.socket === undefined) throw new Error('daemon-main: --socket PATH is required');
+  const stats = await StatCache.load(join(defaultCacheDir(), 'wrap', 'stat-cache.json'));
+  const timer = setInterval(() => void stats.save().catch(() => undefined), 30_000);
+  timer.unref();
+  const daemon = await startDaemon({
+    socketPath: values.socket,
+    idleTimeoutMs:
+      values['idle-timeout-ms'] === undefined ? undefined : Number(values['idle-timeout-ms']),
+    handler: (req, reply) =>
+      req.tool === 'cc' ? handleCc(req, reply, stats) : handleExec(req, reply),
+  });
+  const stop = (): void => {
+    void daemon.close();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await daemon.closed;
+  clearInterval(timer);
+  await stats.save().catch(() => undefined);
+  for (const p of endpoints.values())
+    void p
+      .then((ep) => {
+        ep.close();
+      })
+      .catch(() => undefined);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`specbuild daemon: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

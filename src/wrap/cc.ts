@@ -1,0 +1,401 @@
+// specbuild-cc's work, done in the daemon: recognise a compile (or, with
+// SPECBUILD_LINK, a link), discover its inputs with the compiler's own -M,
+// build an action whose digest depends only on the command and its files,
+// and answer it from the action cache or by remote execution.
+import { spawn } from 'node:child_process';
+import { access, constants as fsConstants } from 'node:fs/promises';
+import { delimiter, isAbsolute, join, relative, resolve } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { SpecbuildError } from '../core/index.js';
+import {
+  ActionResultSchema,
+  ActionSchema,
+  CommandSchema,
+  buildTree,
+  digestKey,
+  digestMessage,
+  fromPb,
+  hostPlatform,
+  toPb,
+  type ActionResult,
+  type Digest,
+  type TreeEntry,
+} from '../reapi/index.js';
+import type { RemoteEndpoint } from '../remote/index.js';
+import { parseCompilerArgs } from './cc-args.js';
+import { depsOf } from './make-deps.js';
+import { writeOutputs } from './outputs.js';
+import type { StatCache } from './stat-cache.js';
+
+/** Environment variables a compile action carries (nothing else reaches it). */
+export const ENV_ALLOW_LIST = ['LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'SOURCE_DATE_EPOCH'];
+/** Where SPECBUILD_PROJECT_ROOT's files sit in an action's input root. */
+export const PROJECT_DIR = 'project';
+/** PATH inside actions: fixed, never the user's. */
+export const ACTION_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+export interface CcConfig {
+  server: string | undefined;
+  instance: string;
+  cacheOnly: boolean;
+  link: boolean;
+  projectRoot: string | undefined;
+  depsExclude: string[];
+  logFile: string | undefined;
+  verbose: boolean;
+}
+
+export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
+  const flag = (k: string): boolean => {
+    const v = env.get(k);
+    return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+  };
+  const server = env.get('SPECBUILD_SERVER') ?? env.get('RECC_SERVER');
+  const root = env.get('SPECBUILD_PROJECT_ROOT');
+  return {
+    server: server === '' ? undefined : server,
+    instance: env.get('SPECBUILD_INSTANCE') ?? '',
+    cacheOnly: flag('SPECBUILD_CACHE_ONLY'),
+    link: flag('SPECBUILD_LINK'),
+    projectRoot: root === undefined || root === '' ? undefined : resolve(root),
+    depsExclude: (env.get('SPECBUILD_DEPS_EXCLUDE_PATHS') ?? '')
+      .split(/[,:]/)
+      .filter((p) => p !== ''),
+    logFile: env.get('SPECBUILD_WRAPPER_LOG'),
+    verbose: flag('SPECBUILD_VERBOSE'),
+  };
+}
+
+export interface CcRequest {
+  /** The compiler as given, then its arguments. */
+  argv: string[];
+  cwd: string;
+  env: ReadonlyMap<string, string>;
+}
+
+export type CcReply =
+  | { kind: 'local'; reason: string }
+  | { kind: 'fallback'; reason: string }
+  | {
+      kind: 'done';
+      outcome: 'hit' | 'miss';
+      action: Digest;
+      exitCode: number;
+      stdout: Uint8Array;
+      stderr: Uint8Array;
+    };
+
+export interface CcContext {
+  statCache: StatCache;
+  /** A connected endpoint for a target and instance (kept warm by the daemon). */
+  endpoint(target: string, instance: string): Promise<RemoteEndpoint>;
+}
+
+interface Captured {
+  code: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+function run(argv: string[], cwd: string, env: ReadonlyMap<string, string>): Promise<Captured> {
+  return new Promise((resolvePromise, reject) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd ?? '', args, {
+      cwd,
+      env: Object.fromEntries(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
+
+const resolved = new Map<string, string>();
+
+/** The compiler's path through PATH, resolved once per daemon. */
+async function resolveCompiler(
+  name: string,
+  env: ReadonlyMap<string, string>,
+): Promise<string | undefined> {
+  if (name.includes('/')) return name;
+  const path = env.get('PATH') ?? '/usr/bin:/bin';
+  const key = `${path}\0${name}`;
+  const known = resolved.get(key);
+  if (known !== undefined) return known;
+  for (const dir of path.split(delimiter)) {
+    const candidate = join(dir === '' ? '.' : dir, name);
+    try {
+      await access(candidate, fsConstants.X_OK);
+      resolved.set(key, candidate);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+/** Where a host file goes in the input root, and how arguments name it. */
+class Layout {
+  constructor(
+    private readonly cwd: string,
+    private readonly root: string | undefined,
+  ) {}
+
+  /**
+   * Path of a host file inside the input root. Under the project root, files
+   * go below PROJECT_DIR (the same for every checkout, and clear of top-level
+   * names such as lib/ or usr/); elsewhere, at their absolute paths.
+   */
+  inRoot(abs: string): string {
+    if (this.root !== undefined && (abs === this.root || abs.startsWith(`${this.root}/`))) {
+      const rel = relative(this.root, abs);
+      return rel === '' ? PROJECT_DIR : `${PROJECT_DIR}/${rel}`;
+    }
+    return abs.slice(1);
+  }
+
+  get workingDirectory(): string {
+    return this.inRoot(this.cwd);
+  }
+
+  /** Rewrites an absolute path under the project root to one relative to the cwd. */
+  arg(a: string): string {
+    if (this.root === undefined) return a;
+    const fix = (p: string): string =>
+      isAbsolute(p) && (p === this.root || p.startsWith(`${this.root ?? ''}/`))
+        ? relative(this.cwd, p) || '.'
+        : p;
+    const m = /^(-I|-iquote|-isystem|-idirafter|-include|-imacros|-o|-MF|-L)(\/.*)$/.exec(a);
+    if (m?.[1] !== undefined && m[2] !== undefined) return m[1] + fix(m[2]);
+    return fix(a);
+  }
+}
+
+export interface BuiltAction {
+  action: Digest;
+  uploads: Map<string, { digest: Digest; path?: string; bytes?: Uint8Array }>;
+  outputs: string[];
+}
+
+/** Builds the compile action for a recognised command; undefined means "run it locally". */
+export async function buildCompileAction(
+  req: CcRequest,
+  cfg: CcConfig,
+  stats: StatCache,
+  api: { low: string; high: string },
+): Promise<BuiltAction | { local: string }> {
+  const [compiler, ...args] = req.argv;
+  if (compiler === undefined) return { local: 'no compiler given' };
+  if ((await resolveCompiler(compiler, req.env)) === undefined)
+    return { local: `${compiler} not found on PATH` };
+  const parsed = parseCompilerArgs(args, {});
+  if (parsed.kind === 'local') return { local: parsed.reason };
+  if (parsed.kind === 'link' && !cfg.link)
+    return { local: 'link commands are cached only with SPECBUILD_LINK' };
+  const layout = new Layout(
+    req.cwd,
+    cfg.projectRoot !== undefined &&
+      (req.cwd === cfg.projectRoot || req.cwd.startsWith(`${cfg.projectRoot}/`))
+      ? cfg.projectRoot
+      : undefined,
+  );
+
+  let files: string[];
+  let outputs: string[];
+  if (parsed.kind === 'compile') {
+    const deps = await run([compiler, ...parsed.depsArgs], req.cwd, req.env);
+    if (deps.code !== 0)
+      return { local: 'dependency discovery failed (the compiler will say why)' };
+    // The source itself, always: -M lists nothing for assembler or preprocessed input.
+    files = [parsed.source, ...depsOf(deps.stdout.toString('utf8'))];
+    outputs = parsed.outputs;
+  } else {
+    const trace = await run(
+      [compiler, ...parsed.expandedArgs, '-Wl,--trace', '-o', '/dev/null'],
+      req.cwd,
+      req.env,
+    );
+    if (trace.code !== 0) return { local: 'the linker trace failed' };
+    files = [...parsed.inputs, ...linkerInputs(trace.stdout.toString('utf8'))];
+    outputs = [parsed.output];
+  }
+  const entries: TreeEntry[] = [{ kind: 'dir', path: layout.workingDirectory }];
+  const uploads: BuiltAction['uploads'] = new Map();
+  const seen = new Set<string>();
+  for (const f of files) {
+    const abs = resolve(req.cwd, f);
+    if (seen.has(abs) || cfg.depsExclude.some((p) => abs.startsWith(p))) continue;
+    seen.add(abs);
+    const { digest, executable } = await stats.digest(abs);
+    uploads.set(digestKey(digest), { digest, path: abs });
+    entries.push({ kind: 'file', path: layout.inRoot(abs), digest, executable });
+  }
+  const outRel: string[] = [];
+  for (const o of outputs) {
+    const rel = relative(req.cwd, resolve(req.cwd, o));
+    if (rel.startsWith('..') || isAbsolute(rel))
+      return { local: `output ${o} is outside the working directory` };
+    outRel.push(rel);
+  }
+  const tree = buildTree(entries);
+  for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
+  const env = [
+    ...ENV_ALLOW_LIST.flatMap((k) => {
+      const v = req.env.get(k);
+      return v === undefined ? [] : [{ name: k, value: v }];
+    }),
+    { name: 'PATH', value: ACTION_PATH },
+  ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const platform = {
+    properties: [...(await hostPlatform())]
+      .map(([name, value]) => ({ name, value }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  const sortedOutputs = [...new Set(outRel)].sort();
+  const legacyOutputs = versionBelow(api.high, 2, 1);
+  const command = digestMessage(
+    CommandSchema,
+    create(CommandSchema, {
+      arguments: [
+        compiler,
+        ...(parsed.kind === 'compile' ? parsed.expandedArgs : parsed.expandedArgs).map((a) =>
+          layout.arg(a),
+        ),
+      ],
+      environmentVariables: env,
+      workingDirectory: layout.workingDirectory,
+      outputPaths: legacyOutputs ? [] : sortedOutputs,
+      outputFiles: legacyOutputs ? sortedOutputs : [],
+      platform: versionBelow(api.high, 2, 2) ? platform : undefined,
+    }),
+  );
+  const action = digestMessage(
+    ActionSchema,
+    create(ActionSchema, {
+      commandDigest: toPb(command.digest),
+      inputRootDigest: toPb(tree.root),
+      platform: versionBelow(api.high, 2, 2) ? undefined : platform,
+    }),
+  );
+  uploads.set(digestKey(command.digest), { digest: command.digest, bytes: command.bytes });
+  uploads.set(digestKey(action.digest), { digest: action.digest, bytes: action.bytes });
+  return { action: action.digest, uploads, outputs: sortedOutputs };
+}
+
+function versionBelow(v: string, major: number, minor: number): boolean {
+  const [a, b] = v.split('.').map(Number);
+  return (a ?? 0) < major || ((a ?? 0) === major && (b ?? 0) < minor);
+}
+
+/** Files the GNU linker reports opening with --trace (one per line, archives as `(lib.a)member`). */
+export function linkerInputs(trace: string): string[] {
+  const out = new Set<string>();
+  for (const raw of trace.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.includes(': mode ')) continue;
+    const archive = /^\(?([^()]+\.a)\)/.exec(line);
+    if (archive?.[1] !== undefined) out.add(archive[1]);
+    else if (line.startsWith('/') || /^[\w./-]+\.(o|so(\.\d+)*|a)$/.test(line)) out.add(line);
+  }
+  return [...out];
+}
+
+async function uploadAll(ep: RemoteEndpoint, uploads: BuiltAction['uploads']): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const all = [...uploads.values()];
+  const missing = new Set((await ep.cas.findMissingBlobs(all.map((u) => u.digest))).map(digestKey));
+  const blobs: Uint8Array[] = [];
+  for (const u of all)
+    if (missing.has(digestKey(u.digest))) blobs.push(u.bytes ?? (await readFile(u.path ?? '')));
+  await ep.cas.writeBlobs(blobs);
+}
+
+/** The whole of one specbuild-cc invocation, minus running locally (the client does that). */
+export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcReply> {
+  const cfg = ccConfig(req.env);
+  if (cfg.server === undefined)
+    return { kind: 'local', reason: 'no server configured (SPECBUILD_SERVER)' };
+  let ep: RemoteEndpoint;
+  try {
+    ep = await ctx.endpoint(cfg.server, cfg.instance);
+  } catch (e) {
+    return { kind: 'fallback', reason: e instanceof Error ? e.message : String(e) };
+  }
+  const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion);
+  if ('local' in built) return { kind: 'local', reason: built.local };
+  try {
+    let result: ActionResult | undefined = await ep.actionCache.getActionResult(built.action);
+    let outcome: 'hit' | 'miss' = 'hit';
+    if (result === undefined) {
+      outcome = 'miss';
+      if (cfg.cacheOnly) {
+        result = await runAndUpload(req, built, ep);
+      } else {
+        await uploadAll(ep, built.uploads);
+        const res = await ep.execution.execute(built.action);
+        if (res.status !== undefined && res.status.code !== 0) {
+          throw new SpecbuildError(
+            'remote/protocol',
+            `remote execution failed: ${res.status.message}`,
+          );
+        }
+        result = res.result;
+      }
+      if (result === undefined) throw new SpecbuildError('remote/protocol', 'no result');
+    }
+    await writeOutputs(ep.cas, result, req.cwd);
+    const blob = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
+      raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d));
+    return {
+      kind: 'done',
+      outcome,
+      action: built.action,
+      exitCode: result.exitCode,
+      stdout: await blob(result.stdoutDigest, result.stdoutRaw),
+      stderr: await blob(result.stderrDigest, result.stderrRaw),
+    };
+  } catch (e) {
+    return { kind: 'fallback', reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** SPECBUILD_CACHE_ONLY: compile here, then store the outputs and the result. */
+async function runAndUpload(
+  req: CcRequest,
+  built: BuiltAction,
+  ep: RemoteEndpoint,
+): Promise<ActionResult> {
+  const ran = await run(req.argv, req.cwd, req.env);
+  const result = create(ActionResultSchema, { exitCode: ran.code });
+  const { readFile } = await import('node:fs/promises');
+  const blobs: Uint8Array[] = [ran.stdout, ran.stderr];
+  const files: { path: string; data: Buffer }[] = [];
+  for (const o of built.outputs) {
+    const data = await readFile(join(req.cwd, o)).catch(() => undefined);
+    if (data !== undefined) {
+      files.push({ path: o, data });
+      blobs.push(data);
+    }
+  }
+  const digests = await ep.cas.writeBlobs(blobs);
+  result.stdoutDigest = toPb(digests[0] as Digest);
+  result.stderrDigest = toPb(digests[1] as Digest);
+  files.forEach((f, i) => {
+    result.outputFiles.push({
+      $typeName: 'build.bazel.remote.execution.v2.OutputFile',
+      path: f.path,
+      digest: toPb(digests[i + 2] as Digest),
+      isExecutable: false,
+      contents: new Uint8Array(0),
+    });
+  });
+  if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result);
+  return result;
+}

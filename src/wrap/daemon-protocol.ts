@@ -1,0 +1,222 @@
+// The wire format between the native wrapper client (src/wrap/native/client.c,
+// installed as specbuild-cc and specbuild-exec) and the warm wrapper daemon.
+// Integers are little-endian; a string is a u32 byte length and UTF-8 bytes.
+//
+// Request, one per connection:
+//   "SBD1"  u32 frame length (the whole frame, these 8 bytes included)
+//   string tool ("cc" | "exec")   string cwd (absolute)
+//   u32 argc, argc strings (the client's arguments, argv[0] left out)
+//   u32 envc, envc strings ("K=V", the client's whole environment)
+// Responses, until 'X' or 'L': a type byte, a u32 payload length, the payload:
+//   'O' stdout bytes   'E' stderr bytes   'X' i32 exit code, last
+//   'L' (no payload) the client runs the command itself, last
+
+export const REQUEST_MAGIC = 'SBD1';
+/** The largest request frame a daemon accepts. */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+/** The most arguments, and separately environment entries, in a request. */
+export const MAX_REQUEST_STRINGS = 1 << 20;
+/** The largest payload of one response frame; longer output is split. */
+export const MAX_RESPONSE_PAYLOAD = 16 * 1024 * 1024;
+export const REQUEST_HEADER_BYTES = 8;
+const RESPONSE_HEADER_BYTES = 5;
+
+export type DaemonTool = 'cc' | 'exec';
+
+export interface DaemonRequest {
+  tool: DaemonTool;
+  /** The client's working directory (absolute). */
+  cwd: string;
+  /** The client's arguments, without argv[0]. */
+  argv: string[];
+  /** The client's environment; for a repeated name the first entry wins, as in getenv(). */
+  env: Map<string, string>;
+}
+
+export type DaemonResponse =
+  | { type: 'stdout'; data: Uint8Array }
+  | { type: 'stderr'; data: Uint8Array }
+  | { type: 'exit'; code: number }
+  | { type: 'local' };
+
+/** A frame that breaks the protocol; the daemon closes such a connection. */
+export class DaemonProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DaemonProtocolError';
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * The length of the request frame starting with `header` (its first 8 bytes
+ * at least), after checking the magic and the length's bounds.
+ */
+export function requestFrameLength(header: Uint8Array): number {
+  if (header.length < REQUEST_HEADER_BYTES) throw new DaemonProtocolError('short request header');
+  for (let i = 0; i < 4; i++) {
+    if (header[i] !== REQUEST_MAGIC.charCodeAt(i))
+      throw new DaemonProtocolError('bad magic: not a specbuild daemon request');
+  }
+  const len = view(header).getUint32(4, true);
+  if (len < REQUEST_HEADER_BYTES + 16)
+    throw new DaemonProtocolError(`request length ${len} is too short`);
+  if (len > MAX_REQUEST_BYTES)
+    throw new DaemonProtocolError(`request length ${len} exceeds ${MAX_REQUEST_BYTES}`);
+  return len;
+}
+
+class Reader {
+  private pos = REQUEST_HEADER_BYTES;
+  private readonly dv: DataView;
+  constructor(private readonly b: Uint8Array) {
+    this.dv = view(b);
+  }
+  u32(what: string): number {
+    if (this.pos + 4 > this.b.length) throw new DaemonProtocolError(`truncated at ${what}`);
+    const v = this.dv.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  count(what: string): number {
+    const n = this.u32(`${what} count`);
+    if (n > MAX_REQUEST_STRINGS || n * 4 > this.b.length - this.pos)
+      throw new DaemonProtocolError(`${what} count ${n} is out of bounds`);
+    return n;
+  }
+  str(what: string): string {
+    const n = this.u32(what);
+    if (n > this.b.length - this.pos) throw new DaemonProtocolError(`truncated in ${what}`);
+    const bytes = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    if (bytes.includes(0)) throw new DaemonProtocolError(`NUL byte in ${what}`);
+    try {
+      return utf8.decode(bytes);
+    } catch {
+      throw new DaemonProtocolError(`${what} is not valid UTF-8`);
+    }
+  }
+  end(): void {
+    if (this.pos !== this.b.length)
+      throw new DaemonProtocolError(`${this.b.length - this.pos} stray bytes after the request`);
+  }
+}
+
+/** Decodes and validates one whole request frame (header included). */
+export function decodeRequest(frame: Uint8Array): DaemonRequest {
+  const len = requestFrameLength(frame);
+  if (frame.length !== len)
+    throw new DaemonProtocolError(`request frame is ${frame.length} bytes, header says ${len}`);
+  const r = new Reader(frame);
+  const tool = r.str('tool');
+  if (tool !== 'cc' && tool !== 'exec') throw new DaemonProtocolError(`unknown tool "${tool}"`);
+  const cwd = r.str('cwd');
+  if (!cwd.startsWith('/')) throw new DaemonProtocolError(`cwd "${cwd}" is not absolute`);
+  const argv: string[] = [];
+  for (let i = 0, n = r.count('argument'); i < n; i++) argv.push(r.str(`argument ${i}`));
+  const env = new Map<string, string>();
+  for (let i = 0, n = r.count('environment'); i < n; i++) {
+    const kv = r.str(`environment entry ${i}`);
+    const eq = kv.indexOf('=');
+    // An entry without "=" names no variable (getenv() never finds it).
+    if (eq > 0 && !env.has(kv.slice(0, eq))) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  r.end();
+  return { tool, cwd, argv, env };
+}
+
+/** Encodes a request as the native client does (for tests and Node clients). */
+export function encodeRequest(req: DaemonRequest): Uint8Array {
+  const strings = [
+    req.tool,
+    req.cwd,
+    req.argv.length,
+    ...req.argv,
+    req.env.size,
+    ...[...req.env].map(([k, v]) => `${k}=${v}`),
+  ].map((s) => (typeof s === 'number' ? s : encoder.encode(s)));
+  let len = REQUEST_HEADER_BYTES;
+  for (const s of strings) len += typeof s === 'number' ? 4 : 4 + s.length;
+  const out = new Uint8Array(len);
+  const dv = view(out);
+  out.set(encoder.encode(REQUEST_MAGIC));
+  dv.setUint32(4, len, true);
+  let pos = REQUEST_HEADER_BYTES;
+  for (const s of strings) {
+    if (typeof s !== 'number' && s.includes(0))
+      throw new DaemonProtocolError('request strings cannot hold NUL bytes');
+    dv.setUint32(pos, typeof s === 'number' ? s : s.length, true);
+    pos += 4;
+    if (typeof s !== 'number') {
+      out.set(s, pos);
+      pos += s.length;
+    }
+  }
+  return out;
+}
+
+/** Encodes one response frame; output longer than MAX_RESPONSE_PAYLOAD is rejected. */
+export function encodeResponse(r: DaemonResponse): Uint8Array {
+  const payload =
+    r.type === 'stdout' || r.type === 'stderr'
+      ? r.data
+      : r.type === 'exit'
+        ? new Uint8Array(4)
+        : new Uint8Array(0);
+  if (payload.length > MAX_RESPONSE_PAYLOAD)
+    throw new RangeError(`response payload of ${payload.length} bytes: split it`);
+  const out = new Uint8Array(RESPONSE_HEADER_BYTES + payload.length);
+  const dv = view(out);
+  out[0] = { stdout: 0x4f, stderr: 0x45, exit: 0x58, local: 0x4c }[r.type]; // O E X L
+  dv.setUint32(1, payload.length, true);
+  out.set(payload, RESPONSE_HEADER_BYTES);
+  if (r.type === 'exit') {
+    if (!Number.isInteger(r.code) || r.code < -(2 ** 31) || r.code >= 2 ** 31)
+      throw new RangeError(`exit code ${r.code} is not an i32`);
+    dv.setInt32(RESPONSE_HEADER_BYTES, r.code, true);
+  }
+  return out;
+}
+
+/** Stdout or stderr output as response frames, split to MAX_RESPONSE_PAYLOAD. */
+export function encodeOutput(type: 'stdout' | 'stderr', data: Uint8Array): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let at = 0; at < data.length; at += MAX_RESPONSE_PAYLOAD)
+    frames.push(encodeResponse({ type, data: data.subarray(at, at + MAX_RESPONSE_PAYLOAD) }));
+  return frames;
+}
+
+/**
+ * Decodes the whole response frames at the start of `buf` (for tests and Node
+ * clients); `rest` is the incomplete tail.
+ */
+export function decodeResponses(buf: Uint8Array): {
+  responses: DaemonResponse[];
+  rest: Uint8Array;
+} {
+  const responses: DaemonResponse[] = [];
+  let pos = 0;
+  while (buf.length - pos >= RESPONSE_HEADER_BYTES) {
+    const dv = view(buf.subarray(pos));
+    const type = buf[pos];
+    const len = dv.getUint32(1, true);
+    if (buf.length - pos - RESPONSE_HEADER_BYTES < len) break;
+    const payload = new Uint8Array(
+      buf.subarray(pos + RESPONSE_HEADER_BYTES, pos + RESPONSE_HEADER_BYTES + len),
+    );
+    if (type === 0x4f) responses.push({ type: 'stdout', data: payload });
+    else if (type === 0x45) responses.push({ type: 'stderr', data: payload });
+    else if (type === 0x58 && len === 4)
+      responses.push({ type: 'exit', code: dv.getInt32(RESPONSE_HEADER_BYTES, true) });
+    else if (type === 0x4c && len === 0) responses.push({ type: 'local' });
+    else throw new DaemonProtocolError(`bad response frame type ${String(type)} length ${len}`);
+    pos += RESPONSE_HEADER_BYTES + len;
+  }
+  return { responses, rest: buf.subarray(pos) };
+}

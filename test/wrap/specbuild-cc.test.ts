@@ -1,0 +1,224 @@
+// specbuild-cc end to end: `make CC="specbuild-cc gcc"` on a real C/C++
+// project through the native client, the daemon and a real server process.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cliMain, repoRoot } from '../helpers/paths.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const fixture = join(repoRoot, 'test', 'wrap', 'fixtures', 'cproject');
+const cc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
+
+interface LogLine {
+  argv: string[];
+  outcome: string;
+  action: string;
+}
+
+async function startCliServer(cacheDir: string) {
+  const child = spawn(process.execPath, [
+    cliMain,
+    'server',
+    '--listen',
+    '127.0.0.1:0',
+    '--cache-dir',
+    cacheDir,
+    '--jobs',
+    '2',
+  ]);
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const address = /listening on (\S+)/.exec(line.toString())?.[1];
+  assert.ok(address, line.toString());
+  return {
+    address,
+    async stop() {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+function make(dir: string, env: Record<string, string>, ...targets: string[]) {
+  const r = spawnSync('make', ['-s', `CC=${cc} gcc`, `CXX=${cc} g++`, ...targets], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    timeout: 120_000,
+  });
+  assert.equal(r.status, 0, `make failed:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+function readLog(file: string): LogLine[] {
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+const isCompile = (l: LogLine): boolean => l.argv.includes('-c');
+const sourceOf = (l: LogLine): string => l.argv[l.argv.indexOf('-c') + 1] ?? '';
+
+describe('specbuild-cc', () => {
+  it('builds a real project byte-identically, then from the cache, missing exactly what a header change touches', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'));
+    try {
+      const plain = join(dir.path, 'plain');
+      cpSync(fixture, plain, { recursive: true });
+      const p = spawnSync('make', ['-s', 'CC=gcc', 'CXX=g++'], { cwd: plain, encoding: 'utf8' });
+      assert.equal(p.status, 0, p.stderr);
+
+      const proj = join(dir.path, 'proj');
+      cpSync(fixture, proj, { recursive: true });
+      const log = join(dir.path, 'log');
+      const env = {
+        SPECBUILD_SERVER: server.address,
+        SPECBUILD_WRAPPER_LOG: log,
+        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+        SPECBUILD_LINK: '1',
+        XDG_CACHE_HOME: join(dir.path, 'xdg'),
+      };
+      make(proj, env);
+      const first = readLog(log);
+      assert.equal(first.filter(isCompile).length, 4);
+      assert.ok(
+        first.every((l) => l.outcome === 'miss'),
+        JSON.stringify(first.map((l) => l.outcome)),
+      );
+      for (const f of [
+        'add.o',
+        'mul.o',
+        'main.o',
+        'appxx.o',
+        'libmylib.a',
+        'app',
+        'appxx',
+        'main.d',
+      ]) {
+        assert.ok(
+          readFileSync(join(proj, 'build', f)).equals(readFileSync(join(plain, 'build', f))),
+          `${f} differs from a plain gcc build`,
+        );
+      }
+      assert.equal(
+        spawnSync(join(proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
+        'app 1.2.3: 5 20\n',
+      );
+
+      // A clean rebuild is all hits.
+      make(proj, env, 'clean');
+      writeFileSync(log, '');
+      make(proj, env);
+      const second = readLog(log);
+      assert.deepEqual([...new Set(second.map((l) => l.outcome))], ['hit'], JSON.stringify(second));
+      assert.equal(
+        spawnSync(join(proj, 'build', 'appxx'), { encoding: 'utf8' }).stdout,
+        'appxx: 42\n',
+      );
+
+      // Changing the generated header misses exactly the translation unit that includes it.
+      writeFileSync(join(proj, 'VERSION'), '2.0.0\n');
+      make(proj, env, 'clean');
+      writeFileSync(log, '');
+      make(proj, env);
+      const third = readLog(log).filter(isCompile);
+      assert.deepEqual(third.filter((l) => l.outcome === 'miss').map(sourceOf), ['src/main.c']);
+      assert.deepEqual(
+        third
+          .filter((l) => l.outcome === 'hit')
+          .map(sourceOf)
+          .sort(),
+        ['lib/add.c', 'lib/mul.c', 'src/appxx.cpp'],
+      );
+      assert.equal(
+        spawnSync(join(proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
+        'app 2.0.0: 5 20\n',
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('passes compile errors through exactly, and falls back when the server is down', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'));
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      SPECBUILD_SERVER: server.address,
+      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+      SPECBUILD_WRAPPER_LOG: join(dir.path, 'log'),
+      XDG_CACHE_HOME: join(dir.path, 'xdg'),
+    };
+    writeFileSync(join(dir.path, 'bad.c'), 'int main(void) { return missing_symbol; }\n');
+    const plain = spawnSync('gcc', ['-c', 'bad.c', '-o', 'bad.o'], {
+      cwd: dir.path,
+      encoding: 'utf8',
+      env,
+    });
+    const wrapped = spawnSync(cc, ['gcc', '-c', 'bad.c', '-o', 'bad.o'], {
+      cwd: dir.path,
+      encoding: 'utf8',
+      env,
+    });
+    assert.equal(wrapped.status, plain.status);
+    assert.equal(wrapped.stderr, plain.stderr);
+    assert.equal(readLog(env.SPECBUILD_WRAPPER_LOG).at(-1)?.outcome, 'miss');
+
+    await server.stop();
+    const proj = join(dir.path, 'proj');
+    cpSync(fixture, proj, { recursive: true });
+    const r = make(proj, { ...env, SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon2.sock') });
+    assert.match(r.stderr, /compiling locally/);
+    assert.equal(
+      (r.stderr.match(/compiling locally/g) ?? []).length,
+      1,
+      'the warning is given once',
+    );
+    assert.ok(readdirSync(join(proj, 'build')).includes('app'));
+    const outcomes = readLog(env.SPECBUILD_WRAPPER_LOG).map((l) => l.outcome);
+    assert.ok(outcomes.includes('fallback'));
+  });
+
+  it('gives the same action digest for the same compile in two checkouts under SPECBUILD_PROJECT_ROOT', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'));
+    try {
+      const log = join(dir.path, 'log');
+      const digests: string[] = [];
+      for (const name of ['checkout-a', 'checkout-b']) {
+        const proj = join(dir.path, name);
+        cpSync(fixture, proj, { recursive: true });
+        writeFileSync(log, '');
+        const r = spawnSync(
+          cc,
+          ['gcc', `-I${proj}/lib/include`, '-O2', '-c', `${proj}/lib/add.c`, '-o', 'add.o'],
+          {
+            cwd: proj,
+            encoding: 'utf8',
+            env: {
+              PATH: process.env.PATH ?? '/usr/bin:/bin',
+              SPECBUILD_SERVER: server.address,
+              SPECBUILD_PROJECT_ROOT: proj,
+              SPECBUILD_WRAPPER_LOG: log,
+              SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+              XDG_CACHE_HOME: join(dir.path, 'xdg'),
+            },
+          },
+        );
+        assert.equal(r.status, 0, r.stderr);
+        const line = readLog(log)[0];
+        assert.ok(line);
+        digests.push(line.action);
+        if (name === 'checkout-b') assert.equal(line.outcome, 'hit');
+      }
+      assert.equal(digests[0], digests[1]);
+    } finally {
+      await server.stop();
+    }
+  });
+});
