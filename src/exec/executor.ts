@@ -108,15 +108,19 @@ export class LocalExecutor {
     return p;
   }
 
-  private async readAction(d: Digest): Promise<Action> {
-    let bytes: Uint8Array;
+  /** A blob the action needs; absent → MissingBlobsError naming it. */
+  private async readNeeded(d: Digest): Promise<Uint8Array> {
     try {
-      bytes = await this.opts.cas.readBlob(d);
+      return await this.opts.cas.readBlob(d);
     } catch (e) {
       if (e instanceof SpecbuildError && e.code === 'cas/not-found')
         throw new MissingBlobsError([d]);
       throw e;
     }
+  }
+
+  private async readAction(d: Digest): Promise<Action> {
+    const bytes = await this.readNeeded(d);
     try {
       return fromBinary(ActionSchema, bytes);
     } catch (e) {
@@ -128,14 +132,7 @@ export class LocalExecutor {
 
   private async readCommand(action: Action): Promise<Command> {
     const d = fromPb(action.commandDigest, 'Action.command_digest');
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.opts.cas.readBlob(d);
-    } catch (e) {
-      if (e instanceof SpecbuildError && e.code === 'cas/not-found')
-        throw new MissingBlobsError([d]);
-      throw e;
-    }
+    const bytes = await this.readNeeded(d);
     let cmd: Command;
     try {
       cmd = fromBinary(CommandSchema, bytes);

@@ -2,12 +2,12 @@
 // project through the native client, the daemon and a real server process.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliMain, repoRoot } from '../helpers/paths.js';
+import { repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
+import { startCliServer } from '../helpers/cli-server.js';
 
 const fixture = join(repoRoot, 'test', 'wrap', 'fixtures', 'cproject');
 const cc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
@@ -16,29 +16,6 @@ interface LogLine {
   argv: string[];
   outcome: string;
   action: string;
-}
-
-async function startCliServer(cacheDir: string) {
-  const child = spawn(process.execPath, [
-    cliMain,
-    'server',
-    '--listen',
-    '127.0.0.1:0',
-    '--cache-dir',
-    cacheDir,
-    '--jobs',
-    '2',
-  ]);
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
-  const address = /listening on (\S+)/.exec(line.toString())?.[1];
-  assert.ok(address, line.toString());
-  return {
-    address,
-    async stop() {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
 }
 
 function make(dir: string, env: Record<string, string>, ...targets: string[]) {

@@ -1,37 +1,14 @@
 // specbuild-exec end to end: the real binary, a real server process, gcc.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliMain, repoRoot } from '../helpers/paths.js';
+import { repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
+import { startCliServer } from '../helpers/cli-server.js';
 
 const execMain = join(repoRoot, 'dist', 'src', 'cli', 'exec-main.js');
-
-async function startCliServer(cacheDir: string) {
-  const child = spawn(process.execPath, [
-    cliMain,
-    'server',
-    '--listen',
-    '127.0.0.1:0',
-    '--cache-dir',
-    cacheDir,
-    '--jobs',
-    '2',
-  ]);
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
-  const address = /listening on (\S+)/.exec(line.toString())?.[1];
-  assert.ok(address, line.toString());
-  return {
-    address,
-    async stop() {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
-}
 
 function wrap(cwd: string, args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [execMain, ...args], {
