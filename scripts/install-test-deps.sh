@@ -2,12 +2,15 @@
 # Installs the Debian packages the tests need (run as root, or via sudo):
 #   gcc, openssl           - real compiles and a TLS test certificate
 #   bazel-bootstrap        - Bazel 4.2.3, a real REAPI client (interop tests)
-#   bazel-bootstrap-source - the published REAPI .proto files (Bazel's copy)
+#   bazel-bootstrap-source - the published REAPI .proto files (Bazel's copy), and
+#                            the sources of Bazel's remote worker, an independent
+#                            REAPI server that executes actions (built with javac)
+#   default-jdk-headless   - javac for that worker
 #   protobuf-compiler, python3-grpcio, python3-protobuf
 #                          - an independent Python REAPI client for interop tests
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(gcc openssl bazel-bootstrap bazel-bootstrap-source protobuf-compiler python3-grpcio python3-protobuf)
+pkgs=(gcc make openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler python3-grpcio python3-protobuf)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,3 +2,4 @@
 // layer (including sandbox, which imports nothing else of ours) may use.
 export * from './errors.js';
 export * from './limit.js';
+export * from './version.js';

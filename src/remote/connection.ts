@@ -19,9 +19,10 @@ import type {
   MessageInitShape,
   MessageShape,
 } from '@bufbuild/protobuf';
-import { create } from '@bufbuild/protobuf';
-import { SpecbuildError, type ErrorCode } from '../core/index.js';
-import { methodDefinition } from '../reapi/index.js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { randomUUID } from 'node:crypto';
+import { SPECBUILD_VERSION, SpecbuildError, type ErrorCode } from '../core/index.js';
+import { RequestMetadataSchema, methodDefinition } from '../reapi/index.js';
 import {
   backoffMs,
   DEFAULT_RETRY,
@@ -46,7 +47,18 @@ export interface ConnectionOptions {
   retry?: RetryPolicy;
   /** Largest message received (default 64 MiB). */
   maxMessageBytes?: number;
+  /** Sent with every call as REAPI RequestMetadata (some servers require it). */
+  requestMetadata?: {
+    /** Default "specbuild". */
+    toolName?: string;
+    /** Default: a new UUID per connection. */
+    toolInvocationId?: string;
+    correlatedInvocationsId?: string;
+  };
 }
+
+/** The header REAPI defines for RequestMetadata (binary, hence -bin). */
+export const REQUEST_METADATA_HEADER = 'build.bazel.remote.execution.v2.requestmetadata-bin';
 
 export interface CallOpts {
   signal?: AbortSignal;
@@ -100,6 +112,7 @@ export class Connection {
   readonly target: Target;
   private readonly client: Client;
   private readonly token: string | undefined;
+  private readonly requestMetadata: Buffer;
   private readonly callTimeoutMs: number;
   readonly retryPolicy: RetryPolicy;
 
@@ -108,6 +121,17 @@ export class Connection {
     this.token = opts.tokenFile === undefined ? undefined : readToken(opts.tokenFile);
     this.callTimeoutMs = opts.callTimeoutMs ?? 60_000;
     this.retryPolicy = opts.retry ?? DEFAULT_RETRY;
+    const rm = opts.requestMetadata;
+    this.requestMetadata = Buffer.from(
+      toBinary(
+        RequestMetadataSchema,
+        create(RequestMetadataSchema, {
+          toolDetails: { toolName: rm?.toolName ?? 'specbuild', toolVersion: SPECBUILD_VERSION },
+          toolInvocationId: rm?.toolInvocationId ?? randomUUID(),
+          correlatedInvocationsId: rm?.correlatedInvocationsId ?? '',
+        }),
+      ),
+    );
     const creds = this.target.tls
       ? grpcCredentials.createSsl(opts.caFile === undefined ? null : readFileSync(opts.caFile))
       : grpcCredentials.createInsecure();
@@ -128,6 +152,7 @@ export class Connection {
 
   private metadata(): Metadata {
     const md = new Metadata();
+    md.set(REQUEST_METADATA_HEADER, this.requestMetadata);
     if (this.token !== undefined) md.set('authorization', `Bearer ${this.token}`);
     return md;
   }

@@ -26,6 +26,12 @@ const PER_BLOB_OVERHEAD = 100;
 const WRITE_CHUNK = 1024 * 1024;
 
 export class RemoteCas implements Cas {
+  /**
+   * Set once the server answered BatchReadBlobs with UNIMPLEMENTED (Bazel's
+   * own remote worker, for one): from then on every read uses ByteStream.
+   */
+  private noBatchRead = false;
+
   constructor(
     private readonly conn: Connection,
     private readonly instance: string,
@@ -79,7 +85,7 @@ export class RemoteCas implements Cas {
 
   async readBlob(d: Digest, opts: CallOptions = {}): Promise<Uint8Array> {
     if (d.size === 0) return new Uint8Array(0);
-    if (this.fitsBatch(d.size)) {
+    if (this.fitsBatch(d.size) && !this.noBatchRead) {
       const got = await this.readBlobs([d], opts);
       const data = got.get(digestKey(d));
       if (data === undefined)
@@ -104,7 +110,7 @@ export class RemoteCas implements Cas {
     const small: Digest[] = [];
     for (const d of unique.values()) {
       if (d.size === 0) out.set(digestKey(d), new Uint8Array(0));
-      else if (this.fitsBatch(d.size)) small.push(d);
+      else if (this.fitsBatch(d.size) && !this.noBatchRead) small.push(d);
       else {
         try {
           out.set(digestKey(d), await this.readBlob(d, opts));
@@ -113,12 +119,32 @@ export class RemoteCas implements Cas {
         }
       }
     }
-    for (const batch of this.batches(small, (d) => d.size)) {
-      const res = await this.conn.unary(
-        ContentAddressableStorage.method.batchReadBlobs,
-        { instanceName: this.instance, digests: batch.map(toPb) },
-        opts,
-      );
+    const batches = this.batches(small, (d) => d.size);
+    for (const [i, batch] of batches.entries()) {
+      const res = await this.conn
+        .unary(
+          ContentAddressableStorage.method.batchReadBlobs,
+          { instanceName: this.instance, digests: batch.map(toPb) },
+          opts,
+        )
+        .catch((e: unknown) => {
+          if (e instanceof RemoteCallError && e.grpcCode === Status.UNIMPLEMENTED) {
+            this.noBatchRead = true;
+            return undefined;
+          }
+          throw e;
+        });
+      if (res === undefined) {
+        // No batch reads on this server: the rest, one ByteStream read each.
+        for (const d of batches.slice(i).flat()) {
+          try {
+            out.set(digestKey(d), await this.readBlob(d, opts));
+          } catch (e) {
+            if (!(e instanceof SpecbuildError && e.code === 'cas/not-found')) throw e;
+          }
+        }
+        break;
+      }
       for (const r of res.responses) {
         const code = (r.status?.code ?? Status.OK) as Status;
         if (code === Status.NOT_FOUND) continue;

@@ -3,7 +3,7 @@
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
 import { spawn } from 'node:child_process';
-import { access, constants as fsConstants } from 'node:fs/promises';
+import { access, constants as fsConstants, readFile, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, relative, resolve } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
@@ -308,7 +308,6 @@ export function linkerInputs(trace: string): string[] {
 }
 
 async function uploadAll(ep: RemoteEndpoint, uploads: BuiltAction['uploads']): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
   const all = [...uploads.values()];
   const missing = new Set((await ep.cas.findMissingBlobs(all.map((u) => u.digest))).map(digestKey));
   const blobs: Uint8Array[] = [];
@@ -374,13 +373,15 @@ async function runAndUpload(
 ): Promise<ActionResult> {
   const ran = await run(req.argv, req.cwd, req.env);
   const result = create(ActionResultSchema, { exitCode: ran.code });
-  const { readFile } = await import('node:fs/promises');
   const blobs: Uint8Array[] = [ran.stdout, ran.stderr];
-  const files: { path: string; data: Buffer }[] = [];
+  const files: { path: string; data: Buffer; executable: boolean }[] = [];
   for (const o of built.outputs) {
-    const data = await readFile(join(req.cwd, o)).catch(() => undefined);
+    const path = join(req.cwd, o);
+    const data = await readFile(path).catch(() => undefined);
     if (data !== undefined) {
-      files.push({ path: o, data });
+      // A linked program keeps its executable bit when it comes back from the cache.
+      const executable = ((await stat(path)).mode & 0o111) !== 0;
+      files.push({ path: o, data, executable });
       blobs.push(data);
     }
   }
@@ -392,7 +393,7 @@ async function runAndUpload(
       $typeName: 'build.bazel.remote.execution.v2.OutputFile',
       path: f.path,
       digest: toPb(digests[i + 2] as Digest),
-      isExecutable: false,
+      isExecutable: f.executable,
       contents: new Uint8Array(0),
     });
   });

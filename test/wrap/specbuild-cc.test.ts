@@ -3,42 +3,25 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../helpers/paths.js';
+import {
+  assertSameOutputs,
+  cprojectFixture,
+  isCompile,
+  makePlain,
+  makeWithWrapper,
+  readWrapperLog,
+  sourceOf,
+  specbuildCc,
+} from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startCliServer } from '../helpers/cli-server.js';
 
-const fixture = join(repoRoot, 'test', 'wrap', 'fixtures', 'cproject');
-const cc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
-
-interface LogLine {
-  argv: string[];
-  outcome: string;
-  action: string;
-}
-
-function make(dir: string, env: Record<string, string>, ...targets: string[]) {
-  const r = spawnSync('make', ['-s', `CC=${cc} gcc`, `CXX=${cc} g++`, ...targets], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
-    timeout: 120_000,
-  });
-  assert.equal(r.status, 0, `make failed:\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
-
-function readLog(file: string): LogLine[] {
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as LogLine);
-}
-
-const isCompile = (l: LogLine): boolean => l.argv.includes('-c');
-const sourceOf = (l: LogLine): string => l.argv[l.argv.indexOf('-c') + 1] ?? '';
+const fixture = cprojectFixture;
+const cc = specbuildCc;
+const make = makeWithWrapper;
+const readLog = readWrapperLog;
 
 describe('specbuild-cc', () => {
   it('builds a real project byte-identically, then from the cache, missing exactly what a header change touches', async () => {
@@ -47,8 +30,7 @@ describe('specbuild-cc', () => {
     try {
       const plain = join(dir.path, 'plain');
       cpSync(fixture, plain, { recursive: true });
-      const p = spawnSync('make', ['-s', 'CC=gcc', 'CXX=g++'], { cwd: plain, encoding: 'utf8' });
-      assert.equal(p.status, 0, p.stderr);
+      makePlain(plain);
 
       const proj = join(dir.path, 'proj');
       cpSync(fixture, proj, { recursive: true });
@@ -67,21 +49,7 @@ describe('specbuild-cc', () => {
         first.every((l) => l.outcome === 'miss'),
         JSON.stringify(first.map((l) => l.outcome)),
       );
-      for (const f of [
-        'add.o',
-        'mul.o',
-        'main.o',
-        'appxx.o',
-        'libmylib.a',
-        'app',
-        'appxx',
-        'main.d',
-      ]) {
-        assert.ok(
-          readFileSync(join(proj, 'build', f)).equals(readFileSync(join(plain, 'build', f))),
-          `${f} differs from a plain gcc build`,
-        );
-      }
+      assertSameOutputs(proj, plain);
       assert.equal(
         spawnSync(join(proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
         'app 1.2.3: 5 20\n',
@@ -115,6 +83,43 @@ describe('specbuild-cc', () => {
       assert.equal(
         spawnSync(join(proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
         'app 2.0.0: 5 20\n',
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('in cache-only mode compiles and links here, uploads, and serves a clean rebuild from the cache', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'));
+    try {
+      const plain = join(dir.path, 'plain');
+      cpSync(fixture, plain, { recursive: true });
+      makePlain(plain);
+      const proj = join(dir.path, 'proj');
+      cpSync(fixture, proj, { recursive: true });
+      const log = join(dir.path, 'log');
+      const env = {
+        SPECBUILD_SERVER: server.address,
+        SPECBUILD_CACHE_ONLY: '1',
+        SPECBUILD_LINK: '1',
+        SPECBUILD_WRAPPER_LOG: log,
+        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+        XDG_CACHE_HOME: join(dir.path, 'xdg'),
+      };
+      make(proj, env);
+      assert.deepEqual([...new Set(readLog(log).map((l) => l.outcome))], ['miss']);
+      make(proj, env, 'clean');
+      writeFileSync(log, '');
+      make(proj, env);
+      const second = readLog(log);
+      assert.equal(second.length, 6);
+      assert.deepEqual([...new Set(second.map((l) => l.outcome))], ['hit']);
+      assertSameOutputs(proj, plain);
+      // The linked programs come back executable.
+      assert.equal(
+        spawnSync(join(proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
+        'app 1.2.3: 5 20\n',
       );
     } finally {
       await server.stop();

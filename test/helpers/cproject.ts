@@ -1,0 +1,74 @@
+// The small real C/C++ project under test/wrap/fixtures/cproject, built with
+// make through the native specbuild-cc client, and the wrapper's JSON log.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
+
+export const cprojectFixture = join(repoRoot, 'test', 'wrap', 'fixtures', 'cproject');
+export const specbuildCc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
+/** What the fixture's make builds into build/, every file of it deterministic. */
+export const CPROJECT_OUTPUTS = [
+  'add.o',
+  'mul.o',
+  'main.o',
+  'appxx.o',
+  'libmylib.a',
+  'app',
+  'appxx',
+  'main.d',
+];
+
+export interface LogLine {
+  argv: string[];
+  outcome: string;
+  action: string;
+}
+
+/** `make -s` with CC and CXX through specbuild-cc; fails the test if make fails. */
+export function makeWithWrapper(dir: string, env: Record<string, string>, ...targets: string[]) {
+  const r = spawnSync(
+    'make',
+    ['-s', `CC=${specbuildCc} gcc`, `CXX=${specbuildCc} g++`, ...targets],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/root',
+        ...env,
+      },
+      timeout: 120_000,
+    },
+  );
+  assert.equal(r.status, 0, `make failed:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+/** `make -s` with plain gcc and g++. */
+export function makePlain(dir: string): void {
+  const p = spawnSync('make', ['-s', 'CC=gcc', 'CXX=g++'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+}
+
+export function readWrapperLog(file: string): LogLine[] {
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+export const isCompile = (l: LogLine): boolean => l.argv.includes('-c');
+export const sourceOf = (l: LogLine): string => l.argv[l.argv.indexOf('-c') + 1] ?? '';
+
+/** Asserts that every output of two builds of the fixture is byte-identical. */
+export function assertSameOutputs(built: string, reference: string): void {
+  for (const f of CPROJECT_OUTPUTS) {
+    assert.ok(
+      readFileSync(join(built, 'build', f)).equals(readFileSync(join(reference, 'build', f))),
+      `${f} differs from a plain gcc build`,
+    );
+  }
+}

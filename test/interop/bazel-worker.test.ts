@@ -1,0 +1,173 @@
+// specbuild-cc against an REAPI server that is not ours and that executes
+// actions: Bazel's own remote worker (src/tools/remote in Bazel's sources),
+// compiled here from Debian's bazel-bootstrap-source against the classes in
+// bazel-bootstrap's server jar. It speaks REAPI 2.0 only, so this also proves
+// the wrapper's pre-2.1 action shape (output_files, Command.platform), and it
+// refuses calls without RequestMetadata, which the client must send.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { cp, mkdir } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  assertSameOutputs,
+  cprojectFixture,
+  isCompile,
+  makePlain,
+  makeWithWrapper,
+  readWrapperLog,
+  specbuildCc,
+} from '../helpers/cproject.js';
+import { describeRun, runProcess, startService } from '../helpers/process.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const SERVER_JAR = '/usr/share/bazel/A-server.jar';
+const WORKER_SOURCES = '/usr/src/bazel-bootstrap/src/tools/remote/src/main/java';
+const WORKER_PACKAGE = 'com/google/devtools/build/remote/worker';
+const WORKER_MAIN = 'com.google.devtools.build.remote.worker.RemoteWorker';
+const installHint =
+  'run .ci/run, or: apt-get install bazel-bootstrap bazel-bootstrap-source default-jdk-headless';
+
+function javaFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.java'))
+    .map((f) => join(dir, f));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => {
+        if (addr !== null && typeof addr === 'object') resolve(addr.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => {
+      resolve(false);
+    });
+  });
+}
+
+test(
+  "specbuild-cc builds a real project on Bazel's remote worker, then from its cache",
+  { timeout: 240_000 },
+  async (t) => {
+    for (const path of [SERVER_JAR, join(WORKER_SOURCES, WORKER_PACKAGE)])
+      assert.ok(existsSync(path), `${path} is missing; ${installHint}`);
+    await using dir = await tempDir('specbuild-worker-');
+
+    // Bazel's remote worker, built from Debian's copy of Bazel's sources.
+    const classes = join(dir.path, 'classes');
+    await mkdir(classes);
+    const javac = await runProcess(
+      'javac',
+      [
+        '-nowarn',
+        '-d',
+        classes,
+        '-cp',
+        SERVER_JAR,
+        ...javaFiles(join(WORKER_SOURCES, WORKER_PACKAGE)),
+      ],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(javac.code, 0, describeRun(`javac (${installHint})`, javac));
+    const port = await freePort();
+    await mkdir(join(dir.path, 'work'));
+    await mkdir(join(dir.path, 'cas'));
+    const worker = await startService(
+      'java',
+      [
+        '-cp',
+        `${SERVER_JAR}:${classes}`,
+        WORKER_MAIN,
+        `--listen_port=${port}`,
+        `--work_path=${join(dir.path, 'work')}`,
+        `--cas_path=${join(dir.path, 'cas')}`,
+      ],
+      { ready: async () => ((await accepts(port)) ? true : undefined), startTimeoutMs: 60_000 },
+    );
+    try {
+      const plain = join(dir.path, 'plain');
+      await cp(cprojectFixture, plain, { recursive: true });
+      makePlain(plain);
+
+      const proj = join(dir.path, 'proj');
+      await cp(cprojectFixture, proj, { recursive: true });
+      const log = join(dir.path, 'log');
+      const env = {
+        SPECBUILD_SERVER: `grpc://127.0.0.1:${port}`,
+        SPECBUILD_WRAPPER_LOG: log,
+        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+        SPECBUILD_LINK: '1',
+        XDG_CACHE_HOME: join(dir.path, 'xdg'),
+      };
+
+      // 1. Cold: every compile and link executes on the worker.
+      makeWithWrapper(proj, env);
+      const first = readWrapperLog(log);
+      assert.equal(first.filter(isCompile).length, 4);
+      assert.deepEqual(
+        first.filter((l) => l.outcome !== 'miss').map((l) => `${l.outcome}: ${l.argv.join(' ')}`),
+        [],
+        `every command should have executed remotely; worker output:\n${worker.output()}`,
+      );
+      assertSameOutputs(proj, plain);
+      const app = spawnSync(join(proj, 'build', 'app'), { encoding: 'utf8' });
+      assert.equal(app.stdout, 'app 1.2.3: 5 20\n');
+
+      // 2. A clean rebuild is answered by the worker's action cache.
+      makeWithWrapper(proj, env, 'clean');
+      writeFileSync(log, '');
+      makeWithWrapper(proj, env);
+      const second = readWrapperLog(log);
+      assert.deepEqual([...new Set(second.map((l) => l.outcome))], ['hit']);
+      assert.deepEqual(
+        second.map((l) => l.action),
+        first.map((l) => l.action),
+        'the same commands give the same action digests',
+      );
+      assertSameOutputs(proj, plain);
+      t.diagnostic(
+        `${first.length} actions executed by Bazel's worker, then ${second.length} hits`,
+      );
+
+      // 3. A compile error comes back with gcc's exact text and exit code.
+      writeFileSync(join(proj, 'bad.c'), 'int main(void) { return missing_symbol; }\n');
+      const runEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env };
+      const gccRun = spawnSync('gcc', ['-c', 'bad.c', '-o', 'bad.o'], {
+        cwd: proj,
+        encoding: 'utf8',
+        env: runEnv,
+      });
+      const wrapped = spawnSync(specbuildCc, ['gcc', '-c', 'bad.c', '-o', 'bad.o'], {
+        cwd: proj,
+        encoding: 'utf8',
+        env: runEnv,
+      });
+      assert.notEqual(gccRun.status, 0);
+      assert.equal(wrapped.status, gccRun.status);
+      assert.equal(wrapped.stderr, gccRun.stderr);
+      assert.equal(readWrapperLog(log).at(-1)?.outcome, 'miss');
+      assert.ok(!existsSync(join(proj, 'bad.o')));
+    } finally {
+      const exit = await worker.stop();
+      t.diagnostic(`worker exit: ${JSON.stringify(exit)}`);
+    }
+  },
+);
