@@ -1,32 +1,30 @@
 // Starts `specbuild server` as a real child process on a free TCP port.
-import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { cliMain } from './paths.js';
+import { startService, type Exit } from './process.js';
+
+export interface CliServer {
+  /** host:port */
+  address: string;
+  /** The instance it says it serves. */
+  instance: string;
+  /** SIGTERM; resolves with how it exited (SIGKILL after 15 s). */
+  stop: () => Promise<Exit>;
+  /** Everything it printed. */
+  output: () => string;
+}
 
 export async function startCliServer(
   cacheDir: string,
-): Promise<{ address: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [
-    cliMain,
-    'server',
-    '--listen',
-    '127.0.0.1:0',
-    '--cache-dir',
-    cacheDir,
-    '--jobs',
-    '2',
-  ]);
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
-  const address = /listening on (\S+)/.exec(line.toString())?.[1];
-  assert.ok(address, line.toString());
-  return {
-    address,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
+  opts: { instance?: string; jobs?: number } = {},
+): Promise<CliServer> {
+  const args = [cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', cacheDir];
+  args.push('--jobs', String(opts.jobs ?? 2));
+  if (opts.instance !== undefined) args.push('--instance', opts.instance);
+  const service = await startService(process.execPath, args, {
+    ready: (out) => {
+      const m = /^specbuild server listening on (\S+) \(instance "(.*)", cache .*\)$/m.exec(out);
+      return m?.[1] === undefined ? undefined : { address: m[1], instance: m[2] ?? '' };
     },
-  };
+  });
+  return { ...service.value, stop: service.stop, output: service.output };
 }

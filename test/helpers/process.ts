@@ -62,9 +62,9 @@ export interface Service<T> {
   /** What `ready` returned once the process was ready. */
   value: T;
   /** Everything it printed so far, stdout and stderr interleaved. */
-  output(): string;
+  output: () => string;
   /** SIGTERM, then SIGKILL after stopTimeoutMs; resolves with how it exited. */
-  stop(): Promise<Exit>;
+  stop: () => Promise<Exit>;
 }
 
 /**

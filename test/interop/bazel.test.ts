@@ -3,12 +3,13 @@
 // uploads its results, and after `bazel clean` every action is a cache hit.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, readdir, readFile } from 'node:fs/promises';
 import { basename, delimiter, join } from 'node:path';
-import { repoRoot, cliMain } from '../helpers/paths.js';
+import { startCliServer } from '../helpers/cli-server.js';
+import { repoRoot } from '../helpers/paths.js';
+import { describeRun, runProcess, type ProcessResult } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const bazelDir = join(repoRoot, 'test', 'interop', 'bazel');
@@ -22,125 +23,12 @@ const HELLO_LINE = 'hello from bazel via specbuild';
 const MIN_SPAWNS = 3;
 const EMPTY_BLOB = createHash('sha256').digest('hex');
 
-const START_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 15_000;
 const BAZEL_TIMEOUT_MS = 150_000;
 
 function onPath(command: string): boolean {
   return (process.env.PATH ?? '')
     .split(delimiter)
     .some((dir) => dir !== '' && existsSync(join(dir, command)));
-}
-
-interface ProcessResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  /** stdout and stderr, interleaved as they arrived. */
-  output: string;
-}
-
-function runProcess(
-  cmd: string,
-  args: string[],
-  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string },
-): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: opts.timeoutMs,
-      killSignal: 'SIGKILL',
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-    });
-    let stdout = '';
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-      output += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      resolve({ code, signal, stdout, output });
-    });
-  });
-}
-
-interface ServerProcess {
-  address: string;
-  /** Sends SIGTERM and resolves with the exit code (SIGKILL after a timeout). */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-}
-
-function exited(
-  child: ChildProcess,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    child.once('exit', (code, signal) => {
-      resolve({ code, signal });
-    });
-  });
-}
-
-/** Starts `specbuild server` on 127.0.0.1:0 (this Bazel cannot use unix sockets). */
-async function startServer(cacheDir: string): Promise<ServerProcess> {
-  const args = [cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', cacheDir];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = exited(child);
-  let stdout = '';
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`server did not report its address in ${START_TIMEOUT_MS} ms: ${stderr}`));
-    }, START_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-      const m = /^specbuild server listening on (\S+) \(instance "", cache .*\)$/m.exec(stdout);
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    void done.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited early (code ${code}, signal ${signal}): ${stderr}`));
-    });
-  }).catch((e: unknown) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
-  return {
-    address,
-    stderr: () => stderr,
-    async stop() {
-      child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => {
-          resolve('timeout');
-        }, STOP_TIMEOUT_MS);
-      });
-      const r = await Promise.race([done, timedOut]);
-      clearTimeout(timer);
-      if (r === 'timeout') {
-        child.kill('SIGKILL');
-        await done;
-        return { code: null, signal: 'SIGKILL' };
-      }
-      return r;
-    },
-  };
 }
 
 type Mode = 'cache' | 'exec' | 'clean' | 'expunge';
@@ -156,10 +44,6 @@ function runBazel(
     timeoutMs: BAZEL_TIMEOUT_MS,
     env: { ...process.env, ...env },
   });
-}
-
-function describeRun(what: string, r: ProcessResult): string {
-  return `${what} exited with code ${r.code} (signal ${r.signal}); output:\n${r.output}`;
 }
 
 /**
@@ -252,7 +136,7 @@ test(
     await cp(workspaceSource, workspace, { recursive: true });
     const cacheDir = join(dir.path, 'cache');
     const env = { BAZEL_OUTPUT_USER_ROOT: join(dir.path, 'bazel-root') };
-    const server = await startServer(cacheDir);
+    const server = await startCliServer(cacheDir);
     const target = `grpc://${server.address}`;
     let stopped = false;
     try {
@@ -330,7 +214,7 @@ test(
       assert.deepEqual(
         exit,
         { code: 0, signal: null },
-        `server did not stop cleanly on SIGTERM: ${server.stderr()}`,
+        `server did not stop cleanly on SIGTERM: ${server.output()}`,
       );
     } finally {
       if (!stopped) await server.stop();
@@ -351,7 +235,7 @@ test(
     await cp(workspaceSource, workspace, { recursive: true });
     const cacheDir = join(dir.path, 'cache');
     const env = { BAZEL_OUTPUT_USER_ROOT: join(dir.path, 'bazel-root') };
-    const server = await startServer(cacheDir);
+    const server = await startCliServer(cacheDir);
     const target = `grpc://${server.address}`;
     try {
       // 1. Against an empty cache every compile and link runs on the server.

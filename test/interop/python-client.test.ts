@@ -1,10 +1,11 @@
 // Proves an independent REAPI client (Python, published protos) works against `specbuild server`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { repoRoot, cliMain } from '../helpers/paths.js';
+import { startCliServer, type CliServer } from '../helpers/cli-server.js';
+import { repoRoot } from '../helpers/paths.js';
+import { runProcess } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const python = '/usr/bin/python3';
@@ -13,9 +14,7 @@ const clientScript = join(repoRoot, 'test', 'interop', 'reapi_client.py');
 const installHint =
   'run .ci/run, or: apt-get install bazel-bootstrap-source protobuf-compiler python3-grpcio python3-protobuf';
 
-const START_TIMEOUT_MS = 20_000;
 const CLIENT_TIMEOUT_MS = 240_000;
-const STOP_TIMEOUT_MS = 15_000;
 
 interface Check {
   name: string;
@@ -43,8 +42,8 @@ async function assertPrerequisites(): Promise<void> {
   }
   if (missing.length === 0 && !existsSync(clientScript)) missing.push(clientScript);
   if (missing.length === 0) {
-    const r = await runProcess(python, ['-c', 'import grpc, google.protobuf'], 30_000);
-    if (r.code !== 0) missing.push(`python modules grpc/google.protobuf (${r.stderr.trim()})`);
+    const r = await runProcess(python, ['-c', 'import grpc, google.protobuf'], pyOpts(30_000));
+    if (r.code !== 0) missing.push(`python modules grpc/google.protobuf (${r.output.trim()})`);
   }
   assert.deepEqual(
     missing,
@@ -53,110 +52,17 @@ async function assertPrerequisites(): Promise<void> {
   );
 }
 
-interface ProcessResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
+function pyOpts(timeoutMs: number): { timeoutMs: number; env: NodeJS.ProcessEnv } {
+  return { timeoutMs, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } };
 }
 
-function runProcess(cmd: string, args: string[], timeoutMs: number): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-interface ServerProcess {
-  address: string;
-  /** Sends SIGTERM and resolves with the exit code (null if it had to be killed). */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-}
-
-function exited(
-  child: ChildProcess,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    child.once('exit', (code, signal) => {
-      resolve({ code, signal });
-    });
-  });
-}
-
-async function startServer(cacheDir: string, instance?: string): Promise<ServerProcess> {
-  const args = [cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', cacheDir];
-  if (instance !== undefined) args.push('--instance', instance);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = exited(child);
-  let stdout = '';
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const [address, served] = await new Promise<[string, string]>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`server did not report its address in ${START_TIMEOUT_MS} ms: ${stderr}`));
-    }, START_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-      const m = /^specbuild server listening on (\S+) \(instance "(.*)", cache .*\)$/m.exec(stdout);
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve([m[1], m[2] ?? '']);
-      }
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    void done.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited early (code ${code}, signal ${signal}): ${stderr}`));
-    });
-  }).catch((e: unknown) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
-  if (served !== (instance ?? '')) {
-    child.kill('SIGKILL');
-    assert.fail(`server serves instance "${served}", not "${instance ?? ''}"`);
+async function startServer(cacheDir: string, instance?: string): Promise<CliServer> {
+  const server = await startCliServer(cacheDir, { instance });
+  if (server.instance !== (instance ?? '')) {
+    await server.stop();
+    assert.fail(`server serves instance "${server.instance}", not "${instance ?? ''}"`);
   }
-  return {
-    address,
-    stderr: () => stderr,
-    async stop() {
-      child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => {
-          resolve('timeout');
-        }, STOP_TIMEOUT_MS);
-      });
-      const r = await Promise.race([done, timedOut]);
-      clearTimeout(timer);
-      if (r === 'timeout') {
-        child.kill('SIGKILL');
-        await done;
-        return { code: null, signal: 'SIGKILL' };
-      }
-      return r;
-    },
-  };
+  return server;
 }
 
 async function runClientAgainst(instance: string | undefined): Promise<void> {
@@ -167,24 +73,24 @@ async function runClientAgainst(instance: string | undefined): Promise<void> {
   try {
     const args = [clientScript, server.address];
     if (instance !== undefined) args.push(instance);
-    const r = await runProcess(python, args, CLIENT_TIMEOUT_MS);
+    const r = await runProcess(python, args, pyOpts(CLIENT_TIMEOUT_MS));
     assert.equal(
       r.code,
       0,
-      `reapi_client.py exited with code ${r.code} (signal ${r.signal}): ${r.stderr}`,
+      `reapi_client.py exited with code ${r.code} (signal ${r.signal}): ${r.output}`,
     );
     let checks: Check[];
     try {
       checks = (JSON.parse(r.stdout) as { checks: Check[] }).checks;
     } catch (e) {
-      assert.fail(`reapi_client.py printed no JSON (${String(e)}): ${r.stdout}\n${r.stderr}`);
+      assert.fail(`reapi_client.py printed no JSON (${String(e)}): ${r.stdout}\n${r.output}`);
     }
     const failed = checks.filter((c) => !c.ok);
     assert.deepEqual(
       failed.map((c) => c.name),
       [],
       `failing interop checks:\n${failed.map((c) => `  ${c.name}: ${c.detail}`).join('\n')}\n` +
-        `server stderr: ${server.stderr()}`,
+        `server stderr: ${server.output()}`,
     );
     assert.ok(
       checks.length >= 15,
@@ -195,7 +101,7 @@ async function runClientAgainst(instance: string | undefined): Promise<void> {
     assert.deepEqual(
       exit,
       { code: 0, signal: null },
-      `server did not stop cleanly on SIGTERM: ${server.stderr()}`,
+      `server did not stop cleanly on SIGTERM: ${server.output()}`,
     );
   } finally {
     if (!stopped) await server.stop();
