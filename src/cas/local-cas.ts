@@ -2,7 +2,7 @@
 // directories, written atomically, verified before they become visible, with a
 // size quota enforced by least-recently-used eviction.
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, openSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, SpecbuildError } from '../core/index.js';
@@ -44,6 +44,8 @@ function processAlive(pid: number): boolean {
 
 /** A blob's mtime is refreshed (to mark use across restarts) at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;
+/** Blobs up to this size are read with one synchronous call. */
+const SYNC_READ_MAX_BYTES = 64 * 1024;
 
 function notFound(d: Digest): SpecbuildError {
   return new SpecbuildError('cas/not-found', `blob ${digestKey(d)} is not in the local CAS`);
@@ -162,7 +164,12 @@ export class LocalCas implements UploadableCas {
     if (d.size === 0 && d.hash === EMPTY_HASH) return new Uint8Array(0);
     let data: Buffer;
     try {
-      data = await readFile(this.pathOf(d));
+      // Small blobs (Directory messages, headers) are read synchronously: one
+      // system call instead of fs.promises' four thread-pool round trips.
+      data =
+        d.size <= SYNC_READ_MAX_BYTES
+          ? readFileSync(this.pathOf(d))
+          : await readFile(this.pathOf(d));
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') {
         this.index.remove(d.hash);

@@ -1,6 +1,7 @@
 // Staging a Directory tree from a CAS onto disk. Every name is validated before
 // use and entries are created exclusively, so a hostile tree can never write
 // outside the staging directory.
+import { linkSync, mkdirSync, symlinkSync } from 'node:fs';
 import { link, mkdir, open, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, Limiter, SpecbuildError } from '../core/index.js';
@@ -15,7 +16,7 @@ import {
   type Tree,
 } from '../reapi/index.js';
 import type { CallOptions, Cas } from './cas.js';
-import { fetchTree } from './tree.js';
+import { fetchTree, type FetchedTree } from './tree.js';
 
 export interface StageOptions extends CallOptions {
   /**
@@ -25,7 +26,16 @@ export interface StageOptions extends CallOptions {
   localPath?: (d: Digest) => string | undefined;
   /** Upper bound on entries written, against trees that expand exponentially. */
   maxEntries?: number;
+  /** The tree, already fetched (and checked complete) by the caller. */
+  tree?: FetchedTree;
 }
+
+/**
+ * Trees with at most this many entries are laid out with synchronous calls
+ * (a compile's few hundred headers: a millisecond instead of several); larger
+ * ones asynchronously, so that a big tree does not block the event loop.
+ */
+const SYNC_STAGE_MAX_ENTRIES = 2000;
 
 export interface StageStats {
   files: number;
@@ -44,7 +54,10 @@ export async function stageTree(
   dest: string,
   opts: StageOptions = {},
 ): Promise<StageStats> {
-  const tree = await fetchTree(cas, root, opts);
+  const tree =
+    opts.tree !== undefined && digestKey(opts.tree.root) === digestKey(root)
+      ? opts.tree
+      : await fetchTree(cas, root, opts);
   const firstMissing = tree.missing[0];
   if (firstMissing !== undefined) {
     throw new SpecbuildError(
@@ -91,6 +104,8 @@ async function stageDirectories(
     throw new SpecbuildError('cas/stage-conflict', `staging directory ${dest} is not empty`);
   }
   const stats: StageStats = { files: 0, linked: 0, directories: 0, symlinks: 0 };
+  if (expandedEntries(rootDir, directories, SYNC_STAGE_MAX_ENTRIES) <= SYNC_STAGE_MAX_ENTRIES)
+    return stageSmall(cas, rootDir, directories, dest, opts, stats);
   const maxEntries = opts.maxEntries ?? 5_000_000;
   let entries = 0;
   const limiter = new Limiter(32);
@@ -169,4 +184,99 @@ async function writeFileNode(
     await fh.close();
   }
   stats.files++;
+}
+
+/**
+ * Entries (files, directories, symlinks) the tree expands to, counting a
+ * shared subtree once per place it appears; stops counting past `cap`.
+ */
+function expandedEntries(
+  root: Directory,
+  directories: ReadonlyMap<string, Directory>,
+  cap: number,
+): number {
+  let n = 0;
+  const stack: Directory[] = [root];
+  while (stack.length > 0 && n <= cap) {
+    const dir = stack.pop();
+    if (dir === undefined) break;
+    n += dir.files.length + dir.directories.length + dir.symlinks.length;
+    for (const sub of dir.directories) {
+      const child = directories.get(digestKey(fromPb(sub.digest)));
+      if (child !== undefined) stack.push(child);
+    }
+  }
+  return n;
+}
+
+/**
+ * The small-tree path: directories, symlinks and hard links made with
+ * synchronous calls (the same exclusive-create rules); files that must be
+ * copied are written afterwards, asynchronously.
+ */
+async function stageSmall(
+  cas: Cas,
+  rootDir: Directory,
+  directories: ReadonlyMap<string, Directory>,
+  dest: string,
+  opts: StageOptions,
+  stats: StageStats,
+): Promise<StageStats> {
+  const copies: { d: Digest; target: string; executable: boolean }[] = [];
+  const visit = (dir: Directory, path: string): void => {
+    for (const f of dir.files) {
+      const d = fromPb(f.digest);
+      const target = join(path, f.name);
+      const local = f.isExecutable ? undefined : opts.localPath?.(d);
+      if (local !== undefined) {
+        try {
+          linkSync(local, target);
+          stats.files++;
+          stats.linked++;
+          continue;
+        } catch (e) {
+          const code = errnoCode(e);
+          if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'ENOENT' && code !== 'EPERM')
+            throw e;
+        }
+      }
+      copies.push({ d, target, executable: f.isExecutable });
+    }
+    for (const sl of dir.symlinks) {
+      symlinkSync(sl.target, join(path, sl.name));
+      stats.symlinks++;
+    }
+    for (const sub of dir.directories) {
+      const d = fromPb(sub.digest);
+      const child = directories.get(digestKey(d));
+      if (child === undefined)
+        throw new SpecbuildError(
+          'cas/not-found',
+          `Directory ${digestKey(d)} is not part of the tree`,
+        );
+      const childPath = join(path, sub.name);
+      mkdirSync(childPath); // not recursive: fails if anything is already there
+      stats.directories++;
+      visit(child, childPath);
+    }
+  };
+  visit(rootDir, dest);
+  const limiter = new Limiter(32);
+  const results = await Promise.allSettled(
+    copies.map((c) =>
+      limiter.run(async () => {
+        // 'wx' = O_CREAT|O_EXCL: never follows or replaces an existing entry.
+        const fh = await open(c.target, 'wx', c.executable ? 0o755 : 0o644);
+        try {
+          for await (const chunk of cas.readStream(c.d, {}, opts)) await fh.write(chunk);
+        } finally {
+          await fh.close();
+        }
+        stats.files++;
+      }),
+    ),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason as Error;
+  return stats;
 }

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { RemoteEndpoint } from '../remote/index.js';
 import {
   StatCache,
+  ccConfig,
   decideExec,
   handleCompile,
   logLine,
@@ -54,10 +55,19 @@ async function handleCc(req: DaemonRequest, reply: DaemonReply, stats: StatCache
     { argv: req.argv, cwd: req.cwd, env: req.env },
     { statCache: stats, endpoint },
   );
+  const verbose = ccConfig(req.env).verbose;
   if (r.kind === 'done') {
     await log(logFile, logLine(req.argv, r.outcome, r.action, ms()));
     reply.stdout(r.stdout);
     reply.stderr(r.stderr);
+    if (verbose) {
+      const phases = Object.entries(r.phases)
+        .map(([k, v]) => `${k} ${String(v)} ms`)
+        .join(', ');
+      reply.stderr(
+        `specbuild-cc: ${r.outcome} ${r.action.hash}/${String(r.action.size)} in ${String(ms())} ms (${phases})\n`,
+      );
+    }
     reply.exit(r.exitCode);
     return;
   }
@@ -67,7 +77,7 @@ async function handleCc(req: DaemonRequest, reply: DaemonReply, stats: StatCache
       warned.add(server);
       reply.stderr(`specbuild-cc: ${r.reason}; compiling locally\n`);
     }
-  } else if (req.env.get('SPECBUILD_VERBOSE') === '1') {
+  } else if (verbose) {
     reply.stderr(`specbuild-cc: running locally: ${r.reason}\n`);
   }
   await log(logFile, logLine(req.argv, r.kind, undefined, ms()));

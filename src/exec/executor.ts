@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { Limiter, SpecbuildError } from '../core/index.js';
-import { fetchTree, filesOf, stageTree, type ActionCache, type LocalCas } from '../cas/index.js';
+import {
+  fetchTree,
+  filesOf,
+  stageTree,
+  type ActionCache,
+  type FetchedTree,
+  type LocalCas,
+} from '../cas/index.js';
 import {
   ActionResultSchema,
   ActionSchema,
@@ -208,9 +215,10 @@ export class LocalExecutor {
       try {
         await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
         meta.inputFetchStartTimestamp = timestampNow();
-        await this.checkInputs(inputRoot);
+        const tree = await this.checkInputs(inputRoot);
         const cas = this.opts.cas;
         await stageTree(cas, inputRoot, layer, {
+          tree,
           localPath: (d) => cas.pathOf(d),
           signal: opts.signal,
         });
@@ -284,13 +292,14 @@ export class LocalExecutor {
   }
 
   /** All input blobs present, else MissingBlobsError listing every missing one. */
-  private async checkInputs(root: Digest): Promise<void> {
+  private async checkInputs(root: Digest): Promise<FetchedTree> {
     const tree = await fetchTree(this.opts.cas, root);
     const missing = [
       ...tree.missing,
       ...(await this.opts.cas.findMissingBlobs(filesOf(tree.directories.values()))),
     ];
     if (missing.length > 0) throw new MissingBlobsError(missing);
+    return tree;
   }
 }
 

@@ -83,6 +83,8 @@ export type CcReply =
       exitCode: number;
       stdout: Uint8Array;
       stderr: Uint8Array;
+      /** Milliseconds per phase, for SPECBUILD_VERBOSE. */
+      phases: Record<string, number>;
     };
 
 export interface CcContext {
@@ -327,18 +329,30 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
   } catch (e) {
     return { kind: 'fallback', reason: e instanceof Error ? e.message : String(e) };
   }
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  const phase = (name: string): void => {
+    const now = performance.now();
+    phases[name] = Math.round((now - mark) * 10) / 10;
+    mark = now;
+  };
   const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion);
   if ('local' in built) return { kind: 'local', reason: built.local };
+  phase('action');
   try {
     let result: ActionResult | undefined = await ep.actionCache.getActionResult(built.action);
+    phase('lookup');
     let outcome: 'hit' | 'miss' = 'hit';
     if (result === undefined) {
       outcome = 'miss';
       if (cfg.cacheOnly) {
         result = await runAndUpload(req, built, ep);
+        phase('local-run');
       } else {
         await uploadAll(ep, built.uploads);
+        phase('upload');
         const res = await ep.execution.execute(built.action);
+        phase('execute');
         if (res.status !== undefined && res.status.code !== 0) {
           throw new SpecbuildError(
             'remote/protocol',
@@ -352,13 +366,17 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
     await writeOutputs(ep.cas, result, req.cwd);
     const blob = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
       raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d));
+    const stdout = await blob(result.stdoutDigest, result.stdoutRaw);
+    const stderr = await blob(result.stderrDigest, result.stderrRaw);
+    phase('outputs');
     return {
       kind: 'done',
       outcome,
       action: built.action,
       exitCode: result.exitCode,
-      stdout: await blob(result.stdoutDigest, result.stdoutRaw),
-      stderr: await blob(result.stderrDigest, result.stderrRaw),
+      stdout,
+      stderr,
+      phases,
     };
   } catch (e) {
     return { kind: 'fallback', reason: e instanceof Error ? e.message : String(e) };
