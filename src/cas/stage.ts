@@ -104,9 +104,10 @@ async function stageDirectories(
     throw new SpecbuildError('cas/stage-conflict', `staging directory ${dest} is not empty`);
   }
   const stats: StageStats = { files: 0, linked: 0, directories: 0, symlinks: 0 };
-  if (expandedEntries(rootDir, directories, SYNC_STAGE_MAX_ENTRIES) <= SYNC_STAGE_MAX_ENTRIES)
-    return stageSmall(cas, rootDir, directories, dest, opts, stats);
   const maxEntries = opts.maxEntries ?? 5_000_000;
+  const expanded = expandedEntries(rootDir, directories, SYNC_STAGE_MAX_ENTRIES);
+  if (expanded <= SYNC_STAGE_MAX_ENTRIES && expanded <= maxEntries)
+    return stageSmall(cas, rootDir, directories, dest, opts, stats);
   let entries = 0;
   const limiter = new Limiter(32);
   const jobs: Promise<void>[] = [];

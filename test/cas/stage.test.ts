@@ -84,6 +84,33 @@ describe('Merkle trees and staging', () => {
     assert.equal((await treeFromDirectory(dest)).root.hash, tree.root.hash);
   });
 
+  it('stages a tree too big for the synchronous path identically (links, copies, symlinks)', async () => {
+    await using tmp = await tempDir();
+    const src = join(tmp.path, 'src');
+    // 2,600 entries: over the 2,000 that are laid out synchronously.
+    for (let d = 0; d < 26; d++) {
+      const dir = join(src, `d${String(d)}`);
+      await mkdir(dir, { recursive: true });
+      for (let f = 0; f < 98; f++)
+        await writeFile(join(dir, `f${String(f)}.h`), `#define F${String(d)}_${String(f)}\n`);
+      await writeFile(join(dir, 'tool'), `#!/bin/sh\necho ${String(d)}\n`);
+      await chmod(join(dir, 'tool'), 0o755);
+      await symlink('f0.h', join(dir, 'first.h'));
+    }
+    const tree = await treeFromDirectory(src);
+    const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
+    await upload(cas, tree);
+    const dest = join(tmp.path, 'dest');
+    await mkdir(dest);
+    const stats = await stageTree(cas, tree.root, dest, { localPath: (d) => cas.pathOf(d) });
+    assert.equal(stats.files, 26 * 99);
+    assert.equal(stats.linked, 26 * 98, 'executables are copied, never linked');
+    assert.equal(stats.symlinks, 26);
+    assert.deepEqual(await listAll(dest), await listAll(src));
+    assert.equal((await stat(join(dest, 'd7', 'tool'))).mode & 0o111, 0o111);
+    assert.equal((await treeFromDirectory(dest)).root.hash, tree.root.hash);
+  });
+
   it('gives the same root digest whatever the order files were created in', async () => {
     await using tmp = await tempDir();
     for (const [name, order] of [

@@ -187,12 +187,22 @@ describe('specbuild-cc', () => {
               SPECBUILD_SERVER: server.address,
               SPECBUILD_PROJECT_ROOT: proj,
               SPECBUILD_WRAPPER_LOG: log,
+              ...(name === 'checkout-b' ? { SPECBUILD_VERBOSE: '1' } : {}),
               SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
               XDG_CACHE_HOME: join(dir.path, 'xdg'),
             },
           },
         );
         assert.equal(r.status, 0, r.stderr);
+        if (name === 'checkout-b') {
+          // SPECBUILD_VERBOSE: one line with the outcome, the action and where the time went.
+          assert.match(
+            r.stderr,
+            /^specbuild-cc: hit [0-9a-f]{64}\/\d+ in \d+ ms \(action [\d.]+ ms, lookup [\d.]+ ms, outputs [\d.]+ ms\)\n$/,
+          );
+        } else {
+          assert.equal(r.stderr, '');
+        }
         const line = readLog(log)[0];
         assert.ok(line);
         digests.push(line.action);
