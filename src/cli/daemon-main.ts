@@ -5,6 +5,7 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { SpecbuildError } from '../core/index.js';
 import { RemoteEndpoint } from '../remote/index.js';
 import {
   StatCache,
@@ -18,6 +19,7 @@ import {
 } from '../wrap/index.js';
 import { defaultCacheDir } from './config.js';
 import { execHelp, parseExecArgs } from './exec-args.js';
+import { formatError } from './render/output.js';
 
 const endpoints = new Map<string, Promise<RemoteEndpoint>>();
 const warned = new Set<string>();
@@ -86,13 +88,22 @@ async function handleCc(req: DaemonRequest, reply: DaemonReply, stats: StatCache
 
 async function handleExec(req: DaemonRequest, reply: DaemonReply): Promise<void> {
   const started = performance.now();
-  const parsed = parseExecArgs(req.argv, Object.fromEntries(req.env), req.cwd);
+  let parsed: ReturnType<typeof parseExecArgs>;
+  try {
+    parsed = parseExecArgs(req.argv, Object.fromEntries(req.env), req.cwd);
+  } catch (e) {
+    if (!(e instanceof SpecbuildError && e.code === 'cli/usage')) throw e;
+    // A usage error is the user's to fix: said, never run.
+    reply.stderr(formatError(e, false));
+    reply.exit(2);
+    return;
+  }
   if (parsed === 'help') {
     reply.stdout(`${execHelp}\n`);
     reply.exit(0);
     return;
   }
-  const d = await decideExec(parsed);
+  const d = await decideExec(parsed, endpoint);
   const ms = Math.round(performance.now() - started);
   if (parsed.logFile !== undefined)
     await log(parsed.logFile, logLine(parsed.argv, d.outcome, d.action, ms));

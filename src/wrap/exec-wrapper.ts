@@ -175,22 +175,35 @@ async function remoteRun(req: ExecRequest, ep: RemoteEndpoint): Promise<ExecRepl
 export type ExecDecision =
   ExecReply | { outcome: 'local' | 'fallback'; warning?: string; action?: Digest };
 
-export async function decideExec(req: ExecRequest): Promise<ExecDecision> {
+/**
+ * Decides one run. `endpoint` supplies a warm, shared connection (the daemon's);
+ * without it, a connection is made for this run and closed after it.
+ */
+export async function decideExec(
+  req: ExecRequest,
+  endpoint?: (target: string, instance: string) => Promise<RemoteEndpoint>,
+): Promise<ExecDecision> {
   if (req.server === undefined) return { outcome: 'local' };
-  let ep: RemoteEndpoint | undefined;
+  let owned: RemoteEndpoint | undefined;
   try {
-    ep = await RemoteEndpoint.connect({
-      target: req.server,
-      instance: req.instance,
-      retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
-    });
+    let ep: RemoteEndpoint;
+    if (endpoint !== undefined) {
+      ep = await endpoint(req.server, req.instance);
+    } else {
+      owned = await RemoteEndpoint.connect({
+        target: req.server,
+        instance: req.instance,
+        retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
+      });
+      ep = owned;
+    }
     return await remoteRun(req, ep);
   } catch (e) {
     if (e instanceof SpecbuildError && e.code === 'cli/usage') throw e;
     const why = e instanceof Error ? e.message : String(e);
     return { outcome: 'fallback', warning: `specbuild-exec: ${why}; ran the command locally` };
   } finally {
-    ep?.close();
+    owned?.close();
   }
 }
 

@@ -1,128 +1,158 @@
-// specbuild-exec end to end: the real binary, a real server process, gcc.
-import { describe, it } from 'node:test';
+// specbuild-exec end to end, both the Node program and the native client with
+// its daemon: the real binaries, a real server process, gcc.
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startCliServer } from '../helpers/cli-server.js';
 
 const execMain = join(repoRoot, 'dist', 'src', 'cli', 'exec-main.js');
+const nativeExec = join(repoRoot, 'dist', 'native', 'specbuild-exec');
+// The native client's daemon (and its stat cache) live here for the whole file.
+const daemonHome = mkdtempSync(join(tmpdir(), 'specbuild-exec-daemon-'));
+after(() => {
+  spawnSync('pkill', ['-f', `--socket ${join(daemonHome, 'daemon.sock')}`]);
+  rmSync(daemonHome, { recursive: true, force: true });
+});
 
-function wrap(cwd: string, args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [execMain, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    timeout: 60_000,
-  });
+type Variant = 'node' | 'native';
+
+function wrapWith(variant: Variant) {
+  return (cwd: string, args: string[], env: Record<string, string> = {}) => {
+    const [cmd, argv] =
+      variant === 'node' ? [process.execPath, [execMain, ...args]] : [nativeExec, args];
+    return spawnSync(cmd, argv, {
+      cwd,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        SPECBUILD_DAEMON_SOCKET: join(daemonHome, 'daemon.sock'),
+        XDG_CACHE_HOME: join(daemonHome, 'xdg'),
+        ...env,
+      },
+      timeout: 60_000,
+    });
+  };
 }
 
-describe('specbuild-exec', () => {
-  it('misses, then hits, writing outputs and replaying output; failures pass through', async () => {
-    await using dir = await tempDir();
-    const server = await startCliServer(join(dir.path, 'cache'));
-    try {
-      const proj = join(dir.path, 'proj');
-      const log = join(dir.path, 'wrapper.log');
-      spawnSync('mkdir', ['-p', proj]);
-      writeFileSync(join(proj, 'a.c'), 'int a(void) { return 1; }\n#warning hello-from-gcc\n');
-      const args = [
-        '--server',
-        server.address,
-        '--input',
-        'a.c',
-        '--output',
-        'a.o',
+for (const variant of ['node', 'native'] as const) {
+  describe(`specbuild-exec (${variant})`, () => {
+    const wrap = wrapWith(variant);
+    it('misses, then hits, writing outputs and replaying output; failures pass through', async () => {
+      await using dir = await tempDir();
+      const server = await startCliServer(join(dir.path, 'cache'));
+      try {
+        const proj = join(dir.path, 'proj');
+        const log = join(dir.path, 'wrapper.log');
+        spawnSync('mkdir', ['-p', proj]);
+        writeFileSync(join(proj, 'a.c'), 'int a(void) { return 1; }\n#warning hello-from-gcc\n');
+        const args = [
+          '--server',
+          server.address,
+          '--input',
+          'a.c',
+          '--output',
+          'a.o',
+          '--log',
+          log,
+          '--env',
+          'PATH=/usr/bin:/bin',
+          '--',
+          'gcc',
+          '-c',
+          'a.c',
+          '-o',
+          'a.o',
+        ];
+        const first = wrap(proj, args);
+        assert.equal(first.status, 0, first.stderr);
+        assert.match(first.stderr, /hello-from-gcc/);
+        const obj = readFileSync(join(proj, 'a.o'));
+        rmSync(join(proj, 'a.o'));
+        const second = wrap(proj, args);
+        assert.equal(second.status, 0, second.stderr);
+        assert.equal(second.stderr, first.stderr, 'stderr replayed byte for byte');
+        assert.ok(readFileSync(join(proj, 'a.o')).equals(obj), 'the cached object is written back');
+        const lines = readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { outcome: string; action: string; argv: string[] });
+        assert.deepEqual(
+          lines.map((l) => l.outcome),
+          ['miss', 'hit'],
+        );
+        assert.equal(lines[0]?.action, lines[1]?.action);
+        assert.match(lines[0]?.action ?? '', /^[0-9a-f]{64}\/\d+$/);
+        assert.deepEqual(lines[0]?.argv, ['gcc', '-c', 'a.c', '-o', 'a.o']);
+
+        writeFileSync(join(proj, 'bad.c'), 'int broken( {\n');
+        const bad = wrap(proj, [
+          '--server',
+          server.address,
+          '--input',
+          'bad.c',
+          '--output',
+          'bad.o',
+          '--env',
+          'PATH=/usr/bin:/bin',
+          '--',
+          'gcc',
+          '-c',
+          'bad.c',
+          '-o',
+          'bad.o',
+        ]);
+        assert.equal(bad.status, 1);
+        assert.match(bad.stderr, /bad\.c:1/);
+        assert.ok(!existsSync(join(proj, 'bad.o')));
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('runs locally without a server, and falls back when the server is down', async () => {
+      await using dir = await tempDir();
+      const log = join(dir.path, 'log');
+      const local = wrap(dir.path, [
         '--log',
         log,
-        '--env',
-        'PATH=/usr/bin:/bin',
         '--',
-        'gcc',
+        'sh',
         '-c',
-        'a.c',
-        '-o',
-        'a.o',
-      ];
-      const first = wrap(proj, args);
-      assert.equal(first.status, 0, first.stderr);
-      assert.match(first.stderr, /hello-from-gcc/);
-      const obj = readFileSync(join(proj, 'a.o'));
-      rmSync(join(proj, 'a.o'));
-      const second = wrap(proj, args);
-      assert.equal(second.status, 0, second.stderr);
-      assert.equal(second.stderr, first.stderr, 'stderr replayed byte for byte');
-      assert.ok(readFileSync(join(proj, 'a.o')).equals(obj), 'the cached object is written back');
-      const lines = readFileSync(log, 'utf8')
+        'echo local > out.txt; exit 4',
+      ]);
+      assert.equal(local.status, 4);
+      assert.equal(readFileSync(join(dir.path, 'out.txt'), 'utf8'), 'local\n');
+      const down = wrap(
+        dir.path,
+        ['--log', log, '--output', 'out2.txt', '--', 'sh', '-c', 'echo fb > out2.txt'],
+        {
+          SPECBUILD_SERVER: `unix:${join(dir.path, 'nobody-listens.sock')}`,
+        },
+      );
+      assert.equal(down.status, 0);
+      assert.match(down.stderr, /ran the command locally/);
+      assert.equal(readFileSync(join(dir.path, 'out2.txt'), 'utf8'), 'fb\n');
+      const outcomes = readFileSync(log, 'utf8')
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l) as { outcome: string; action: string; argv: string[] });
-      assert.deepEqual(
-        lines.map((l) => l.outcome),
-        ['miss', 'hit'],
-      );
-      assert.equal(lines[0]?.action, lines[1]?.action);
-      assert.match(lines[0]?.action ?? '', /^[0-9a-f]{64}\/\d+$/);
-      assert.deepEqual(lines[0]?.argv, ['gcc', '-c', 'a.c', '-o', 'a.o']);
+        .map((l) => (JSON.parse(l) as { outcome: string }).outcome);
+      assert.deepEqual(outcomes, ['local', 'fallback']);
+    });
 
-      writeFileSync(join(proj, 'bad.c'), 'int broken( {\n');
-      const bad = wrap(proj, [
-        '--server',
-        server.address,
-        '--input',
-        'bad.c',
-        '--output',
-        'bad.o',
-        '--env',
-        'PATH=/usr/bin:/bin',
-        '--',
-        'gcc',
-        '-c',
-        'bad.c',
-        '-o',
-        'bad.o',
-      ]);
-      assert.equal(bad.status, 1);
-      assert.match(bad.stderr, /bad\.c:1/);
-      assert.ok(!existsSync(join(proj, 'bad.o')));
-    } finally {
-      await server.stop();
-    }
+    it('explains usage errors', () => {
+      const r = wrap('/', ['--bogus', 'x', '--', 'true']);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /unknown option --bogus/);
+      const none = wrap('/', ['--input', 'x']);
+      assert.equal(none.status, 2);
+      const help = wrap('/', ['--help']);
+      assert.equal(help.status, 0);
+      assert.match(help.stdout, /--platform K=V/);
+    });
   });
-
-  it('runs locally without a server, and falls back when the server is down', async () => {
-    await using dir = await tempDir();
-    const log = join(dir.path, 'log');
-    const local = wrap(dir.path, ['--log', log, '--', 'sh', '-c', 'echo local > out.txt; exit 4']);
-    assert.equal(local.status, 4);
-    assert.equal(readFileSync(join(dir.path, 'out.txt'), 'utf8'), 'local\n');
-    const down = wrap(
-      dir.path,
-      ['--log', log, '--output', 'out2.txt', '--', 'sh', '-c', 'echo fb > out2.txt'],
-      {
-        SPECBUILD_SERVER: `unix:${join(dir.path, 'nobody-listens.sock')}`,
-      },
-    );
-    assert.equal(down.status, 0);
-    assert.match(down.stderr, /ran the command locally/);
-    assert.equal(readFileSync(join(dir.path, 'out2.txt'), 'utf8'), 'fb\n');
-    const outcomes = readFileSync(log, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => (JSON.parse(l) as { outcome: string }).outcome);
-    assert.deepEqual(outcomes, ['local', 'fallback']);
-  });
-
-  it('explains usage errors', () => {
-    const r = wrap('/', ['--bogus', 'x', '--', 'true']);
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /unknown option --bogus/);
-    const none = wrap('/', ['--input', 'x']);
-    assert.equal(none.status, 2);
-    const help = wrap('/', ['--help']);
-    assert.equal(help.status, 0);
-    assert.match(help.stdout, /--platform K=V/);
-  });
-});
+}

@@ -9,16 +9,23 @@ export function warn(line: string): void {
   console.error(`warning: ${line}`);
 }
 
-/** Prints an error as the user should see it: message, where, hint; stack with --debug. */
-export function reportError(e: unknown, debug: boolean): void {
+/** An error as the user should see it: message, where, hint; the stack when debugging. */
+export function formatError(e: unknown, debug: boolean): string {
+  const lines: string[] = [];
   if (e instanceof SpecbuildError) {
-    console.error(`error: ${e.provenance === undefined ? '' : `${e.provenance}: `}${e.message}`);
-    if (e.hint !== undefined) console.error(`  hint: ${e.hint}`);
-    if (debug && e.stack !== undefined) console.error(e.stack);
+    lines.push(`error: ${e.provenance === undefined ? '' : `${e.provenance}: `}${e.message}`);
+    if (e.hint !== undefined) lines.push(`  hint: ${e.hint}`);
+    if (debug && e.stack !== undefined) lines.push(e.stack);
   } else {
-    console.error(
+    lines.push(
       `internal error: ${e instanceof Error ? (debug ? (e.stack ?? e.message) : e.message) : String(e)}`,
     );
-    if (!debug) console.error('  hint: run again with --debug for details');
+    if (!debug) lines.push('  hint: run again with --debug for details');
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Prints an error as the user should see it. */
+export function reportError(e: unknown, debug: boolean): void {
+  process.stderr.write(formatError(e, debug));
 }

@@ -337,7 +337,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "specbuild-client: run it as specbuild-cc or specbuild-exec\n");
     return 2;
   }
-  if (!command) {
+  /* specbuild-exec's own options (--help, mistakes) are the daemon's to answer;
+   * only when it cannot be reached does a missing command end here. */
+  if (!command && (strcmp(tool, "cc") == 0 || argc < 2)) {
     fputs(strcmp(tool, "cc") == 0 ? "usage: specbuild-cc COMPILER [ARG]...\n"
                                   : "usage: specbuild-exec [OPTION]... -- COMMAND [ARG]...\n",
           stderr);
@@ -351,6 +353,11 @@ int main(int argc, char **argv) {
     snprintf(why, sizeof why, "no socket path of at most %zu bytes", SUN_PATH_MAX - 1);
   else
     fd = reach_daemon(path, why, sizeof why);
+  if (fd < 0 && !command) {
+    fprintf(stderr, "specbuild-exec: daemon unavailable (%s)\n", why);
+    fputs("usage: specbuild-exec [OPTION]... -- COMMAND [ARG]...\n", stderr);
+    return 2;
+  }
   if (fd < 0) {
     fprintf(stderr, "specbuild-%s: daemon unavailable (%s); %s locally\n", tool, why,
             strcmp(tool, "cc") == 0 ? "compiling" : "running");
@@ -359,5 +366,9 @@ int main(int argc, char **argv) {
   int code = exchange(fd, cwd, argc, argv);
   close(fd);
   if (code >= 0) return code;
+  if (!command) {
+    fputs("usage: specbuild-exec [OPTION]... -- COMMAND [ARG]...\n", stderr);
+    return 2;
+  }
   run_locally(code == -1); /* -2: the daemon chose a local run and logs it itself */
 }
