@@ -2,7 +2,16 @@
 // system's C compiler: the sandbox helper, and the wrapper client, installed
 // as specbuild-cc and specbuild-exec (hard links; it reads its own name), with
 // this Node and the daemon's entry point compiled in.
-import { copyFileSync, linkSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +19,26 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** A C string literal for a -D definition (JSON's escapes for " and \ are C's). */
 const cString = (s) => JSON.stringify(s);
+
+/**
+ * Identifies this build of the daemon and client: the default daemon socket is
+ * named after it, so that after a rebuild (or from another checkout) clients
+ * start a daemon of their own build instead of talking to a stale one.
+ */
+function buildId() {
+  const h = createHash('sha256');
+  h.update(process.execPath);
+  const dir = resolve(root, 'dist/src');
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.js'))
+    .sort();
+  for (const f of files) {
+    h.update(`${f}\0`);
+    h.update(readFileSync(resolve(dir, f)));
+  }
+  h.update(readFileSync(resolve(root, 'src/wrap/native/client.c')));
+  return h.digest('hex').slice(0, 16);
+}
 
 const helpers = [
   { src: 'src/sandbox/native/sandbox.c', out: 'dist/native/specbuild-sandbox' },
@@ -20,6 +49,7 @@ const helpers = [
       '-std=gnu11',
       `-DSPECBUILD_NODE=${cString(process.execPath)}`,
       `-DSPECBUILD_DAEMON_JS=${cString(resolve(root, 'dist/src/cli/daemon-main.js'))}`,
+      `-DSPECBUILD_BUILD_ID=${cString(buildId())}`,
     ],
     links: ['dist/native/specbuild-cc', 'dist/native/specbuild-exec'],
   },

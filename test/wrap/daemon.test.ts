@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -396,7 +403,6 @@ await daemon.closed;
 appendFileSync(process.env.TEST_DAEMON_PIDS, 'exit ' + process.pid + '\\n');
 `,
     );
-    const socketPath = join(dir.path, 'xdg', 'specbuild', 'daemon.sock');
     const env = {
       XDG_RUNTIME_DIR: join(dir.path, 'xdg'),
       SPECBUILD_DAEMON_JS: script,
@@ -414,6 +420,14 @@ appendFileSync(process.env.TEST_DAEMON_PIDS, 'exit ' + process.pid + '\\n');
       assert.equal(r.stderr.toString(), '');
       assert.equal(r.stdout.toString(), `auto ${pid} gcc -DN=${i}\n`);
     });
+    // The default socket is named after the build, so a rebuilt client never
+    // talks to a stale daemon.
+    const names = readdirSync(join(dir.path, 'xdg', 'specbuild')).filter((n) =>
+      n.endsWith('.sock'),
+    );
+    assert.equal(names.length, 1, names.join(', '));
+    assert.match(names[0] ?? '', /^daemon-[0-9a-f]{16}\.sock$/);
+    const socketPath = join(dir.path, 'xdg', 'specbuild', names[0] ?? '');
     assert.ok(statSync(socketPath).isSocket());
 
     // The warm daemon serves the next client too, then exits after 1.5 s idle.

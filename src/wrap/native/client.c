@@ -9,7 +9,7 @@
  * when the daemon says so or cannot be reached: the daemon never fails a build.
  *
  * Wire format: see src/wrap/daemon-protocol.ts. Environment:
- * SPECBUILD_DAEMON_SOCKET (else daemon.sock in $XDG_RUNTIME_DIR/specbuild,
+ * SPECBUILD_DAEMON_SOCKET (else daemon-BUILD_ID.sock in $XDG_RUNTIME_DIR/specbuild,
  * $XDG_CACHE_HOME/specbuild or ~/.cache/specbuild), SPECBUILD_NO_AUTOSTART,
  * SPECBUILD_DAEMON_JS (instead of the compiled-in daemon script),
  * SPECBUILD_WRAPPER_LOG (a JSON line per fallback run).
@@ -37,6 +37,9 @@
 #endif
 #ifndef SPECBUILD_DAEMON_JS
 #define SPECBUILD_DAEMON_JS ""
+#endif
+#ifndef SPECBUILD_BUILD_ID
+#define SPECBUILD_BUILD_ID "dev"
 #endif
 #define SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 #define FRAME_CHUNK 65536
@@ -121,11 +124,11 @@ static int socket_path(char *out, size_t cap, const char *cwd) {
   if (s && *s)
     n = *s == '/' ? snprintf(out, cap, "%s", s) : snprintf(out, cap, "%s/%s", cwd, s);
   else if ((x = getenv("XDG_RUNTIME_DIR")) && *x == '/')
-    n = snprintf(out, cap, "%s/specbuild/daemon.sock", x);
+    n = snprintf(out, cap, "%s/specbuild/daemon-%s.sock", x, SPECBUILD_BUILD_ID);
   else if ((x = getenv("XDG_CACHE_HOME")) && *x == '/')
-    n = snprintf(out, cap, "%s/specbuild/daemon.sock", x);
+    n = snprintf(out, cap, "%s/specbuild/daemon-%s.sock", x, SPECBUILD_BUILD_ID);
   else if ((x = getenv("HOME")) && *x == '/')
-    n = snprintf(out, cap, "%s/.cache/specbuild/daemon.sock", x);
+    n = snprintf(out, cap, "%s/.cache/specbuild/daemon-%s.sock", x, SPECBUILD_BUILD_ID);
   else
     return -1;
   return n > 0 && (size_t)n < cap ? 0 : -1;
