@@ -3,7 +3,7 @@
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
 import { spawn } from 'node:child_process';
-import { access, constants as fsConstants, readFile, stat } from 'node:fs/promises';
+import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, relative, resolve } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
@@ -31,6 +31,12 @@ import type { StatCache } from './stat-cache.js';
 export const ENV_ALLOW_LIST = ['LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'SOURCE_DATE_EPOCH'];
 /** Where SPECBUILD_PROJECT_ROOT's files sit in an action's input root. */
 export const PROJECT_DIR = 'project';
+/**
+ * Set in every compile and link action to the digest of the compiler binary
+ * that runs it: results of another compiler (or version) under the same name
+ * can never be mixed up.
+ */
+export const COMPILER_DIGEST_ENV = 'SPECBUILD_COMPILER_DIGEST';
 /** PATH inside actions: fixed, never the user's. */
 export const ACTION_PATH = '/usr/local/bin:/usr/bin:/bin';
 
@@ -120,18 +126,21 @@ function run(argv: string[], cwd: string, env: ReadonlyMap<string, string>): Pro
 
 const resolved = new Map<string, string>();
 
-/** The compiler's path through PATH, resolved once per daemon. */
-async function resolveCompiler(
+/** The compiler's path through a PATH (looked up once per daemon and PATH), or undefined. */
+async function lookupCompiler(
   name: string,
-  env: ReadonlyMap<string, string>,
+  path: string,
+  cwd: string,
 ): Promise<string | undefined> {
-  if (name.includes('/')) return name;
-  const path = env.get('PATH') ?? '/usr/bin:/bin';
-  const key = `${path}\0${name}`;
+  if (name.includes('/')) return resolve(cwd, name);
+  // Relative PATH entries resolve against the working directory.
+  const key = path.split(delimiter).every((d) => d.startsWith('/'))
+    ? `${path}\0${name}`
+    : `${path}\0${name}\0${cwd}`;
   const known = resolved.get(key);
   if (known !== undefined) return known;
   for (const dir of path.split(delimiter)) {
-    const candidate = join(dir === '' ? '.' : dir, name);
+    const candidate = resolve(cwd, dir === '' ? '.' : dir, name);
     try {
       await access(candidate, fsConstants.X_OK);
       resolved.set(key, candidate);
@@ -141,6 +150,41 @@ async function resolveCompiler(
     }
   }
   return undefined;
+}
+
+/** The compiler a command runs, as the action records it. */
+export interface ResolvedCompiler {
+  /** Its real path (symlinks resolved), here and on the action's PATH alike. */
+  real: string;
+  /** The content of that binary: part of the action, so another compiler never shares it. */
+  digest: Digest;
+}
+
+/**
+ * Resolves the compiler through the caller's PATH and checks that the
+ * action's fixed PATH reaches the same binary (else the executor would run a
+ * different compiler, and the command must run here).
+ */
+export async function resolveCompiler(
+  name: string,
+  env: ReadonlyMap<string, string>,
+  cwd: string,
+  stats: StatCache,
+): Promise<ResolvedCompiler | { local: string }> {
+  const here = await lookupCompiler(name, env.get('PATH') ?? '/usr/bin:/bin', cwd);
+  if (here === undefined) return { local: `${name} not found on PATH` };
+  const real = await realpath(here).catch(() => undefined);
+  if (real === undefined) return { local: `${here} cannot be resolved` };
+  if (!name.includes('/')) {
+    const there = await lookupCompiler(name, ACTION_PATH, '/');
+    const thereReal =
+      there === undefined ? undefined : await realpath(there).catch(() => undefined);
+    if (thereReal !== real)
+      return {
+        local: `${name} is ${real} here but ${thereReal ?? 'absent'} on the action PATH (${ACTION_PATH})`,
+      };
+  }
+  return { real, digest: (await stats.digest(real)).digest };
 }
 
 /** Where a host file goes in the input root, and how arguments name it. */
@@ -195,8 +239,8 @@ export async function buildCompileAction(
 ): Promise<BuiltAction | { local: string }> {
   const [compiler, ...args] = req.argv;
   if (compiler === undefined) return { local: 'no compiler given' };
-  if ((await resolveCompiler(compiler, req.env)) === undefined)
-    return { local: `${compiler} not found on PATH` };
+  const tool = await resolveCompiler(compiler, req.env, req.cwd, stats);
+  if ('local' in tool) return tool;
   const parsed = parseCompilerArgs(args, {});
   if (parsed.kind === 'local') return { local: parsed.reason };
   if (parsed.kind === 'link' && !cfg.link)
@@ -254,6 +298,8 @@ export async function buildCompileAction(
       return v === undefined ? [] : [{ name: k, value: v }];
     }),
     { name: 'PATH', value: ACTION_PATH },
+    // Ignored by the compiler; ties the action to the exact compiler binary.
+    { name: COMPILER_DIGEST_ENV, value: digestKey(tool.digest) },
   ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const platform = {
     properties: [...(await hostPlatform())]

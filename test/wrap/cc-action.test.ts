@@ -1,0 +1,158 @@
+// The compile action specbuild-cc builds: exactly what goes into it, that the
+// same command gives the same digest, the pre-2.1 shape, and the compiler
+// binary being part of it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromBinary } from '@bufbuild/protobuf';
+import {
+  ActionSchema,
+  CommandSchema,
+  DirectorySchema,
+  digestKey,
+  digestOfFile,
+  fromPb,
+  type Digest,
+} from '../../src/reapi/index.js';
+import {
+  ACTION_PATH,
+  COMPILER_DIGEST_ENV,
+  StatCache,
+  buildCompileAction,
+  ccConfig,
+  type BuiltAction,
+} from '../../src/wrap/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const API = { low: '2.0', high: '2.3' };
+
+function message<T>(built: BuiltAction, d: Digest, decode: (b: Uint8Array) => T): T {
+  const u = built.uploads.get(digestKey(d));
+  assert.ok(u?.bytes, `no bytes uploaded for ${digestKey(d)}`);
+  return decode(u.bytes);
+}
+
+function decoded(built: BuiltAction) {
+  const action = message(built, built.action, (b) => fromBinary(ActionSchema, b));
+  const command = message(built, fromPb(action.commandDigest), (b) => fromBinary(CommandSchema, b));
+  return { action, command };
+}
+
+/** Paths of every file in the input root. */
+function inputFiles(built: BuiltAction, root: Digest, prefix = ''): string[] {
+  const dir = message(built, root, (b) => fromBinary(DirectorySchema, b));
+  return [
+    ...dir.files.map((f) => prefix + f.name),
+    ...dir.directories.flatMap((d) => inputFiles(built, fromPb(d.digest), `${prefix}${d.name}/`)),
+  ];
+}
+
+describe('specbuild-cc compile action', () => {
+  it('holds the arguments, a fixed environment, sorted outputs, the toolchain and every input', async () => {
+    await using dir = await tempDir();
+    mkdirSync(join(dir.path, 'inc'));
+    writeFileSync(join(dir.path, 'inc', 'x.h'), '#define X 1\n');
+    writeFileSync(join(dir.path, 'a.c'), '#include <stdio.h>\n#include "x.h"\nint a = X;\n');
+    const env = new Map([
+      ['PATH', process.env.PATH ?? '/usr/bin:/bin'],
+      ['HOME', '/home/someone'],
+      ['LANG', 'C.UTF-8'],
+      ['SPECBUILD_SERVER', 'grpc://example:1'],
+    ]);
+    const argv = ['gcc', '-Iinc', '-MMD', '-c', 'a.c', '-o', 'a.o'];
+    const req = { argv, cwd: dir.path, env };
+    const built = await buildCompileAction(req, ccConfig(env), new StatCache(undefined), API);
+    assert.ok(!('local' in built), JSON.stringify(built));
+    const { action, command } = decoded(built);
+    assert.deepEqual(command.arguments, argv);
+    assert.equal(command.workingDirectory, dir.path.slice(1));
+    assert.deepEqual(command.outputPaths, ['a.d', 'a.o']);
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- checking the legacy field is empty
+    assert.deepEqual(command.outputFiles, []);
+    const gcc = await digestOfFile(realpathSync('/usr/bin/gcc'));
+    assert.deepEqual(
+      command.environmentVariables.map((v) => [v.name, v.value]),
+      [
+        ['LANG', 'C.UTF-8'],
+        ['PATH', ACTION_PATH],
+        [COMPILER_DIGEST_ENV, digestKey(gcc)],
+      ],
+      'only the allow-list, the fixed PATH and the compiler digest; never HOME or the user PATH',
+    );
+    assert.deepEqual(
+      action.platform?.properties.map((p) => p.name),
+      ['ISA', 'OSFamily', 'specbuild-toolchain'],
+    );
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- checking the legacy field is unset
+    assert.equal(command.platform, undefined);
+    const files = inputFiles(built, fromPb(action.inputRootDigest));
+    const wd = dir.path.slice(1);
+    for (const f of [`${wd}/a.c`, `${wd}/inc/x.h`, 'usr/include/stdio.h'])
+      assert.ok(files.includes(f), `${f} is not in the input root: ${files.join(', ')}`);
+
+    // The same command on the same files: the same digest, in a fresh cache.
+    const again = await buildCompileAction(req, ccConfig(env), new StatCache(undefined), API);
+    assert.ok(!('local' in again));
+    assert.equal(digestKey(again.action), digestKey(built.action));
+
+    // A changed header changes the action.
+    writeFileSync(join(dir.path, 'inc', 'x.h'), '#define X 2\n');
+    const changed = await buildCompileAction(req, ccConfig(env), new StatCache(undefined), API);
+    assert.ok(!('local' in changed));
+    assert.notEqual(digestKey(changed.action), digestKey(built.action));
+  });
+
+  it('uses output_files and the Command platform for a REAPI 2.0 server', async () => {
+    await using dir = await tempDir();
+    writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
+    const env = new Map([['PATH', '/usr/bin:/bin']]);
+    const built = await buildCompileAction(
+      { argv: ['gcc', '-c', 'a.c'], cwd: dir.path, env },
+      ccConfig(env),
+      new StatCache(undefined),
+      { low: '2.0', high: '2.0' },
+    );
+    assert.ok(!('local' in built));
+    const { action, command } = decoded(built);
+    /* eslint-disable @typescript-eslint/no-deprecated -- REAPI 2.0's fields are the point here */
+    assert.deepEqual(command.outputFiles, ['a.o']);
+    assert.deepEqual(command.outputPaths, []);
+    assert.equal(action.platform, undefined);
+    assert.equal(command.platform?.properties.length, 3);
+    /* eslint-enable @typescript-eslint/no-deprecated */
+  });
+
+  it('runs locally when the compiler on PATH is not the one the action would run', async () => {
+    await using dir = await tempDir();
+    const bin = join(dir.path, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'real-cc'), '#!/bin/sh\nexec /usr/bin/gcc "$@"\n', { mode: 0o755 });
+    symlinkSync('real-cc', join(bin, 'gcc'));
+    writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
+    const env = new Map([['PATH', `${bin}:/usr/bin:/bin`]]);
+    const built = await buildCompileAction(
+      { argv: ['gcc', '-c', 'a.c'], cwd: dir.path, env },
+      ccConfig(env),
+      new StatCache(undefined),
+      API,
+    );
+    assert.ok('local' in built);
+    assert.match(built.local, /real-cc here but .* on the action PATH/);
+
+    // Named by its path, the same compiler is its own action (its digest in it).
+    const byPath = await buildCompileAction(
+      { argv: [join(bin, 'gcc'), '-c', 'a.c'], cwd: dir.path, env },
+      ccConfig(env),
+      new StatCache(undefined),
+      API,
+    );
+    assert.ok(!('local' in byPath), JSON.stringify(byPath));
+    const { command } = decoded(byPath);
+    const own = await digestOfFile(join(bin, 'real-cc'));
+    assert.equal(
+      command.environmentVariables.find((v) => v.name === COMPILER_DIGEST_ENV)?.value,
+      digestKey(own),
+    );
+  });
+});
