@@ -3,6 +3,24 @@
 import { SpecbuildError } from '../core/index.js';
 import type { ExecRequest } from '../wrap/index.js';
 
+/** An --output: relative to the working directory and inside it, as REAPI requires. */
+function outputPath(v: string): string {
+  const p = v.replace(/\/+$/, '').replace(/^(\.\/)+/, '');
+  if (
+    p === '' ||
+    p.startsWith('/') ||
+    p.split('/').some((s) => s === '' || s === '.' || s === '..')
+  )
+    throw new SpecbuildError(
+      'cli/usage',
+      `--output "${v}" is not a path inside the working directory`,
+      {
+        hint: 'name outputs relative to the current directory, without "..", e.g. --output build/a.o',
+      },
+    );
+  return p;
+}
+
 export const execHelp = `Usage: specbuild-exec [options] -- COMMAND [ARG]...
 
 Run COMMAND as a Remote Execution API action: its declared inputs (and the
@@ -72,7 +90,7 @@ export function parseExecArgs(
         req.inputs.push(value);
         break;
       case '--output':
-        req.outputs.push(value);
+        req.outputs.push(outputPath(value));
         break;
       case '--platform':
         req.platform.push(pair(a, value));

@@ -5,6 +5,7 @@ import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { status as Status } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
 import {
+  checkActionResult,
   Execution,
   ExecuteOperationMetadataSchema,
   ExecuteResponseSchema,
@@ -145,6 +146,9 @@ export class RemoteExecution {
         'remote/protocol',
         `${this.conn.target.text}: response is not an ExecuteResponse`,
       );
+    // The result is untrusted input like any other: paths and digests checked.
+    if (res.result !== undefined)
+      checkActionResult(res.result, `ExecuteResponse from ${this.conn.target.text}`);
     opts.onStage?.(ExecutionStage_Value.COMPLETED);
     return res;
   }

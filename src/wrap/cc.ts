@@ -409,7 +409,7 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
       }
       if (result === undefined) throw new SpecbuildError('remote/protocol', 'no result');
     }
-    await writeOutputs(ep.cas, result, req.cwd);
+    await writeOutputs(ep.cas, result, req.cwd, built.outputs);
     const blob = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
       raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d));
     const stdout = await blob(result.stdoutDigest, result.stdoutRaw);

@@ -159,7 +159,7 @@ async function remoteRun(req: ExecRequest, ep: RemoteEndpoint): Promise<ExecRepl
     if (result === undefined)
       throw new SpecbuildError('remote/protocol', 'ExecuteResponse without a result');
   }
-  await writeOutputs(ep.cas, result, req.cwd);
+  await writeOutputs(ep.cas, result, req.cwd, req.outputs);
   const read = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
     raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d));
   return {

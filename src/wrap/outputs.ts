@@ -1,18 +1,41 @@
 // Writes an ActionResult's outputs into place: each file or directory is
 // written beside its destination first and renamed over it, so a reader
-// never sees half an output.
+// never sees half an output. Only outputs the action declared are written:
+// a result from a server cannot put files anywhere else.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { stageTreeMessage, type Cas } from '../cas/index.js';
-import { TreeSchema, fromPb, type ActionResult } from '../reapi/index.js';
+import { SpecbuildError } from '../core/index.js';
+import { TreeSchema, checkActionResult, fromPb, type ActionResult } from '../reapi/index.js';
 
 function tempBeside(path: string): string {
   return join(dirname(path), `.${randomBytes(6).toString('hex')}.specbuild-tmp`);
 }
 
-export async function writeOutputs(cas: Cas, result: ActionResult, workDir: string): Promise<void> {
+export async function writeOutputs(
+  cas: Cas,
+  result: ActionResult,
+  workDir: string,
+  declared: readonly string[],
+): Promise<void> {
+  checkActionResult(result);
+  const allowed = new Set(declared);
+  /* eslint-disable @typescript-eslint/no-deprecated -- older peers' symlink lists */
+  const links = [
+    ...result.outputSymlinks,
+    ...result.outputFileSymlinks,
+    ...result.outputDirectorySymlinks,
+  ];
+  /* eslint-enable @typescript-eslint/no-deprecated */
+  for (const o of [...result.outputFiles, ...result.outputDirectories, ...links]) {
+    if (!allowed.has(o.path))
+      throw new SpecbuildError(
+        'remote/protocol',
+        `the result names output "${o.path}", which the action did not declare`,
+      );
+  }
   for (const f of result.outputFiles) {
     const dest = join(workDir, f.path);
     await mkdir(dirname(dest), { recursive: true });
@@ -48,7 +71,7 @@ export async function writeOutputs(cas: Cas, result: ActionResult, workDir: stri
       throw e;
     }
   }
-  for (const l of result.outputSymlinks) {
+  for (const l of links) {
     const dest = join(workDir, l.path);
     await mkdir(dirname(dest), { recursive: true });
     const tmp = tempBeside(dest);

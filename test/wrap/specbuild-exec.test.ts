@@ -150,6 +150,11 @@ for (const variant of ['node', 'native'] as const) {
       assert.match(r.stderr, /unknown option --bogus/);
       const none = wrap('/', ['--input', 'x']);
       assert.equal(none.status, 2);
+      for (const bad of ['../x', '/tmp/x', 'a/../../x']) {
+        const out = wrap('/', ['--output', bad, '--', 'true']);
+        assert.equal(out.status, 2, `--output ${bad}`);
+        assert.match(out.stderr, /is not a path inside the working directory/);
+      }
       const help = wrap('/', ['--help']);
       assert.equal(help.status, 0);
       assert.match(help.stdout, /--platform K=V/);

@@ -1,0 +1,50 @@
+// Writing a result's outputs: only what the action declared, atomically, with
+// the executable bit; a result naming other paths writes nothing.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { LocalCas } from '../../src/cas/index.js';
+import { ActionResultSchema, toPb } from '../../src/reapi/index.js';
+import { writeOutputs } from '../../src/wrap/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('writeOutputs', () => {
+  it('writes declared outputs and refuses undeclared or escaping ones', async () => {
+    await using dir = await tempDir();
+    const cas = await LocalCas.open({ dir: join(dir.path, 'cache') });
+    const [obj, prog] = await cas.writeBlobs([Buffer.from('object'), Buffer.from('#!prog')]);
+    assert.ok(obj && prog);
+    const work = join(dir.path, 'work');
+    const file = (path: string, d = obj, exec = false) => ({
+      path,
+      digest: toPb(d),
+      isExecutable: exec,
+    });
+
+    const good = create(ActionResultSchema, {
+      outputFiles: [file('build/a.o'), file('app', prog, true)],
+    });
+    await writeOutputs(cas, good, work, ['app', 'build/a.o']);
+    assert.equal(readFileSync(join(work, 'build', 'a.o'), 'utf8'), 'object');
+    assert.equal(statSync(join(work, 'app')).mode & 0o111, 0o111);
+    assert.equal(statSync(join(work, 'build', 'a.o')).mode & 0o111, 0);
+    assert.deepEqual(
+      readdirSync(join(work, 'build')),
+      ['a.o'],
+      'no temporary files are left behind',
+    );
+
+    for (const [path, why] of [
+      ['../escape.o', /"\.\."|\.\./],
+      ['/etc/evil', /absolute/],
+      ['other.o', /did not declare/],
+    ] as const) {
+      const bad = create(ActionResultSchema, { outputFiles: [file(path)] });
+      await assert.rejects(writeOutputs(cas, bad, work, ['app', 'build/a.o']), why);
+    }
+    assert.ok(!existsSync(join(dir.path, 'escape.o')));
+    assert.ok(!existsSync(join(work, 'other.o')));
+  });
+});
