@@ -49,6 +49,26 @@ export interface CcConfig {
   depsExclude: string[];
   logFile: string | undefined;
   verbose: boolean;
+  /**
+   * SPECBUILD_REMOTE_PLATFORM: the action's platform properties, instead of
+   * this host's (for a cluster whose workers advertise their own); a string
+   * saying what is wrong when the variable does not parse.
+   */
+  platform: [string, string][] | string | undefined;
+}
+
+/** Parses "K=V,K=V" (a value may hold "="; a key may repeat, as REAPI allows). */
+function parsePlatform(v: string | undefined): [string, string][] | string | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const out: [string, string][] = [];
+  for (const part of v.split(',')) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim();
+    if (eq <= 0 || name === '')
+      return `SPECBUILD_REMOTE_PLATFORM: "${part}" is not KEY=VALUE (write e.g. OSFamily=linux,ISA=x86-64)`;
+    out.push([name, part.slice(eq + 1).trim()]);
+  }
+  return out.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
 }
 
 export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
@@ -69,6 +89,7 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
       .filter((p) => p !== ''),
     logFile: env.get('SPECBUILD_WRAPPER_LOG'),
     verbose: flag('SPECBUILD_VERBOSE'),
+    platform: parsePlatform(env.get('SPECBUILD_REMOTE_PLATFORM')),
   };
 }
 
@@ -302,7 +323,7 @@ export async function buildCompileAction(
     { name: COMPILER_DIGEST_ENV, value: digestKey(tool.digest) },
   ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const platform = {
-    properties: [...(await hostPlatform())]
+    properties: (Array.isArray(cfg.platform) ? cfg.platform : [...(await hostPlatform())])
       .map(([name, value]) => ({ name, value }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
@@ -369,6 +390,7 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
   const cfg = ccConfig(req.env);
   if (cfg.server === undefined)
     return { kind: 'local', reason: 'no server configured (SPECBUILD_SERVER)' };
+  if (typeof cfg.platform === 'string') return { kind: 'fallback', reason: cfg.platform };
   let ep: RemoteEndpoint;
   try {
     ep = await ctx.endpoint(cfg.server, cfg.instance);

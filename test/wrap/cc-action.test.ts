@@ -123,6 +123,29 @@ describe('specbuild-cc compile action', () => {
     /* eslint-enable @typescript-eslint/no-deprecated */
   });
 
+  it("takes the platform from SPECBUILD_REMOTE_PLATFORM, for a cluster's workers", async () => {
+    await using dir = await tempDir();
+    writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
+    const env = new Map([
+      ['PATH', '/usr/bin:/bin'],
+      ['SPECBUILD_REMOTE_PLATFORM', 'container-image=docker://img@sha256:ab=cd, OSFamily=linux'],
+    ]);
+    const built = await buildCompileAction(
+      { argv: ['gcc', '-c', 'a.c'], cwd: dir.path, env },
+      ccConfig(env),
+      new StatCache(undefined),
+      API,
+    );
+    assert.ok(!('local' in built));
+    assert.deepEqual(
+      decoded(built).action.platform?.properties.map((p) => `${p.name}=${p.value}`),
+      ['OSFamily=linux', 'container-image=docker://img@sha256:ab=cd'],
+    );
+    const bad = ccConfig(new Map([['SPECBUILD_REMOTE_PLATFORM', 'OSFamily']]));
+    assert.equal(typeof bad.platform, 'string');
+    assert.match(String(bad.platform), /"OSFamily" is not KEY=VALUE/);
+  });
+
   it('runs locally when the compiler on PATH is not the one the action would run', async () => {
     await using dir = await tempDir();
     const bin = join(dir.path, 'bin');
