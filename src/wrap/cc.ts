@@ -27,8 +27,36 @@ import { depsOf } from './make-deps.js';
 import { writeOutputs } from './outputs.js';
 import type { StatCache } from './stat-cache.js';
 
-/** Environment variables a compile action carries (nothing else reaches it). */
-export const ENV_ALLOW_LIST = ['LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'SOURCE_DATE_EPOCH'];
+/**
+ * Environment variables a compile or link action carries when set (nothing
+ * else reaches it): the locale (diagnostics), SOURCE_DATE_EPOCH (__DATE__),
+ * and the variables that extend the compiler's include and library search,
+ * without which the action would not compile what the command compiles.
+ */
+export const ENV_ALLOW_LIST = [
+  'CPATH',
+  'CPLUS_INCLUDE_PATH',
+  'C_INCLUDE_PATH',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'LC_MESSAGES',
+  'LIBRARY_PATH',
+  'OBJC_INCLUDE_PATH',
+  'SOURCE_DATE_EPOCH',
+];
+
+/**
+ * Variables that make the compiler read or write files the wrapper cannot
+ * see (another driver's programs, a dependency file of its own): a command
+ * run with one of them set runs locally.
+ */
+export const ENV_LOCAL_ONLY = [
+  'COMPILER_PATH',
+  'DEPENDENCIES_OUTPUT',
+  'GCC_EXEC_PREFIX',
+  'SUNPRO_DEPENDENCIES',
+];
 /** Where SPECBUILD_PROJECT_ROOT's files sit in an action's input root. */
 export const PROJECT_DIR = 'project';
 /**
@@ -260,6 +288,8 @@ export async function buildCompileAction(
 ): Promise<BuiltAction | { local: string }> {
   const [compiler, ...args] = req.argv;
   if (compiler === undefined) return { local: 'no compiler given' };
+  const localOnly = ENV_LOCAL_ONLY.find((k) => (req.env.get(k) ?? '') !== '');
+  if (localOnly !== undefined) return { local: `${localOnly} is set` };
   const tool = await resolveCompiler(compiler, req.env, req.cwd, stats);
   if ('local' in tool) return tool;
   const parsed = parseCompilerArgs(args, {});

@@ -123,6 +123,38 @@ describe('specbuild-cc compile action', () => {
     /* eslint-enable @typescript-eslint/no-deprecated */
   });
 
+  it('carries the include-search variables, and runs locally with ones it cannot honour', async () => {
+    await using dir = await tempDir();
+    mkdirSync(join(dir.path, 'extra'));
+    writeFileSync(join(dir.path, 'extra', 'extra.h'), '#define E 3\n');
+    writeFileSync(join(dir.path, 'a.c'), '#include <extra.h>\nint a = E;\n');
+    const env = new Map([
+      ['PATH', '/usr/bin:/bin'],
+      ['CPATH', join(dir.path, 'extra')],
+    ]);
+    const req = { argv: ['gcc', '-c', 'a.c'], cwd: dir.path, env };
+    const built = await buildCompileAction(req, ccConfig(env), new StatCache(undefined), API);
+    assert.ok(!('local' in built), JSON.stringify(built));
+    const { action, command } = decoded(built);
+    assert.equal(
+      command.environmentVariables.find((v) => v.name === 'CPATH')?.value,
+      join(dir.path, 'extra'),
+    );
+    assert.ok(
+      inputFiles(built, fromPb(action.inputRootDigest)).includes(
+        `${dir.path.slice(1)}/extra/extra.h`,
+      ),
+    );
+    const withDeps = new Map([...env, ['DEPENDENCIES_OUTPUT', 'deps.d']]);
+    const local = await buildCompileAction(
+      { ...req, env: withDeps },
+      ccConfig(withDeps),
+      new StatCache(undefined),
+      API,
+    );
+    assert.deepEqual(local, { local: 'DEPENDENCIES_OUTPUT is set' });
+  });
+
   it("takes the platform from SPECBUILD_REMOTE_PLATFORM, for a cluster's workers", async () => {
     await using dir = await tempDir();
     writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
