@@ -3,7 +3,8 @@
 // (executed by a real `specbuild server`) and as a hit, each RUNS times; and
 // the wrapper's own start-up (native client + one daemon round trip).
 // Prints one JSON line: {"plain_ms", "miss_ms", "hit_ms", "hit_ratio",
-// "miss_ratio", "startup_ms", ...}; every figure is a median.
+// "miss_ratio", "startup_ms", "hit_direct_ms" (hits with SPECBUILD_DIRECT=1),
+// ...}; every figure is a median.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile, readFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -128,6 +129,19 @@ async function main(): Promise<void> {
     if (hitOutcomes.some((o) => o !== 'hit'))
       throw new Error(`expected hits, got ${hitOutcomes.join(',')}`);
 
+    // Hits in direct mode (SPECBUILD_DIRECT=1): the -M scan is skipped.
+    const directEnv = { ...env, SPECBUILD_DIRECT: '1' };
+    timed([specbuildCc, ...compile], dir, directEnv); // records the inputs
+    await writeFile(logFile, '');
+    const hitDirect: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      await unlink(join(dir, 'tu.o'));
+      hitDirect.push(timed([specbuildCc, ...compile], dir, directEnv));
+    }
+    const directOutcomes = await outcomes(logFile);
+    if (directOutcomes.some((o) => o !== 'hit'))
+      throw new Error(`expected direct-mode hits, got ${directOutcomes.join(',')}`);
+
     const dependencyScan = median(
       Array.from({ length: RUNS }, () => timed(['gcc', '-O2', '-M', 'tu.c'], dir, plainEnv)),
     );
@@ -139,6 +153,8 @@ async function main(): Promise<void> {
       hit_ratio: round(median(hit) / p),
       miss_ratio: round(median(miss) / p),
       startup_ms: round(median(startup)),
+      hit_direct_ms: round(median(hitDirect)),
+      hit_direct_ratio: round(median(hitDirect) / p),
       deps_scan_ms: round(dependencyScan),
       runs: RUNS,
     };

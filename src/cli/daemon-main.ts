@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { SpecbuildError } from '../core/index.js';
 import { RemoteEndpoint } from '../remote/index.js';
 import {
+  DirectCache,
   StatCache,
   ccConfig,
   decideExec,
@@ -44,7 +45,12 @@ async function log(file: string | undefined, line: string): Promise<void> {
   if (file !== undefined && file !== '') await appendFile(file, line).catch(() => undefined);
 }
 
-async function handleCc(req: DaemonRequest, reply: DaemonReply, stats: StatCache): Promise<void> {
+async function handleCc(
+  req: DaemonRequest,
+  reply: DaemonReply,
+  stats: StatCache,
+  directCache: DirectCache,
+): Promise<void> {
   const started = performance.now();
   const ms = (): number => Math.round(performance.now() - started);
   const logFile = req.env.get('SPECBUILD_WRAPPER_LOG');
@@ -55,7 +61,7 @@ async function handleCc(req: DaemonRequest, reply: DaemonReply, stats: StatCache
   }
   const r = await handleCompile(
     { argv: req.argv, cwd: req.cwd, env: req.env },
-    { statCache: stats, endpoint },
+    { statCache: stats, directCache, endpoint },
   );
   const verbose = ccConfig(req.env).verbose;
   if (r.kind === 'done') {
@@ -123,14 +129,17 @@ async function main(): Promise<void> {
   });
   if (values.socket === undefined) throw new Error('daemon-main: --socket PATH is required');
   const stats = await StatCache.load(join(defaultCacheDir(), 'wrap', 'stat-cache.json'));
-  const timer = setInterval(() => void stats.save().catch(() => undefined), 30_000);
+  const direct = await DirectCache.load(join(defaultCacheDir(), 'wrap', 'direct-cache.json'));
+  const saveAll = (): Promise<unknown> =>
+    Promise.all([stats.save(), direct.save()]).catch(() => undefined);
+  const timer = setInterval(() => void saveAll(), 30_000);
   timer.unref();
   const daemon = await startDaemon({
     socketPath: values.socket,
     idleTimeoutMs:
       values['idle-timeout-ms'] === undefined ? undefined : Number(values['idle-timeout-ms']),
     handler: (req, reply) =>
-      req.tool === 'cc' ? handleCc(req, reply, stats) : handleExec(req, reply),
+      req.tool === 'cc' ? handleCc(req, reply, stats, direct) : handleExec(req, reply),
   });
   const stop = (): void => {
     void daemon.close();
@@ -139,7 +148,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   await daemon.closed;
   clearInterval(timer);
-  await stats.save().catch(() => undefined);
+  await saveAll();
   for (const p of endpoints.values())
     void p
       .then((ep) => {

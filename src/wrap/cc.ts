@@ -14,6 +14,7 @@ import {
   buildTree,
   digestKey,
   digestMessage,
+  parseDigest,
   fromPb,
   hostPlatform,
   toPb,
@@ -26,6 +27,7 @@ import { parseCompilerArgs } from './cc-args.js';
 import { depsOf } from './make-deps.js';
 import { writeOutputs } from './outputs.js';
 import type { StatCache } from './stat-cache.js';
+import { directKey, type DirectCache, type DirectFile } from './direct-cache.js';
 
 /**
  * Environment variables a compile or link action carries when set (nothing
@@ -77,6 +79,8 @@ export interface CcConfig {
   depsExclude: string[];
   logFile: string | undefined;
   verbose: boolean;
+  /** SPECBUILD_DIRECT: skip the dependency scan while the last one's files are unchanged. */
+  direct: boolean;
   /**
    * SPECBUILD_REMOTE_PLATFORM: the action's platform properties, instead of
    * this host's (for a cluster whose workers advertise their own); a string
@@ -117,6 +121,7 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
       .filter((p) => p !== ''),
     logFile: env.get('SPECBUILD_WRAPPER_LOG'),
     verbose: flag('SPECBUILD_VERBOSE'),
+    direct: flag('SPECBUILD_DIRECT'),
     platform: parsePlatform(env.get('SPECBUILD_REMOTE_PLATFORM')),
   };
 }
@@ -144,6 +149,8 @@ export type CcReply =
 
 export interface CcContext {
   statCache: StatCache;
+  /** Direct mode's memory (kept by the daemon). */
+  directCache?: DirectCache;
   /** A connected endpoint for a target and instance (kept warm by the daemon). */
   endpoint(target: string, instance: string): Promise<RemoteEndpoint>;
 }
@@ -277,6 +284,8 @@ export interface BuiltAction {
   action: Digest;
   uploads: Map<string, { digest: Digest; path?: string; bytes?: Uint8Array }>;
   outputs: string[];
+  /** How the inputs were found: a -M scan, direct mode's memory, or a link trace. */
+  deps: 'scan' | 'direct' | 'trace';
 }
 
 /** Builds the compile action for a recognised command; undefined means "run it locally". */
@@ -285,6 +294,8 @@ export async function buildCompileAction(
   cfg: CcConfig,
   stats: StatCache,
   api: { low: string; high: string },
+  /** Direct mode's memory; used when cfg.direct (SPECBUILD_DIRECT) is on. */
+  direct?: DirectCache,
 ): Promise<BuiltAction | { local: string }> {
   const [compiler, ...args] = req.argv;
   if (compiler === undefined) return { local: 'no compiler given' };
@@ -304,15 +315,62 @@ export async function buildCompileAction(
       : undefined,
   );
 
-  let files: string[];
+  // Every input with its digest, in discovery order, excluded paths left out.
+  let inputs: DirectFile[] | undefined;
   let outputs: string[];
+  let deps: BuiltAction['deps'];
+  const digestAll = async (files: string[]): Promise<DirectFile[]> => {
+    const abs = [...new Set(files.map((f) => resolve(req.cwd, f))).values()].filter(
+      (a) => !cfg.depsExclude.some((p) => a.startsWith(p)),
+    );
+    const ds = await Promise.all(abs.map((a) => stats.digest(a)));
+    return abs.map((path, i) => {
+      const d = ds[i];
+      if (d === undefined) throw new Error('bug: digest missing');
+      return { path, hash: d.digest.hash, size: d.digest.size, executable: d.executable };
+    });
+  };
   if (parsed.kind === 'compile') {
-    const deps = await run([compiler, ...parsed.depsArgs], req.cwd, req.env);
-    if (deps.code !== 0)
-      return { local: 'dependency discovery failed (the compiler will say why)' };
-    // The source itself, always: -M lists nothing for assembler or preprocessed input.
-    files = [parsed.source, ...depsOf(deps.stdout.toString('utf8'))];
     outputs = parsed.outputs;
+    deps = 'scan';
+    const key =
+      direct !== undefined && cfg.direct
+        ? directKey([
+            digestKey(tool.digest),
+            req.argv,
+            req.cwd,
+            [...ENV_ALLOW_LIST, 'PATH'].map((k) => req.env.get(k) ?? null),
+            cfg.projectRoot ?? null,
+            cfg.depsExclude,
+          ])
+        : undefined;
+    const remembered = key === undefined ? undefined : direct?.get(key);
+    if (remembered !== undefined) {
+      const now = await Promise.all(
+        remembered.map((f) => stats.digest(f.path).catch(() => undefined)),
+      );
+      const same = remembered.every((f, i) => {
+        const n = now[i];
+        return (
+          n !== undefined &&
+          n.digest.hash === f.hash &&
+          n.digest.size === f.size &&
+          n.executable === f.executable
+        );
+      });
+      if (same) {
+        inputs = [...remembered];
+        deps = 'direct';
+      }
+    }
+    if (inputs === undefined) {
+      const scan = await run([compiler, ...parsed.depsArgs], req.cwd, req.env);
+      if (scan.code !== 0)
+        return { local: 'dependency discovery failed (the compiler will say why)' };
+      // The source itself, always: -M lists nothing for assembler or preprocessed input.
+      inputs = await digestAll([parsed.source, ...depsOf(scan.stdout.toString('utf8'))]);
+      if (key !== undefined) direct?.set(key, inputs);
+    }
   } else {
     const trace = await run(
       [compiler, ...parsed.expandedArgs, '-Wl,--trace', '-o', '/dev/null'],
@@ -320,19 +378,21 @@ export async function buildCompileAction(
       req.env,
     );
     if (trace.code !== 0) return { local: 'the linker trace failed' };
-    files = [...parsed.inputs, ...linkerInputs(trace.stdout.toString('utf8'))];
+    inputs = await digestAll([...parsed.inputs, ...linkerInputs(trace.stdout.toString('utf8'))]);
     outputs = [parsed.output];
+    deps = 'trace';
   }
   const entries: TreeEntry[] = [{ kind: 'dir', path: layout.workingDirectory }];
   const uploads: BuiltAction['uploads'] = new Map();
-  const seen = new Set<string>();
-  for (const f of files) {
-    const abs = resolve(req.cwd, f);
-    if (seen.has(abs) || cfg.depsExclude.some((p) => abs.startsWith(p))) continue;
-    seen.add(abs);
-    const { digest, executable } = await stats.digest(abs);
-    uploads.set(digestKey(digest), { digest, path: abs });
-    entries.push({ kind: 'file', path: layout.inRoot(abs), digest, executable });
+  for (const f of inputs) {
+    const digest = parseDigest(f.hash, f.size);
+    uploads.set(digestKey(digest), { digest, path: f.path });
+    entries.push({
+      kind: 'file',
+      path: layout.inRoot(f.path),
+      digest,
+      executable: f.executable,
+    });
   }
   const outRel: string[] = [];
   for (const o of outputs) {
@@ -385,7 +445,7 @@ export async function buildCompileAction(
   );
   uploads.set(digestKey(command.digest), { digest: command.digest, bytes: command.bytes });
   uploads.set(digestKey(action.digest), { digest: action.digest, bytes: action.bytes });
-  return { action: action.digest, uploads, outputs: sortedOutputs };
+  return { action: action.digest, uploads, outputs: sortedOutputs, deps };
 }
 
 function versionBelow(v: string, major: number, minor: number): boolean {
@@ -434,9 +494,9 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
     phases[name] = Math.round((now - mark) * 10) / 10;
     mark = now;
   };
-  const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion);
+  const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion, ctx.directCache);
   if ('local' in built) return { kind: 'local', reason: built.local };
-  phase('action');
+  phase(built.deps === 'direct' ? 'action-direct' : 'action');
   try {
     let result: ActionResult | undefined = await ep.actionCache.getActionResult(built.action);
     phase('lookup');

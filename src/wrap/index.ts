@@ -6,5 +6,6 @@ export * from './cc.js';
 export * from './cc-args.js';
 export * from './make-deps.js';
 export * from './stat-cache.js';
+export * from './direct-cache.js';
 export * from './daemon-protocol.js';
 export * from './daemon-server.js';

@@ -3,7 +3,7 @@
 // binary being part of it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
@@ -18,6 +18,7 @@ import {
 import {
   ACTION_PATH,
   COMPILER_DIGEST_ENV,
+  DirectCache,
   StatCache,
   buildCompileAction,
   ccConfig,
@@ -209,5 +210,95 @@ describe('specbuild-cc compile action', () => {
       command.environmentVariables.find((v) => v.name === COMPILER_DIGEST_ENV)?.value,
       digestKey(own),
     );
+  });
+});
+
+describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
+  /** A project whose files are older than a second, so the stat cache trusts them. */
+  function project(root: string): void {
+    mkdirSync(join(root, 'inc'));
+    mkdirSync(join(root, 'first'));
+    writeFileSync(join(root, 'inc', 'x.h'), '#define X 1\n');
+    writeFileSync(join(root, 'a.c'), '#include "x.h"\nint a = X;\n');
+    const old = new Date(Date.now() - 60_000);
+    for (const f of ['inc/x.h', 'a.c']) utimesSync(join(root, f), old, old);
+  }
+
+  it('skips the scan while every listed input is unchanged, and scans again when one changes', async () => {
+    await using dir = await tempDir();
+    project(dir.path);
+    const env = new Map([
+      ['PATH', '/usr/bin:/bin'],
+      ['SPECBUILD_DIRECT', '1'],
+    ]);
+    const req = { argv: ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'], cwd: dir.path, env };
+    const stats = new StatCache(undefined);
+    const direct = new DirectCache(undefined);
+    const build = async (e = env) => {
+      const b = await buildCompileAction({ ...req, env: e }, ccConfig(e), stats, API, direct);
+      assert.ok(!('local' in b), JSON.stringify(b));
+      return b;
+    };
+    const first = await build();
+    assert.equal(first.deps, 'scan');
+    const second = await build();
+    assert.equal(second.deps, 'direct');
+    assert.equal(digestKey(second.action), digestKey(first.action));
+
+    // Off unless asked for.
+    const plainEnv = new Map([['PATH', '/usr/bin:/bin']]);
+    assert.equal((await build(plainEnv)).deps, 'scan');
+
+    // A changed header: scanned again, a new action, the same as without direct mode.
+    writeFileSync(join(dir.path, 'inc', 'x.h'), '#define X 2\n');
+    const changed = await build();
+    assert.equal(changed.deps, 'scan');
+    assert.notEqual(digestKey(changed.action), digestKey(first.action));
+    const fresh = await buildCompileAction(
+      { ...req, env: plainEnv },
+      ccConfig(plainEnv),
+      new StatCache(undefined),
+      API,
+    );
+    assert.ok(!('local' in fresh));
+    assert.equal(digestKey(changed.action), digestKey(fresh.action));
+  });
+
+  it('has the documented blind spot: a new header shadowing a listed one is not seen', async () => {
+    await using dir = await tempDir();
+    project(dir.path);
+    const env = new Map([
+      ['PATH', '/usr/bin:/bin'],
+      ['SPECBUILD_DIRECT', '1'],
+    ]);
+    const req = { argv: ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'], cwd: dir.path, env };
+    const stats = new StatCache(undefined);
+    const direct = new DirectCache(undefined);
+    const first = await buildCompileAction(req, ccConfig(env), stats, API, direct);
+    assert.ok(!('local' in first));
+    // first/x.h now comes earlier on the include path than inc/x.h.
+    writeFileSync(join(dir.path, 'first', 'x.h'), '#define X 3\n');
+    const after = await buildCompileAction(req, ccConfig(env), stats, API, direct);
+    assert.ok(!('local' in after));
+    assert.equal(after.deps, 'direct');
+    assert.equal(digestKey(after.action), digestKey(first.action), 'the stale inputs are reused');
+  });
+
+  it('saves and loads its memory, and starts empty from a damaged file', async () => {
+    await using dir = await tempDir();
+    const file = join(dir.path, 'direct.json');
+    const a = new DirectCache(file, 2);
+    const f = { path: '/x.h', hash: 'a'.repeat(64), size: 3, executable: false };
+    a.set('1'.repeat(64), [f]);
+    a.set('2'.repeat(64), [f]);
+    a.get('1'.repeat(64)); // now the most recently used
+    a.set('3'.repeat(64), [f]); // evicts the least recently used: '2...'
+    await a.save();
+    const b = await DirectCache.load(file, 2);
+    assert.equal(b.size, 2);
+    assert.deepEqual(b.get('1'.repeat(64)), [f]);
+    assert.equal(b.get('2'.repeat(64)), undefined);
+    writeFileSync(file, '{"broken');
+    assert.equal((await DirectCache.load(file)).size, 0);
   });
 });
