@@ -8,7 +8,7 @@ import { LocalActionCache, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
 import { startServer } from '../server/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
-import { info } from './render/output.js';
+import { info, warn } from './render/output.js';
 
 export const serverHelp = `Usage: specbuild server [options]
 
@@ -118,6 +118,11 @@ export async function serverCommand(argv: string[]): Promise<number> {
     info(`platform: ${props}`);
   }
   await stopped;
+  // Whatever a shutdown waits on, it ends: a stuck close is cut short.
+  setTimeout(() => {
+    warn('specbuild server: shutdown took over 10 s; exiting anyway');
+    process.exit(1);
+  }, 10_000).unref();
   await server.close();
   info('specbuild server stopped');
   // Executions still running in their sandboxes must not keep a stopped server alive.
