@@ -130,13 +130,7 @@ async function stageDirectories(
       stats.symlinks++;
     }
     for (const sub of dir.directories) {
-      const d = fromPb(sub.digest);
-      const child = directories.get(digestKey(d));
-      if (child === undefined)
-        throw new SpecbuildError(
-          'cas/not-found',
-          `Directory ${digestKey(d)} is not part of the tree`,
-        );
+      const child = childOf(directories, sub.digest);
       const childPath = join(path, sub.name);
       await mkdir(childPath); // not recursive: fails if anything is already there
       stats.directories++;
@@ -172,19 +166,47 @@ async function writeFileNode(
       stats.linked++;
       return;
     } catch (e) {
-      const code = errnoCode(e);
-      // Cross-device, too many links, or gone: fall back to a copy.
-      if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'ENOENT' && code !== 'EPERM') throw e;
+      if (!copyInstead(e)) throw e;
     }
   }
-  // 'wx' = O_CREAT|O_EXCL: never follows or replaces an existing entry.
+  await copyBlob(cas, d, target, executable, opts);
+  stats.files++;
+}
+
+/** A hard link that failed for one of these reasons becomes a copy. */
+function copyInstead(e: unknown): boolean {
+  // Cross-device, too many links, gone, or not allowed (protected hard links).
+  const code = errnoCode(e);
+  return code === 'EXDEV' || code === 'EMLINK' || code === 'ENOENT' || code === 'EPERM';
+}
+
+/** Writes a blob to a new file (never following or replacing an existing entry). */
+async function copyBlob(
+  cas: Cas,
+  d: Digest,
+  target: string,
+  executable: boolean,
+  opts: CallOptions,
+): Promise<void> {
+  // 'wx' = O_CREAT|O_EXCL
   const fh = await open(target, 'wx', executable ? 0o755 : 0o644);
   try {
     for await (const chunk of cas.readStream(d, {}, opts)) await fh.write(chunk);
   } finally {
     await fh.close();
   }
-  stats.files++;
+}
+
+/** The Directory a DirectoryNode names; it must be part of the fetched tree. */
+function childOf(
+  directories: ReadonlyMap<string, Directory>,
+  digest: Parameters<typeof fromPb>[0],
+): Directory {
+  const d = fromPb(digest);
+  const child = directories.get(digestKey(d));
+  if (child === undefined)
+    throw new SpecbuildError('cas/not-found', `Directory ${digestKey(d)} is not part of the tree`);
+  return child;
 }
 
 /**
@@ -236,9 +258,7 @@ async function stageSmall(
           stats.linked++;
           continue;
         } catch (e) {
-          const code = errnoCode(e);
-          if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'ENOENT' && code !== 'EPERM')
-            throw e;
+          if (!copyInstead(e)) throw e;
         }
       }
       copies.push({ d, target, executable: f.isExecutable });
@@ -248,13 +268,7 @@ async function stageSmall(
       stats.symlinks++;
     }
     for (const sub of dir.directories) {
-      const d = fromPb(sub.digest);
-      const child = directories.get(digestKey(d));
-      if (child === undefined)
-        throw new SpecbuildError(
-          'cas/not-found',
-          `Directory ${digestKey(d)} is not part of the tree`,
-        );
+      const child = childOf(directories, sub.digest);
       const childPath = join(path, sub.name);
       mkdirSync(childPath); // not recursive: fails if anything is already there
       stats.directories++;
@@ -266,13 +280,7 @@ async function stageSmall(
   const results = await Promise.allSettled(
     copies.map((c) =>
       limiter.run(async () => {
-        // 'wx' = O_CREAT|O_EXCL: never follows or replaces an existing entry.
-        const fh = await open(c.target, 'wx', c.executable ? 0o755 : 0o644);
-        try {
-          for await (const chunk of cas.readStream(c.d, {}, opts)) await fh.write(chunk);
-        } finally {
-          await fh.close();
-        }
+        await copyBlob(cas, c.d, c.target, c.executable, opts);
         stats.files++;
       }),
     ),

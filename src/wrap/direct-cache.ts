@@ -3,9 +3,9 @@
 // them still has the same digest, the scan (the compiler run with -M) is
 // skipped and the same inputs are used again. Its one blind spot: a new header
 // that would now be found earlier on the include path, shadowing a listed one.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { writeJsonAtomic } from './stat-cache.js';
 
 export interface DirectFile {
   path: string;
@@ -89,9 +89,6 @@ export class DirectCache {
   async save(): Promise<void> {
     if (this.file === undefined || !this.dirty) return;
     this.dirty = false;
-    await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.entries)));
-    await rename(tmp, this.file);
+    await writeJsonAtomic(this.file, Object.fromEntries(this.entries));
   }
 }

@@ -1,8 +1,7 @@
 // A persistent stat cache: file digests keyed by path, size, mtime and inode,
 // so repeated headers are hashed once, across runs of the daemon.
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { digestOfFile, parseDigest, type Digest } from '../reapi/index.js';
 
@@ -65,9 +64,19 @@ export class StatCache {
   async save(): Promise<void> {
     if (this.file === undefined || !this.dirty) return;
     this.dirty = false;
-    await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.entries)));
-    await rename(tmp, this.file);
+    await writeJsonAtomic(this.file, Object.fromEntries(this.entries));
+  }
+}
+
+/** Writes JSON to a temporary file beside `file`, then renames it over: never half a file. */
+export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, JSON.stringify(data));
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
   }
 }

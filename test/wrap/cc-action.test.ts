@@ -224,21 +224,27 @@ describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
     for (const f of ['inc/x.h', 'a.c']) utimesSync(join(root, f), old, old);
   }
 
-  it('skips the scan while every listed input is unchanged, and scans again when one changes', async () => {
-    await using dir = await tempDir();
-    project(dir.path);
-    const env = new Map([
-      ['PATH', '/usr/bin:/bin'],
-      ['SPECBUILD_DIRECT', '1'],
-    ]);
-    const req = { argv: ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'], cwd: dir.path, env };
+  const directEnv = new Map([
+    ['PATH', '/usr/bin:/bin'],
+    ['SPECBUILD_DIRECT', '1'],
+  ]);
+
+  /** Builds `gcc -Ifirst -Iinc -c a.c` in root with one stat cache and direct memory. */
+  function builder(root: string) {
+    const req = { argv: ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'], cwd: root, env: directEnv };
     const stats = new StatCache(undefined);
     const direct = new DirectCache(undefined);
-    const build = async (e = env) => {
-      const b = await buildCompileAction({ ...req, env: e }, ccConfig(e), stats, API, direct);
+    return async (env = directEnv) => {
+      const b = await buildCompileAction({ ...req, env }, ccConfig(env), stats, API, direct);
       assert.ok(!('local' in b), JSON.stringify(b));
       return b;
     };
+  }
+
+  it('skips the scan while every listed input is unchanged, and scans again when one changes', async () => {
+    await using dir = await tempDir();
+    project(dir.path);
+    const build = builder(dir.path);
     const first = await build();
     assert.equal(first.deps, 'scan');
     const second = await build();
@@ -254,32 +260,18 @@ describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
     const changed = await build();
     assert.equal(changed.deps, 'scan');
     assert.notEqual(digestKey(changed.action), digestKey(first.action));
-    const fresh = await buildCompileAction(
-      { ...req, env: plainEnv },
-      ccConfig(plainEnv),
-      new StatCache(undefined),
-      API,
-    );
-    assert.ok(!('local' in fresh));
+    const fresh = await builder(dir.path)(plainEnv);
     assert.equal(digestKey(changed.action), digestKey(fresh.action));
   });
 
   it('has the documented blind spot: a new header shadowing a listed one is not seen', async () => {
     await using dir = await tempDir();
     project(dir.path);
-    const env = new Map([
-      ['PATH', '/usr/bin:/bin'],
-      ['SPECBUILD_DIRECT', '1'],
-    ]);
-    const req = { argv: ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'], cwd: dir.path, env };
-    const stats = new StatCache(undefined);
-    const direct = new DirectCache(undefined);
-    const first = await buildCompileAction(req, ccConfig(env), stats, API, direct);
-    assert.ok(!('local' in first));
+    const build = builder(dir.path);
+    const first = await build();
     // first/x.h now comes earlier on the include path than inc/x.h.
     writeFileSync(join(dir.path, 'first', 'x.h'), '#define X 3\n');
-    const after = await buildCompileAction(req, ccConfig(env), stats, API, direct);
-    assert.ok(!('local' in after));
+    const after = await build();
     assert.equal(after.deps, 'direct');
     assert.equal(digestKey(after.action), digestKey(first.action), 'the stale inputs are reused');
   });
