@@ -26,11 +26,14 @@ export interface LogLine {
   action: string;
 }
 
-/** `make -s` with CC and CXX through specbuild-cc; fails the test if make fails. */
+/**
+ * `make -s -j4` with CC and CXX through specbuild-cc (parallel, so the daemon
+ * serves clients at once); fails the test if make fails.
+ */
 export function makeWithWrapper(dir: string, env: Record<string, string>, ...targets: string[]) {
   const r = spawnSync(
     'make',
-    ['-s', `CC=${specbuildCc} gcc`, `CXX=${specbuildCc} g++`, ...targets],
+    ['-s', '-j4', `CC=${specbuildCc} gcc`, `CXX=${specbuildCc} g++`, ...targets],
     {
       cwd: dir,
       encoding: 'utf8',
