@@ -4,7 +4,7 @@
 // and answer it from the action cache or by remote execution.
 import { spawn } from 'node:child_process';
 import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
 import {
@@ -314,10 +314,22 @@ export async function buildCompileAction(
       ? cfg.projectRoot
       : undefined,
   );
+  // Outputs go inside the working directory, into directories that exist (as
+  // gcc would fail without them, so must the wrapped command: it runs here).
+  const outRel: string[] = [];
+  for (const o of parsed.kind === 'compile' ? parsed.outputs : [parsed.output]) {
+    const abs = resolve(req.cwd, o);
+    const rel = relative(req.cwd, abs);
+    if (rel === '..' || rel.startsWith('../') || isAbsolute(rel))
+      return { local: `output ${o} is outside the working directory` };
+    const parent = await stat(dirname(abs)).catch(() => undefined);
+    if (parent?.isDirectory() !== true)
+      return { local: `the directory of output ${o} does not exist` };
+    outRel.push(rel);
+  }
 
   // Every input with its digest, in discovery order, excluded paths left out.
   let inputs: DirectFile[] | undefined;
-  let outputs: string[];
   let deps: BuiltAction['deps'];
   const digestAll = async (files: string[]): Promise<DirectFile[]> => {
     const abs = [...new Set(files.map((f) => resolve(req.cwd, f))).values()].filter(
@@ -331,7 +343,6 @@ export async function buildCompileAction(
     });
   };
   if (parsed.kind === 'compile') {
-    outputs = parsed.outputs;
     deps = 'scan';
     const key =
       direct !== undefined && cfg.direct
@@ -379,7 +390,6 @@ export async function buildCompileAction(
     );
     if (trace.code !== 0) return { local: 'the linker trace failed' };
     inputs = await digestAll([...parsed.inputs, ...linkerInputs(trace.stdout.toString('utf8'))]);
-    outputs = [parsed.output];
     deps = 'trace';
   }
   const entries: TreeEntry[] = [{ kind: 'dir', path: layout.workingDirectory }];
@@ -393,13 +403,6 @@ export async function buildCompileAction(
       digest,
       executable: f.executable,
     });
-  }
-  const outRel: string[] = [];
-  for (const o of outputs) {
-    const rel = relative(req.cwd, resolve(req.cwd, o));
-    if (rel.startsWith('..') || isAbsolute(rel))
-      return { local: `output ${o} is outside the working directory` };
-    outRel.push(rel);
   }
   const tree = buildTree(entries);
   for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });

@@ -156,6 +156,19 @@ describe('specbuild-cc compile action', () => {
     assert.deepEqual(local, { local: 'DEPENDENCIES_OUTPUT is set' });
   });
 
+  it('runs locally when an output directory is missing, as gcc would fail there', async () => {
+    await using dir = await tempDir();
+    writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
+    const env = new Map([['PATH', '/usr/bin:/bin']]);
+    const built = await buildCompileAction(
+      { argv: ['gcc', '-c', 'a.c', '-o', 'no/such/dir/a.o'], cwd: dir.path, env },
+      ccConfig(env),
+      new StatCache(undefined),
+      API,
+    );
+    assert.deepEqual(built, { local: 'the directory of output no/such/dir/a.o does not exist' });
+  });
+
   it("takes the platform from SPECBUILD_REMOTE_PLATFORM, for a cluster's workers", async () => {
     await using dir = await tempDir();
     writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
