@@ -250,14 +250,23 @@ export class RemoteCas implements Cas {
     return d;
   }
 
-  async writeBlobs(blobs: readonly Uint8Array[], opts: CallOptions = {}): Promise<Digest[]> {
+  /**
+   * Uploads the blobs the server lacks. With `knownMissing` the caller has
+   * just asked FindMissingBlobs itself and passes only missing blobs: all are
+   * sent without asking again.
+   */
+  async writeBlobs(
+    blobs: readonly Uint8Array[],
+    opts: CallOptions & { knownMissing?: boolean } = {},
+  ): Promise<Digest[]> {
     const items = blobs.map((data) => ({ data, digest: digestOf(data) }));
     const missing = new Set(
-      (
-        await this.findMissingBlobs(
-          items.map((i) => i.digest),
-          opts,
-        )
+      (opts.knownMissing === true
+        ? items.map((i) => i.digest)
+        : await this.findMissingBlobs(
+            items.map((i) => i.digest),
+            opts,
+          )
       ).map(digestKey),
     );
     const todo = new Map<string, { data: Uint8Array; digest: Digest }>();

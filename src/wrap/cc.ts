@@ -469,13 +469,24 @@ export function linkerInputs(trace: string): string[] {
   return [...out];
 }
 
-async function uploadAll(ep: RemoteEndpoint, uploads: BuiltAction['uploads']): Promise<void> {
-  const all = [...uploads.values()];
-  const missing = new Set((await ep.cas.findMissingBlobs(all.map((u) => u.digest))).map(digestKey));
+/** Keys of the uploads the server does not have. */
+async function findMissing(
+  ep: RemoteEndpoint,
+  uploads: BuiltAction['uploads'],
+): Promise<Set<string>> {
+  const all = [...uploads.values()].map((u) => u.digest);
+  return new Set((await ep.cas.findMissingBlobs(all)).map(digestKey));
+}
+
+async function uploadMissing(
+  ep: RemoteEndpoint,
+  uploads: BuiltAction['uploads'],
+  missing: Set<string>,
+): Promise<void> {
   const blobs: Uint8Array[] = [];
-  for (const u of all)
-    if (missing.has(digestKey(u.digest))) blobs.push(u.bytes ?? (await readFile(u.path ?? '')));
-  await ep.cas.writeBlobs(blobs);
+  for (const [key, u] of uploads)
+    if (missing.has(key)) blobs.push(u.bytes ?? (await readFile(u.path ?? '')));
+  await ep.cas.writeBlobs(blobs, { knownMissing: true });
 }
 
 /** The whole of one specbuild-cc invocation, minus running locally (the client does that). */
@@ -501,6 +512,10 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
   if ('local' in built) return { kind: 'local', reason: built.local };
   phase(built.deps === 'direct' ? 'action-direct' : 'action');
   try {
+    // Which inputs the server lacks is asked at once, in parallel with the
+    // lookup: a miss then saves a round trip; a hit ignores the answer.
+    const missing = cfg.cacheOnly ? undefined : findMissing(ep, built.uploads);
+    missing?.catch(() => undefined); // awaited (and its error seen) only on a miss
     let result: ActionResult | undefined = await ep.actionCache.getActionResult(built.action);
     phase('lookup');
     let outcome: 'hit' | 'miss' = 'hit';
@@ -510,7 +525,7 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
         result = await runAndUpload(req, built, ep);
         phase('local-run');
       } else {
-        await uploadAll(ep, built.uploads);
+        await uploadMissing(ep, built.uploads, await (missing ?? findMissing(ep, built.uploads)));
         phase('upload');
         const res = await ep.execution.execute(built.action);
         phase('execute');
