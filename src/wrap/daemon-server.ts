@@ -3,7 +3,8 @@
 // command to, so a compilation does not pay Node's start-up. It only moves
 // frames: a handler decides what to do with each request. Whatever goes wrong
 // here, the client is told to run the command itself, never to fail.
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, link, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import {
@@ -43,6 +44,8 @@ export interface DaemonOptions {
   idleTimeoutMs?: number;
   /** Told about handler failures (the client then runs the command locally). */
   onError?: (err: unknown, req: DaemonRequest) => void;
+  /** How often to check that the socket is still ours; default 5 s. */
+  watchSocketMs?: number;
 }
 
 export interface Daemon {
@@ -54,6 +57,7 @@ export interface Daemon {
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
+export const DEFAULT_WATCH_SOCKET_MS = 5_000;
 /** A client that connected must send its request within this time. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** setTimeout's largest delay; longer idle timeouts mean "never". */
@@ -100,17 +104,41 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
-async function listen(path: string, onConnection: (s: Socket) => void): Promise<Server> {
+/**
+ * Listens on `path` without ever taking it from a live daemon. The socket is
+ * bound at a private temporary name and hard-linked into place (link fails if
+ * anything is there), so that closing later unlinks only the temporary name:
+ * libuv removes the path it bound, which might by then be another daemon's.
+ */
+async function listen(
+  path: string,
+  onConnection: (s: Socket) => void,
+): Promise<{ server: Server; ino: number }> {
+  const tmp = `${path}.${String(process.pid)}-${randomBytes(4).toString('hex')}.tmp`;
+  const server = await listenOnce(tmp, onConnection);
   try {
-    return await listenOnce(path, onConnection);
+    await chmod(tmp, 0o600); // in case umask could not be set
+    try {
+      await link(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (await answers(path)) throw new Error(`a daemon is already listening on ${path}`);
+      if (!(await lstat(path)).isSocket())
+        throw new Error(`${path} exists and is not a socket; not removing it`);
+      await unlink(path); // stale: left by a daemon that died
+      await link(tmp, path);
+    }
+    await unlink(tmp);
+    return { server, ino: (await lstat(path)).ino };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    await new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+    });
+    await unlink(tmp).catch(() => undefined);
+    throw e;
   }
-  if (await answers(path)) throw new Error(`a daemon is already listening on ${path}`);
-  if (!(await lstat(path)).isSocket())
-    throw new Error(`${path} exists and is not a socket; not removing it`);
-  await unlink(path); // stale: left by a daemon that died
-  return listenOnce(path, onConnection);
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -210,24 +238,36 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     socket.on('data', onData);
   };
 
-  const server = await listen(socketPath, serve);
+  const { server, ino } = await listen(socketPath, serve);
+  /** Whether the socket path still names our socket (not removed, not replaced). */
+  const ours = async (): Promise<boolean> => {
+    const st = await lstat(socketPath).catch(() => undefined);
+    return st?.ino === ino;
+  };
   const close = (): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
       clearTimeout(idle);
+      clearInterval(watch);
       server.close(() => {
         resolve();
       });
-    }).then(() => {
-      markClosed();
-    });
+    })
+      .then(async () => {
+        if (await ours()) await unlink(socketPath).catch(() => undefined);
+      })
+      .then(() => {
+        markClosed();
+      });
     return closing;
   };
-  try {
-    await chmod(socketPath, 0o600); // in case umask could not be set
-  } catch (e) {
-    await close();
-    throw e;
-  }
   armIdle();
+  // A daemon whose socket was removed or replaced (its directory deleted, a
+  // newer daemon in its place) can no longer be reached: it exits.
+  const watch = setInterval(() => {
+    void ours().then((yes) => {
+      if (!yes) void close();
+    });
+  }, opts.watchSocketMs ?? DEFAULT_WATCH_SOCKET_MS);
+  watch.unref();
   return { socketPath, closed, close };
 }

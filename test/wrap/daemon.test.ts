@@ -11,6 +11,7 @@ import {
   readFileSync,
   readdirSync,
   realpathSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -379,6 +380,21 @@ describe('native wrapper client', () => {
 
     writeFileSync(socketPath, 'not a socket');
     await assert.rejects(startDaemon({ socketPath, handler }), /not a socket/);
+  });
+
+  it('exits when its socket is removed or replaced (it could not be reached any more)', async () => {
+    await using dir = await tempDir();
+    const socketPath = join(dir.path, 'daemon.sock');
+    const idle = { idleTimeoutMs: 60_000, watchSocketMs: 50 };
+    const removed = await startDaemon({ socketPath, handler, ...idle });
+    rmSync(socketPath);
+    await removed.closed;
+
+    const replaced = await startDaemon({ socketPath, handler, ...idle });
+    rmSync(socketPath);
+    writeFileSync(socketPath, 'someone else');
+    await replaced.closed;
+    assert.equal(readFileSync(socketPath, 'utf8'), 'someone else', 'not its file to remove');
   });
 
   it('autostarts exactly one daemon for concurrent clients; it exits when idle', async () => {
