@@ -1,4 +1,5 @@
 // Starts `specbuild server` as a real child process on a free TCP port.
+import assert from 'node:assert/strict';
 import { cliMain } from './paths.js';
 import { startService, type Exit } from './process.js';
 
@@ -7,7 +8,7 @@ export interface CliServer {
   address: string;
   /** The instance it says it serves. */
   instance: string;
-  /** SIGTERM; resolves with how it exited (SIGKILL after 15 s). */
+  /** SIGTERM; resolves with how it exited (SIGKILL after 15 s); again: the same exit. */
   stop: () => Promise<Exit>;
   /** Everything it printed. */
   output: () => string;
@@ -27,4 +28,13 @@ export async function startCliServer(
     },
   });
   return { ...service.value, stop: service.stop, output: service.output };
+}
+
+/** Stops the server and fails the test unless it exited 0 on SIGTERM. */
+export async function assertStopsCleanly(server: CliServer): Promise<void> {
+  assert.deepEqual(
+    await server.stop(),
+    { code: 0, signal: null },
+    `server did not stop cleanly on SIGTERM: ${server.output()}`,
+  );
 }

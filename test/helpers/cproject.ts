@@ -2,7 +2,7 @@
 // make through the native specbuild-cc client, and the wrapper's JSON log.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
 
@@ -74,4 +74,44 @@ export function assertSameOutputs(built: string, reference: string): void {
       `${f} differs from a plain gcc build`,
     );
   }
+}
+
+export interface CprojectRun {
+  /** A copy built with plain gcc: the reference outputs. */
+  plain: string;
+  /** A fresh copy to build through specbuild-cc. */
+  proj: string;
+  /** The wrapper's JSON log. */
+  log: string;
+  /** Environment for makeWithWrapper: server, log, a private daemon and cache. */
+  env: Record<string, string>;
+}
+
+/**
+ * Lays out two copies of the fixture under `root` (the plain one built) and
+ * the wrapper environment for `server`, plus `extra` variables.
+ */
+export function prepareCproject(
+  root: string,
+  server: string,
+  extra: Record<string, string> = {},
+): CprojectRun {
+  const plain = join(root, 'plain');
+  cpSync(cprojectFixture, plain, { recursive: true });
+  makePlain(plain);
+  const proj = join(root, 'proj');
+  cpSync(cprojectFixture, proj, { recursive: true });
+  const log = join(root, 'log');
+  return {
+    plain,
+    proj,
+    log,
+    env: {
+      SPECBUILD_SERVER: server,
+      SPECBUILD_WRAPPER_LOG: log,
+      SPECBUILD_DAEMON_SOCKET: join(root, 'daemon.sock'),
+      XDG_CACHE_HOME: join(root, 'xdg'),
+      ...extra,
+    },
+  };
 }

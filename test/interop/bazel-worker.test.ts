@@ -8,14 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { cp, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import {
   assertSameOutputs,
-  cprojectFixture,
   isCompile,
-  makePlain,
+  prepareCproject,
   makeWithWrapper,
   readWrapperLog,
   specbuildCc,
@@ -103,20 +102,9 @@ test(
       { ready: async () => ((await accepts(port)) ? true : undefined), startTimeoutMs: 60_000 },
     );
     try {
-      const plain = join(dir.path, 'plain');
-      await cp(cprojectFixture, plain, { recursive: true });
-      makePlain(plain);
-
-      const proj = join(dir.path, 'proj');
-      await cp(cprojectFixture, proj, { recursive: true });
-      const log = join(dir.path, 'log');
-      const env = {
-        SPECBUILD_SERVER: `grpc://127.0.0.1:${port}`,
-        SPECBUILD_WRAPPER_LOG: log,
-        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+      const { plain, proj, log, env } = prepareCproject(dir.path, `grpc://127.0.0.1:${port}`, {
         SPECBUILD_LINK: '1',
-        XDG_CACHE_HOME: join(dir.path, 'xdg'),
-      };
+      });
 
       // 1. Cold: every compile and link executes on the worker.
       makeWithWrapper(proj, env);

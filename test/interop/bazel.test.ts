@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, readdir, readFile } from 'node:fs/promises';
 import { basename, delimiter, join } from 'node:path';
-import { startCliServer } from '../helpers/cli-server.js';
+import { assertStopsCleanly, startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { repoRoot } from '../helpers/paths.js';
 import { describeRun, runProcess, type ProcessResult } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -124,24 +124,58 @@ function summarize(t: TestContext, what: string, r: ProcessResult): void {
   t.diagnostic(`${what}: ${s.line}`);
 }
 
+interface BazelRun {
+  dir: string;
+  workspace: string;
+  cacheDir: string;
+  /** Environment for runBazel: a private output root. */
+  env: NodeJS.ProcessEnv;
+  server: CliServer;
+  /** The server as Bazel names it. */
+  target: string;
+}
+
+/**
+ * Copies the workspace into a fresh directory, starts `specbuild server`, runs
+ * `body`, then stops the server and expunges Bazel's output base (with Bazel
+ * itself: it may hold read-only trees).
+ */
+async function withBazel(
+  t: TestContext,
+  prefix: string,
+  body: (run: BazelRun) => Promise<void>,
+): Promise<void> {
+  assert.ok(onPath('bazel'), `bazel is not installed (not on PATH); ${installHint}`);
+  assert.ok(existsSync(runBazelScript), `missing ${runBazelScript}`);
+  await using tmp = await tempDir(prefix);
+  const workspace = join(tmp.path, 'workspace');
+  await cp(workspaceSource, workspace, { recursive: true });
+  const cacheDir = join(tmp.path, 'cache');
+  const env = { BAZEL_OUTPUT_USER_ROOT: join(tmp.path, 'bazel-root') };
+  const server = await startCliServer(cacheDir);
+  try {
+    await body({
+      dir: tmp.path,
+      workspace,
+      cacheDir,
+      env,
+      server,
+      target: `grpc://${server.address}`,
+    });
+  } finally {
+    await server.stop(); // no-op once stopped
+    const expunge = await runBazel(workspace, '-', 'expunge', env);
+    if (expunge.code !== 0) t.diagnostic(describeRun('`bazel clean --expunge`', expunge));
+  }
+}
+
 test(
   'Debian Bazel 4.2.3 uses specbuild server as its remote cache, offline',
   { timeout: 300_000 },
-  async (t) => {
-    assert.ok(onPath('bazel'), `bazel is not installed (not on PATH); ${installHint}`);
-    assert.ok(existsSync(runBazelScript), `missing ${runBazelScript}`);
-
-    await using dir = await tempDir('specbuild-bazel-');
-    const workspace = join(dir.path, 'workspace');
-    await cp(workspaceSource, workspace, { recursive: true });
-    const cacheDir = join(dir.path, 'cache');
-    const env = { BAZEL_OUTPUT_USER_ROOT: join(dir.path, 'bazel-root') };
-    const server = await startCliServer(cacheDir);
-    const target = `grpc://${server.address}`;
-    let stopped = false;
-    try {
+  (t) =>
+    withBazel(t, 'specbuild-bazel-', async ({ dir, workspace, cacheDir, env, server, target }) => {
       // 1. Cold build against an empty cache: spawns run locally, results are uploaded.
-      const coldLog = join(dir.path, 'exec-cold.json');
+      const coldLog = join(dir, 'exec-cold.json');
       const cold = await runBazel(workspace, target, 'cache', { ...env, BAZEL_EXEC_LOG: coldLog });
       assert.equal(cold.code, 0, describeRun('cold `bazel build`', cold));
       summarize(t, 'cold build', cold);
@@ -176,7 +210,7 @@ test(
       assert.equal(clean.code, 0, describeRun('`bazel clean`', clean));
       assert.ok(!existsSync(binary), 'bazel clean left bazel-bin/hello behind');
 
-      const warmLog = join(dir.path, 'exec-warm.json');
+      const warmLog = join(dir, 'exec-warm.json');
       const warm = await runBazel(workspace, target, 'cache', { ...env, BAZEL_EXEC_LOG: warmLog });
       assert.equal(warm.code, 0, describeRun('`bazel build` after `bazel clean`', warm));
       summarize(t, 'build after clean', warm);
@@ -209,35 +243,15 @@ test(
       assert.equal(run.code, 0, describeRun('bazel-bin/hello', run));
       assert.equal(run.stdout, `${HELLO_LINE}\n`);
 
-      stopped = true;
-      const exit = await server.stop();
-      assert.deepEqual(
-        exit,
-        { code: 0, signal: null },
-        `server did not stop cleanly on SIGTERM: ${server.output()}`,
-      );
-    } finally {
-      if (!stopped) await server.stop();
-      // Remove Bazel's output base with Bazel itself (it may hold read-only trees).
-      const expunge = await runBazel(workspace, '-', 'expunge', env);
-      if (expunge.code !== 0) t.diagnostic(describeRun('`bazel clean --expunge`', expunge));
-    }
-  },
+      await assertStopsCleanly(server);
+    }),
 );
 
 test(
   'Debian Bazel 4.2.3 executes its actions on specbuild server, then gets them all from the cache',
   { timeout: 300_000 },
-  async (t) => {
-    assert.ok(onPath('bazel'), `bazel is not installed (not on PATH); ${installHint}`);
-    await using dir = await tempDir('specbuild-bazel-exec-');
-    const workspace = join(dir.path, 'workspace');
-    await cp(workspaceSource, workspace, { recursive: true });
-    const cacheDir = join(dir.path, 'cache');
-    const env = { BAZEL_OUTPUT_USER_ROOT: join(dir.path, 'bazel-root') };
-    const server = await startCliServer(cacheDir);
-    const target = `grpc://${server.address}`;
-    try {
+  (t) =>
+    withBazel(t, 'specbuild-bazel-exec-', async ({ workspace, env, target }) => {
       // 1. Against an empty cache every compile and link runs on the server.
       const first = await runBazel(workspace, target, 'exec', env);
       assert.equal(first.code, 0, describeRun('`bazel build` with --remote_executor', first));
@@ -272,10 +286,5 @@ test(
       });
       assert.equal(run.code, 0, describeRun('bazel-bin/hello', run));
       assert.equal(run.stdout, `${HELLO_LINE}\n`);
-    } finally {
-      await server.stop();
-      const expunge = await runBazel(workspace, '-', 'expunge', env);
-      if (expunge.code !== 0) t.diagnostic(describeRun('`bazel clean --expunge`', expunge));
-    }
-  },
+    }),
 );

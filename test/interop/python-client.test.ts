@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { startCliServer, type CliServer } from '../helpers/cli-server.js';
+import { assertStopsCleanly, startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { repoRoot } from '../helpers/paths.js';
 import { runProcess } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -69,7 +69,6 @@ async function runClientAgainst(instance: string | undefined): Promise<void> {
   await assertPrerequisites();
   await using dir = await tempDir();
   const server = await startServer(join(dir.path, 'cache'), instance);
-  let stopped = false;
   try {
     const args = [clientScript, server.address];
     if (instance !== undefined) args.push(instance);
@@ -96,15 +95,9 @@ async function runClientAgainst(instance: string | undefined): Promise<void> {
       checks.length >= 15,
       `expected at least 15 checks, got ${checks.length}: ${checks.map((c) => c.name).join(', ')}`,
     );
-    stopped = true;
-    const exit = await server.stop();
-    assert.deepEqual(
-      exit,
-      { code: 0, signal: null },
-      `server did not stop cleanly on SIGTERM: ${server.output()}`,
-    );
+    await assertStopsCleanly(server);
   } finally {
-    if (!stopped) await server.stop();
+    await server.stop(); // no-op once stopped
   }
 }
 

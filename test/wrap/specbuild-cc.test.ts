@@ -9,7 +9,7 @@ import {
   assertSameOutputs,
   cprojectFixture,
   isCompile,
-  makePlain,
+  prepareCproject,
   makeWithWrapper,
   readWrapperLog,
   sourceOf,
@@ -18,32 +18,16 @@ import {
 import { tempDir } from '../helpers/tmp.js';
 import { startCliServer } from '../helpers/cli-server.js';
 
-const fixture = cprojectFixture;
-const cc = specbuildCc;
-const make = makeWithWrapper;
-const readLog = readWrapperLog;
-
 describe('specbuild-cc', () => {
   it('builds a real project byte-identically, then from the cache, missing exactly what a header change touches', async () => {
     await using dir = await tempDir();
     const server = await startCliServer(join(dir.path, 'cache'));
     try {
-      const plain = join(dir.path, 'plain');
-      cpSync(fixture, plain, { recursive: true });
-      makePlain(plain);
-
-      const proj = join(dir.path, 'proj');
-      cpSync(fixture, proj, { recursive: true });
-      const log = join(dir.path, 'log');
-      const env = {
-        SPECBUILD_SERVER: server.address,
-        SPECBUILD_WRAPPER_LOG: log,
-        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+      const { plain, proj, log, env } = prepareCproject(dir.path, server.address, {
         SPECBUILD_LINK: '1',
-        XDG_CACHE_HOME: join(dir.path, 'xdg'),
-      };
-      make(proj, env);
-      const first = readLog(log);
+      });
+      makeWithWrapper(proj, env);
+      const first = readWrapperLog(log);
       assert.equal(first.filter(isCompile).length, 4);
       assert.ok(
         first.every((l) => l.outcome === 'miss'),
@@ -56,10 +40,10 @@ describe('specbuild-cc', () => {
       );
 
       // A clean rebuild is all hits.
-      make(proj, env, 'clean');
+      makeWithWrapper(proj, env, 'clean');
       writeFileSync(log, '');
-      make(proj, env);
-      const second = readLog(log);
+      makeWithWrapper(proj, env);
+      const second = readWrapperLog(log);
       assert.deepEqual([...new Set(second.map((l) => l.outcome))], ['hit'], JSON.stringify(second));
       assert.equal(
         spawnSync(join(proj, 'build', 'appxx'), { encoding: 'utf8' }).stdout,
@@ -68,10 +52,10 @@ describe('specbuild-cc', () => {
 
       // Changing the generated header misses exactly the translation unit that includes it.
       writeFileSync(join(proj, 'VERSION'), '2.0.0\n');
-      make(proj, env, 'clean');
+      makeWithWrapper(proj, env, 'clean');
       writeFileSync(log, '');
-      make(proj, env);
-      const third = readLog(log).filter(isCompile);
+      makeWithWrapper(proj, env);
+      const third = readWrapperLog(log).filter(isCompile);
       assert.deepEqual(third.filter((l) => l.outcome === 'miss').map(sourceOf), ['src/main.c']);
       assert.deepEqual(
         third
@@ -93,26 +77,16 @@ describe('specbuild-cc', () => {
     await using dir = await tempDir();
     const server = await startCliServer(join(dir.path, 'cache'));
     try {
-      const plain = join(dir.path, 'plain');
-      cpSync(fixture, plain, { recursive: true });
-      makePlain(plain);
-      const proj = join(dir.path, 'proj');
-      cpSync(fixture, proj, { recursive: true });
-      const log = join(dir.path, 'log');
-      const env = {
-        SPECBUILD_SERVER: server.address,
+      const { plain, proj, log, env } = prepareCproject(dir.path, server.address, {
         SPECBUILD_CACHE_ONLY: '1',
         SPECBUILD_LINK: '1',
-        SPECBUILD_WRAPPER_LOG: log,
-        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
-        XDG_CACHE_HOME: join(dir.path, 'xdg'),
-      };
-      make(proj, env);
-      assert.deepEqual([...new Set(readLog(log).map((l) => l.outcome))], ['miss']);
-      make(proj, env, 'clean');
+      });
+      makeWithWrapper(proj, env);
+      assert.deepEqual([...new Set(readWrapperLog(log).map((l) => l.outcome))], ['miss']);
+      makeWithWrapper(proj, env, 'clean');
       writeFileSync(log, '');
-      make(proj, env);
-      const second = readLog(log);
+      makeWithWrapper(proj, env);
+      const second = readWrapperLog(log);
       assert.equal(second.length, 6);
       assert.deepEqual([...new Set(second.map((l) => l.outcome))], ['hit']);
       assertSameOutputs(proj, plain);
@@ -142,19 +116,22 @@ describe('specbuild-cc', () => {
       encoding: 'utf8',
       env,
     });
-    const wrapped = spawnSync(cc, ['gcc', '-c', 'bad.c', '-o', 'bad.o'], {
+    const wrapped = spawnSync(specbuildCc, ['gcc', '-c', 'bad.c', '-o', 'bad.o'], {
       cwd: dir.path,
       encoding: 'utf8',
       env,
     });
     assert.equal(wrapped.status, plain.status);
     assert.equal(wrapped.stderr, plain.stderr);
-    assert.equal(readLog(env.SPECBUILD_WRAPPER_LOG).at(-1)?.outcome, 'miss');
+    assert.equal(readWrapperLog(env.SPECBUILD_WRAPPER_LOG).at(-1)?.outcome, 'miss');
 
     await server.stop();
     const proj = join(dir.path, 'proj');
-    cpSync(fixture, proj, { recursive: true });
-    const r = make(proj, { ...env, SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon2.sock') });
+    cpSync(cprojectFixture, proj, { recursive: true });
+    const r = makeWithWrapper(proj, {
+      ...env,
+      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon2.sock'),
+    });
     assert.match(r.stderr, /compiling locally/);
     assert.equal(
       (r.stderr.match(/compiling locally/g) ?? []).length,
@@ -162,7 +139,7 @@ describe('specbuild-cc', () => {
       'the warning is given once',
     );
     assert.ok(readdirSync(join(proj, 'build')).includes('app'));
-    const outcomes = readLog(env.SPECBUILD_WRAPPER_LOG).map((l) => l.outcome);
+    const outcomes = readWrapperLog(env.SPECBUILD_WRAPPER_LOG).map((l) => l.outcome);
     assert.ok(outcomes.includes('fallback'));
   });
 
@@ -174,10 +151,10 @@ describe('specbuild-cc', () => {
       const digests: string[] = [];
       for (const name of ['checkout-a', 'checkout-b']) {
         const proj = join(dir.path, name);
-        cpSync(fixture, proj, { recursive: true });
+        cpSync(cprojectFixture, proj, { recursive: true });
         writeFileSync(log, '');
         const r = spawnSync(
-          cc,
+          specbuildCc,
           ['gcc', `-I${proj}/lib/include`, '-O2', '-c', `${proj}/lib/add.c`, '-o', 'add.o'],
           {
             cwd: proj,
@@ -203,7 +180,7 @@ describe('specbuild-cc', () => {
         } else {
           assert.equal(r.stderr, '');
         }
-        const line = readLog(log)[0];
+        const line = readWrapperLog(log)[0];
         assert.ok(line);
         digests.push(line.action);
         if (name === 'checkout-b') assert.equal(line.outcome, 'hit');
