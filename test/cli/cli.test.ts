@@ -2,10 +2,10 @@
 // code 2 and a hint, and a server that starts, serves and stops on SIGTERM.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { RemoteEndpoint } from '../../src/remote/index.js';
+import { assertStopsCleanly, startCliServer } from '../helpers/cli-server.js';
 import { cliMain } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -50,40 +50,21 @@ describe('specbuild CLI', () => {
 
   it('fails clearly when the address is taken', async () => {
     await using dir = await tempDir();
-    const first = spawn(process.execPath, [
-      cliMain,
-      'server',
-      '--listen',
-      '127.0.0.1:0',
-      '--cache-dir',
-      join(dir.path, 'c'),
-    ]);
+    const first = await startCliServer(join(dir.path, 'c'));
     try {
-      const [line] = (await once(first.stdout, 'data')) as [Buffer];
-      const address = /listening on (\S+)/.exec(line.toString())?.[1];
-      assert.ok(address);
-      const second = run('server', '--listen', address, '--cache-dir', join(dir.path, 'c'));
+      const second = run('server', '--listen', first.address, '--cache-dir', join(dir.path, 'c'));
       assert.equal(second.status, 1);
       assert.match(second.stderr, /cannot listen on/);
     } finally {
-      first.kill('SIGTERM');
-      await once(first, 'exit');
+      await first.stop();
     }
   });
 
   it('serves a unix socket until SIGTERM, then exits 0', async () => {
     await using dir = await tempDir();
     const sock = join(dir.path, 'reapi.sock');
-    const child = spawn(process.execPath, [
-      cliMain,
-      'server',
-      '--listen',
-      `unix:${sock}`,
-      '--cache-dir',
-      join(dir.path, 'c'),
-    ]);
-    const [line] = (await once(child.stdout, 'data')) as [Buffer];
-    assert.match(line.toString(), new RegExp(`listening on unix:${sock}`));
+    const server = await startCliServer(join(dir.path, 'c'), { listen: `unix:${sock}` });
+    assert.equal(server.address, `unix:${sock}`);
     const rival = run('server', '--listen', `unix:${sock}`, '--cache-dir', join(dir.path, 'c2'));
     assert.equal(rival.status, 1, 'a second server may not steal a live socket');
     assert.match(rival.stderr, /another server is using it/);
@@ -91,32 +72,17 @@ describe('specbuild CLI', () => {
     const d = await ep.cas.writeBlob(Buffer.from('via the CLI server'));
     assert.equal(Buffer.from(await ep.cas.readBlob(d)).toString(), 'via the CLI server');
     ep.close();
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0);
+    await assertStopsCleanly(server);
   });
 
   it('takes over the socket file of a server that was killed', async () => {
     await using dir = await tempDir();
     const sock = join(dir.path, 'stale.sock');
-    const start = () =>
-      spawn(process.execPath, [
-        cliMain,
-        'server',
-        '--listen',
-        `unix:${sock}`,
-        '--cache-dir',
-        join(dir.path, 'c'),
-      ]);
-    const first = start();
-    await once(first.stdout, 'data');
-    first.kill('SIGKILL');
-    await once(first, 'exit');
-    const second = start();
-    const [line] = (await once(second.stdout, 'data')) as [Buffer];
-    assert.match(line.toString(), /listening on unix:/);
-    second.kill('SIGTERM');
-    const [code] = (await once(second, 'exit')) as [number | null];
-    assert.equal(code, 0);
+    const opts = { listen: `unix:${sock}` };
+    const first = await startCliServer(join(dir.path, 'c'), opts);
+    await first.kill();
+    const second = await startCliServer(join(dir.path, 'c'), opts);
+    assert.equal(second.address, `unix:${sock}`);
+    await assertStopsCleanly(second);
   });
 });

@@ -10,15 +10,24 @@ export interface CliServer {
   instance: string;
   /** SIGTERM; resolves with how it exited (SIGKILL after 15 s); again: the same exit. */
   stop: () => Promise<Exit>;
+  /** SIGKILL, as a crash would. */
+  kill: () => Promise<Exit>;
   /** Everything it printed. */
   output: () => string;
 }
 
 export async function startCliServer(
   cacheDir: string,
-  opts: { instance?: string; jobs?: number } = {},
+  opts: { instance?: string; jobs?: number; listen?: string } = {},
 ): Promise<CliServer> {
-  const args = [cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', cacheDir];
+  const args = [
+    cliMain,
+    'server',
+    '--listen',
+    opts.listen ?? '127.0.0.1:0',
+    '--cache-dir',
+    cacheDir,
+  ];
   args.push('--jobs', String(opts.jobs ?? 2));
   if (opts.instance !== undefined) args.push('--instance', opts.instance);
   const service = await startService(process.execPath, args, {
@@ -27,7 +36,7 @@ export async function startCliServer(
       return m?.[1] === undefined ? undefined : { address: m[1], instance: m[2] ?? '' };
     },
   });
-  return { ...service.value, stop: service.stop, output: service.output };
+  return { ...service.value, stop: service.stop, kill: service.kill, output: service.output };
 }
 
 /** Stops the server and fails the test unless it exited 0 on SIGTERM. */

@@ -65,6 +65,8 @@ export interface Service<T> {
   output: () => string;
   /** SIGTERM, then SIGKILL after stopTimeoutMs; resolves with how it exited. */
   stop: () => Promise<Exit>;
+  /** SIGKILL, as a crash would; resolves once it is gone. */
+  kill: () => Promise<Exit>;
 }
 
 /**
@@ -119,7 +121,13 @@ export async function startService<T>(
   try {
     for (;;) {
       const value = await opts.ready(output);
-      if (value !== undefined) return { value, output: () => output, stop };
+      if (value !== undefined) {
+        const kill = (): Promise<Exit> => {
+          child.kill('SIGKILL');
+          return done;
+        };
+        return { value, output: () => output, stop, kill };
+      }
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(
           `${cmd} exited before it was ready (code ${child.exitCode}, signal ${child.signalCode}):\n${output}`,
