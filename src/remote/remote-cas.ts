@@ -146,16 +146,8 @@ export class RemoteCas implements Cas {
         break;
       }
       for (const r of res.responses) {
-        const code = (r.status?.code ?? Status.OK) as Status;
-        if (code === Status.NOT_FOUND) continue;
-        if (code !== Status.OK) {
-          throw new RemoteCallError(
-            code,
-            `BatchReadBlobs: ${r.status?.message ?? ''}`,
-            undefined,
-            this.conn.target.text,
-          );
-        }
+        if (r.status?.code === Status.NOT_FOUND) continue;
+        this.checkBatchStatus('BatchReadBlobs', r.status);
         const d = fromPb(r.digest, 'BatchReadBlobs digest');
         const got = digestOf(r.data);
         if (!digestEquals(got, d)) {
@@ -240,6 +232,21 @@ export class RemoteCas implements Cas {
     }
   }
 
+  /** Throws for a per-blob status in a batch response that is not OK. */
+  private checkBatchStatus(
+    rpc: string,
+    status: { code: number; message: string } | undefined,
+  ): void {
+    const code = (status?.code ?? Status.OK) as Status;
+    if (code !== Status.OK)
+      throw new RemoteCallError(
+        code,
+        `${rpc}: ${status?.message ?? ''}`,
+        undefined,
+        this.conn.target.text,
+      );
+  }
+
   private prefix(): string {
     return this.instance === '' ? '' : `${this.instance}/`;
   }
@@ -282,17 +289,7 @@ export class RemoteCas implements Cas {
         },
         opts,
       );
-      for (const r of res.responses) {
-        const code = (r.status?.code ?? Status.OK) as Status;
-        if (code !== Status.OK) {
-          throw new RemoteCallError(
-            code,
-            `BatchUpdateBlobs: ${r.status?.message ?? ''}`,
-            undefined,
-            this.conn.target.text,
-          );
-        }
-      }
+      for (const r of res.responses) this.checkBatchStatus('BatchUpdateBlobs', r.status);
     }
     for (const it of todo.values()) {
       if (!this.fitsBatch(it.digest.size)) await this.writeBuffer(it.digest, it.data, opts);
