@@ -4,9 +4,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, stat, truncate, unlink, chmod } from 'node:fs/promises';
+import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
-import { digestKey, digestOf, EMPTY_DIGEST } from '../../src/reapi/index.js';
+import { digestKey, digestOf, EMPTY_DIGEST, type Digest } from '../../src/reapi/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { casContract } from './cas-contract.js';
 import { acContract } from './ac-contract.js';
@@ -62,13 +63,26 @@ describe('local CAS', () => {
   it('restores its LRU index and total size when reopened', async () => {
     await using dir = await tempDir();
     const a = await LocalCas.open({ dir: dir.path });
-    for (let i = 0; i < 5; i++) await a.writeBlob(randomBytes(1000));
+    const written: Digest[] = [];
+    for (let i = 0; i < 5; i++) written.push(await a.writeBlob(randomBytes(1000)));
+    // Last use as the files record it: blob 0 the most recent, then 4, 3, 2, 1.
+    const now = Date.now() / 1000;
+    const lastUse = [now, now - 400, now - 300, now - 200, now - 100];
+    written.forEach((d, i) => {
+      utimesSync(a.pathOf(d), lastUse[i] ?? now, lastUse[i] ?? now);
+    });
     const b = await LocalCas.open({ dir: dir.path, quotaBytes: 3500 });
     const before: number = b.sizeBytes;
     assert.equal(before, 5000);
     await b.writeBlob(randomBytes(100));
     const after: number = b.sizeBytes;
     assert.ok(after <= 3500, `size ${after} over quota`);
+    // The least recently used went first (1 and 2); 0, used last, stayed.
+    const missing = new Set((await b.findMissingBlobs(written)).map(digestKey));
+    assert.deepEqual(
+      written.map((d) => missing.has(digestKey(d))),
+      [false, true, true, false, false],
+    );
   });
 
   it('treats a torn (truncated) blob file as missing and removes it', async () => {

@@ -175,6 +175,8 @@ export function executorContract(name: string, makeRig: () => Promise<ExecRig>):
       });
       const [x, y] = await Promise.all([rig.execute(a), rig.execute(a)]);
       assert.equal(rig.runs(), 1);
+      // Shared while in flight, not answered from the cache afterwards.
+      assert.deepEqual([x.cached, y.cached], [false, false]);
       assert.equal(x.result.outputFiles[0]?.digest?.hash, y.result.outputFiles[0]?.digest?.hash);
     });
 
@@ -201,6 +203,7 @@ export function executorContract(name: string, makeRig: () => Promise<ExecRig>):
           ['exec/missing-inputs', 'remote/failed-precondition'].includes(e.code ?? ''),
           e.code,
         );
+        assert.deepEqual(e.missing, [`blobs/${gone.hash}/${String(gone.size)}`]);
         return true;
       });
     });
@@ -215,7 +218,9 @@ export function executorContract(name: string, makeRig: () => Promise<ExecRig>):
         argv: ['true'],
         platform: { 'no-such-property': 'x' },
       });
-      await assert.rejects(rig.execute(b));
+      await assert.rejects(rig.execute(b), (e: { code?: string }) =>
+        ['exec/platform', 'remote/failed-precondition'].includes(e.code ?? ''),
+      );
       const c = await uploadAction(rig.cas, {
         argv: ['true'],
         platform: { OSFamily: 'linux', ISA: 'x86-64' },

@@ -2,7 +2,7 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
-import { LocalExecutor } from '../../src/exec/index.js';
+import { LocalExecutor, MissingBlobsError } from '../../src/exec/index.js';
 import type { Digest } from '../../src/reapi/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { executorContract } from './executor-contract.js';
@@ -16,7 +16,12 @@ executorContract('local executor', async () => {
     cas,
     ac,
     async execute(action: Digest, opts = {}) {
-      const o = await ex.execute(action, opts);
+      const o = await ex.execute(action, opts).catch((e: unknown) => {
+        // The same shape as the server's PreconditionFailure violations.
+        if (e instanceof MissingBlobsError)
+          Object.assign(e, { missing: e.digests.map((d) => `blobs/${d.hash}/${String(d.size)}`) });
+        throw e;
+      });
       return { result: o.result, cached: o.cached, errorCode: o.error?.code };
     },
     runs: () => ex.runs,

@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { status as Status } from '@grpc/grpc-js';
 import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
 import { LocalExecutor } from '../../src/exec/index.js';
-import { ExecutionStage_Value, digestOf, longrunning, type Digest } from '../../src/reapi/index.js';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import {
+  ExecuteOperationMetadataSchema,
+  Execution,
+  ExecutionStage_Value,
+  digestOf,
+  longrunning,
+  type Digest,
+} from '../../src/reapi/index.js';
 import { missingBlobs, RemoteEndpoint } from '../../src/remote/index.js';
 import { startServer } from '../../src/server/index.js';
 import { uploadAction } from '../helpers/actions.js';
@@ -57,6 +65,7 @@ for (const transport of ['tcp', 'unix'] as const) {
         if (code !== Status.OK && code !== Status.DEADLINE_EXCEEDED) {
           throw Object.assign(new Error(res.status?.message ?? ''), {
             code: errorCodes[code] ?? `grpc/${code}`,
+            missing: missingBlobs(res.status),
           });
         }
         assert.ok(res.result, 'an ExecuteResponse carries a result');
@@ -117,14 +126,22 @@ describe('Execution service', () => {
     const conn = s.ep.connection;
     const stages: ExecutionStage_Value[] = [];
     let done = false;
-    for await (const op of conn.serverStream(
-      (await import('../../src/reapi/index.js')).Execution.method.waitExecution,
-      { name },
-    )) {
+    for await (const op of conn.serverStream(Execution.method.waitExecution, { name })) {
       done = op.done;
-      stages.push(op.done ? ExecutionStage_Value.COMPLETED : ExecutionStage_Value.EXECUTING);
+      assert.ok(op.metadata, 'every operation carries ExecuteOperationMetadata');
+      const meta = anyUnpack(op.metadata, ExecuteOperationMetadataSchema);
+      assert.ok(meta, `metadata is ${op.metadata.typeUrl}`);
+      stages.push(meta.stage);
     }
     assert.ok(done);
+    // The waiter joins while the action runs (it sleeps 0.2 s) and sees it complete.
+    assert.equal(stages.at(-1), ExecutionStage_Value.COMPLETED);
+    assert.ok(stages.includes(ExecutionStage_Value.EXECUTING), stages.join(','));
+    assert.deepEqual(
+      stages,
+      [...stages].sort((x, y) => x - y),
+      'stages only move forward',
+    );
     const op = await conn.unary(longrunning.Operations.method.getOperation, { name });
     assert.equal(op.done, true);
     assert.equal(op.result.case, 'response');

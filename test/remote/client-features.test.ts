@@ -24,7 +24,13 @@ import {
   rpcDetails,
   serviceDefinition,
 } from '../../src/reapi/index.js';
-import { Connection, parseTarget, RemoteEndpoint } from '../../src/remote/index.js';
+import {
+  backoffMs,
+  Connection,
+  parseTarget,
+  RemoteCallError,
+  RemoteEndpoint,
+} from '../../src/remote/index.js';
 import { startFixture } from '../helpers/server-fixture.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -127,13 +133,36 @@ describe('remote client', () => {
     await assert.rejects(
       RemoteEndpoint.connect({
         target: s.target,
-        retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 1000 },
+        retry: { attempts: 4, baseDelayMs: 50, maxDelayMs: 1000 },
       }),
       { code: 'remote/unavailable', temporary: true },
     );
     assert.equal(s.calls.length, 4);
+    // Timers never fire early, so lower bounds hold under any load: 50, 100, 200 ms less 20 % jitter.
     const gaps = s.calls.slice(1).map((c, i) => c.at - (s.calls[i]?.at ?? 0));
-    assert.ok((gaps[2] ?? 0) > (gaps[0] ?? 0), `backoff grows: ${gaps.join(', ')}`);
+    [40, 80, 160].forEach((min, i) => {
+      assert.ok((gaps[i] ?? 0) >= min - 5, `backoff ${String(i)}: ${gaps.join(', ')} ms`);
+    });
+  });
+
+  it('computes exponential backoff within its jitter, capped, and defers to the server', () => {
+    const policy = { attempts: 9, baseDelayMs: 100, maxDelayMs: 1000 };
+    for (let i = 0; i < 200; i++) {
+      for (const [attempt, base] of [
+        [1, 100],
+        [2, 200],
+        [4, 800],
+        [6, 1000],
+      ] as const) {
+        const ms = backoffMs(policy, attempt);
+        assert.ok(
+          ms >= base * 0.8 && ms <= base * 1.2,
+          `attempt ${String(attempt)}: ${String(ms)}`,
+        );
+      }
+    }
+    assert.equal(backoffMs(policy, 1, 2500), 2500);
+    assert.equal(backoffMs(policy, 1, 60_000), 6000, 'a server delay is capped too');
   });
 
   it('does not retry errors that retrying cannot fix', async () => {
@@ -167,14 +196,15 @@ describe('remote client', () => {
       setTimeout(() => {
         ac.abort();
       }, 100);
-      await assert.rejects(
-        conn.unary(
-          Capabilities.method.getCapabilities,
-          {},
-          { signal: ac.signal, timeoutMs: 30_000 },
-        ),
-      );
-      assert.ok(ac.signal.aborted);
+      // Cancelled, not timed out: the error is the cancellation, well before the deadline.
+      const err = await conn
+        .unary(Capabilities.method.getCapabilities, {}, { signal: ac.signal, timeoutMs: 30_000 })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      assert.ok(err instanceof RemoteCallError, String(err));
+      assert.equal(err.grpcCode, Status.CANCELLED);
     } finally {
       conn.close();
     }

@@ -166,12 +166,17 @@ describe('sandbox', () => {
       const open = await r.run(['bash', '-c', probe], { network: true });
       assert.equal(open.exitCode, 0, r.stderr());
       assert.equal(r.stdout(), 'hello\n');
+      // Loopback works inside the private network: a listener there is reachable.
       const lo = await r.run([
-        'sh',
-        '-c',
-        'cat /sys/class/net/lo/operstate 2>/dev/null || ip link show lo',
+        'perl',
+        '-MIO::Socket::INET',
+        '-e',
+        '$l = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0) or die "listen: $!";' +
+          '$c = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $l->sockport) or die "connect: $!";' +
+          '$s = $l->accept; print $c "lo-ok\\n"; print scalar <$s>;',
       ]);
-      assert.equal(lo.exitCode, 0);
+      assert.equal(lo.exitCode, 0, r.stderr());
+      assert.equal(r.stdout(), 'lo-ok\n');
     } finally {
       server.close();
     }

@@ -352,6 +352,7 @@ describe('server status codes', () => {
     assert.equal(all.length, 3);
     let token = '';
     const paged = [];
+    let pages = 0;
     for (let i = 0; i < 10; i++) {
       let next = '';
       for await (const r of c.serverStream(cas.getTree, {
@@ -359,13 +360,24 @@ describe('server status codes', () => {
         pageSize: 1,
         pageToken: token,
       })) {
+        assert.ok(
+          r.directories.length <= 1,
+          `page of ${String(r.directories.length)} > pageSize 1`,
+        );
         paged.push(...r.directories);
         next = r.nextPageToken || next;
       }
+      pages++;
       if (next === '') break;
       token = next;
     }
     assert.equal(paged.length, 3);
+    assert.ok(pages >= 2, 'the tree came in more than one call');
+    assert.deepEqual(
+      paged.map((d) => digestMessage(DirectorySchema, d).digest.hash).sort(),
+      all.map((d) => digestMessage(DirectorySchema, d).digest.hash).sort(),
+      'the pages hold the same directories as the whole tree',
+    );
     assert.equal(
       await codeOf(
         c.serverStream(cas.getTree, { rootDigest: toPb(root.digest), pageToken: 'bogus' }),

@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { LocalCas } from '../../src/cas/index.js';
@@ -46,5 +47,21 @@ describe('writeOutputs', () => {
     }
     assert.ok(!existsSync(join(dir.path, 'escape.o')));
     assert.ok(!existsSync(join(work, 'other.o')));
+
+    // A result with a declared output and an undeclared one writes neither.
+    const mixed = create(ActionResultSchema, {
+      outputFiles: [file('fresh.o'), file('../escape.o')],
+    });
+    await assert.rejects(writeOutputs(cas, mixed, work, ['fresh.o']));
+    assert.ok(!existsSync(join(work, 'fresh.o')), 'checked before anything is written');
+
+    // A blob missing mid-way leaves the old output whole and no temporary file.
+    const [lost] = await cas.writeBlobs([Buffer.from('lost')]);
+    assert.ok(lost);
+    await unlink(cas.pathOf(lost));
+    const broken = create(ActionResultSchema, { outputFiles: [file('build/a.o', lost)] });
+    await assert.rejects(writeOutputs(cas, broken, work, ['build/a.o']), { code: 'cas/not-found' });
+    assert.equal(readFileSync(join(work, 'build', 'a.o'), 'utf8'), 'object');
+    assert.deepEqual(readdirSync(join(work, 'build')), ['a.o']);
   });
 });

@@ -100,47 +100,76 @@ describe('specbuild-cc', () => {
     }
   });
 
-  it('passes compile errors through exactly, and falls back when the server is down', async () => {
+  it('passes compile errors through exactly (never caching them), and falls back when the server fails or is down', async () => {
     await using dir = await tempDir();
     const server = await startCliServer(join(dir.path, 'cache'));
+    const log = join(dir.path, 'log');
     const env = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       SPECBUILD_SERVER: server.address,
       SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
-      SPECBUILD_WRAPPER_LOG: join(dir.path, 'log'),
+      SPECBUILD_WRAPPER_LOG: log,
       XDG_CACHE_HOME: join(dir.path, 'xdg'),
     };
-    writeFileSync(join(dir.path, 'bad.c'), 'int main(void) { return missing_symbol; }\n');
-    const plain = spawnSync('gcc', ['-c', 'bad.c', '-o', 'bad.o'], {
-      cwd: dir.path,
-      encoding: 'utf8',
-      env,
-    });
-    const wrapped = spawnSync(specbuildCc, ['gcc', '-c', 'bad.c', '-o', 'bad.o'], {
-      cwd: dir.path,
-      encoding: 'utf8',
-      env,
-    });
-    assert.equal(wrapped.status, plain.status);
-    assert.equal(wrapped.stderr, plain.stderr);
-    assert.equal(readWrapperLog(env.SPECBUILD_WRAPPER_LOG).at(-1)?.outcome, 'miss');
+    const compile = (file: string, extra: Record<string, string> = {}) => {
+      const args = ['-c', file, '-o', file.replace(/\.c$/, '.o')];
+      const run = (argv: string[]) =>
+        spawnSync(argv[0] ?? '', argv.slice(1), {
+          cwd: dir.path,
+          encoding: 'utf8',
+          env: { ...env, ...extra },
+        });
+      return { plain: run(['gcc', ...args]), wrapped: run([specbuildCc, 'gcc', ...args]) };
+    };
+    try {
+      writeFileSync(join(dir.path, 'bad.c'), 'int main(void) { return missing_symbol; }\n');
+      for (const extra of [{}, { SPECBUILD_CACHE_ONLY: '1' }] as Record<string, string>[]) {
+        writeFileSync(log, '');
+        for (let i = 0; i < 2; i++) {
+          const { plain, wrapped } = compile('bad.c', extra);
+          assert.notEqual(plain.status, 0);
+          assert.equal(wrapped.status, plain.status);
+          assert.equal(wrapped.stderr, plain.stderr);
+        }
+        // Run twice, missed twice: a failed compile is not stored.
+        assert.deepEqual(
+          readWrapperLog(log).map((l) => l.outcome),
+          ['miss', 'miss'],
+        );
+      }
 
-    await server.stop();
+      // The server refuses the action (a platform it does not offer): compiled here.
+      writeFileSync(join(dir.path, 'good.c'), 'int good(void) { return 1; }\n');
+      writeFileSync(log, '');
+      const refused = compile('good.c', { SPECBUILD_REMOTE_PLATFORM: 'OSFamily=windows' });
+      assert.equal(refused.wrapped.status, 0, refused.wrapped.stderr);
+      assert.match(refused.wrapped.stderr, /compiling locally/);
+      assert.deepEqual(
+        readWrapperLog(log).map((l) => l.outcome),
+        ['fallback'],
+      );
+      assert.ok(readdirSync(dir.path).includes('good.o'));
+    } finally {
+      await server.stop();
+    }
+
+    // The server is gone: the whole project still builds, with one warning.
     const proj = join(dir.path, 'proj');
     cpSync(cprojectFixture, proj, { recursive: true });
+    writeFileSync(log, '');
     const r = makeWithWrapper(proj, {
       ...env,
       SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon2.sock'),
     });
-    assert.match(r.stderr, /compiling locally/);
     assert.equal(
       (r.stderr.match(/compiling locally/g) ?? []).length,
       1,
       'the warning is given once',
     );
     assert.ok(readdirSync(join(proj, 'build')).includes('app'));
-    const outcomes = readWrapperLog(env.SPECBUILD_WRAPPER_LOG).map((l) => l.outcome);
-    assert.ok(outcomes.includes('fallback'));
+    const compiles = readWrapperLog(log).filter(isCompile);
+    assert.equal(compiles.length, 4);
+    assert.deepEqual([...new Set(compiles.map((l) => l.outcome))], ['fallback']);
   });
 
   it('gives the same action digest for the same compile in two checkouts under SPECBUILD_PROJECT_ROOT', async () => {
