@@ -2,7 +2,7 @@
 // directories, written atomically, verified before they become visible, with a
 // size quota enforced by least-recently-used eviction.
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, SpecbuildError } from '../core/index.js';
@@ -11,6 +11,7 @@ import {
   digestEquals,
   digestKey,
   digestOf,
+  digestOfFile,
   EMPTY_DIGEST,
   EMPTY_HASH,
   type Digest,
@@ -162,15 +163,25 @@ export class LocalCas implements UploadableCas {
 
   async readBlob(d: Digest, _opts?: CallOptions): Promise<Uint8Array> {
     if (d.size === 0 && d.hash === EMPTY_HASH) return new Uint8Array(0);
+    const path = this.pathOf(d);
     let data: Buffer;
     try {
+      // The size first: a digest with the wrong size is simply not here (and
+      // a small claimed size never makes us read a large file on the loop).
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st === undefined) {
+        this.index.remove(d.hash);
+        throw notFound(d);
+      }
+      if (st.size !== d.size) {
+        await this.discardIfTorn(d);
+        throw notFound(d);
+      }
       // Small blobs (Directory messages, headers) are read synchronously: one
       // system call instead of fs.promises' four thread-pool round trips.
-      data =
-        d.size <= SYNC_READ_MAX_BYTES
-          ? readFileSync(this.pathOf(d))
-          : await readFile(this.pathOf(d));
+      data = d.size <= SYNC_READ_MAX_BYTES ? readFileSync(path) : await readFile(path);
     } catch (e) {
+      if (e instanceof SpecbuildError) throw e;
       if (errnoCode(e) === 'ENOENT') {
         this.index.remove(d.hash);
         throw notFound(d);
@@ -180,8 +191,7 @@ export class LocalCas implements UploadableCas {
       });
     }
     if (data.byteLength !== d.size) {
-      // A torn file (e.g. after a power loss) is treated as absent and removed.
-      await this.discard(d);
+      await this.discardIfTorn(d);
       throw notFound(d);
     }
     this.used(d);
@@ -227,6 +237,11 @@ export class LocalCas implements UploadableCas {
       throw new SpecbuildError('cas/io', `opening blob ${digestKey(d)}: ${String(e)}`, {
         cause: e,
       });
+    }
+    if (fstatSync(fd).size !== d.size) {
+      closeSync(fd);
+      await this.discardIfTorn(d);
+      throw notFound(d);
     }
     const end = limit === 0 ? d.size : Math.min(d.size, offset + limit);
     if (end === offset) {
@@ -419,6 +434,17 @@ export class LocalCas implements UploadableCas {
     }
     this.used(d);
     await this.maybeEvict(d);
+  }
+
+  /**
+   * A stored file whose size differs from a digest's is either torn (after a
+   * power loss) or asked for with a wrong size. Only a file that no longer
+   * hashes to its name is removed: a wrong size from a client never deletes
+   * an intact blob.
+   */
+  private async discardIfTorn(d: Digest): Promise<void> {
+    const real = await digestOfFile(this.pathOf(d)).catch(() => undefined);
+    if (real?.hash !== d.hash) await this.discard(d);
   }
 
   private async discard(d: Digest): Promise<void> {

@@ -62,8 +62,13 @@ export function parseDigest(
     throw new SpecbuildError('reapi/invalid-digest', `${where}: size ${n} is out of range`);
   }
   const s = Number(n);
-  if (hash === EMPTY_HASH && s !== 0) {
-    throw new SpecbuildError('reapi/invalid-digest', `${where}: the empty hash with size ${s}`);
+  if ((hash === EMPTY_HASH) !== (s === 0)) {
+    throw new SpecbuildError(
+      'reapi/invalid-digest',
+      hash === EMPTY_HASH
+        ? `${where}: the empty hash with size ${s}`
+        : `${where}: size 0 with a hash other than the empty blob's`,
+    );
   }
   return make(hash, s);
 }

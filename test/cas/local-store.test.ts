@@ -7,7 +7,13 @@ import { readdir, stat, truncate, unlink, chmod } from 'node:fs/promises';
 import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
-import { digestKey, digestOf, EMPTY_DIGEST, type Digest } from '../../src/reapi/index.js';
+import {
+  digestKey,
+  digestOf,
+  EMPTY_DIGEST,
+  parseDigest,
+  type Digest,
+} from '../../src/reapi/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { casContract } from './cas-contract.js';
 import { acContract } from './ac-contract.js';
@@ -97,6 +103,27 @@ describe('local CAS', () => {
     // A fresh write repairs it.
     await cas.writeBlob(data);
     assert.ok(Buffer.from(await cas.readBlob(d)).equals(data));
+  });
+
+  it('answers a read with the wrong size as missing, and keeps the intact blob', async () => {
+    await using dir = await tempDir();
+    const cas = await LocalCas.open({ dir: dir.path });
+    const data = randomBytes(4096);
+    const d = await cas.writeBlob(data);
+    for (const size of [d.size + 1, d.size - 1, 10]) {
+      const wrong = parseDigest(d.hash, size);
+      await assert.rejects(cas.readBlob(wrong), { code: 'cas/not-found' });
+      await assert.rejects(
+        (async () => {
+          for await (const _ of cas.readStream(wrong)) {
+            // drain
+          }
+        })(),
+        { code: 'cas/not-found' },
+      );
+      assert.deepEqual((await cas.findMissingBlobs([wrong])).length, 1);
+    }
+    assert.ok(Buffer.from(await cas.readBlob(d)).equals(data), 'the blob is still there');
   });
 
   it('imports a file from disk by streaming it', async () => {
