@@ -19,7 +19,11 @@ if (files.length === 0) {
   console.error(`no test files under ${root} match "${filter}"`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], {
-  stdio: 'inherit',
-});
+// A test that waits for something that never comes fails after 5 minutes
+// instead of hanging the run (the slowest, Bazel's, take about a minute).
+const r = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  { stdio: 'inherit' },
+);
 process.exit(r.status ?? 1);

@@ -100,9 +100,11 @@ export class RemoteCallError extends SpecbuildError {
     message: string,
     readonly metadata: Metadata | undefined,
     target: string,
+    /** Whether trying again may help; by default decided by the code. */
+    retryable = isRetryable(grpcCode),
   ) {
     super(errorCodeOf(grpcCode), `${target}: ${message}`, {
-      temporary: isRetryable(grpcCode),
+      temporary: retryable,
       hint: grpcCode === Status.UNAVAILABLE ? `is a REAPI server running at ${target}?` : undefined,
     });
   }
@@ -175,6 +177,15 @@ export class Connection {
     };
   }
 
+  /**
+   * Waits before retry number `attempt` after `e`: exponential backoff, or
+   * the delay the server asked for in RetryInfo. Every retry loop uses it.
+   */
+  backoff(attempt: number, e: unknown, signal?: AbortSignal): Promise<void> {
+    const asked = e instanceof RemoteCallError ? retryInfoDelayMs(e.metadata) : undefined;
+    return sleep(backoffMs(this.retryPolicy, Math.max(1, attempt), asked), signal);
+  }
+
   /** Runs `attempt` with retries on temporary failures. */
   async withRetry<T>(opts: CallOpts, attempt: () => Promise<T>): Promise<T> {
     const policy = this.retryPolicy;
@@ -185,7 +196,7 @@ export class Connection {
       } catch (e) {
         if (!(e instanceof RemoteCallError) || !isRetryable(e.grpcCode) || n >= attempts) throw e;
         if (opts.signal?.aborted === true) throw e;
-        await sleep(backoffMs(policy, n, retryInfoDelayMs(e.metadata)), opts.signal);
+        await this.backoff(n, e, opts.signal);
       }
     }
   }

@@ -222,6 +222,7 @@ export class RemoteCas implements Cas {
           attempt >= this.conn.retryPolicy.attempts
         )
           throw e;
+        await this.conn.backoff(attempt, e, opts.signal);
       }
     }
     if (hasher !== undefined && !digestEquals(hasher.digest(), d)) {
@@ -312,6 +313,7 @@ export class RemoteCas implements Cas {
           attempt >= this.conn.retryPolicy.attempts
         )
           throw e;
+        await this.conn.backoff(attempt, e, opts.signal);
         const st = await this.conn
           .unary(bytestream.ByteStream.method.queryWriteStatus, { resourceName: name }, opts)
           .catch(() => undefined);

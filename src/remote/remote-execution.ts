@@ -82,6 +82,7 @@ export class RemoteExecution {
         )
           throw e;
         if (e instanceof RemoteCallError && e.grpcCode === Status.NOT_FOUND) name = undefined; // operation lost: start over
+        await this.conn.backoff(attempt, e, opts.signal);
       }
     }
   }
@@ -127,11 +128,13 @@ export class RemoteExecution {
     }
     if (!op.done) return undefined;
     if (op.result.case === 'error') {
+      // A finished operation's error is final: waiting on it again returns the same.
       throw new RemoteCallError(
         op.result.value.code,
         `operation failed: ${op.result.value.message}`,
         undefined,
         this.conn.target.text,
+        false,
       );
     }
     if (op.result.case !== 'response') {

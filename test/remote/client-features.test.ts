@@ -19,6 +19,9 @@ import {
   Capabilities,
   CacheCapabilitiesSchema,
   DigestFunction_Value,
+  Execution,
+  digestOf,
+  longrunning,
   ServerCapabilitiesSchema,
   rpc,
   rpcDetails,
@@ -30,6 +33,7 @@ import {
   parseTarget,
   RemoteCallError,
   RemoteEndpoint,
+  RemoteExecution,
 } from '../../src/remote/index.js';
 import { startFixture } from '../helpers/server-fixture.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -74,6 +78,27 @@ async function flakyServer(
       );
     },
   });
+  // Execute answers with an operation that finished with an error (a fault
+  // our own server never produces, so it is staged here).
+  const executes: number[] = [];
+  const failedOperation = (call: { write(op: unknown): void; end(): void }) => {
+    executes.push(Date.now());
+    call.write(
+      create(longrunning.OperationSchema, {
+        name: 'op-1',
+        done: true,
+        result: {
+          case: 'error',
+          value: create(rpc.StatusSchema, { code: Status.UNAVAILABLE, message: 'worker lost' }),
+        },
+      }),
+    );
+    call.end();
+  };
+  server.addService(serviceDefinition(Execution), {
+    execute: failedOperation,
+    waitExecution: failedOperation,
+  });
   const port = await new Promise<number>((res, rej) => {
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => {
       if (e) rej(e);
@@ -83,6 +108,7 @@ async function flakyServer(
   return {
     target: `127.0.0.1:${port}`,
     calls,
+    executes,
     [Symbol.asyncDispose]: () => {
       server.forceShutdown();
       return Promise.resolve();
@@ -163,6 +189,24 @@ describe('remote client', () => {
     }
     assert.equal(backoffMs(policy, 1, 2500), 2500);
     assert.equal(backoffMs(policy, 1, 60_000), 6000, 'a server delay is capped too');
+  });
+
+  it("takes a finished operation's error as final: no retry, no wait loop", async () => {
+    await using s = await flakyServer(0);
+    const conn = new Connection({
+      target: s.target,
+      retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    try {
+      const exec = new RemoteExecution(conn, '');
+      await assert.rejects(exec.execute(digestOf(Buffer.from('action'))), {
+        code: 'remote/unavailable',
+        temporary: false,
+      });
+      assert.equal(s.executes.length, 1);
+    } finally {
+      conn.close();
+    }
   });
 
   it('does not retry errors that retrying cannot fix', async () => {
