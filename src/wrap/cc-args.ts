@@ -1,5 +1,6 @@
 // Reads a gcc/clang command line so specbuild-cc caches only the compiles it fully understands.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 /** A single-source compile (-c or -S) whose inputs -M can discover and whose outputs are known. */
 export interface CompileInfo {
@@ -34,6 +35,8 @@ export type CompileParse = CompileInfo | LinkInfo | LocalInfo;
 
 export interface ParseOptions {
   readResponseFile?: (path: string) => string;
+  /** The command's working directory: relative @files are read from there. */
+  cwd?: string;
 }
 
 function words(text: string): string[] {
@@ -246,7 +249,9 @@ function suffixLanguage(path: string): string | undefined {
 
 /** Parses the arguments after the compiler name. */
 export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = {}): CompileParse {
-  const read = opts.readResponseFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const read =
+    opts.readResponseFile ??
+    ((p: string) => readFileSync(resolve(opts.cwd ?? process.cwd(), p), 'utf8'));
   const expanded = expandResponseFiles(args, read, 0);
   if (!Array.isArray(expanded)) return expanded;
   const local = (reason: string): LocalInfo => ({ kind: 'local', reason });

@@ -303,7 +303,7 @@ export async function buildCompileAction(
   if (localOnly !== undefined) return { local: `${localOnly} is set` };
   const tool = await resolveCompiler(compiler, req.env, req.cwd, stats);
   if ('local' in tool) return tool;
-  const parsed = parseCompilerArgs(args, {});
+  const parsed = parseCompilerArgs(args, { cwd: req.cwd });
   if (parsed.kind === 'local') return { local: parsed.reason };
   if (parsed.kind === 'link' && !cfg.link)
     return { local: 'link commands are cached only with SPECBUILD_LINK' };

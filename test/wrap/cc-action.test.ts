@@ -104,6 +104,26 @@ describe('specbuild-cc compile action', () => {
     assert.notEqual(digestKey(changed.action), digestKey(built.action));
   });
 
+  it("reads a relative @response file from the command's directory, not the daemon's", async () => {
+    await using dir = await tempDir();
+    mkdirSync(join(dir.path, 'inc'));
+    writeFileSync(join(dir.path, 'inc', 'x.h'), '#define X 1\n');
+    writeFileSync(join(dir.path, 'a.c'), '#include "x.h"\nint a = X;\n');
+    writeFileSync(join(dir.path, 'args.rsp'), '-Iinc -c a.c -o a.o\n');
+    assert.notEqual(process.cwd(), dir.path);
+    const env = new Map([['PATH', '/usr/bin:/bin']]);
+    const built = await buildCompileAction(
+      { argv: ['gcc', '@args.rsp'], cwd: dir.path, env },
+      ccConfig(env),
+      new StatCache(undefined),
+      API,
+    );
+    assert.ok(!('local' in built), JSON.stringify(built));
+    const { command } = decoded(built);
+    assert.deepEqual(command.arguments, ['gcc', '-Iinc', '-c', 'a.c', '-o', 'a.o']);
+    assert.deepEqual(command.outputPaths, ['a.o']);
+  });
+
   it('uses output_files and the Command platform for a REAPI 2.0 server', async () => {
     await using dir = await tempDir();
     writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
