@@ -117,6 +117,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   let initPid: number | undefined;
   let captureDone: Promise<void> | undefined;
   const captured: { error?: Error } = {};
+  const timing: { timer?: NodeJS.Timeout } = {};
   const release = child.stdio[4] as Writable | null;
   const onLine = (line: string): void => {
     const pid = /^pid (\d+)$/.exec(line);
@@ -125,6 +126,8 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       return;
     }
     if (/^done -?\d+$/.test(line)) {
+      // The command has finished within its time: reading its outputs is not timed.
+      clearTimeout(timing.timer);
       const capture = spec.capture;
       if (capture !== undefined && initPid !== undefined) {
         captureDone = capture(`/proc/${initPid}/root`)
@@ -164,7 +167,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       }
     }
   };
-  const timer =
+  timing.timer =
     spec.timeoutMs === undefined || spec.timeoutMs <= 0
       ? undefined
       : setTimeout(() => {
@@ -188,7 +191,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       });
     },
   ).finally(() => {
-    clearTimeout(timer);
+    clearTimeout(timing.timer);
     spec.signal?.removeEventListener('abort', kill);
   });
   await captureDone;

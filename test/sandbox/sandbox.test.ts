@@ -257,4 +257,19 @@ describe('sandbox capture', () => {
     assert.deepEqual(seen, { out: 'made\n', top: 'top\n', removed: 'false' });
     assert.equal(readFileSync(join(r.layer, 'w', 'in.txt'), 'utf8'), 'input\n');
   });
+
+  it('does not count the time spent reading outputs against the timeout', async () => {
+    await using tmp = await tempDir();
+    const r = rig(tmp);
+    const res = await r.run(['sh', '-c', 'echo made > /out.txt'], {
+      timeoutMs: 1000,
+      capture: async (root) => {
+        // Outlasts the command's timeout; the sandbox must stay up meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        assert.equal(readFileSync(join(root, 'out.txt'), 'utf8'), 'made\n');
+      },
+    });
+    assert.equal(res.timedOut, false);
+    assert.equal(res.exitCode, 0, r.stderr());
+  });
 });

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -127,7 +128,8 @@ static void write_file(const char *path, const char *text) {
 /* ROOT/NAME becomes an overlay of every layer's NAME (highest first) above
  * the host's /NAME when with_host; writes go to UPPER/NAME. */
 static void overlay_top(const char *root, const char *name, int with_host) {
-  static char opts[131072];
+  /* mount(2) copies at most one page of options. */
+  static char opts[4096];
   char target[PATH_MAX_LEN], up[PATH_MAX_LEN], work[PATH_MAX_LEN], ld[PATH_MAX_LEN], wbase[PATH_MAX_LEN];
   size_t len = (size_t)snprintf(opts, sizeof opts, "lowerdir=");
   int lowers = 0;
@@ -138,7 +140,7 @@ static void overlay_top(const char *root, const char *name, int with_host) {
     lowers++;
     if (len >= sizeof opts) break;
   }
-  if (with_host) {
+  if (with_host && len < sizeof opts) {
     len += (size_t)snprintf(opts + len, sizeof opts - len, "%s/%s", lowers ? ":" : "", name);
     lowers++;
   }
@@ -152,7 +154,11 @@ static void overlay_top(const char *root, const char *name, int with_host) {
   mkdirs(work);
   if (len < sizeof opts)
     len += (size_t)snprintf(opts + len, sizeof opts - len, ",upperdir=%s,workdir=%s", up, work);
-  if (len >= sizeof opts) { errno = E2BIG; die("too many layers for one overlay of /%s", name); }
+  if (len >= sizeof opts) {
+    errno = E2BIG;
+    die("too many layers (or too long paths) for one overlay of /%s: its options exceed %zu bytes",
+        name, sizeof opts);
+  }
   do_mount("overlay", target, "overlay", MS_NOSUID, opts);
 }
 
@@ -390,7 +396,11 @@ int main(int argc, char **argv) {
    * When it exits, the kernel kills whatever is left in the namespace. */
   close(status_pipe[0]);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() == 1) _exit(SETUP_FAILED); /* parent already gone */
+  /* The parent may have died before PDEATHSIG was set: then the pipe's read
+   * end is closed, and its write end polls as an error. (getppid() cannot
+   * tell: a namespace's init sees its parent as 0 either way.) */
+  struct pollfd alive = {.fd = status_pipe[1], .events = 0};
+  if (poll(&alive, 1, 0) > 0 && (alive.revents & POLLERR)) _exit(SETUP_FAILED);
   do_mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL);
   char root[PATH_MAX_LEN];
   do_mount("tmpfs", scratch, "tmpfs", MS_NOSUID, "mode=0755");

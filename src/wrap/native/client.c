@@ -172,6 +172,14 @@ static int spawn_daemon(const char *path) {
     }
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     for (int i = 0; null >= 0 && i < 3; i++) dup2(null, i);
+    /* The daemon outlives this build: it must not hold the build's other
+     * descriptors (make's jobserver, a pipe someone waits on for EOF). */
+    if (close_range(3, (unsigned)p[1] - 1, 0) < 0 && errno == ENOSYS) {
+      for (int fd = 3; fd < 1024; fd++)
+        if (fd != p[1]) close(fd);
+    } else {
+      close_range((unsigned)p[1] + 1, ~0U, 0);
+    }
     if (*js == '/') (void)!chdir("/"); /* do not pin the build's directory */
     fcntl(p[1], F_SETFD, 0);
     execl(SPECBUILD_NODE, "node", js, "--socket", path, (char *)NULL);
