@@ -1,9 +1,11 @@
 // ActionCache service: GetActionResult (a miss is NOT_FOUND, with optional
 // inlined stdout/stderr/output files) and UpdateActionResult.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { clone } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
 import type { Cas } from '../cas/index.js';
 import {
+  ActionResultSchema,
   checkActionResult,
   digestKey,
   fromPb,
@@ -29,8 +31,7 @@ export function actionCacheService(ctx: ServerContext): UntypedServiceImplementa
           `no cached result for action ${digestKey(digest)}`,
         );
       }
-      await inlineOutputs(cas, result, req);
-      return result;
+      return inlineOutputs(cas, result, req);
     }),
 
     updateActionResult: ctx.unary(async (req: UpdateActionResultRequest) => {
@@ -47,20 +48,32 @@ export function actionCacheService(ctx: ServerContext): UntypedServiceImplementa
   };
 }
 
-/** Fills stdout_raw / stderr_raw / output file contents when asked (small blobs only). */
+/** Largest total of blobs inlined into one response (it must stay far below the message limit). */
+const INLINE_BUDGET = 1024 * 1024;
+
+/**
+ * A copy of `result` with stdout_raw / stderr_raw / output file contents
+ * filled where asked: small blobs only, within a total budget. The result
+ * given is never changed (one result may answer several callers).
+ */
 export async function inlineOutputs(
   cas: Cas,
   result: ActionResult,
   req: { inlineStdout: boolean; inlineStderr: boolean; inlineOutputFiles: string[] },
-): Promise<void> {
+): Promise<ActionResult> {
+  const out = clone(ActionResultSchema, result);
+  let budget = INLINE_BUDGET;
   const small = async (d: ActionResult['stdoutDigest']): Promise<Uint8Array | undefined> => {
-    if (d === undefined || d.sizeBytes > BigInt(INLINE_LIMIT)) return undefined;
-    return cas.readBlob(fromPb(d)).catch(() => undefined);
+    if (d === undefined || d.sizeBytes > BigInt(Math.min(INLINE_LIMIT, budget))) return undefined;
+    const data = await cas.readBlob(fromPb(d)).catch(() => undefined);
+    if (data !== undefined) budget -= data.byteLength;
+    return data;
   };
-  if (req.inlineStdout) result.stdoutRaw = (await small(result.stdoutDigest)) ?? result.stdoutRaw;
-  if (req.inlineStderr) result.stderrRaw = (await small(result.stderrDigest)) ?? result.stderrRaw;
+  if (req.inlineStdout) out.stdoutRaw = (await small(out.stdoutDigest)) ?? out.stdoutRaw;
+  if (req.inlineStderr) out.stderrRaw = (await small(out.stderrDigest)) ?? out.stderrRaw;
   const wanted = new Set(req.inlineOutputFiles);
-  for (const f of result.outputFiles) {
+  for (const f of out.outputFiles) {
     if (wanted.has(f.path)) f.contents = (await small(f.digest)) ?? f.contents;
   }
+  return out;
 }

@@ -26,6 +26,7 @@ import {
   type ExecuteResponse,
   type WaitExecutionRequest,
 } from '../reapi/index.js';
+import type { Cas } from '../cas/index.js';
 import { inlineOutputs } from './action-cache-service.js';
 import { writeMessage, type ServerContext } from './context.js';
 import { grpcCodeOf } from './status.js';
@@ -180,11 +181,10 @@ export class ExecutionService {
 
   private async respond(
     outcome: ExecuteOutcome,
-    cas: Parameters<typeof inlineOutputs>[0],
+    cas: Cas,
     req: ExecuteRequest,
   ): Promise<ExecuteResponse> {
-    const result = outcome.result;
-    await inlineOutputs(cas, result, req).catch(() => undefined);
+    const result = await inlineOutputs(cas, outcome.result, req).catch(() => outcome.result);
     const response = create(ExecuteResponseSchema, { result, cachedResult: outcome.cached });
     if (outcome.error !== undefined) {
       response.status = create(rpc.StatusSchema, {
