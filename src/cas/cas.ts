@@ -25,7 +25,11 @@ export interface Cas {
   readStream(digest: Digest, range?: ReadRange, opts?: CallOptions): AsyncIterable<Uint8Array>;
   /** Stores bytes; returns their digest. */
   writeBlob(data: Uint8Array, opts?: CallOptions): Promise<Digest>;
-  /** Stores several blobs at once; returns their digests in order. */
+  /**
+   * Stores several blobs at once (all of them: to skip ones the store holds,
+   * ask findMissingBlobs first, as uploadMissing does); returns their digests
+   * in order.
+   */
   writeBlobs(blobs: readonly Uint8Array[], opts?: CallOptions): Promise<Digest[]>;
   /**
    * Stores a blob of any size from a stream of chunks. The data must hash to

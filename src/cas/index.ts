@@ -5,3 +5,4 @@ export * from './local-cas.js';
 export * from './local-action-cache.js';
 export * from './tree.js';
 export * from './stage.js';
+export * from './upload.js';

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // specbuild-exec: run one command as a cached REAPI action (see src/wrap/).
 import { SpecbuildError } from '../core/index.js';
-import { runWrapped } from '../wrap/index.js';
-import { execHelp, parseExecArgs } from './exec-args.js';
+import { execHelp, parseExecArgs, runWrapped } from '../wrap/index.js';
 import { info, reportError } from './render/output.js';
 
 async function main(): Promise<number> {

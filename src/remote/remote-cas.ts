@@ -258,28 +258,11 @@ export class RemoteCas implements Cas {
     return d;
   }
 
-  /**
-   * Uploads the blobs the server lacks. With `knownMissing` the caller has
-   * just asked FindMissingBlobs itself and passes only missing blobs: all are
-   * sent without asking again.
-   */
-  async writeBlobs(
-    blobs: readonly Uint8Array[],
-    opts: CallOptions & { knownMissing?: boolean } = {},
-  ): Promise<Digest[]> {
+  /** Uploads every blob given (batched by the server's limit, ByteStream for large ones). */
+  async writeBlobs(blobs: readonly Uint8Array[], opts: CallOptions = {}): Promise<Digest[]> {
     const items = blobs.map((data) => ({ data, digest: digestOf(data) }));
-    const missing = new Set(
-      (opts.knownMissing === true
-        ? items.map((i) => i.digest)
-        : await this.findMissingBlobs(
-            items.map((i) => i.digest),
-            opts,
-          )
-      ).map(digestKey),
-    );
     const todo = new Map<string, { data: Uint8Array; digest: Digest }>();
-    for (const it of items)
-      if (missing.has(digestKey(it.digest))) todo.set(digestKey(it.digest), it);
+    for (const it of items) todo.set(digestKey(it.digest), it);
     const small = [...todo.values()].filter((it) => this.fitsBatch(it.digest.size));
     for (const batch of this.batches(small, (it) => it.digest.size)) {
       const res = await this.conn.unary(

@@ -6,17 +6,13 @@ import { spawn } from 'node:child_process';
 import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { SpecbuildError } from '../core/index.js';
+import type { Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
-  ActionSchema,
-  CommandSchema,
   buildTree,
   digestKey,
-  digestMessage,
-  parseDigest,
-  fromPb,
   hostPlatform,
+  parseDigest,
   toPb,
   type ActionResult,
   type Digest,
@@ -25,7 +21,7 @@ import {
 import type { RemoteEndpoint } from '../remote/index.js';
 import { parseCompilerArgs } from './cc-args.js';
 import { depsOf } from './make-deps.js';
-import { writeOutputs } from './outputs.js';
+import { encodeAction, runAction } from './remote-action.js';
 import type { StatCache } from './stat-cache.js';
 import { directKey, type DirectCache, type DirectFile } from './direct-cache.js';
 
@@ -282,7 +278,7 @@ class Layout {
 
 export interface BuiltAction {
   action: Digest;
-  uploads: Map<string, { digest: Digest; path?: string; bytes?: Uint8Array }>;
+  uploads: Uploads;
   outputs: string[];
   /** How the inputs were found: a -M scan, direct mode's memory, or a link trace. */
   deps: 'scan' | 'direct' | 'trace';
@@ -406,54 +402,29 @@ export async function buildCompileAction(
   }
   const tree = buildTree(entries);
   for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
-  const env = [
-    ...ENV_ALLOW_LIST.flatMap((k) => {
+  const env: [string, string][] = [
+    ...ENV_ALLOW_LIST.flatMap((k): [string, string][] => {
       const v = req.env.get(k);
-      return v === undefined ? [] : [{ name: k, value: v }];
+      return v === undefined ? [] : [[k, v]];
     }),
-    { name: 'PATH', value: ACTION_PATH },
+    ['PATH', ACTION_PATH],
     // Ignored by the compiler; ties the action to the exact compiler binary.
-    { name: COMPILER_DIGEST_ENV, value: digestKey(tool.digest) },
-  ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const platform = {
-    properties: (Array.isArray(cfg.platform) ? cfg.platform : [...(await hostPlatform())])
-      .map(([name, value]) => ({ name, value }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-  };
-  const sortedOutputs = [...new Set(outRel)].sort();
-  const legacyOutputs = versionBelow(api.high, 2, 1);
-  const command = digestMessage(
-    CommandSchema,
-    create(CommandSchema, {
-      arguments: [
-        compiler,
-        ...(parsed.kind === 'compile' ? parsed.expandedArgs : parsed.expandedArgs).map((a) =>
-          layout.arg(a),
-        ),
-      ],
-      environmentVariables: env,
+    [COMPILER_DIGEST_ENV, digestKey(tool.digest)],
+  ];
+  const outputs = [...new Set(outRel)].sort();
+  const action = encodeAction(
+    {
+      argv: [compiler, ...parsed.expandedArgs.map((a) => layout.arg(a))],
+      env,
       workingDirectory: layout.workingDirectory,
-      outputPaths: legacyOutputs ? [] : sortedOutputs,
-      outputFiles: legacyOutputs ? sortedOutputs : [],
-      platform: versionBelow(api.high, 2, 2) ? platform : undefined,
-    }),
+      outputs,
+      platform: Array.isArray(cfg.platform) ? cfg.platform : [...(await hostPlatform())],
+      inputRoot: tree.root,
+    },
+    api.high,
+    uploads,
   );
-  const action = digestMessage(
-    ActionSchema,
-    create(ActionSchema, {
-      commandDigest: toPb(command.digest),
-      inputRootDigest: toPb(tree.root),
-      platform: versionBelow(api.high, 2, 2) ? undefined : platform,
-    }),
-  );
-  uploads.set(digestKey(command.digest), { digest: command.digest, bytes: command.bytes });
-  uploads.set(digestKey(action.digest), { digest: action.digest, bytes: action.bytes });
-  return { action: action.digest, uploads, outputs: sortedOutputs, deps };
-}
-
-function versionBelow(v: string, major: number, minor: number): boolean {
-  const [a, b] = v.split('.').map(Number);
-  return (a ?? 0) < major || ((a ?? 0) === major && (b ?? 0) < minor);
+  return { action, uploads, outputs, deps };
 }
 
 /** Files the GNU linker reports opening with --trace (one per line, archives as `(lib.a)member`). */
@@ -469,28 +440,13 @@ export function linkerInputs(trace: string): string[] {
   return [...out];
 }
 
-/** Keys of the uploads the server does not have. */
-async function findMissing(
-  ep: RemoteEndpoint,
-  uploads: BuiltAction['uploads'],
-): Promise<Set<string>> {
-  const all = [...uploads.values()].map((u) => u.digest);
-  return new Set((await ep.cas.findMissingBlobs(all)).map(digestKey));
-}
-
-async function uploadMissing(
-  ep: RemoteEndpoint,
-  uploads: BuiltAction['uploads'],
-  missing: Set<string>,
-): Promise<void> {
-  const blobs: Uint8Array[] = [];
-  for (const [key, u] of uploads)
-    if (missing.has(key)) blobs.push(u.bytes ?? (await readFile(u.path ?? '')));
-  await ep.cas.writeBlobs(blobs, { knownMissing: true });
-}
-
 /** The whole of one specbuild-cc invocation, minus running locally (the client does that). */
-export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcReply> {
+export async function handleCompile(
+  req: CcRequest,
+  ctx: CcContext,
+  /** Aborted when the client went away: nothing is written into its tree then. */
+  signal?: AbortSignal,
+): Promise<CcReply> {
   const cfg = ccConfig(req.env);
   if (cfg.server === undefined)
     return { kind: 'local', reason: 'no server configured (SPECBUILD_SERVER)' };
@@ -508,58 +464,25 @@ export async function handleCompile(req: CcRequest, ctx: CcContext): Promise<CcR
     phases[name] = Math.round((now - mark) * 10) / 10;
     mark = now;
   };
-  const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion, ctx.directCache);
-  if ('local' in built) return { kind: 'local', reason: built.local };
-  phase(built.deps === 'direct' ? 'action-direct' : 'action');
   try {
-    // Which inputs the server lacks is asked at once, in parallel with the
-    // lookup: a miss then saves a round trip; a hit ignores the answer.
-    const missing = cfg.cacheOnly ? undefined : findMissing(ep, built.uploads);
-    missing?.catch(() => undefined); // awaited (and its error seen) only on a miss
-    let result: ActionResult | undefined = await ep.actionCache.getActionResult(built.action);
-    phase('lookup');
-    let outcome: 'hit' | 'miss' = 'hit';
-    if (result === undefined) {
-      outcome = 'miss';
-      if (cfg.cacheOnly) {
-        result = await runAndUpload(req, built, ep);
-        phase('local-run');
-      } else {
-        await uploadMissing(ep, built.uploads, await (missing ?? findMissing(ep, built.uploads)));
-        phase('upload');
-        const res = await ep.execution.execute(built.action);
-        phase('execute');
-        if (res.status !== undefined && res.status.code !== 0) {
-          throw new SpecbuildError(
-            'remote/protocol',
-            `remote execution failed: ${res.status.message}`,
-          );
-        }
-        result = res.result;
-      }
-      if (result === undefined) throw new SpecbuildError('remote/protocol', 'no result');
-    }
-    await writeOutputs(ep.cas, result, req.cwd, built.outputs);
-    const blob = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
-      raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d));
-    const stdout = await blob(result.stdoutDigest, result.stdoutRaw);
-    const stderr = await blob(result.stderrDigest, result.stderrRaw);
-    phase('outputs');
-    return {
-      kind: 'done',
-      outcome,
-      action: built.action,
-      exitCode: result.exitCode,
-      stdout,
-      stderr,
-      phases,
-    };
+    const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion, ctx.directCache);
+    if ('local' in built) return { kind: 'local', reason: built.local };
+    phase(built.deps === 'direct' ? 'action-direct' : 'action');
+    const ran = await runAction(ep, built.action, built.uploads, {
+      cwd: req.cwd,
+      outputs: built.outputs,
+      signal,
+      phase,
+      runHere: cfg.cacheOnly ? () => runAndUpload(req, built, ep) : undefined,
+    });
+    return { kind: 'done', action: built.action, phases, ...ran };
   } catch (e) {
+    // Whatever failed (a header gone mid-build, the server), the compile runs here.
     return { kind: 'fallback', reason: e instanceof Error ? e.message : String(e) };
   }
 }
 
-/** SPECBUILD_CACHE_ONLY: compile here, then store the outputs and the result. */
+/** SPECBUILD_CACHE_ONLY: compile here, then store the outputs and the result (exit 0 only). */
 async function runAndUpload(
   req: CcRequest,
   built: BuiltAction,

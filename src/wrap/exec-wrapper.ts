@@ -3,27 +3,20 @@
 // it from the action cache or executes it remotely, writes the outputs into
 // place and returns the command's stdout, stderr and exit code.
 import { spawn } from 'node:child_process';
-import { appendFile, lstat, readFile, readlink } from 'node:fs/promises';
+import { appendFile, lstat, readlink } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
-import type { Cas } from '../cas/index.js';
+import type { Uploads } from '../cas/index.js';
 import {
-  ActionSchema,
-  CommandSchema,
   buildTree,
   digestKey,
-  digestMessage,
   digestOfFile,
-  fromPb,
-  toPb,
   treeFromDirectory,
-  type ActionResult,
   type Digest,
   type TreeEntry,
 } from '../reapi/index.js';
 import { RemoteEndpoint } from '../remote/index.js';
-import { writeOutputs } from './outputs.js';
+import { encodeAction, runAction } from './remote-action.js';
 
 export type Outcome = 'hit' | 'miss' | 'local' | 'fallback';
 
@@ -49,22 +42,23 @@ export interface ExecReply {
   warning?: string;
 }
 
-/** Where the files of the action live, so they can be uploaded. */
-type Uploads = Map<string, { digest: Digest; path?: string; bytes?: Uint8Array }>;
-
-/** Builds the Action: inputs at their absolute paths, the working directory likewise. */
-export async function buildAction(req: ExecRequest): Promise<{ action: Digest; uploads: Uploads }> {
+/**
+ * Builds the Action: inputs at their absolute paths, the working directory
+ * likewise. `digest` hashes a file (the daemon passes its stat cache).
+ */
+export async function buildAction(
+  req: ExecRequest,
+  apiHigh: string,
+  digest: (path: string) => Promise<Digest> = digestOfFile,
+): Promise<{ action: Digest; uploads: Uploads }> {
   const uploads: Uploads = new Map();
   const entries: TreeEntry[] = [{ kind: 'dir', path: req.cwd.slice(1) }];
   for (const input of req.inputs) {
     const abs = resolve(req.cwd, input);
     const rel = abs.slice(1);
     const st = await lstat(abs).catch(() => undefined);
-    if (st === undefined) {
-      throw new SpecbuildError('cli/usage', `--input ${input}: ${abs} does not exist`, {
-        hint: 'declare only files that exist',
-      });
-    }
+    // decideExec checked it exists; gone since: the run falls back.
+    if (st === undefined) throw new SpecbuildError('cas/not-found', `${abs} disappeared`);
     if (st.isSymbolicLink()) {
       entries.push({ kind: 'symlink', path: rel, target: await readlink(abs) });
     } else if (st.isDirectory()) {
@@ -73,51 +67,26 @@ export async function buildAction(req: ExecRequest): Promise<{ action: Digest; u
       for (const [k, f] of tree.files) uploads.set(k, { digest: f.digest, path: f.path });
       entries.push({ kind: 'tree', path: rel, digest: tree.root });
     } else {
-      const digest = await digestOfFile(abs);
-      uploads.set(digestKey(digest), { digest, path: abs });
-      entries.push({ kind: 'file', path: rel, digest, executable: (st.mode & 0o111) !== 0 });
+      const d = await digest(abs);
+      uploads.set(digestKey(d), { digest: d, path: abs });
+      entries.push({ kind: 'file', path: rel, digest: d, executable: (st.mode & 0o111) !== 0 });
     }
   }
   const tree = buildTree(entries);
   for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
-  const sortPairs = (pairs: [string, string][]): { name: string; value: string }[] =>
-    [...pairs]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([name, value]) => ({ name, value }));
-  const command = digestMessage(
-    CommandSchema,
-    create(CommandSchema, {
-      arguments: req.argv,
-      environmentVariables: sortPairs(req.env),
+  const action = encodeAction(
+    {
+      argv: req.argv,
+      env: req.env,
       workingDirectory: req.cwd.slice(1),
-      outputPaths: [...new Set(req.outputs)].sort(),
-    }),
+      outputs: req.outputs,
+      platform: req.platform,
+      inputRoot: tree.root,
+    },
+    apiHigh,
+    uploads,
   );
-  const platform = req.platform.length > 0 ? { properties: sortPairs(req.platform) } : undefined;
-  const action = digestMessage(
-    ActionSchema,
-    create(ActionSchema, {
-      commandDigest: toPb(command.digest),
-      inputRootDigest: toPb(tree.root),
-      platform,
-    }),
-  );
-  uploads.set(digestKey(command.digest), { digest: command.digest, bytes: command.bytes });
-  uploads.set(digestKey(action.digest), { digest: action.digest, bytes: action.bytes });
-  return { action: action.digest, uploads };
-}
-
-async function upload(cas: Cas, uploads: Uploads, only?: Set<string>): Promise<void> {
-  const all = [...uploads.values()].filter(
-    (u) => only === undefined || only.has(digestKey(u.digest)),
-  );
-  const missing = new Set((await cas.findMissingBlobs(all.map((u) => u.digest))).map(digestKey));
-  const blobs: Uint8Array[] = [];
-  for (const u of all) {
-    if (!missing.has(digestKey(u.digest))) continue;
-    blobs.push(u.bytes ?? (await readFile(u.path ?? '')));
-  }
-  await cas.writeBlobs(blobs);
+  return { action, uploads };
 }
 
 /** Runs the command directly, unwrapped, with the caller's environment. */
@@ -134,61 +103,50 @@ export function runLocally(argv: string[], cwd: string): Promise<number> {
   });
 }
 
-async function remoteRun(req: ExecRequest, ep: RemoteEndpoint): Promise<ExecReply> {
-  const { action, uploads } = await buildAction(req);
-  let result: ActionResult | undefined = await ep.actionCache.getActionResult(action);
-  let outcome: Outcome = 'hit';
-  if (result === undefined) {
-    outcome = 'miss';
-    if (!ep.canExecute) {
-      throw new SpecbuildError(
-        'remote/unsupported',
-        `${ep.connection.target.text} does not execute actions`,
-      );
-    }
-    await upload(ep.cas, uploads);
-    const res = await ep.execution.execute(action);
-    if (res.status !== undefined && res.status.code !== 0) {
-      throw new SpecbuildError(
-        'remote/protocol',
-        `remote execution failed: ${res.status.message}`,
-        { temporary: true },
-      );
-    }
-    result = res.result;
-    if (result === undefined)
-      throw new SpecbuildError('remote/protocol', 'ExecuteResponse without a result');
-  }
-  await writeOutputs(ep.cas, result, req.cwd, req.outputs);
-  const read = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
-    raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d));
-  return {
-    exitCode: result.exitCode,
-    stdout: await read(result.stdoutDigest, result.stdoutRaw),
-    stderr: await read(result.stderrDigest, result.stderrRaw),
-    outcome,
-    action,
-  };
+async function remoteRun(
+  req: ExecRequest,
+  ep: RemoteEndpoint,
+  opts: ExecOptions,
+): Promise<ExecReply> {
+  const { action, uploads } = await buildAction(req, ep.apiVersion.high, opts.digest);
+  const ran = await runAction(ep, action, uploads, {
+    cwd: req.cwd,
+    outputs: req.outputs,
+    signal: opts.signal,
+  });
+  return { ...ran, action };
+}
+
+/** How the daemon runs specbuild-exec: its warm connections and stat cache, the client's liveness. */
+export interface ExecOptions {
+  /** A warm, shared connection; without it one is made for this run and closed after. */
+  endpoint?: (target: string, instance: string) => Promise<RemoteEndpoint>;
+  /** Hashes an input file (default: read and hash it). */
+  digest?: (path: string) => Promise<Digest>;
+  /** The client went away. */
+  signal?: AbortSignal;
 }
 
 /** What the wrapper decided, without running anything locally (the caller does that). */
 export type ExecDecision =
   ExecReply | { outcome: 'local' | 'fallback'; warning?: string; action?: Digest };
 
-/**
- * Decides one run. `endpoint` supplies a warm, shared connection (the daemon's);
- * without it, a connection is made for this run and closed after it.
- */
-export async function decideExec(
-  req: ExecRequest,
-  endpoint?: (target: string, instance: string) => Promise<RemoteEndpoint>,
-): Promise<ExecDecision> {
+/** Decides one run; usage errors (a missing --input) throw `cli/usage`. */
+export async function decideExec(req: ExecRequest, opts: ExecOptions = {}): Promise<ExecDecision> {
+  // A declared input that does not exist is the caller's mistake, whatever the server.
+  for (const input of req.inputs) {
+    const abs = resolve(req.cwd, input);
+    if ((await lstat(abs).catch(() => undefined)) === undefined)
+      throw new SpecbuildError('cli/usage', `--input ${input}: ${abs} does not exist`, {
+        hint: 'declare only files that exist',
+      });
+  }
   if (req.server === undefined) return { outcome: 'local' };
   let owned: RemoteEndpoint | undefined;
   try {
     let ep: RemoteEndpoint;
-    if (endpoint !== undefined) {
-      ep = await endpoint(req.server, req.instance);
+    if (opts.endpoint !== undefined) {
+      ep = await opts.endpoint(req.server, req.instance);
     } else {
       owned = await RemoteEndpoint.connect({
         target: req.server,
@@ -197,7 +155,7 @@ export async function decideExec(
       });
       ep = owned;
     }
-    return await remoteRun(req, ep);
+    return await remoteRun(req, ep, opts);
   } catch (e) {
     if (e instanceof SpecbuildError && e.code === 'cli/usage') throw e;
     const why = e instanceof Error ? e.message : String(e);

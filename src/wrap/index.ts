@@ -9,3 +9,6 @@ export * from './stat-cache.js';
 export * from './direct-cache.js';
 export * from './daemon-protocol.js';
 export * from './daemon-server.js';
+export * from './remote-action.js';
+export * from './exec-args.js';
+export * from './daemon-handler.js';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
   specbuildCc,
 } from '../helpers/cproject.js';
 import { describeRun, runProcess, startService } from '../helpers/process.js';
+import { repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const SERVER_JAR = '/usr/share/bazel/A-server.jar';
@@ -135,7 +136,38 @@ test(
         `${first.length} actions executed by Bazel's worker, then ${second.length} hits`,
       );
 
-      // 3. A compile error comes back with gcc's exact text and exit code.
+      // 3. specbuild-exec too: REAPI 2.0 means output_files, which this worker reads.
+      const execArgs = [
+        '--input',
+        'VERSION',
+        '--output',
+        'build/copy.txt',
+        '--env',
+        'PATH=/usr/bin:/bin',
+        '--log',
+        log,
+        '--',
+        'sh',
+        '-c',
+        'tr 0-9 a-j < VERSION > build/copy.txt',
+      ];
+      writeFileSync(log, '');
+      for (let i = 0; i < 2; i++) {
+        const r = spawnSync(join(repoRoot, 'dist', 'native', 'specbuild-exec'), execArgs, {
+          cwd: proj,
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+        });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(readFileSync(join(proj, 'build', 'copy.txt'), 'utf8'), 'b.c.d\n');
+        rmSync(join(proj, 'build', 'copy.txt'));
+      }
+      assert.deepEqual(
+        readWrapperLog(log).map((l) => l.outcome),
+        ['miss', 'hit'],
+      );
+
+      // 4. A compile error comes back with gcc's exact text and exit code.
       writeFileSync(join(proj, 'bad.c'), 'int main(void) { return missing_symbol; }\n');
       const runEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env };
       const gccRun = spawnSync('gcc', ['-c', 'bad.c', '-o', 'bad.o'], {

@@ -2,7 +2,9 @@
 // its daemon: the real binaries, a real server process, gcc.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +116,46 @@ for (const variant of ['node', 'native'] as const) {
       }
     });
 
+    it('writes nothing once its client is killed; the server still caches the result', async () => {
+      await using dir = await tempDir();
+      const server = await startCliServer(join(dir.path, 'cache'));
+      try {
+        const args = [
+          '--server',
+          server.address,
+          '--output',
+          'out.txt',
+          '--env',
+          'PATH=/usr/bin:/bin',
+          '--',
+          'sh',
+          '-c',
+          'sleep 1.5; echo late > out.txt',
+        ];
+        const [cmd, argv] =
+          variant === 'node' ? [process.execPath, [execMain, ...args]] : [nativeExec, args];
+        const child = spawn(cmd, argv, {
+          cwd: dir.path,
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            SPECBUILD_DAEMON_SOCKET: join(daemonHome, 'daemon.sock'),
+            XDG_CACHE_HOME: join(daemonHome, 'xdg'),
+          },
+          stdio: 'ignore',
+        });
+        await sleep(700); // connected, action sent, command running on the server
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+        await sleep(2500); // the execution has ended by now
+        assert.ok(!existsSync(join(dir.path, 'out.txt')), 'an output appeared after the kill');
+        const again = wrap(dir.path, args);
+        assert.equal(again.status, 0, again.stderr);
+        assert.equal(readFileSync(join(dir.path, 'out.txt'), 'utf8'), 'late\n');
+      } finally {
+        await server.stop();
+      }
+    });
+
     it('runs locally without a server, and falls back when the server is down', async () => {
       await using dir = await tempDir();
       const log = join(dir.path, 'log');
@@ -150,6 +192,11 @@ for (const variant of ['node', 'native'] as const) {
       assert.match(r.stderr, /unknown option --bogus/);
       const none = wrap('/', ['--input', 'x']);
       assert.equal(none.status, 2);
+      const noInput = wrap('/', ['--input', 'no-such-file', '--', 'true'], {
+        SPECBUILD_SERVER: 'unix:/nonexistent.sock',
+      });
+      assert.equal(noInput.status, 2, 'a missing --input is a usage error, never run');
+      assert.match(noInput.stderr, /--input no-such-file: \/no-such-file does not exist/);
       for (const bad of ['../x', '/tmp/x', 'a/../../x']) {
         const out = wrap('/', ['--output', bad, '--', 'true']);
         assert.equal(out.status, 2, `--output ${bad}`);

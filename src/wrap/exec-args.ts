@@ -1,7 +1,7 @@
 // Parsing of specbuild-exec's command line (shared by the Node entry point
 // and the wrapper daemon that serves the native client).
 import { SpecbuildError } from '../core/index.js';
-import type { ExecRequest } from '../wrap/index.js';
+import type { ExecRequest } from './exec-wrapper.js';
 
 /** An --output: relative to the working directory and inside it, as REAPI requires. */
 function outputPath(v: string): string {

@@ -1,0 +1,139 @@
+// What the wrapper daemon does with each request of the native clients: a
+// compile for specbuild-cc, a command for specbuild-exec. It keeps the warm
+// state (connections per server and instance, the stat cache, direct mode's
+// memory) and writes the JSON log line of every run it decides.
+import { appendFile } from 'node:fs/promises';
+import { SpecbuildError } from '../core/index.js';
+import { RemoteEndpoint } from '../remote/index.js';
+import { ccConfig, handleCompile } from './cc.js';
+import type { DaemonHandler, DaemonReply } from './daemon-server.js';
+import type { DaemonRequest } from './daemon-protocol.js';
+import type { DirectCache } from './direct-cache.js';
+import { execHelp, parseExecArgs } from './exec-args.js';
+import { decideExec, logLine } from './exec-wrapper.js';
+import type { StatCache } from './stat-cache.js';
+
+export interface WrapperHandlerOptions {
+  statCache: StatCache;
+  directCache: DirectCache;
+  /** How a usage error reads for the user (the CLI's renderer). */
+  formatError: (e: SpecbuildError) => string;
+}
+
+export interface WrapperHandler {
+  handler: DaemonHandler;
+  /** Closes the warm connections. */
+  close(): void;
+}
+
+async function log(file: string | undefined, line: string): Promise<void> {
+  if (file !== undefined && file !== '') await appendFile(file, line).catch(() => undefined);
+}
+
+export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
+  const endpoints = new Map<string, Promise<RemoteEndpoint>>();
+  /** Servers already warned about (once per daemon, not once per compile). */
+  const warned = new Set<string>();
+
+  const endpoint = (target: string, instance: string): Promise<RemoteEndpoint> => {
+    const key = `${target}\0${instance}`;
+    let p = endpoints.get(key);
+    if (p === undefined) {
+      p = RemoteEndpoint.connect({
+        target,
+        instance,
+        retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
+      });
+      endpoints.set(key, p);
+      // A failed connection is forgotten so that the next compile tries again.
+      p.catch(() => endpoints.delete(key));
+    }
+    return p;
+  };
+
+  const handleCc = async (req: DaemonRequest, reply: DaemonReply): Promise<void> => {
+    const started = performance.now();
+    const ms = (): number => Math.round(performance.now() - started);
+    if (req.argv.length === 0) {
+      reply.stderr('usage: specbuild-cc COMPILER ARGS...\n');
+      reply.exit(2);
+      return;
+    }
+    const cfg = ccConfig(req.env);
+    const r = await handleCompile(
+      { argv: req.argv, cwd: req.cwd, env: req.env },
+      { statCache: opts.statCache, directCache: opts.directCache, endpoint },
+      reply.signal,
+    );
+    if (r.kind === 'done') {
+      await log(cfg.logFile, logLine(req.argv, r.outcome, r.action, ms()));
+      reply.stdout(r.stdout);
+      reply.stderr(r.stderr);
+      if (cfg.verbose) {
+        const phases = Object.entries(r.phases)
+          .map(([k, v]) => `${k} ${String(v)} ms`)
+          .join(', ');
+        reply.stderr(
+          `specbuild-cc: ${r.outcome} ${r.action.hash}/${String(r.action.size)} in ${String(ms())} ms (${phases})\n`,
+        );
+      }
+      reply.exit(r.exitCode);
+      return;
+    }
+    if (r.kind === 'fallback') {
+      const server = cfg.server ?? '';
+      if (!warned.has(server)) {
+        warned.add(server);
+        reply.stderr(`specbuild-cc: ${r.reason}; compiling locally\n`);
+      }
+    } else if (cfg.verbose) {
+      reply.stderr(`specbuild-cc: running locally: ${r.reason}\n`);
+    }
+    await log(cfg.logFile, logLine(req.argv, r.kind, undefined, ms()));
+    reply.runLocally();
+  };
+
+  const handleExec = async (req: DaemonRequest, reply: DaemonReply): Promise<void> => {
+    const started = performance.now();
+    try {
+      const parsed = parseExecArgs(req.argv, Object.fromEntries(req.env), req.cwd);
+      if (parsed === 'help') {
+        reply.stdout(`${execHelp}\n`);
+        reply.exit(0);
+        return;
+      }
+      const d = await decideExec(parsed, {
+        endpoint,
+        digest: async (p) => (await opts.statCache.digest(p)).digest,
+        signal: reply.signal,
+      });
+      const ms = Math.round(performance.now() - started);
+      await log(parsed.logFile, logLine(parsed.argv, d.outcome, d.action, ms));
+      if ('exitCode' in d) {
+        reply.stdout(d.stdout);
+        reply.stderr(d.stderr);
+        reply.exit(d.exitCode);
+        return;
+      }
+      if (d.warning !== undefined) reply.stderr(`${d.warning}\n`);
+      reply.runLocally();
+    } catch (e) {
+      if (!(e instanceof SpecbuildError && e.code === 'cli/usage')) throw e;
+      // A usage error (a bad option, a missing --input) is the user's to fix: said, never run.
+      reply.stderr(opts.formatError(e));
+      reply.exit(2);
+    }
+  };
+
+  return {
+    handler: (req, reply) => (req.tool === 'cc' ? handleCc(req, reply) : handleExec(req, reply)),
+    close() {
+      for (const p of endpoints.values())
+        void p
+          .then((ep) => {
+            ep.close();
+          })
+          .catch(() => undefined);
+    },
+  };
+}
