@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, readdir, readFile } from 'node:fs/promises';
-import { basename, delimiter, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { assertStopsCleanly, startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { repoRoot } from '../helpers/paths.js';
 import { describeRun, runProcess, type ProcessResult } from '../helpers/process.js';
+import { onPath } from '../helpers/prereq.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const bazelDir = join(repoRoot, 'test', 'interop', 'bazel');
@@ -24,12 +25,6 @@ const MIN_SPAWNS = 3;
 const EMPTY_BLOB = createHash('sha256').digest('hex');
 
 const BAZEL_TIMEOUT_MS = 150_000;
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(delimiter)
-    .some((dir) => dir !== '' && existsSync(join(dir, command)));
-}
 
 type Mode = 'cache' | 'exec' | 'clean' | 'expunge';
 

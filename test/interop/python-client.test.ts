@@ -2,10 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { assertStopsCleanly, startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { repoRoot } from '../helpers/paths.js';
 import { runProcess } from '../helpers/process.js';
+import { onPath } from '../helpers/prereq.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const python = '/usr/bin/python3';
@@ -20,12 +21,6 @@ interface Check {
   name: string;
   ok: boolean;
   detail: string;
-}
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(delimiter)
-    .some((dir) => dir !== '' && existsSync(join(dir, command)));
 }
 
 /** Fails (never skips) when the independent client's toolchain is not installed. */

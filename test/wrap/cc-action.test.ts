@@ -3,6 +3,7 @@
 // binary being part of it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, realpathSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -21,6 +22,7 @@ import {
   DirectCache,
   StatCache,
   buildCompileAction,
+  linkerInputs,
   ccConfig,
   type BuiltAction,
 } from '../../src/wrap/index.js';
@@ -325,5 +327,31 @@ describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
     assert.equal(b.get('2'.repeat(64)), undefined);
     writeFileSync(file, '{"broken');
     assert.equal((await DirectCache.load(file)).size, 0);
+  });
+});
+
+describe('linkerInputs', () => {
+  it("lists what a real link opens: objects, the archive, crt files, libc's linker script", async () => {
+    await using dir = await tempDir();
+    writeFileSync(join(dir.path, 'main.c'), 'int lib(void);\nint main(void) { return lib(); }\n');
+    writeFileSync(join(dir.path, 'lib.c'), 'int lib(void) { return 0; }\n');
+    const sh = (cmd: string) => {
+      const r = spawnSync('sh', ['-c', cmd], { cwd: dir.path, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    sh('gcc -c main.c lib.c && ar rcs liblib.a lib.o');
+    const files = linkerInputs(sh('gcc main.o liblib.a -Wl,--trace -o /dev/null'));
+    assert.ok(files.includes('main.o'), files.join(', '));
+    assert.ok(files.includes('liblib.a'), files.join(', '));
+    assert.ok(
+      files.some((f) => f.endsWith('/crt1.o') || f.endsWith('/Scrt1.o')),
+      files.join(', '),
+    );
+    assert.ok(
+      files.some((f) => /\/libc\.so(\.\d+)*$/.test(f)),
+      files.join(', '),
+    );
+    for (const f of files) assert.ok(!f.includes('(') && !f.includes(':'), `not a path: ${f}`);
   });
 });

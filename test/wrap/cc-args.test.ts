@@ -1,5 +1,5 @@
 // parseCompilerArgs: which compiler command lines specbuild-cc may cache, and how.
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -11,9 +11,8 @@ import {
   type CompileParse,
   type LinkInfo,
 } from '../../src/wrap/cc-args.js';
+import { requireCommand } from '../helpers/prereq.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const hasGcc = spawnSync('gcc', ['--version']).status === 0;
 
 function parse(args: string[], files: Record<string, string> = {}): CompileParse {
   return parseCompilerArgs(args, {
@@ -540,7 +539,11 @@ function filesUnder(dir: string, exclude: Set<string>): string[] {
   return out.sort();
 }
 
-describe('parseCompilerArgs: outputs match what gcc writes', { skip: !hasGcc }, () => {
+describe('parseCompilerArgs: outputs match what gcc writes', () => {
+  before(() => {
+    requireCommand('gcc', 'apt-get install gcc (scripts/install-test-deps.sh)');
+  });
+
   const cases: string[][] = [
     ['-c', 'src/a.c'],
     ['-c', 'src/b.tar.c', '-MD', '-gsplit-dwarf'],

@@ -1,14 +1,13 @@
 // parseMakeRules/depsOf: the make rules gcc -M prints, including real gcc output.
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { depsOf, parseMakeRules } from '../../src/wrap/make-deps.js';
 import { parseCompilerArgs } from '../../src/wrap/cc-args.js';
+import { requireCommand } from '../helpers/prereq.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const hasGcc = spawnSync('gcc', ['--version']).status === 0;
 
 describe('parseMakeRules', () => {
   it('one rule', () => {
@@ -117,7 +116,11 @@ function gcc(cwd: string, args: string[]): { stdout: string; stderr: string } {
 
 const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
 
-describe('depsOf on real gcc output', { skip: !hasGcc }, () => {
+describe('depsOf on real gcc output', () => {
+  before(() => {
+    requireCommand('gcc', 'apt-get install gcc (scripts/install-test-deps.sh)');
+  });
+
   const headers = ['a b.h', 'c$d.h', 'e#f.h', 'x\\ y.h', 'p:q.h', 't\tab.h', 'dollar$$.h'];
   const source = 'my src$.c';
 

@@ -1,0 +1,78 @@
+// The stat cache trusts a file's digest only while its size, mtime and inode
+// are unchanged and it was not modified within the last second.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { digestKey, digestOfFile } from '../../src/reapi/index.js';
+import { StatCache } from '../../src/wrap/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** Dates the file a minute back, past the freshness window. */
+function age(path: string, seconds = 60): void {
+  const t = new Date(Math.floor(Date.now() / 1000 - seconds) * 1000);
+  utimesSync(path, t, t);
+}
+
+describe('StatCache', () => {
+  it('reuses a digest while the file is unchanged, and rehashes when it changes', async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'x.h');
+    writeFileSync(f, '#define X 1\n');
+    age(f);
+    const c = new StatCache(undefined);
+    const first = await c.digest(f);
+    assert.equal(digestKey(first.digest), digestKey(await digestOfFile(f)));
+    assert.equal(first.executable, false);
+    await c.digest(f);
+    assert.deepEqual([c.misses, c.hits], [1, 1]);
+
+    // New content, new mtime: rehashed.
+    writeFileSync(f, '#define X 2\n');
+    age(f, 30);
+    const changed = await c.digest(f);
+    assert.equal(digestKey(changed.digest), digestKey(await digestOfFile(f)));
+    assert.equal(c.misses, 2);
+
+    // Replaced by another file of the same size and mtime: the inode tells.
+    const other = join(dir.path, 'other');
+    writeFileSync(other, '#define X 3\n');
+    utimesSync(other, statSync(f).atime, statSync(f).mtime);
+    renameSync(other, f);
+    const replaced = await c.digest(f);
+    assert.equal(digestKey(replaced.digest), digestKey(await digestOfFile(f)));
+    assert.equal(c.misses, 3);
+
+    chmodSync(f, 0o755);
+    assert.equal((await c.digest(f)).executable, true);
+  });
+
+  it('never trusts a file modified within the last second (its mtime may not move again)', async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'fresh.c');
+    writeFileSync(f, 'a');
+    const c = new StatCache(undefined);
+    await c.digest(f);
+    writeFileSync(f, 'b'); // same size, possibly the same mtime tick
+    assert.equal(digestKey((await c.digest(f)).digest), digestKey(await digestOfFile(f)));
+    assert.deepEqual([c.misses, c.hits], [2, 0]);
+  });
+
+  it('saves and loads its entries; a damaged file starts it empty', async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'x.h');
+    writeFileSync(f, 'int x;\n');
+    age(f);
+    const file = join(dir.path, 'cache', 'stat.json');
+    const a = await StatCache.load(file);
+    await a.digest(f);
+    await a.save();
+    const b = await StatCache.load(file);
+    await b.digest(f);
+    assert.deepEqual([b.misses, b.hits], [0, 1]);
+    writeFileSync(file, '{"half');
+    const c = await StatCache.load(file);
+    await c.digest(f);
+    assert.deepEqual([c.misses, c.hits], [1, 0]);
+  });
+});
