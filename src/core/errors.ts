@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'server/batch-too-large'
   | 'server/listen'
   | 'server/upload-busy'
+  | 'server/too-many-uploads'
   | 'server/unauthenticated'
   | 'sandbox/unavailable'
   | 'sandbox/setup'

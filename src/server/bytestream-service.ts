@@ -11,6 +11,11 @@ import { parseReadName, parseWriteName } from './resource-name.js';
 
 /** A partial upload is dropped after this long without data. */
 const UPLOAD_IDLE_MS = 10 * 60 * 1000;
+/**
+ * Partial uploads kept at once (each holds an open file): past this, the
+ * least recently started idle one is dropped, or the new one refused.
+ */
+export const MAX_PARTIAL_UPLOADS = 256;
 
 interface Partial {
   upload: Upload;
@@ -20,6 +25,8 @@ interface Partial {
 
 export class ByteStreamService {
   private readonly partial = new Map<string, Partial>();
+  /** Names being claimed right now (between the checks and the map entry). */
+  private readonly claiming = new Set<string>();
 
   constructor(private readonly ctx: ServerContext) {}
 
@@ -183,23 +190,51 @@ export class ByteStreamService {
     offset: bigint,
   ): Promise<Partial> {
     let p = this.partial.get(name);
-    if (p?.busy === true) {
+    if (p?.busy === true || this.claiming.has(name)) {
       throw new SpecbuildError(
         'server/upload-busy',
         `another stream is writing "${name.slice(0, 300)}"`,
       );
     }
-    if (p !== undefined && offset === 0n && p.upload.committedSize > 0) {
-      await this.drop(name); // the client restarts from the beginning
-      p = undefined;
+    if (p === undefined && offset !== 0n) {
+      throw new SpecbuildError(
+        'cas/out-of-range',
+        `no upload of "${name.slice(0, 300)}" to resume at offset ${offset}`,
+        { hint: 'start at offset 0, or ask QueryWriteStatus where to resume' },
+      );
     }
-    if (p === undefined) {
-      p = { upload: await begin(digest), busy: true, timer: undefined };
-      this.partial.set(name, p);
+    this.claiming.add(name); // held across the awaits below
+    try {
+      if (p !== undefined && offset === 0n && p.upload.committedSize > 0) {
+        await this.drop(name); // the client restarts from the beginning
+        p = undefined;
+      }
+      if (p === undefined) {
+        await this.makeRoom();
+        p = { upload: await begin(digest), busy: true, timer: undefined };
+        this.partial.set(name, p);
+      }
+    } finally {
+      this.claiming.delete(name);
     }
     p.busy = true;
     clearTimeout(p.timer);
     return p;
+  }
+
+  /** Keeps the number of partial uploads under MAX_PARTIAL_UPLOADS. */
+  private async makeRoom(): Promise<void> {
+    if (this.partial.size + this.claiming.size <= MAX_PARTIAL_UPLOADS) return;
+    for (const [name, p] of this.partial) {
+      if (p.busy) continue;
+      await this.drop(name); // the oldest idle one
+      return;
+    }
+    throw new SpecbuildError(
+      'server/too-many-uploads',
+      `${String(MAX_PARTIAL_UPLOADS)} uploads are in progress`,
+      { temporary: true, hint: 'try again shortly' },
+    );
   }
 
   private armTimer(name: string, p: Partial): void {

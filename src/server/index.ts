@@ -1,4 +1,3 @@
-// Server layer: REAPI gRPC services over local stores (and, later, an executor).
+// Server layer: the REAPI gRPC services over local stores and an executor.
 export * from './server.js';
-export { ServerContext, type InstanceStores, DEFAULT_MAX_BATCH_BYTES } from './context.js';
-export { grpcCodeOf } from './status.js';
+export { MAX_PARTIAL_UPLOADS } from './bytestream-service.js';

@@ -25,6 +25,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'remote/not-found':
       return Status.NOT_FOUND;
     case 'cas/too-large':
+    case 'server/too-many-uploads':
       return Status.RESOURCE_EXHAUSTED;
     case 'remote/failed-precondition':
     case 'cas/stage-conflict':

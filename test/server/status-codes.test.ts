@@ -14,6 +14,7 @@ import {
   toPb,
 } from '../../src/reapi/index.js';
 import { RemoteCallError, type Connection } from '../../src/remote/index.js';
+import { MAX_PARTIAL_UPLOADS } from '../../src/server/index.js';
 import { startFixture } from '../helpers/server-fixture.js';
 
 async function codeOf(p: Promise<unknown> | AsyncIterable<unknown>): Promise<number> {
@@ -321,6 +322,48 @@ describe('server status codes', () => {
     assert.equal(done.complete, true);
     assert.ok(Buffer.from(await f.cas.readBlob(d)).equals(data));
     assert.equal(f.server.partialUploads, 0);
+  });
+
+  it('refuses to resume an upload it does not have, keeping nothing', async () => {
+    await using f = await startFixture('unix');
+    const c = f.endpoint.connection;
+    const data = randomBytes(4096);
+    const d = digestOf(data);
+    const resourceName = `uploads/${randomUUID()}/blobs/${d.hash}/${d.size}`;
+    const code = await codeOf(
+      c.clientStream(
+        bytestream.ByteStream.method.write,
+        once({ resourceName, writeOffset: 100n, data: data.subarray(100) }),
+        noRetry,
+      ),
+    );
+    assert.equal(code, Status.OUT_OF_RANGE);
+    assert.equal(f.server.partialUploads, 0);
+  });
+
+  it('keeps at most MAX_PARTIAL_UPLOADS partial uploads, dropping the oldest idle one', async () => {
+    await using f = await startFixture('unix');
+    const c = f.endpoint.connection;
+    const names: string[] = [];
+    for (let i = 0; i <= MAX_PARTIAL_UPLOADS; i++) {
+      const data = randomBytes(64);
+      const d = digestOf(data);
+      const resourceName = `uploads/${randomUUID()}/blobs/${d.hash}/${d.size}`;
+      names.push(resourceName);
+      await c.clientStream(
+        bytestream.ByteStream.method.write,
+        once({ resourceName, data: data.subarray(0, 10) }),
+      );
+    }
+    assert.equal(f.server.partialUploads, MAX_PARTIAL_UPLOADS);
+    const oldest = await codeOf(
+      c.unary(bytestream.ByteStream.method.queryWriteStatus, { resourceName: names[0] }, noRetry),
+    );
+    assert.equal(oldest, Status.NOT_FOUND, 'the oldest was dropped');
+    const newest = await c.unary(bytestream.ByteStream.method.queryWriteStatus, {
+      resourceName: names.at(-1),
+    });
+    assert.equal(newest.committedSize, 10n);
   });
 
   it('pages GetTree with tokens it issued, and rejects others', async () => {
