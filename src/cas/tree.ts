@@ -40,36 +40,60 @@ export function decodeDirectory(bytes: Uint8Array, d: Digest): Directory {
   return dir;
 }
 
+/** One directory of a walk: its message, or `missing` when the CAS lacks it. */
+export type WalkedDirectory =
+  | { digest: Digest; dir: Directory; size: number; missing?: undefined }
+  | { digest: Digest; missing: true };
+
+/**
+ * Each distinct directory reachable from `root`, breadth-first, in a stable
+ * order (page tokens of GetTree count them), read one batch per level and
+ * validated. A missing directory is reported once and its subtree skipped.
+ * Trees of more than MAX_TREE_DIRECTORIES directories are refused.
+ */
+export async function* walkTree(
+  cas: Cas,
+  root: Digest,
+  opts?: CallOptions,
+): AsyncIterable<WalkedDirectory> {
+  const seen = new Set<string>([digestKey(root)]);
+  let level: Digest[] = [root];
+  while (level.length > 0) {
+    const blobs = await cas.readBlobs(level, opts);
+    const next: Digest[] = [];
+    for (const d of level) {
+      const bytes = blobs.get(digestKey(d));
+      if (bytes === undefined) {
+        yield { digest: d, missing: true };
+        continue;
+      }
+      const dir = decodeDirectory(bytes, d);
+      for (const sub of dir.directories) {
+        const sd = fromPb(sub.digest);
+        const sk = digestKey(sd);
+        if (seen.has(sk)) continue;
+        seen.add(sk);
+        next.push(sd);
+      }
+      if (seen.size > MAX_TREE_DIRECTORIES) {
+        throw new SpecbuildError(
+          'reapi/invalid-directory',
+          `tree ${digestKey(root)} has too many directories`,
+        );
+      }
+      yield { digest: d, dir, size: bytes.byteLength };
+    }
+    level = next;
+  }
+}
+
 /** Fetches all Directory messages reachable from `root`, one batch per level. */
 export async function fetchTree(cas: Cas, root: Digest, opts?: CallOptions): Promise<FetchedTree> {
   const directories = new Map<string, Directory>();
   const missing: Digest[] = [];
-  let level: Digest[] = [root];
-  while (level.length > 0) {
-    const blobs = await cas.readBlobs(level, opts);
-    const next = new Map<string, Digest>();
-    for (const d of level) {
-      const key = digestKey(d);
-      const bytes = blobs.get(key);
-      if (bytes === undefined) {
-        missing.push(d);
-        continue;
-      }
-      const dir = decodeDirectory(bytes, d);
-      directories.set(key, dir);
-      for (const sub of dir.directories) {
-        const sd = fromPb(sub.digest);
-        const sk = digestKey(sd);
-        if (!directories.has(sk)) next.set(sk, sd);
-      }
-    }
-    if (directories.size + next.size > MAX_TREE_DIRECTORIES) {
-      throw new SpecbuildError(
-        'reapi/invalid-directory',
-        `tree ${digestKey(root)} has too many directories`,
-      );
-    }
-    level = [...next.values()];
+  for await (const w of walkTree(cas, root, opts)) {
+    if (w.missing === true) missing.push(w.digest);
+    else directories.set(digestKey(w.digest), w.dir);
   }
   return { root, directories, missing };
 }

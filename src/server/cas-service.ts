@@ -3,7 +3,7 @@
 import { create } from '@bufbuild/protobuf';
 import { status as Status, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
-import { decodeDirectory, type Cas } from '../cas/index.js';
+import { walkTree } from '../cas/index.js';
 import {
   BatchReadBlobsResponse_ResponseSchema,
   BatchReadBlobsResponseSchema,
@@ -12,14 +12,12 @@ import {
   Compressor_Value,
   digestEquals,
   digestKey,
-  digestOf,
   FindMissingBlobsResponseSchema,
   fromPb,
   GetTreeResponseSchema,
   toPb,
   type BatchReadBlobsRequest,
   type BatchUpdateBlobsRequest,
-  type Digest,
   type Directory,
   type FindMissingBlobsRequest,
   type GetTreeRequest,
@@ -64,14 +62,20 @@ export function casService(ctx: ServerContext): UntypedServiceImplementation {
                 `compressor ${r.compressor} is not supported`,
               );
             }
-            const got = digestOf(r.data);
+            if (r.data.byteLength !== d.size)
+              throw new SpecbuildError(
+                'cas/digest-mismatch',
+                `${String(r.data.byteLength)} bytes sent for ${digestKey(d)}`,
+              );
+            // Hashed once, by the store; data under another digest is stored
+            // there (harmless: content-addressed) and the request refused.
+            const got = await cas.writeBlob(r.data);
             if (!digestEquals(got, d)) {
               throw new SpecbuildError(
                 'cas/digest-mismatch',
                 `data hashes to ${digestKey(got)}, not ${digestKey(d)}`,
               );
             }
-            await cas.writeBlob(r.data);
             return create(BatchUpdateBlobsResponse_ResponseSchema, {
               digest,
               status: rpcStatus(Status.OK),
@@ -145,7 +149,9 @@ export function casService(ctx: ServerContext): UntypedServiceImplementation {
         batchBytes = 0;
         await writeMessage(call, msg);
       };
-      for await (const { dir, size } of walkTree(cas, root)) {
+      for await (const w of walkTree(cas, root)) {
+        if (w.missing === true) continue; // left out, with its subtree
+        const { dir, size } = w;
         if (index++ < skip) continue;
         if (sent === limit) {
           await flush(String(skip + sent));
@@ -168,37 +174,4 @@ export function casService(ctx: ServerContext): UntypedServiceImplementation {
       await flush('');
     }),
   };
-}
-
-/**
- * Each distinct directory of a tree, breadth-first from the root, in a stable
- * order (so page tokens, which count directories, stay valid between calls).
- * Directories missing from the CAS are left out with their subtrees.
- */
-async function* walkTree(cas: Cas, root: Digest): AsyncIterable<{ dir: Directory; size: number }> {
-  const seen = new Set<string>([digestKey(root)]);
-  let level: Digest[] = [root];
-  while (level.length > 0) {
-    const next: Digest[] = [];
-    for (const d of level) {
-      let bytes: Uint8Array;
-      try {
-        bytes = await cas.readBlob(d);
-      } catch (e) {
-        if (e instanceof SpecbuildError && e.code === 'cas/not-found') continue;
-        throw e;
-      }
-      const dir = decodeDirectory(bytes, d);
-      yield { dir, size: bytes.byteLength };
-      for (const sub of dir.directories) {
-        const sd = fromPb(sub.digest);
-        const key = digestKey(sd);
-        if (!seen.has(key)) {
-          seen.add(key);
-          next.push(sd);
-        }
-      }
-    }
-    level = next;
-  }
 }
