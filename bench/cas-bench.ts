@@ -5,13 +5,10 @@
 // prints one JSON line of figures on stdout (progress goes to stderr). Set
 // BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") to pass
 // extra node flags to the server process when profiling.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { RemoteEndpoint } from '../src/remote/index.js';
 import {
   ContentAddressableStorage,
@@ -22,6 +19,8 @@ import {
   type Digest,
   type PbDigest,
 } from '../src/reapi/index.js';
+import { startCliServer, type CliServer } from '../test/helpers/cli-server.js';
+import { logger } from './common.js';
 
 const MIB = 1024 * 1024;
 /** How long each timed phase runs. */
@@ -37,11 +36,7 @@ const RSS_BYTES = 1024 * MIB;
 const GEN_CHUNK = MIB;
 const RSS_POLL_MS = 50;
 
-const cliMain = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-
-function log(msg: string): void {
-  console.error(`[cas-bench] ${msg}`);
-}
+const log = logger('cas-bench');
 
 function mbPerS(bytes: number, ms: number): number {
   return bytes / 1e6 / (ms / 1000);
@@ -53,73 +48,20 @@ function round1(x: number): number {
 
 // ---------------------------------------------------------------- server process
 
-interface ServerProcess {
-  child: ChildProcess;
-  pid: number;
-  target: string;
-  exited: Promise<number | null>;
-}
+type ServerProcess = CliServer;
 
-async function startServerProcess(cacheDir: string): Promise<ServerProcess> {
-  const extra = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
-  const child = spawn(
-    process.execPath,
-    [...extra, cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', cacheDir],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  child.on('error', (e) => {
-    log(`server process: ${e.message}`);
-  });
-  const exited = new Promise<number | null>((res) => {
-    child.once('exit', (code) => {
-      res(code);
-    });
-  });
-  if (child.pid === undefined) throw new Error('cannot start the server');
-  const pid = child.pid;
-  // The first stdout line naming the address tells us the server is ready;
-  // every other line (e.g. from --trace-gc) is passed on to stderr.
-  let listening: ((target: string) => void) | undefined;
-  const ready = new Promise<string>((res) => (listening = res));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const m = /^specbuild server listening on (\S+:\d+) /.exec(line);
-    if (m?.[1] !== undefined && listening !== undefined) {
-      listening(m[1]);
-      listening = undefined;
-    } else log(`server: ${line}`);
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const target = await Promise.race([
-      ready,
-      exited.then((code) => {
-        throw new Error(`server exited with ${String(code)} before listening`);
-      }),
-      new Promise<never>((_, rej) => {
-        timer = setTimeout(() => {
-          rej(new Error('server did not start within 15 s'));
-        }, 15_000);
-      }),
-    ]);
-    return { child, pid, target, exited };
-  } catch (e) {
-    child.kill('SIGTERM');
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
+function startServerProcess(cacheDir: string): Promise<ServerProcess> {
+  // BENCH_SERVER_NODE_ARGS: e.g. --trace-gc, to see the server's collector at work.
+  const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '')
+    .split(/\s+/)
+    .filter((a) => a !== '');
+  return startCliServer(cacheDir, { nodeArgs });
 }
 
 async function stopServerProcess(s: ServerProcess): Promise<void> {
-  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
-  s.child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    log('server ignored SIGTERM for 10 s; sending SIGKILL');
-    s.child.kill('SIGKILL');
-  }, 10_000);
-  const code = await s.exited;
-  clearTimeout(timer);
-  if (code !== 0) log(`server exited with code ${String(code)}`);
+  const exit = await s.stop();
+  if (exit.code !== 0) log(`server exited with ${JSON.stringify(exit)}:\n${s.output()}`);
+  else if (process.env['BENCH_SERVER_NODE_ARGS'] !== undefined) log(s.output());
 }
 
 async function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
@@ -339,10 +281,10 @@ async function withServer<T>(
   fn: (ep: RemoteEndpoint, server: ServerProcess) => Promise<T>,
 ): Promise<T> {
   const server = await startServerProcess(cacheDir);
-  log(`server pid ${server.pid} at ${server.target}`);
+  log(`server pid ${String(server.pid)} at ${server.address}`);
   let ep: RemoteEndpoint | undefined;
   try {
-    ep = await RemoteEndpoint.connect({ target: server.target, callTimeoutMs: 120_000 });
+    ep = await RemoteEndpoint.connect({ target: server.address, callTimeoutMs: 120_000 });
     return await fn(ep, server);
   } finally {
     ep?.close();

@@ -6,21 +6,16 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { LocalActionCache, LocalCas } from '../src/cas/index.js';
 import { LocalExecutor } from '../src/exec/index.js';
 import type { Digest } from '../src/reapi/index.js';
 import { RemoteEndpoint } from '../src/remote/index.js';
 import { uploadAction } from '../test/helpers/actions.js';
+import { startCliServer } from '../test/helpers/cli-server.js';
+import { logger, median, round2 } from './common.js';
 
 const RUNS = 200;
-const log = (s: string): void => {
-  process.stderr.write(`[exec-bench] ${s}\n`);
-};
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-};
+const log = logger('exec-bench');
 
 function spawnOnce(argv: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -66,21 +61,8 @@ async function overhead(dir: string): Promise<number> {
 }
 
 async function cachedExecutes(dir: string): Promise<number> {
-  const { cliMain } = await import('../test/helpers/paths.js');
-  const child = spawn(
-    process.execPath,
-    [cliMain, 'server', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'srv'), '--jobs', '2'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const address = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      const m = /listening on (\S+)/.exec(line);
-      if (m?.[1] === undefined) reject(new Error(line));
-      else resolve(m[1]);
-    });
-  });
+  const server = await startCliServer(join(dir, 'srv'));
+  const address = server.address;
   const ep = await RemoteEndpoint.connect({ target: address });
   try {
     const actions: Digest[] = [];
@@ -107,8 +89,7 @@ async function cachedExecutes(dir: string): Promise<number> {
     return calls / ((performance.now() - start) / 1000);
   } finally {
     ep.close();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await server.stop();
   }
 }
 
@@ -121,7 +102,7 @@ async function main(): Promise<void> {
     const perS = await cachedExecutes(dir);
     console.log(
       JSON.stringify({
-        overhead_ms_median: Math.round(over * 100) / 100,
+        overhead_ms_median: round2(over),
         cached_execute_per_s: Math.round(perS),
       }),
     );

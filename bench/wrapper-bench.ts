@@ -11,17 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCliServer } from '../test/helpers/cli-server.js';
 import { specbuildCc } from '../test/helpers/cproject.js';
+import { logger, median, round2 } from './common.js';
 
 const RUNS = Math.max(10, Number(process.env.BENCH_RUNS ?? 15));
 const MIN_PLAIN_MS = 150;
-const log = (s: string): void => {
-  process.stderr.write(`[wrapper-bench] ${s}\n`);
-};
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-};
-const round = (x: number): number => Math.round(x * 100) / 100;
+const log = logger('wrapper-bench');
 
 /** C source with `funcs` loop-heavy functions: gcc -O2 spends its time optimising them. */
 function translationUnit(funcs: number): string {
@@ -148,15 +142,15 @@ async function main(): Promise<void> {
     );
     const p = median(plain);
     const figures = {
-      plain_ms: round(p),
-      miss_ms: round(median(miss)),
-      hit_ms: round(median(hit)),
-      hit_ratio: round(median(hit) / p),
-      miss_ratio: round(median(miss) / p),
-      startup_ms: round(median(startup)),
-      hit_direct_ms: round(median(hitDirect)),
-      hit_direct_ratio: round(median(hitDirect) / p),
-      deps_scan_ms: round(dependencyScan),
+      plain_ms: round2(p),
+      miss_ms: round2(median(miss)),
+      hit_ms: round2(median(hit)),
+      hit_ratio: round2(median(hit) / p),
+      miss_ratio: round2(median(miss) / p),
+      startup_ms: round2(median(startup)),
+      hit_direct_ms: round2(median(hitDirect)),
+      hit_direct_ratio: round2(median(hitDirect) / p),
+      deps_scan_ms: round2(dependencyScan),
       runs: RUNS,
     };
     console.log(JSON.stringify(figures));

@@ -12,15 +12,23 @@ export interface CliServer {
   stop: () => Promise<Exit>;
   /** SIGKILL, as a crash would. */
   kill: () => Promise<Exit>;
+  pid: number;
   /** Everything it printed. */
   output: () => string;
 }
 
 export async function startCliServer(
   cacheDir: string,
-  opts: { instance?: string; jobs?: number; listen?: string } = {},
+  opts: {
+    instance?: string;
+    jobs?: number;
+    listen?: string;
+    /** Options for Node itself (e.g. --trace-gc), before the script. */
+    nodeArgs?: string[];
+  } = {},
 ): Promise<CliServer> {
   const args = [
+    ...(opts.nodeArgs ?? []),
     cliMain,
     'server',
     '--listen',
@@ -36,7 +44,13 @@ export async function startCliServer(
       return m?.[1] === undefined ? undefined : { address: m[1], instance: m[2] ?? '' };
     },
   });
-  return { ...service.value, stop: service.stop, kill: service.kill, output: service.output };
+  return {
+    ...service.value,
+    stop: service.stop,
+    kill: service.kill,
+    pid: service.pid,
+    output: service.output,
+  };
 }
 
 /** Stops the server and fails the test unless it exited 0 on SIGTERM. */

@@ -67,6 +67,7 @@ export interface Service<T> {
   stop: () => Promise<Exit>;
   /** SIGKILL, as a crash would; resolves once it is gone. */
   kill: () => Promise<Exit>;
+  pid: number;
 }
 
 /**
@@ -126,7 +127,7 @@ export async function startService<T>(
           child.kill('SIGKILL');
           return done;
         };
-        return { value, output: () => output, stop, kill };
+        return { value, output: () => output, stop, kill, pid: child.pid ?? -1 };
       }
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(
