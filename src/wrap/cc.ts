@@ -21,6 +21,7 @@ import {
 import type { RemoteEndpoint } from '../remote/index.js';
 import { parseCompilerArgs } from './cc-args.js';
 import { depsOf } from './make-deps.js';
+import { wrapperTarget } from './env.js';
 import { encodeAction, runAction } from './remote-action.js';
 import type { StatCache } from './stat-cache.js';
 import { directKey, type DirectCache, type DirectFile } from './direct-cache.js';
@@ -104,18 +105,15 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
     const v = env.get(k);
     return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
   };
-  const server = env.get('SPECBUILD_SERVER') ?? env.get('RECC_SERVER');
   const root = env.get('SPECBUILD_PROJECT_ROOT');
   return {
-    server: server === '' ? undefined : server,
-    instance: env.get('SPECBUILD_INSTANCE') ?? '',
+    ...wrapperTarget((k) => env.get(k)),
     cacheOnly: flag('SPECBUILD_CACHE_ONLY'),
     link: flag('SPECBUILD_LINK'),
     projectRoot: root === undefined || root === '' ? undefined : resolve(root),
     depsExclude: (env.get('SPECBUILD_DEPS_EXCLUDE_PATHS') ?? '')
       .split(/[,:]/)
       .filter((p) => p !== ''),
-    logFile: env.get('SPECBUILD_WRAPPER_LOG'),
     verbose: flag('SPECBUILD_VERBOSE'),
     direct: flag('SPECBUILD_DIRECT'),
     platform: parsePlatform(env.get('SPECBUILD_REMOTE_PLATFORM')),

@@ -1,6 +1,7 @@
 // Parsing of specbuild-exec's command line (shared by the Node entry point
 // and the wrapper daemon that serves the native client).
 import { SpecbuildError } from '../core/index.js';
+import { wrapperTarget } from './env.js';
 import type { ExecRequest } from './exec-wrapper.js';
 
 /** An --output: relative to the working directory and inside it, as REAPI requires. */
@@ -60,9 +61,7 @@ export function parseExecArgs(
     outputs: [],
     platform: [],
     env: [],
-    server: env.SPECBUILD_SERVER ?? env.RECC_SERVER,
-    instance: env.SPECBUILD_INSTANCE ?? '',
-    logFile: env.SPECBUILD_WRAPPER_LOG,
+    ...wrapperTarget((k) => env[k]),
   };
   let i = 0;
   for (; i < argv.length; i++) {

@@ -4,6 +4,7 @@
 // place and returns the command's stdout, stderr and exit code.
 import { spawn } from 'node:child_process';
 import { appendFile, lstat, readlink } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import type { Uploads } from '../cas/index.js';
@@ -98,7 +99,8 @@ export function runLocally(argv: string[], cwd: string): Promise<number> {
       resolvePromise(127);
     });
     child.once('exit', (code, signal) => {
-      resolvePromise(code ?? 128 + (signal === null ? 0 : 15));
+      // A signal is reported as a shell does: 128 + its number.
+      resolvePromise(code ?? 128 + (signal === null ? 0 : osConstants.signals[signal]));
     });
   });
 }
@@ -190,7 +192,10 @@ export async function runWrapped(req: ExecRequest): Promise<ExecReply & { ms: nu
           stderr: new Uint8Array(0),
         };
   const ms = Math.round(performance.now() - started);
+  // The command has run: a log that cannot be written does not change its result.
   if (req.logFile !== undefined)
-    await appendFile(req.logFile, logLine(req.argv, reply.outcome, reply.action, ms));
+    await appendFile(req.logFile, logLine(req.argv, reply.outcome, reply.action, ms)).catch(
+      () => undefined,
+    );
   return { ...reply, ms };
 }

@@ -159,6 +159,11 @@ for (const variant of ['node', 'native'] as const) {
     it('runs locally without a server, and falls back when the server is down', async () => {
       await using dir = await tempDir();
       const log = join(dir.path, 'log');
+      // A command killed by a signal: 128 + its number, as a shell reports it
+      // (the native client re-raises the signal itself).
+      const killed = wrap(dir.path, ['--', 'sh', '-c', 'kill -9 $$']);
+      if (variant === 'node') assert.equal(killed.status, 137);
+      else assert.equal(killed.signal, 'SIGKILL');
       const local = wrap(dir.path, [
         '--log',
         log,
