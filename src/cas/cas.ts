@@ -1,5 +1,6 @@
 // The storage interfaces every layer uses: a content-addressable blob store and
 // an action cache. Local stores, the remote client and decorators implement them.
+import { SpecbuildError } from '../core/index.js';
 import type { ActionResult, Digest } from '../reapi/index.js';
 
 export interface CallOptions {
@@ -65,4 +66,18 @@ export interface UploadableCas extends Cas {
   beginUpload(digest: Digest): Promise<Upload>;
   /** True when the blob is present (cheap, local). */
   has(digest: Digest): boolean;
+}
+
+/** A whole blob, or undefined when the store does not hold it (other errors throw). */
+export async function readBlobIfPresent(
+  cas: Pick<Cas, 'readBlob'>,
+  digest: Digest,
+  opts?: CallOptions,
+): Promise<Uint8Array | undefined> {
+  try {
+    return await cas.readBlob(digest, opts);
+  } catch (e) {
+    if (e instanceof SpecbuildError && e.code === 'cas/not-found') return undefined;
+    throw e;
+  }
 }

@@ -8,6 +8,7 @@ import { errnoCode, SpecbuildError } from '../core/index.js';
 import {
   ActionResultSchema,
   checkActionResult,
+  digestKey,
   encodeCanonical,
   TreeSchema,
   type ActionResult,
@@ -68,12 +69,17 @@ export class LocalActionCache implements ActionCache {
   /** True when every blob the result references, including files inside output trees, exists. */
   private async complete(blobs: Digest[], trees: Digest[], opts?: CallOptions): Promise<boolean> {
     if ((await this.cas.findMissingBlobs([...blobs, ...trees], opts)).length > 0) return false;
-    for (const t of trees) {
-      const tree = fromBinary(TreeSchema, await this.cas.readBlob(t, opts));
-      const dirs = tree.root === undefined ? tree.children : [tree.root, ...tree.children];
-      if ((await this.cas.findMissingBlobs(filesOf(dirs), opts)).length > 0) return false;
-    }
-    return true;
+    if (trees.length === 0) return true;
+    // The files inside every output tree, asked about in one call.
+    const read = await this.cas.readBlobs(trees, opts);
+    const dirs = [...read.values()].flatMap((bytes) => {
+      const tree = fromBinary(TreeSchema, bytes);
+      return tree.root === undefined ? tree.children : [tree.root, ...tree.children];
+    });
+    return (
+      read.size === new Set(trees.map(digestKey)).size &&
+      (await this.cas.findMissingBlobs(filesOf(dirs), opts)).length === 0
+    );
   }
 
   async updateActionResult(

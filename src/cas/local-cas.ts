@@ -16,7 +16,13 @@ import {
   EMPTY_HASH,
   type Digest,
 } from '../reapi/index.js';
-import type { CallOptions, ReadRange, Upload, UploadableCas } from './cas.js';
+import {
+  readBlobIfPresent,
+  type CallOptions,
+  type ReadRange,
+  type Upload,
+  type UploadableCas,
+} from './cas.js';
 import { LruIndex } from './lru-index.js';
 
 export interface LocalCasOptions {
@@ -205,11 +211,8 @@ export class LocalCas implements UploadableCas {
     const out = new Map<string, Uint8Array>();
     await Promise.all(
       digests.map(async (d) => {
-        try {
-          out.set(digestKey(d), await this.readBlob(d, opts));
-        } catch (e) {
-          if (!(e instanceof SpecbuildError && e.code === 'cas/not-found')) throw e;
-        }
+        const data = await readBlobIfPresent(this, d, opts);
+        if (data !== undefined) out.set(digestKey(d), data);
       }),
     );
     return out;

@@ -10,6 +10,7 @@ import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { Limiter, SpecbuildError } from '../core/index.js';
 import {
   fetchTree,
+  readBlobIfPresent,
   filesOf,
   stageTree,
   type ActionCache,
@@ -117,13 +118,9 @@ export class LocalExecutor {
 
   /** A blob the action needs; absent → MissingBlobsError naming it. */
   private async readNeeded(d: Digest): Promise<Uint8Array> {
-    try {
-      return await this.opts.cas.readBlob(d);
-    } catch (e) {
-      if (e instanceof SpecbuildError && e.code === 'cas/not-found')
-        throw new MissingBlobsError([d]);
-      throw e;
-    }
+    const data = await readBlobIfPresent(this.opts.cas, d);
+    if (data === undefined) throw new MissingBlobsError([d]);
+    return data;
   }
 
   private async readAction(d: Digest): Promise<Action> {

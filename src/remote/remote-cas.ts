@@ -3,7 +3,7 @@
 // (reads resume after a broken stream), every received blob verified.
 import { randomUUID } from 'node:crypto';
 import { SpecbuildError } from '../core/index.js';
-import type { CallOptions, Cas, ReadRange } from '../cas/index.js';
+import { readBlobIfPresent, type CallOptions, type Cas, type ReadRange } from '../cas/index.js';
 import {
   bytestream,
   ContentAddressableStorage,
@@ -112,11 +112,8 @@ export class RemoteCas implements Cas {
       if (d.size === 0) out.set(digestKey(d), new Uint8Array(0));
       else if (this.fitsBatch(d.size) && !this.noBatchRead) small.push(d);
       else {
-        try {
-          out.set(digestKey(d), await this.readBlob(d, opts));
-        } catch (e) {
-          if (!(e instanceof SpecbuildError && e.code === 'cas/not-found')) throw e;
-        }
+        const data = await readBlobIfPresent(this, d, opts);
+        if (data !== undefined) out.set(digestKey(d), data);
       }
     }
     const batches = this.batches(small, (d) => d.size);
@@ -137,11 +134,8 @@ export class RemoteCas implements Cas {
       if (res === undefined) {
         // No batch reads on this server: the rest, one ByteStream read each.
         for (const d of batches.slice(i).flat()) {
-          try {
-            out.set(digestKey(d), await this.readBlob(d, opts));
-          } catch (e) {
-            if (!(e instanceof SpecbuildError && e.code === 'cas/not-found')) throw e;
-          }
+          const data = await readBlobIfPresent(this, d, opts);
+          if (data !== undefined) out.set(digestKey(d), data);
         }
         break;
       }
