@@ -16,14 +16,6 @@ export class LruIndex {
     return this.total;
   }
 
-  get count(): number {
-    return this.entries.size;
-  }
-
-  has(hash: string): boolean {
-    return this.entries.has(hash);
-  }
-
   /** Records a use (or an insertion); returns the entry's previous touch time, if any. */
   use(hash: string, size: number, nowMs: number): number | undefined {
     const old = this.entries.get(hash);

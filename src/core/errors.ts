@@ -10,7 +10,6 @@ export type ErrorCode =
   | 'reapi/invalid-message'
   | 'cas/not-found'
   | 'cas/digest-mismatch'
-  | 'cas/too-large'
   | 'cas/out-of-range'
   | 'cas/io'
   | 'cas/stage-conflict'

@@ -39,7 +39,3 @@ export function checkRelPath(path: string, where: string): RelPath {
   for (const part of path.split('/')) checkName(part, `${where} "${path.slice(0, 200)}"`);
   return path as RelPath;
 }
-
-export function joinRel(dir: RelPath, name: EntryName): RelPath {
-  return (dir === '' ? name : `${dir}/${name}`) as RelPath;
-}

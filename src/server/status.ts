@@ -24,7 +24,6 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'cas/not-found':
     case 'remote/not-found':
       return Status.NOT_FOUND;
-    case 'cas/too-large':
     case 'server/too-many-uploads':
       return Status.RESOURCE_EXHAUSTED;
     case 'remote/failed-precondition':
