@@ -75,7 +75,19 @@ function deserializer<D extends DescMessage>(schema: D): (b: Buffer) => MessageS
   return (b) => fromBinary(schema, b, { readUnknownFields: false });
 }
 
+const definitions = new WeakMap<DescMethod, MethodDefinition<unknown, unknown>>();
+
+/** grpc-js's definition of a method, made once per method (clients ask on every call). */
 export function methodDefinition(method: DescMethod): MethodDefinition<unknown, unknown> {
+  let def = definitions.get(method);
+  if (def === undefined) {
+    def = makeDefinition(method);
+    definitions.set(method, def);
+  }
+  return def;
+}
+
+function makeDefinition(method: DescMethod): MethodDefinition<unknown, unknown> {
   const kind = method.methodKind;
   return {
     path: methodPath(method),
