@@ -80,9 +80,17 @@ export interface ExecuteOutcome {
   error?: SpecbuildError;
 }
 
+/** A run that identical requests share while it is in flight. */
+interface InFlight {
+  outcome: Promise<ExecuteOutcome>;
+  readonly started: boolean;
+  /** Every sharer's onStart. */
+  onStart: Set<() => void>;
+}
+
 export class LocalExecutor {
   private readonly limiter: Limiter;
-  private readonly inFlight = new Map<string, Promise<ExecuteOutcome>>();
+  private readonly inFlight = new Map<string, InFlight>();
   readonly workerName: string;
   /** Actions actually run in the sandbox (not cache hits, not de-duplicated waits). */
   runs = 0;
@@ -108,12 +116,34 @@ export class LocalExecutor {
     if (action.doNotCache) return this.run(actionDigest, action, command, opts);
     const key = digestKey(actionDigest);
     const running = this.inFlight.get(key);
-    if (running !== undefined) return running;
-    const p = this.run(actionDigest, action, command, opts).finally(() => {
+    if (running !== undefined) {
+      // Joins the run in flight; told when it starts, like its first caller.
+      if (opts.onStart !== undefined) {
+        if (running.started) opts.onStart();
+        else running.onStart.add(opts.onStart);
+      }
+      return running.outcome;
+    }
+    const onStart = new Set(opts.onStart === undefined ? [] : [opts.onStart]);
+    const state = { started: false };
+    const outcome = this.run(actionDigest, action, command, {
+      ...opts,
+      onStart: () => {
+        state.started = true;
+        for (const f of onStart) f();
+      },
+    }).finally(() => {
       this.inFlight.delete(key);
     });
-    this.inFlight.set(key, p);
-    return p;
+    const entry: InFlight = {
+      outcome,
+      onStart,
+      get started() {
+        return state.started;
+      },
+    };
+    this.inFlight.set(key, entry);
+    return entry.outcome;
   }
 
   /** A blob the action needs; absent → MissingBlobsError naming it. */

@@ -153,6 +153,20 @@ describe('Execution service', () => {
     );
   });
 
+  it('shows every caller of a shared run that it is executing', async () => {
+    await using s = await execServer('tcp');
+    const a = await uploadAction(s.ep.cas, { argv: ['sh', '-c', 'sleep 0.5; echo once'] });
+    const seen: ExecutionStage_Value[][] = [[], []];
+    await Promise.all(
+      seen.map((stages) => s.ep.execution.execute(a, { onStage: (st) => stages.push(st) })),
+    );
+    assert.equal(s.executor.runs, 1, 'run once for both');
+    for (const stages of seen) {
+      assert.ok(stages.includes(ExecutionStage_Value.EXECUTING), stages.join(','));
+      assert.equal(stages.at(-1), ExecutionStage_Value.COMPLETED);
+    }
+  });
+
   it('answers over a thousand Executes on one connection (finished streams are not reset)', async () => {
     await using s = await execServer('tcp');
     const a = await uploadAction(s.ep.cas, {
