@@ -15,24 +15,18 @@ export interface UploadItem {
 /** Upload items by digestKey (an action's blobs, each once). */
 export type Uploads = Map<string, UploadItem>;
 
-/**
- * Writes the items `cas` does not hold. `missing`, when given, is the answer
- * of a FindMissingBlobs the caller already sent (e.g. alongside an action
- * cache lookup); otherwise it is asked here.
- */
+/** Writes the items `cas` does not hold (one FindMissingBlobs for all of them). */
 export async function uploadMissing(
   cas: Cas,
   items: Uploads,
-  missing?: Promise<readonly Digest[]> | readonly Digest[],
   opts: CallOptions = {},
 ): Promise<void> {
   const lacking = new Set(
     (
-      await (missing ??
-        cas.findMissingBlobs(
-          [...items.values()].map((u) => u.digest),
-          opts,
-        ))
+      await cas.findMissingBlobs(
+        [...items.values()].map((u) => u.digest),
+        opts,
+      )
     ).map(digestKey),
   );
   const blobs: Uint8Array[] = [];

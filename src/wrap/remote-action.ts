@@ -126,7 +126,7 @@ export async function runAction(
         'remote/unsupported',
         `${ep.connection.target.text} does not execute actions`,
       );
-    await uploadMissing(ep.cas, uploads, undefined, { signal });
+    await uploadMissing(ep.cas, uploads, { signal });
     phase('upload');
     const res = await ep.execution.execute(action, { signal });
     phase('execute');
