@@ -30,11 +30,11 @@ import {
   type ActionResult,
   type Command,
   type Digest,
-  checkPlatform,
   hostPlatform,
   type PlatformProperties,
 } from '../reapi/index.js';
 import { runInSandbox } from '../sandbox/index.js';
+import { checkPlatform } from './platform.js';
 import { captureOutputs } from './capture.js';
 
 /** Raised when blobs an action needs are not in the CAS. */

@@ -1,12 +1,11 @@
-// The platform this executor offers: OS family, ISA, and a property that
-// identifies the host toolchain, so caches never mix results from different
-// toolchains. Actions may require only these properties, with these values.
+// The platform of this host: OS family, ISA, and a property that identifies
+// the host toolchain, so caches never mix results from different toolchains.
+// The executor offers exactly these (exec/platform.ts checks actions against
+// them) and the wrappers put them in their actions; hence it lives this low.
 import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { arch } from 'node:os';
-import { SpecbuildError } from '../core/index.js';
 import { digestOfFile } from './digest.js';
-import type { Platform } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 
 /** Property naming the host toolchain (hash of os-release and compiler binaries). */
 export const TOOLCHAIN_PROPERTY = 'specbuild-toolchain';
@@ -52,29 +51,4 @@ export function hostPlatform(): Promise<PlatformProperties> {
     ]);
   })();
   return hostPromise;
-}
-
-/**
- * Checks an action's required properties against what this executor offers:
- * an unknown name or a different value is FAILED_PRECONDITION.
- */
-export function checkPlatform(required: Platform | undefined, offered: PlatformProperties): void {
-  for (const p of required?.properties ?? []) {
-    const have = offered.get(p.name);
-    if (have === undefined) {
-      throw new SpecbuildError(
-        'exec/platform',
-        `platform property "${p.name}" is not offered by this executor`,
-        {
-          hint: `offered: ${[...offered].map(([k, v]) => `${k}=${v}`).join(', ')}`,
-        },
-      );
-    }
-    if (have !== p.value) {
-      throw new SpecbuildError(
-        'exec/platform',
-        `platform property ${p.name}=${p.value} does not match this executor's ${p.name}=${have}`,
-      );
-    }
-  }
 }

@@ -164,7 +164,7 @@ export async function writeMessage<T>(
     };
     const onClose = (): void => {
       call.off('drain', onDrain);
-      reject(new SpecbuildError('remote/unavailable', 'client went away'));
+      reject(new SpecbuildError('server/client-gone', 'client went away'));
     };
     call.once('drain', onDrain);
     call.once('close', onClose);

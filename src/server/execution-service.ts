@@ -117,7 +117,7 @@ export class ExecutionService {
         const executor = stores.executor;
         if (executor === undefined) {
           throw new SpecbuildError(
-            'remote/unsupported',
+            'server/no-execution',
             `instance "${req.instanceName}" does not execute actions`,
             {
               hint: 'start the server with --jobs N to enable execution',
@@ -157,7 +157,7 @@ export class ExecutionService {
         const op = this.operations.get(req.name);
         if (op === undefined)
           throw new SpecbuildError(
-            'cas/not-found',
+            'server/unknown-operation',
             `no operation named "${req.name.slice(0, 200)}"`,
           );
         await this.follow(op, call);
@@ -171,7 +171,7 @@ export class ExecutionService {
         const op = this.operations.get(req.name);
         if (op === undefined)
           throw new SpecbuildError(
-            'cas/not-found',
+            'server/unknown-operation',
             `no operation named "${req.name.slice(0, 200)}"`,
           );
         return Promise.resolve(this.toOperation(op));

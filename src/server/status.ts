@@ -39,6 +39,12 @@ export function grpcCodeOf(code: ErrorCode): Status {
       return Status.UNIMPLEMENTED;
     case 'server/upload-busy':
       return Status.ABORTED;
+    case 'server/client-gone':
+      return Status.CANCELLED;
+    case 'server/no-execution':
+      return Status.UNIMPLEMENTED;
+    case 'server/unknown-operation':
+      return Status.NOT_FOUND;
     case 'server/unauthenticated':
       return Status.UNAUTHENTICATED;
     case 'exec/timeout':
