@@ -64,6 +64,8 @@ export class LocalCas implements UploadableCas {
   private readonly tmp: string;
   private readonly quota: number;
   private readonly index = new LruIndex();
+  /** Blobs kept from eviction, with how many holders each (see pin()). */
+  private readonly pins = new Map<string, number>();
 
   private constructor(opts: LocalCasOptions) {
     this.root = opts.dir;
@@ -456,10 +458,29 @@ export class LocalCas implements UploadableCas {
   }
 
   /** Evicts least-recently-used blobs down to 90% of the quota once it is exceeded. */
+  /**
+   * Keeps these blobs from eviction until the returned function is called
+   * (an action's inputs, between checking they exist and staging them).
+   */
+  pin(digests: readonly Digest[]): () => void {
+    for (const d of digests) this.pins.set(d.hash, (this.pins.get(d.hash) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const d of digests) {
+        const n = (this.pins.get(d.hash) ?? 1) - 1;
+        if (n <= 0) this.pins.delete(d.hash);
+        else this.pins.set(d.hash, n);
+      }
+    };
+  }
+
   private async maybeEvict(justWritten: Digest): Promise<void> {
     if (this.quota <= 0 || this.index.totalBytes <= this.quota) return;
     const excess = this.index.totalBytes - Math.floor(this.quota * 0.9);
-    const victims = this.index.victims(excess, new Set([justWritten.hash, EMPTY_HASH]));
+    const keep = new Set([justWritten.hash, EMPTY_HASH, ...this.pins.keys()]);
+    const victims = this.index.victims(excess, keep);
     for (const h of victims) this.index.remove(h);
     await Promise.all(victims.map((h) => unlink(this.pathOfHash(h)).catch(() => undefined)));
   }

@@ -242,13 +242,17 @@ export class LocalExecutor {
       try {
         await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
         meta.inputFetchStartTimestamp = timestampNow();
-        const tree = await this.checkInputs(inputRoot);
+        const { tree, release } = await this.checkInputs(inputRoot);
         const cas = this.opts.cas;
-        await stageTree(cas, inputRoot, layer, {
-          tree,
-          localPath: (d) => cas.pathOf(d),
-          signal: opts.signal,
-        });
+        try {
+          await stageTree(cas, inputRoot, layer, {
+            tree,
+            localPath: (d) => cas.pathOf(d),
+            signal: opts.signal,
+          });
+        } finally {
+          release(); // staged files are hard links or copies now: eviction may go on
+        }
         /* eslint-disable @typescript-eslint/no-deprecated -- legacy output lists (REAPI < 2.1) */
         const legacy = command.outputPaths.length === 0;
         const paths = legacy
@@ -319,14 +323,22 @@ export class LocalExecutor {
   }
 
   /** All input blobs present, else MissingBlobsError listing every missing one. */
-  private async checkInputs(root: Digest): Promise<FetchedTree> {
+  /**
+   * Fetches the input tree and checks every file is present, pinned so that
+   * eviction cannot take one before it is staged (call `release` after).
+   */
+  private async checkInputs(root: Digest): Promise<{ tree: FetchedTree; release: () => void }> {
     const tree = await fetchTree(this.opts.cas, root);
-    const missing = [
-      ...tree.missing,
-      ...(await this.opts.cas.findMissingBlobs(filesOf(tree.directories.values()))),
-    ];
-    if (missing.length > 0) throw new MissingBlobsError(missing);
-    return tree;
+    const files = filesOf(tree.directories.values());
+    const release = this.opts.cas.pin(files);
+    try {
+      const missing = [...tree.missing, ...(await this.opts.cas.findMissingBlobs(files))];
+      if (missing.length > 0) throw new MissingBlobsError(missing);
+      return { tree, release };
+    } catch (e) {
+      release();
+      throw e;
+    }
   }
 }
 

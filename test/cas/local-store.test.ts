@@ -66,6 +66,19 @@ describe('local CAS', () => {
     assert.deepEqual(await cas.findMissingBlobs([EMPTY_DIGEST]), []);
   });
 
+  it('never evicts a pinned blob, and evicts it once released', async () => {
+    await using dir = await tempDir();
+    const cas = await LocalCas.open({ dir: dir.path, quotaBytes: 5000 });
+    const input = await cas.writeBlob(randomBytes(1000)); // the oldest
+    const release = cas.pin([input]);
+    for (let i = 0; i < 10; i++) await cas.writeBlob(randomBytes(1000));
+    assert.deepEqual(await cas.findMissingBlobs([input]), [], 'pinned: kept');
+    release();
+    release(); // twice is harmless
+    for (let i = 0; i < 10; i++) await cas.writeBlob(randomBytes(1000));
+    assert.equal((await cas.findMissingBlobs([input])).length, 1, 'released: evicted in turn');
+  });
+
   it('restores its LRU index and total size when reopened', async () => {
     await using dir = await tempDir();
     const a = await LocalCas.open({ dir: dir.path });
