@@ -26,8 +26,8 @@ export interface InstanceStores {
 
 /** Largest total of blob bytes in one batch call (advertised in Capabilities). */
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
-/** gRPC message limit: the batch limit plus room for the messages' own overhead. */
-export const MAX_MESSAGE_BYTES = DEFAULT_MAX_BATCH_BYTES + 1024 * 1024;
+/** Room above the batch limit for the messages' own overhead (gRPC message limit). */
+export const MESSAGE_OVERHEAD_BYTES = 1024 * 1024;
 /** Size of the data in each ByteStream ReadResponse. */
 export const READ_CHUNK_BYTES = 1024 * 1024;
 

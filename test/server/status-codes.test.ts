@@ -324,6 +324,21 @@ describe('server status codes', () => {
     assert.equal(f.server.partialUploads, 0);
   });
 
+  it('accepts batches up to a configured limit above the default', async () => {
+    await using f = await startFixture('tcp', { maxBatchBytes: 8 * 1024 * 1024 });
+    const blobs = [0, 1, 2].map(() => randomBytes(2 * 1024 * 1024));
+    const res = await f.endpoint.connection.unary(
+      ContentAddressableStorage.method.batchUpdateBlobs,
+      { requests: blobs.map((data) => ({ digest: toPb(digestOf(data)), data })) },
+      noRetry,
+    );
+    assert.deepEqual(
+      res.responses.map((r) => r.status?.code ?? 0),
+      [0, 0, 0],
+    );
+    assert.deepEqual(await f.cas.findMissingBlobs(blobs.map((b) => digestOf(b))), []);
+  });
+
   it('refuses to resume an upload it does not have, keeping nothing', async () => {
     await using f = await startFixture('unix');
     const c = f.endpoint.connection;
