@@ -96,6 +96,8 @@ const handler: DaemonHandler = async (req, reply) => {
     throw new Error('handler failure');
   } else if (req.argv.includes('--rt')) {
     reply.exit(0);
+  } else if (req.argv.includes('--silent')) {
+    // returns without ending the exchange
   } else {
     reply.runLocally();
   }
@@ -252,6 +254,10 @@ describe('native wrapper client', () => {
       assert.equal(r.code, 127);
       assert.match(r.stderr.toString(), /cannot run no-such-compiler-here/);
 
+      // A handler that ends without answering: the client runs the command.
+      r = await run(ccBin, ['sh', '-c', 'echo silent; exit 8', '--silent'], env);
+      assert.deepEqual([r.code, r.stdout.toString()], [8, 'silent\n']);
+
       // The daemon decided on these local runs and logs them; the client does not.
       assert.equal(existsSync(log), false);
 
@@ -358,6 +364,27 @@ describe('native wrapper client', () => {
 
     writeFileSync(socketPath, 'not a socket');
     await assert.rejects(startDaemon({ socketPath, handler }), /not a socket/);
+  });
+
+  it('stays up while an exchange runs, past its idle timeout', async () => {
+    await using dir = await tempDir();
+    const socketPath = join(dir.path, 'daemon.sock');
+    const daemon = await startDaemon({
+      socketPath,
+      idleTimeoutMs: 100,
+      handler: async (_req, reply) => {
+        await sleep(600);
+        reply.stdout('finished');
+        reply.exit(0);
+      },
+    });
+    const r = await run(ccBin, ['gcc', 'x'], {
+      SPECBUILD_DAEMON_SOCKET: socketPath,
+      SPECBUILD_NO_AUTOSTART: '1',
+    });
+    assert.deepEqual([r.code, r.stdout.toString()], [0, 'finished']);
+    await daemon.closed; // and idles out afterwards
+    assert.equal(existsSync(socketPath), false);
   });
 
   it('exits when its socket is removed or replaced (it could not be reached any more)', async () => {
