@@ -289,6 +289,10 @@ describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
     // Off unless asked for.
     const plainEnv = new Map([['PATH', '/usr/bin:/bin']]);
     assert.equal((await build(plainEnv)).deps, 'scan');
+    // Another include search path is another command: scanned.
+    const withCpath = new Map([...directEnv, ['CPATH', join(dir.path, 'first')]]);
+    assert.equal((await build(withCpath)).deps, 'scan');
+    assert.equal((await build(withCpath)).deps, 'direct');
 
     // A changed header: scanned again, a new action, the same as without direct mode.
     writeFileSync(join(dir.path, 'inc', 'x.h'), '#define X 2\n');

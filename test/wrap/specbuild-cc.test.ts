@@ -100,6 +100,32 @@ describe('specbuild-cc', () => {
     }
   });
 
+  it('in direct mode rebuilds from the cache without rescanning, byte-identically', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'));
+    try {
+      const { plain, proj, log, env } = prepareCproject(dir.path, server.address, {
+        SPECBUILD_DIRECT: '1',
+        SPECBUILD_VERBOSE: '1',
+      });
+      const first = makeWithWrapper(proj, env);
+      assert.equal((first.stderr.match(/action-direct/g) ?? []).length, 0, first.stderr);
+      makeWithWrapper(proj, env, 'clean');
+      writeFileSync(log, '');
+      const second = makeWithWrapper(proj, env);
+      const compiles = readWrapperLog(log).filter(isCompile);
+      assert.deepEqual([...new Set(compiles.map((l) => l.outcome))], ['hit']);
+      assert.equal(
+        (second.stderr.match(/^specbuild-cc: hit .*\(action-direct /gm) ?? []).length,
+        4,
+        second.stderr,
+      );
+      assertSameOutputs(proj, plain);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('passes compile errors through exactly (never caching them), and falls back when the server fails or is down', async () => {
     await using dir = await tempDir();
     const server = await startCliServer(join(dir.path, 'cache'));
