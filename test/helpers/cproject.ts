@@ -20,10 +20,12 @@ export const CPROJECT_OUTPUTS = [
   'main.d',
 ];
 
+/** One line of SPECBUILD_WRAPPER_LOG. */
 export interface LogLine {
   argv: string[];
   outcome: string;
   action: string;
+  ms: number;
 }
 
 /**

@@ -31,6 +31,7 @@ import {
 } from '../../src/wrap/daemon-protocol.js';
 import { startDaemon, type DaemonHandler } from '../../src/wrap/daemon-server.js';
 import { repoRoot } from '../helpers/paths.js';
+import { readWrapperLog } from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const nativeDir = join(repoRoot, 'dist', 'native');
@@ -102,13 +103,6 @@ const handler: DaemonHandler = async (req, reply) => {
     reply.runLocally();
   }
 };
-
-function logLines(path: string): Record<string, unknown>[] {
-  return readFileSync(path, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 describe('daemon protocol', () => {
   const req: DaemonRequest = {
@@ -304,7 +298,7 @@ describe('native wrapper client', () => {
     assert.equal(r.code, 0);
     assert.match(r.stderr.toString(), /daemon unavailable \(no socket path/);
 
-    const lines = logLines(log);
+    const lines = readWrapperLog(log);
     assert.equal(lines.length, 2);
     const [first, second] = lines;
     assert.ok(first && second);
@@ -339,7 +333,7 @@ describe('native wrapper client', () => {
         SPECBUILD_WRAPPER_LOG: log,
       });
       assert.deepEqual([r.code, r.stdout.toString(), r.stderr.toString()], [9, 'after\n', '']);
-      assert.equal(logLines(log)[0]?.outcome, 'fallback');
+      assert.equal(readWrapperLog(log)[0]?.outcome, 'fallback');
     } finally {
       server.close();
     }

@@ -5,12 +5,22 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startCliServer } from '../helpers/cli-server.js';
+import { readWrapperLog } from '../helpers/cproject.js';
 
 const execMain = join(repoRoot, 'dist', 'src', 'cli', 'exec-main.js');
 const nativeExec = join(repoRoot, 'dist', 'native', 'specbuild-exec');
@@ -79,10 +89,7 @@ for (const variant of ['node', 'native'] as const) {
         assert.equal(second.status, 0, second.stderr);
         assert.equal(second.stderr, first.stderr, 'stderr replayed byte for byte');
         assert.ok(readFileSync(join(proj, 'a.o')).equals(obj), 'the cached object is written back');
-        const lines = readFileSync(log, 'utf8')
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l) as { outcome: string; action: string; argv: string[] });
+        const lines = readWrapperLog(log);
         assert.deepEqual(
           lines.map((l) => l.outcome),
           ['miss', 'hit'],
@@ -111,6 +118,52 @@ for (const variant of ['node', 'native'] as const) {
         assert.equal(bad.status, 1);
         assert.match(bad.stderr, /bad\.c:1/);
         assert.ok(!existsSync(join(proj, 'bad.o')));
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('takes directories and symlinks as inputs, and directories as outputs', async () => {
+      await using dir = await tempDir();
+      const server = await startCliServer(join(dir.path, 'cache'));
+      try {
+        const proj = join(dir.path, 'proj');
+        mkdirSync(join(proj, 'src', 'sub'), { recursive: true });
+        writeFileSync(join(proj, 'src', 'a.txt'), 'alpha\n');
+        writeFileSync(join(proj, 'src', 'sub', 'b.txt'), 'beta\n');
+        symlinkSync('src/a.txt', join(proj, 'link.txt'));
+        const args = [
+          '--server',
+          server.address,
+          '--input',
+          'src',
+          '--input',
+          'link.txt',
+          '--output',
+          'out',
+          '--log',
+          join(dir.path, 'dirs.log'),
+          '--env',
+          'PATH=/usr/bin:/bin',
+          '--',
+          'sh',
+          '-c',
+          'mkdir -p out/deep && cat src/sub/b.txt link.txt > out/deep/both.txt && ln -s deep/both.txt out/l',
+        ];
+        for (let i = 0; i < 2; i++) {
+          rmSync(join(proj, 'out'), { recursive: true, force: true });
+          const r = wrap(proj, args);
+          assert.equal(r.status, 0, r.stderr);
+          assert.equal(
+            readFileSync(join(proj, 'out', 'deep', 'both.txt'), 'utf8'),
+            'beta\nalpha\n',
+          );
+          assert.equal(readlinkSync(join(proj, 'out', 'l')), 'deep/both.txt');
+        }
+        assert.deepEqual(
+          readWrapperLog(join(dir.path, 'dirs.log')).map((l) => l.outcome),
+          ['miss', 'hit'],
+        );
       } finally {
         await server.stop();
       }
@@ -184,10 +237,7 @@ for (const variant of ['node', 'native'] as const) {
       assert.equal(down.status, 0);
       assert.match(down.stderr, /ran the command locally/);
       assert.equal(readFileSync(join(dir.path, 'out2.txt'), 'utf8'), 'fb\n');
-      const outcomes = readFileSync(log, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => (JSON.parse(l) as { outcome: string }).outcome);
+      const outcomes = readWrapperLog(log).map((l) => l.outcome);
       assert.deepEqual(outcomes, ['local', 'fallback']);
     });
 
