@@ -25,15 +25,8 @@ import {
   type Directory,
 } from '../../src/reapi/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { uploadTree } from '../helpers/actions.js';
 import { startFixture } from '../helpers/server-fixture.js';
-
-async function upload(
-  cas: Cas,
-  tree: Awaited<ReturnType<typeof treeFromDirectory>>,
-): Promise<void> {
-  await cas.writeBlobs([...tree.directories.values()].map((d) => d.bytes));
-  for (const f of tree.files.values()) await cas.writeBlob(await readFile(f.path));
-}
 
 /** Stores a Directory exactly as given (unsorted, invalid...) and returns its digest. */
 async function rawDir(cas: Cas, dir: Directory): Promise<Digest> {
@@ -70,7 +63,7 @@ describe('Merkle trees and staging', () => {
     assert.equal(tree.files.size, 3, 'identical contents are one blob');
 
     const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
-    await upload(cas, tree);
+    await uploadTree(cas, tree);
     const dest = join(tmp.path, 'dest');
     await mkdir(dest);
     const stats = await stageTree(cas, tree.root, dest, { localPath: (d) => cas.pathOf(d) });
@@ -99,7 +92,7 @@ describe('Merkle trees and staging', () => {
     }
     const tree = await treeFromDirectory(src);
     const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
-    await upload(cas, tree);
+    await uploadTree(cas, tree);
     const dest = join(tmp.path, 'dest');
     await mkdir(dest);
     const stats = await stageTree(cas, tree.root, dest, { localPath: (d) => cas.pathOf(d) });
@@ -131,7 +124,7 @@ describe('Merkle trees and staging', () => {
     await mkdir(join(tmp.path, 'src', 'd'), { recursive: true });
     await writeFile(join(tmp.path, 'src', 'd', 'f'), 'remote file');
     const tree = await treeFromDirectory(join(tmp.path, 'src'));
-    await upload(f.endpoint.cas, tree);
+    await uploadTree(f.endpoint.cas, tree);
     await mkdir(join(tmp.path, 'out'));
     await stageTree(f.endpoint.cas, tree.root, join(tmp.path, 'out'));
     assert.equal(await readFile(join(tmp.path, 'out', 'd', 'f'), 'utf8'), 'remote file');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
-import type { Cas } from '../../src/cas/index.js';
+import { uploadMissing, type Cas, type Uploads } from '../../src/cas/index.js';
 import {
   ActionSchema,
   CommandSchema,
@@ -41,11 +41,7 @@ export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> 
       if (exec) await chmod(join(dir, path), 0o755);
     }
     const tree = await treeFromDirectory(dir);
-    await cas.writeBlobs([...tree.directories.values()].map((d) => d.bytes));
-    for (const f of tree.files.values()) {
-      const { readFile } = await import('node:fs/promises');
-      await cas.writeBlob(await readFile(f.path));
-    }
+    await uploadTree(cas, tree);
     const env = Object.entries(spec.env ?? { PATH: '/usr/bin:/bin' })
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([name, value]) => ({ name, value }));
@@ -82,4 +78,15 @@ export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Uploads a tree built from disk: its Directory messages and its files. */
+export async function uploadTree(
+  cas: Cas,
+  tree: Awaited<ReturnType<typeof treeFromDirectory>>,
+): Promise<void> {
+  const items: Uploads = new Map();
+  for (const [k, d] of tree.directories) items.set(k, { digest: d.digest, bytes: d.bytes });
+  for (const [k, f] of tree.files) items.set(k, { digest: f.digest, path: f.path });
+  await uploadMissing(cas, items);
 }
