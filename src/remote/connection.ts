@@ -186,6 +186,16 @@ export class Connection {
     return sleep(backoffMs(this.retryPolicy, Math.max(1, attempt), asked), signal);
   }
 
+  /**
+   * In a retry loop's catch: throws `e` unless it is temporary, attempts are
+   * left and the call was not cancelled; otherwise waits before the next try.
+   */
+  async retryOrThrow(e: unknown, attempt: number, signal?: AbortSignal): Promise<void> {
+    const temporary = e instanceof SpecbuildError && e.temporary;
+    if (!temporary || attempt >= this.retryPolicy.attempts || signal?.aborted === true) throw e;
+    await this.backoff(attempt, e, signal);
+  }
+
   /** Runs `attempt` with retries on temporary failures. */
   async withRetry<T>(opts: CallOpts, attempt: () => Promise<T>): Promise<T> {
     const policy = this.retryPolicy;

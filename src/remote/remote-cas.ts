@@ -210,13 +210,8 @@ export class RemoteCas implements Cas {
             `blob ${digestKey(d)} not found on ${this.conn.target.text}`,
           );
         }
-        if (
-          !(e instanceof RemoteCallError) ||
-          !e.temporary ||
-          attempt >= this.conn.retryPolicy.attempts
-        )
-          throw e;
-        await this.conn.backoff(attempt, e, opts.signal);
+        if (!(e instanceof RemoteCallError)) throw e;
+        await this.conn.retryOrThrow(e, attempt, opts.signal);
       }
     }
     if (hasher !== undefined && !digestEquals(hasher.digest(), d)) {
@@ -284,13 +279,8 @@ export class RemoteCas implements Cas {
         await this.sendWrite(name, d, chunksOf(data, offset), offset, opts);
         return;
       } catch (e) {
-        if (
-          !(e instanceof RemoteCallError) ||
-          !e.temporary ||
-          attempt >= this.conn.retryPolicy.attempts
-        )
-          throw e;
-        await this.conn.backoff(attempt, e, opts.signal);
+        if (!(e instanceof RemoteCallError)) throw e;
+        await this.conn.retryOrThrow(e, attempt, opts.signal);
         const st = await this.conn
           .unary(bytestream.ByteStream.method.queryWriteStatus, { resourceName: name }, opts)
           .catch(() => undefined);

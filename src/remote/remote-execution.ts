@@ -74,15 +74,8 @@ export class RemoteExecution {
           },
         );
       } catch (e) {
-        const temporary = e instanceof SpecbuildError && e.temporary;
-        if (
-          !temporary ||
-          attempt >= this.conn.retryPolicy.attempts ||
-          opts.signal?.aborted === true
-        )
-          throw e;
+        await this.conn.retryOrThrow(e, attempt, opts.signal);
         if (e instanceof RemoteCallError && e.grpcCode === Status.NOT_FOUND) name = undefined; // operation lost: start over
-        await this.conn.backoff(attempt, e, opts.signal);
       }
     }
   }
