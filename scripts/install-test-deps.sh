@@ -6,11 +6,12 @@
 #                            the sources of Bazel's remote worker, an independent
 #                            REAPI server that executes actions (built with javac)
 #   default-jdk-headless   - javac for that worker
-#   protobuf-compiler, python3-grpcio, python3-protobuf
+#   protobuf-compiler, libprotobuf-dev (the well-known .proto files protoc
+#   needs), python3-grpcio, python3-protobuf
 #                          - an independent Python REAPI client for interop tests
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(gcc make openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler python3-grpcio python3-protobuf)
+pkgs=(gcc make openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
