@@ -1,6 +1,7 @@
 // Storage layer: the Cas and ActionCache interfaces, the local store and
 // action cache, tree fetching and staging.
 export * from './cas.js';
+export * from './executor.js';
 export * from './local-cas.js';
 export * from './local-action-cache.js';
 export * from './tree.js';

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'cas/out-of-range'
   | 'cas/io'
   | 'cas/stage-conflict'
+  | 'cas/full'
   | 'remote/unavailable'
   | 'remote/deadline'
   | 'remote/protocol'
@@ -21,6 +22,8 @@ export type ErrorCode =
   | 'remote/not-found'
   | 'remote/failed-precondition'
   | 'remote/unsupported'
+  | 'remote/invalid-target'
+  | 'remote/token-file'
   | 'server/unknown-instance'
   | 'server/batch-too-large'
   | 'server/listen'
@@ -36,6 +39,9 @@ export type ErrorCode =
   | 'exec/missing-inputs'
   | 'exec/platform'
   | 'exec/invalid-action'
+  | 'exec/too-large'
+  | 'wrap/usage'
+  | 'wrap/protocol'
   | 'cli/usage'
   | 'internal';
 
@@ -62,6 +68,21 @@ export class SpecbuildError extends Error {
     this.provenance = options.provenance;
     this.hint = options.hint;
     this.temporary = options.temporary ?? false;
+  }
+
+  /**
+   * Anything caught, as a SpecbuildError: itself when it is one, else an
+   * error of `code` (default `internal`) with the original as its cause, so
+   * that code and message travel together wherever it goes next.
+   */
+  static from(
+    e: unknown,
+    code: ErrorCode = 'internal',
+    options: ErrorOptions = {},
+  ): SpecbuildError {
+    if (e instanceof SpecbuildError) return e;
+    const message = e instanceof Error ? e.message : String(e);
+    return new SpecbuildError(code, message, { ...options, cause: e });
   }
 }
 

@@ -1,5 +1,8 @@
-// Shared base below every layer: the error type and small helpers that any
-// layer (including sandbox, which imports nothing else of ours) may use.
+// Shared base below every layer: the error type, results and event sinks, and
+// small helpers that any layer (including sandbox, which imports nothing else
+// of ours) may use.
 export * from './errors.js';
+export * from './events.js';
 export * from './limit.js';
+export * from './result.js';
 export * from './version.js';

@@ -12,8 +12,13 @@ import {
   fetchTree,
   readBlobIfPresent,
   filesOf,
+  MissingBlobsError,
   stageTree,
   type ActionCache,
+  type ExecuteOptions,
+  type ExecuteOutcome,
+  type ExecutionStage,
+  type Executor,
   type FetchedTree,
   type LocalCas,
 } from '../cas/index.js';
@@ -27,7 +32,6 @@ import {
   fromPb,
   toPb,
   type Action,
-  type ActionResult,
   type Command,
   type Digest,
   hostPlatform,
@@ -36,19 +40,6 @@ import {
 import { runInSandbox } from '../sandbox/index.js';
 import { checkPlatform } from './platform.js';
 import { captureOutputs } from './capture.js';
-
-/** Raised when blobs an action needs are not in the CAS. */
-export class MissingBlobsError extends SpecbuildError {
-  constructor(readonly digests: readonly Digest[]) {
-    super(
-      'exec/missing-inputs',
-      `${digests.length} blob(s) the action needs are missing, e.g. ${digests[0] ? digestKey(digests[0]) : '?'}`,
-      {
-        hint: 'upload the action, its command and its input tree before executing',
-      },
-    );
-  }
-}
 
 export interface ExecutorOptions {
   cas: LocalCas;
@@ -65,30 +56,20 @@ export interface ExecutorOptions {
   maxTimeoutMs?: number;
 }
 
-export interface ExecuteOptions {
-  skipCacheLookup?: boolean;
-  signal?: AbortSignal;
-  /** Called when the action leaves the queue and starts running. */
-  onStart?: () => void;
-}
-
-export interface ExecuteOutcome {
-  result: ActionResult;
-  /** True when the result came from the action cache. */
-  cached: boolean;
-  /** An execution error (e.g. timeout) to report in ExecuteResponse.status. */
-  error?: SpecbuildError;
-}
-
 /** A run that identical requests share while it is in flight. */
 interface InFlight {
   outcome: Promise<ExecuteOutcome>;
-  readonly started: boolean;
-  /** Every sharer's onStart. */
-  onStart: Set<() => void>;
+  readonly stage: ExecutionStage;
+  /** Every sharer's sink, told of each later stage. */
+  listeners: Set<(stage: ExecutionStage) => void>;
+  /** The outcome for one more sharer, who may leave through its signal. */
+  join(
+    signal: AbortSignal | undefined,
+    sink: (stage: ExecutionStage) => void,
+  ): Promise<ExecuteOutcome>;
 }
 
-export class LocalExecutor {
+export class LocalExecutor implements Executor {
   private readonly limiter: Limiter;
   private readonly inFlight = new Map<string, InFlight>();
   readonly workerName: string;
@@ -105,45 +86,90 @@ export class LocalExecutor {
   }
 
   async execute(actionDigest: Digest, opts: ExecuteOptions = {}): Promise<ExecuteOutcome> {
+    const emit = (stage: ExecutionStage): void =>
+      opts.events?.({ type: 'execution', action: actionDigest, stage });
     const action = await this.readAction(actionDigest);
     const command = await this.readCommand(action);
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform is how REAPI < 2.2 clients say it
     checkPlatform(action.platform ?? command.platform, await this.platform());
     if (!opts.skipCacheLookup && !action.doNotCache) {
+      emit('cache-check');
       const hit = await this.opts.ac.getActionResult(actionDigest);
-      if (hit !== undefined) return { result: hit, cached: true };
-    }
-    if (action.doNotCache) return this.run(actionDigest, action, command, opts);
-    const key = digestKey(actionDigest);
-    const running = this.inFlight.get(key);
-    if (running !== undefined) {
-      // Joins the run in flight; told when it starts, like its first caller.
-      if (opts.onStart !== undefined) {
-        if (running.started) opts.onStart();
-        else running.onStart.add(opts.onStart);
+      if (hit !== undefined) {
+        emit('completed');
+        return { result: hit, cached: true };
       }
-      return running.outcome;
     }
-    const onStart = new Set(opts.onStart === undefined ? [] : [opts.onStart]);
-    const state = { started: false };
-    const outcome = this.run(actionDigest, action, command, {
-      ...opts,
-      onStart: () => {
-        state.started = true;
-        for (const f of onStart) f();
-      },
-    }).finally(() => {
+    if (action.doNotCache) {
+      emit('queued');
+      // Never shared: each request runs.
+      return this.run(actionDigest, action, command, opts.signal, emit).finally(() => {
+        emit('completed');
+      });
+    }
+    const key = digestKey(actionDigest);
+    let run = this.inFlight.get(key);
+    if (run === undefined) {
+      run = this.startShared(key, actionDigest, action, command);
+    }
+    // Joins the run: told its stage now and each later one.
+    emit(run.stage);
+    run.listeners.add(emit);
+    return run.join(opts.signal, emit);
+  }
+
+  /**
+   * Starts a run that identical requests share while it is in flight. It is
+   * cancelled only when every sharer has cancelled (a sharer without a
+   * signal never does): one client going away never fails another's wait.
+   */
+  private startShared(key: string, digest: Digest, action: Action, command: Command): InFlight {
+    const abort = new AbortController();
+    const listeners = new Set<(stage: ExecutionStage) => void>();
+    const state: { stage: ExecutionStage; waiting: number; pinned: boolean } = {
+      stage: 'queued',
+      waiting: 0,
+      pinned: false,
+    };
+    const tell = (stage: ExecutionStage): void => {
+      state.stage = stage;
+      for (const l of listeners) l(stage);
+    };
+    const outcome = this.run(digest, action, command, abort.signal, tell).finally(() => {
       this.inFlight.delete(key);
+      tell('completed');
     });
+    // Sharers that left must not see an unhandled rejection.
+    outcome.catch(() => undefined);
     const entry: InFlight = {
       outcome,
-      onStart,
-      get started() {
-        return state.started;
+      listeners,
+      get stage() {
+        return state.stage;
+      },
+      join(signal, sink) {
+        if (signal === undefined) {
+          state.pinned = true;
+          return outcome;
+        }
+        signal.throwIfAborted();
+        state.waiting++;
+        return new Promise<ExecuteOutcome>((resolve, reject) => {
+          const leave = (): void => {
+            listeners.delete(sink);
+            state.waiting--;
+            if (state.waiting === 0 && !state.pinned) abort.abort(signal.reason);
+            reject(signal.reason as Error);
+          };
+          signal.addEventListener('abort', leave, { once: true });
+          outcome.then(resolve, reject).finally(() => {
+            signal.removeEventListener('abort', leave);
+          });
+        });
       },
     };
     this.inFlight.set(key, entry);
-    return entry.outcome;
+    return entry;
   }
 
   /** A blob the action needs; absent → MissingBlobsError naming it. */
@@ -218,14 +244,15 @@ export class LocalExecutor {
     actionDigest: Digest,
     action: Action,
     command: Command,
-    opts: ExecuteOptions,
+    signal: AbortSignal | undefined,
+    stage: (s: ExecutionStage) => void,
   ): Promise<ExecuteOutcome> {
     const queued = timestampNow();
     const timeout = this.timeoutMs(action);
     const inputRoot = fromPb(action.inputRootDigest, 'Action.input_root_digest');
     return this.limiter.run(async () => {
-      opts.signal?.throwIfAborted();
-      opts.onStart?.();
+      signal?.throwIfAborted();
+      stage('executing');
       this.runs++;
       const meta = create(ExecutedActionMetadataSchema, {
         worker: this.workerName,
@@ -248,7 +275,7 @@ export class LocalExecutor {
           await stageTree(cas, inputRoot, layer, {
             tree,
             localPath: (d) => cas.pathOf(d),
-            signal: opts.signal,
+            signal,
           });
         } finally {
           release(); // staged files are hard links or copies now: eviction may go on
@@ -287,7 +314,7 @@ export class LocalExecutor {
           timeoutMs: timeout,
           stdoutFile,
           stderrFile,
-          signal: opts.signal,
+          signal,
           capture: async (root) => {
             meta.executionCompletedTimestamp = timestampNow();
             meta.outputUploadStartTimestamp = timestampNow();

@@ -6,6 +6,7 @@ import { Connection, type CallOpts, type ConnectionOptions } from './connection.
 import { RemoteActionCache } from './remote-action-cache.js';
 import { RemoteCas } from './remote-cas.js';
 import { RemoteExecution } from './remote-execution.js';
+import { RemoteExecutor } from './remote-executor.js';
 
 export interface EndpointOptions extends ConnectionOptions {
   /** REAPI instance name (default ""). */
@@ -13,6 +14,9 @@ export interface EndpointOptions extends ConnectionOptions {
 }
 
 export class RemoteEndpoint {
+  /** The Executor interface over `execution`. */
+  readonly executor: RemoteExecutor;
+
   private constructor(
     readonly connection: Connection,
     readonly instance: string,
@@ -20,7 +24,9 @@ export class RemoteEndpoint {
     readonly cas: RemoteCas,
     readonly actionCache: RemoteActionCache,
     readonly execution: RemoteExecution,
-  ) {}
+  ) {
+    this.executor = new RemoteExecutor(execution, cas, actionCache, connection.target.text);
+  }
 
   /** True when the server advertises remote execution. */
   get canExecute(): boolean {

@@ -1,5 +1,5 @@
 // REAPI client layer: connections (TCP, TLS, unix sockets; retries, deadlines,
-// auth) and the Cas / ActionCache interfaces over a remote endpoint.
+// auth) and the Cas / ActionCache / Executor interfaces over a remote endpoint.
 export * from './target.js';
 export * from './retry.js';
 export * from './connection.js';
@@ -7,3 +7,4 @@ export * from './remote-cas.js';
 export * from './remote-action-cache.js';
 export * from './endpoint.js';
 export * from './remote-execution.js';
+export * from './remote-executor.js';

@@ -4,6 +4,8 @@
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { status as Status } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
+import type { ExecutionEvent, ExecutionStage } from '../cas/index.js';
+import type { EventSink } from '../core/index.js';
 import {
   checkActionResult,
   Execution,
@@ -20,9 +22,16 @@ import { RemoteCallError, type CallOpts, type Connection } from './connection.js
 
 export interface RemoteExecuteOptions extends CallOpts {
   skipCacheLookup?: boolean;
-  /** Called with each stage the server reports (QUEUED, EXECUTING, ...). */
-  onStage?: (stage: ExecutionStage_Value) => void;
+  /** Told of each stage the server reports (QUEUED, EXECUTING, ...). */
+  events?: EventSink<ExecutionEvent>;
 }
+
+const STAGES: Partial<Record<ExecutionStage_Value, ExecutionStage>> = {
+  [ExecutionStage_Value.CACHE_CHECK]: 'cache-check',
+  [ExecutionStage_Value.QUEUED]: 'queued',
+  [ExecutionStage_Value.EXECUTING]: 'executing',
+  [ExecutionStage_Value.COMPLETED]: 'completed',
+};
 
 /** The MISSING blobs named by a FAILED_PRECONDITION status, as `blobs/HASH/SIZE` subjects. */
 export function missingBlobs(status: ExecuteResponse['status']): string[] {
@@ -63,7 +72,7 @@ export class RemoteExecution {
         for await (const op of stream) {
           name = op.name;
           attempt = 0;
-          done ??= this.handle(op, opts);
+          done ??= this.handle(op, action, opts);
         }
         if (done !== undefined) return done;
         throw new SpecbuildError(
@@ -99,7 +108,7 @@ export class RemoteExecution {
         },
         { ...opts, signal },
       )) {
-        this.handle(op, opts);
+        this.handle(op, action, opts);
         return op.name;
       }
     } finally {
@@ -113,11 +122,16 @@ export class RemoteExecution {
 
   private handle(
     op: longrunning.Operation,
+    action: Digest,
     opts: RemoteExecuteOptions,
   ): ExecuteResponse | undefined {
-    if (op.metadata !== undefined) {
+    const tell = (value: ExecutionStage_Value): void => {
+      const stage = STAGES[value];
+      if (stage !== undefined) opts.events?.({ type: 'execution', action, stage });
+    };
+    if (op.metadata !== undefined && !op.done) {
       const meta = anyUnpack(op.metadata, ExecuteOperationMetadataSchema);
-      if (meta !== undefined) opts.onStage?.(meta.stage);
+      if (meta !== undefined) tell(meta.stage);
     }
     if (!op.done) return undefined;
     if (op.result.case === 'error') {
@@ -145,7 +159,7 @@ export class RemoteExecution {
     // The result is untrusted input like any other: paths and digests checked.
     if (res.result !== undefined)
       checkActionResult(res.result, `ExecuteResponse from ${this.conn.target.text}`);
-    opts.onStage?.(ExecutionStage_Value.COMPLETED);
+    tell(ExecutionStage_Value.COMPLETED);
     return res;
   }
 }

@@ -12,8 +12,7 @@ import type {
   ServerWritableStream,
 } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
-import type { ActionCache, UploadableCas } from '../cas/index.js';
-import type { LocalExecutor } from '../exec/index.js';
+import type { ActionCache, Executor, UploadableCas } from '../cas/index.js';
 import { DigestFunction_Value } from '../reapi/index.js';
 import { toGrpcError } from './status.js';
 
@@ -21,7 +20,7 @@ export interface InstanceStores {
   cas: UploadableCas;
   ac: ActionCache;
   /** Present when this instance executes actions. */
-  executor?: LocalExecutor;
+  executor?: Executor;
 }
 
 /** Largest total of blob bytes in one batch call (advertised in Capabilities). */

@@ -11,7 +11,12 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
-import { MissingBlobsError, type ExecuteOutcome } from '../exec/index.js';
+import {
+  MissingBlobsError,
+  type Cas,
+  type ExecuteOutcome,
+  type ExecutionStage,
+} from '../cas/index.js';
 import {
   ExecuteOperationMetadataSchema,
   ExecuteResponseSchema,
@@ -26,13 +31,18 @@ import {
   type ExecuteResponse,
   type WaitExecutionRequest,
 } from '../reapi/index.js';
-import type { Cas } from '../cas/index.js';
 import { inlineOutputs } from './action-cache-service.js';
 import { writeMessage, type ServerContext } from './context.js';
 import { grpcCodeOf } from './status.js';
 
 /** How long a finished operation can still be looked up. */
 const KEEP_DONE_MS = 10 * 60 * 1000;
+
+const STAGES: Record<Exclude<ExecutionStage, 'completed'>, ExecutionStage_Value> = {
+  'cache-check': ExecutionStage_Value.CACHE_CHECK,
+  queued: ExecutionStage_Value.QUEUED,
+  executing: ExecutionStage_Value.EXECUTING,
+};
 
 interface OperationState {
   name: string;
@@ -128,7 +138,9 @@ export class ExecutionService {
         const op: OperationState = {
           name: `${req.instanceName === '' ? '' : `${req.instanceName}/`}operations/${randomUUID()}`,
           actionDigest: digest,
-          stage: ExecutionStage_Value.QUEUED,
+          stage: req.skipCacheLookup
+            ? ExecutionStage_Value.QUEUED
+            : ExecutionStage_Value.CACHE_CHECK,
           response: undefined,
           listeners: new Set(),
         };
@@ -138,8 +150,9 @@ export class ExecutionService {
         void executor
           .execute(digest, {
             skipCacheLookup: req.skipCacheLookup,
-            onStart: () => {
-              this.update(op, ExecutionStage_Value.EXECUTING);
+            events: (e) => {
+              // COMPLETED is sent with the response, below.
+              if (e.stage !== 'completed') this.update(op, STAGES[e.stage]);
             },
           })
           .then(

@@ -25,6 +25,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'remote/not-found':
       return Status.NOT_FOUND;
     case 'server/too-many-uploads':
+    case 'cas/full':
       return Status.RESOURCE_EXHAUSTED;
     case 'remote/failed-precondition':
     case 'cas/stage-conflict':
@@ -53,12 +54,17 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'exec/platform':
       return Status.FAILED_PRECONDITION;
     case 'exec/invalid-action':
+    case 'exec/too-large':
       return Status.INVALID_ARGUMENT;
     case 'sandbox/unavailable':
     case 'sandbox/setup':
     case 'cas/io':
     case 'remote/protocol':
     case 'server/listen':
+    case 'remote/invalid-target':
+    case 'remote/token-file':
+    case 'wrap/usage':
+    case 'wrap/protocol':
     case 'cli/usage':
     case 'internal':
       return Status.INTERNAL;

@@ -1,118 +1,162 @@
-// What every executor does with real commands (sh, cat, gcc): run against the
-// local executor and against `specbuild server` through the remote client.
+// What every Executor does with real commands (sh, cat, gcc), run against the
+// local executor, the remote executor talking to `specbuild server`, and the
+// remote executor talking to Bazel's remote worker. `specbuildExecutorContract`
+// adds what specbuild's own executor promises beyond REAPI: input roots laid
+// over the host root, a host it never changes, one run for identical actions
+// in flight, platform checks.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
-import type { ActionCache, Cas } from '../../src/cas/index.js';
-import { TreeSchema, fromPb, type ActionResult, type Digest } from '../../src/reapi/index.js';
-import { uploadAction } from '../helpers/actions.js';
-
-export interface ExecOutcome {
-  result: ActionResult;
-  cached: boolean;
-  /** Error code of an execution error (e.g. 'exec/timeout'), if any. */
-  errorCode?: string;
-}
+import {
+  MissingBlobsError,
+  type ActionCache,
+  type Cas,
+  type ExecutionEvent,
+  type Executor,
+} from '../../src/cas/index.js';
+import {
+  TreeSchema,
+  digestOf,
+  fromPb,
+  type ActionResult,
+  type Digest,
+} from '../../src/reapi/index.js';
+import { uploadAction, type ActionSpec } from '../helpers/actions.js';
 
 export interface ExecRig extends AsyncDisposable {
+  /** The store the executor reads inputs from and writes outputs to. */
   cas: Cas;
   ac: ActionCache;
-  execute(action: Digest, opts?: { skipCacheLookup?: boolean }): Promise<ExecOutcome>;
-  /** How many actions the executor really ran. */
-  runs(): number;
+  executor: Executor;
+  /** How many actions the executor really ran, when it can tell. */
+  runs?: () => number;
   /** Removes a blob from the store behind the executor. */
-  evict?: (d: Digest) => Promise<void>;
+  evict: (d: Digest) => Promise<void>;
+  /** Added to every action's salt (rigs that share one server set it). */
+  salt?: string;
 }
 
+/** A blob's text; an absent digest is empty output (servers may omit it, as Bazel's does). */
 async function text(cas: Cas, d: ActionResult['stdoutDigest']): Promise<string> {
+  if (d === undefined) return '';
   return Buffer.from(await cas.readBlob(fromPb(d))).toString('utf8');
+}
+
+/**
+ * Uploads an action with a salt of this rig's, so that rigs sharing one
+ * server never answer each other's actions. Outputs are declared in both the
+ * REAPI 2.1 and the 2.0 lists: each server reads the one it knows.
+ */
+async function action(
+  rig: ExecRig,
+  spec: ActionSpec & { files?: string[]; dirs?: string[] },
+): Promise<Digest> {
+  const salt = rig.salt ?? '';
+  const files = spec.files ?? [];
+  const dirs = spec.dirs ?? [];
+  return uploadAction(rig.cas, {
+    ...spec,
+    salt: `${salt}${spec.salt ?? ''}`,
+    outputPaths: spec.outputPaths ?? [...files, ...dirs],
+    outputFiles: spec.outputFiles ?? files,
+    outputDirectories: spec.outputDirectories ?? dirs,
+  });
+}
+
+/** A rig with a salt of its own (see `action`). */
+export function salted(rig: ExecRig): ExecRig {
+  return { ...rig, salt: randomBytes(8).toString('hex') };
 }
 
 export function executorContract(name: string, makeRig: () => Promise<ExecRig>): void {
   describe(`executor contract: ${name}`, () => {
-    it('runs a command and returns its outputs, stdout, stderr and exit code', async () => {
+    it('runs a command and returns its outputs, stdout, stderr, exit code and stages', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, {
+      const a = await action(rig, {
         argv: ['sh', '-c', 'cat a.txt b.txt > out/c.txt; echo to-out; echo to-err >&2; exit 0'],
-        inputs: { 'a.txt': 'A\n', 'b.txt': 'B\n' },
-        outputPaths: ['out/c.txt'],
+        inputs: { 'a.txt': 'A\n', 'b.txt': 'B\n', 'out/.keep': '' },
+        files: ['out/c.txt'],
       });
-      const { result, cached } = await rig.execute(a);
+      const events: ExecutionEvent[] = [];
+      const { result, cached } = await rig.executor.execute(a, { events: (e) => events.push(e) });
       assert.equal(cached, false);
-      assert.equal(result.exitCode, 0);
+      assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
       assert.equal(await text(rig.cas, result.stdoutDigest), 'to-out\n');
       assert.equal(await text(rig.cas, result.stderrDigest), 'to-err\n');
       const f = result.outputFiles[0];
       assert.equal(f?.path, 'out/c.txt');
       assert.equal(await text(rig.cas, f.digest), 'A\nB\n');
-      assert.ok(result.executionMetadata?.worker);
-      assert.ok(result.executionMetadata.executionStartTimestamp);
+      assert.ok(events.every((e) => e.action.hash === a.hash));
+      assert.equal(events.at(-1)?.stage, 'completed');
     });
 
     it('caches a successful result and answers the second time from the cache', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, {
-        argv: ['sh', '-c', 'echo once > o'],
-        outputPaths: ['o'],
-      });
-      const first = await rig.execute(a);
+      const a = await action(rig, { argv: ['sh', '-c', 'echo once > o'], files: ['o'] });
+      const first = await rig.executor.execute(a);
       assert.equal(first.cached, false);
-      const second = await rig.execute(a);
+      const second = await rig.executor.execute(a);
       assert.equal(second.cached, true);
-      assert.equal(rig.runs(), 1);
+      assert.equal(
+        second.result.outputFiles[0]?.digest?.hash,
+        first.result.outputFiles[0]?.digest?.hash,
+      );
+      if (rig.runs !== undefined) assert.equal(rig.runs(), 1);
       assert.ok(await rig.ac.getActionResult(a));
-      const forced = await rig.execute(a, { skipCacheLookup: true });
+      const forced = await rig.executor.execute(a, { skipCacheLookup: true });
       assert.equal(forced.cached, false);
-      assert.equal(rig.runs(), 2);
+      if (rig.runs !== undefined) assert.equal(rig.runs(), 2);
     });
 
     it('reports a failing exit code and does not cache it', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, { argv: ['sh', '-c', 'echo broken >&2; exit 3'] });
-      const { result } = await rig.execute(a);
+      const a = await action(rig, { argv: ['sh', '-c', 'echo broken >&2; exit 3'] });
+      const { result, cached } = await rig.executor.execute(a);
       assert.equal(result.exitCode, 3);
+      assert.equal(cached, false);
       assert.equal(await text(rig.cas, result.stderrDigest), 'broken\n');
       assert.equal(await rig.ac.getActionResult(a), undefined);
+      assert.equal((await rig.executor.execute(a)).cached, false, 'runs again');
     });
 
-    it('compiles with gcc, with headers staged above /usr/include and the working directory honoured', async () => {
+    it('compiles and links with gcc in the working directory it is given', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, {
-        argv: ['gcc', '-c', 'main.c', '-o', 'main.o'],
+      const a = await action(rig, {
+        argv: ['gcc', '-Iinclude', 'main.c', 'dep.c', '-o', 'bin/app'],
+        env: { PATH: '/usr/bin:/bin' },
         inputs: {
-          'usr/include/specbuild-dep.h': '#define DEP 42\n',
-          'buildstream/proj/app/main.c':
-            '#include <specbuild-dep.h>\nint dep(void) { return DEP; }\n',
+          'proj/app/include/dep.h': 'int dep(void);\n',
+          'proj/app/dep.c': '#include "dep.h"\nint dep(void) { return 42; }\n',
+          'proj/app/main.c':
+            '#include <stdio.h>\n#include "dep.h"\nint main(void) { printf("%d\\n", dep()); return 0; }\n',
+          'proj/app/bin/.keep': '',
         },
-        workingDirectory: 'buildstream/proj/app',
-        outputPaths: ['main.o'],
+        workingDirectory: 'proj/app',
+        files: ['bin/app'],
       });
-      const { result } = await rig.execute(a);
+      const { result } = await rig.executor.execute(a);
       assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
-      const obj = result.outputFiles[0];
-      assert.equal(obj?.path, 'main.o');
-      const bytes = await rig.cas.readBlob(fromPb(obj.digest));
+      const bin = result.outputFiles[0];
+      assert.equal(bin?.path, 'bin/app');
+      assert.equal(bin.isExecutable, true);
+      const bytes = await rig.cas.readBlob(fromPb(bin.digest));
       assert.equal(Buffer.from(bytes.subarray(1, 4)).toString(), 'ELF');
-      assert.ok(!existsSync('/usr/include/specbuild-dep.h'));
     });
 
-    it('captures output directories as Trees, executables and symlinks', async () => {
+    it('captures output directories as Trees with executables and subdirectories', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, {
+      const a = await action(rig, {
         argv: [
           'sh',
           '-c',
-          'mkdir -p d/sub && echo x > d/sub/f && printf "#!/bin/sh\\n" > d/run && chmod +x d/run && ln -s d/sub/f link',
+          'mkdir -p d/sub && echo x > d/sub/f && printf "#!/bin/sh\\n" > d/run && chmod +x d/run',
         ],
-        outputPaths: ['d', 'link'],
+        dirs: ['d'],
       });
-      const { result } = await rig.execute(a);
+      const { result } = await rig.executor.execute(a);
       assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
-      const link = result.outputSymlinks[0];
-      assert.ok(link);
-      assert.equal(link.path, 'link');
-      assert.equal(link.target, 'd/sub/f');
       const dir = result.outputDirectories[0];
       assert.equal(dir?.path, 'd');
       const tree = fromBinary(TreeSchema, await rig.cas.readBlob(fromPb(dir.treeDigest)));
@@ -125,14 +169,122 @@ export function executorContract(name: string, makeRig: () => Promise<ExecRig>):
       assert.equal(await text(rig.cas, tree.children[0]?.files[0]?.digest), 'x\n');
     });
 
-    it('supports the legacy output_files / output_directories lists', async () => {
+    it('reports a command that runs past its timeout, and does not cache it', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, {
+        argv: ['sh', '-c', 'echo started; sleep 3'],
+        timeoutSeconds: 1,
+      });
+      const outcome = await rig.executor.execute(a);
+      assert.equal(outcome.error?.code, 'exec/timeout');
+      assert.equal(await rig.ac.getActionResult(a), undefined);
+    });
+
+    it('runs do_not_cache actions every time, never from or into the cache', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, { argv: ['sh', '-c', 'echo hi'], doNotCache: true });
+      const outcomes = await Promise.all([rig.executor.execute(a), rig.executor.execute(a)]);
+      outcomes.push(await rig.executor.execute(a));
+      assert.deepEqual(
+        outcomes.map((o) => o.cached),
+        [false, false, false],
+      );
+      if (rig.runs !== undefined) assert.equal(rig.runs(), 3);
+      assert.equal(await rig.ac.getActionResult(a), undefined);
+    });
+
+    it('rejects an action whose inputs are missing, naming them by digest', async () => {
+      await using rig = await makeRig();
+      const content = `data that will vanish ${randomBytes(4).toString('hex')}`;
+      const a = await action(rig, { argv: ['cat', 'in'], inputs: { in: content } });
+      const gone = digestOf(Buffer.from(content));
+      await rig.evict(gone);
+      await assert.rejects(rig.executor.execute(a), (e: unknown) => {
+        assert.ok(e instanceof MissingBlobsError, String(e));
+        assert.equal(e.code, 'exec/missing-inputs');
+        assert.deepEqual(
+          e.digests.map((d) => `${d.hash}/${d.size}`),
+          [`${gone.hash}/${gone.size}`],
+        );
+        return true;
+      });
+      const never = digestOf(Buffer.from(`no such action ${randomBytes(4).toString('hex')}`));
+      await assert.rejects(rig.executor.execute(never), (e: unknown) => {
+        assert.ok(e instanceof MissingBlobsError, String(e));
+        assert.deepEqual(
+          e.digests.map((d) => d.hash),
+          [never.hash],
+        );
+        return true;
+      });
+    });
+
+    it('stops waiting when the caller cancels', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, { argv: ['sh', '-c', 'sleep 20'] });
+      const abort = new AbortController();
+      const started = Date.now();
+      setTimeout(() => {
+        abort.abort();
+      }, 300);
+      await assert.rejects(rig.executor.execute(a, { signal: abort.signal }));
+      assert.ok(Date.now() - started < 10_000);
+    });
+  });
+}
+
+export function specbuildExecutorContract(name: string, makeRig: () => Promise<ExecRig>): void {
+  describe(`specbuild executor: ${name}`, () => {
+    it('records the worker and timings in the execution metadata', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, { argv: ['true'] });
+      const { result } = await rig.executor.execute(a);
+      assert.ok(result.executionMetadata?.worker);
+      assert.ok(result.executionMetadata.executionStartTimestamp);
+      assert.ok(result.executionMetadata.executionCompletedTimestamp);
+    });
+
+    it('lays the input root over the host root: headers above /usr/include, the host untouched', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, {
+        argv: ['gcc', '-c', 'main.c', '-o', 'main.o'],
+        inputs: {
+          'usr/include/specbuild-dep.h': '#define DEP 42\n',
+          'buildstream/proj/app/main.c':
+            '#include <specbuild-dep.h>\nint dep(void) { return DEP; }\n',
+        },
+        workingDirectory: 'buildstream/proj/app',
+        outputPaths: ['main.o'],
+      });
+      const { result } = await rig.executor.execute(a);
+      assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
+      assert.equal(result.outputFiles[0]?.path, 'main.o');
+      assert.ok(!existsSync('/usr/include/specbuild-dep.h'));
+    });
+
+    it('captures symlinks as output symlinks', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, {
+        argv: ['sh', '-c', 'mkdir -p d && echo x > d/f && ln -s d/f link'],
+        outputPaths: ['d', 'link'],
+      });
+      const { result } = await rig.executor.execute(a);
+      assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
+      assert.deepEqual(
+        result.outputSymlinks.map((l) => [l.path, l.target]),
+        [['link', 'd/f']],
+      );
+      assert.equal(result.outputDirectories[0]?.path, 'd');
+    });
+
+    it('supports the legacy output_files / output_directories lists alone', async () => {
       await using rig = await makeRig();
       const a = await uploadAction(rig.cas, {
         argv: ['sh', '-c', 'echo f > out/file; mkdir -p out/dir; echo g > out/dir/g'],
         outputFiles: ['out/file'],
         outputDirectories: ['out/dir'],
       });
-      const { result } = await rig.execute(a);
+      const { result } = await rig.executor.execute(a);
       assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
       assert.deepEqual(
         result.outputFiles.map((f) => f.path),
@@ -144,88 +296,85 @@ export function executorContract(name: string, makeRig: () => Promise<ExecRig>):
       );
     });
 
-    it('kills a command that runs past its timeout', async () => {
+    it('kills a command as soon as it runs past its timeout', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, {
+      const a = await action(rig, {
         argv: ['sh', '-c', 'echo started; sleep 30'],
         timeoutSeconds: 1,
       });
-      const outcome = await rig.execute(a);
-      assert.equal(outcome.errorCode, 'exec/timeout');
+      const started = Date.now();
+      const outcome = await rig.executor.execute(a);
+      assert.equal(outcome.error?.code, 'exec/timeout');
+      assert.ok(Date.now() - started < 25_000, 'stopped long before the command would end');
       assert.equal(await rig.ac.getActionResult(a), undefined);
     });
 
     it('never lets a command change the host', async () => {
       await using rig = await makeRig();
       const marker = `specbuild-exec-${process.pid}-${Date.now()}`;
-      const a = await uploadAction(rig.cas, {
+      const a = await action(rig, {
         argv: ['sh', '-c', `touch /usr/${marker}; touch /etc/${marker}; echo done`],
       });
-      const { result } = await rig.execute(a);
+      const { result } = await rig.executor.execute(a);
       assert.equal(await text(rig.cas, result.stdoutDigest), 'done\n');
       assert.ok(!existsSync(`/usr/${marker}`));
       assert.ok(!existsSync(`/etc/${marker}`));
     });
 
-    it('runs two identical concurrent actions once', async () => {
+    it('runs two identical concurrent actions once, telling both callers each stage', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, {
+      const a = await action(rig, {
         argv: ['sh', '-c', 'sleep 0.3; date +%N > t'],
         outputPaths: ['t'],
       });
-      const [x, y] = await Promise.all([rig.execute(a), rig.execute(a)]);
-      assert.equal(rig.runs(), 1);
+      const seen: string[][] = [[], []];
+      const [x, y] = await Promise.all(
+        seen.map((stages) => rig.executor.execute(a, { events: (e) => stages.push(e.stage) })),
+      );
+      assert.equal(rig.runs?.(), 1);
       // Shared while in flight, not answered from the cache afterwards.
-      assert.deepEqual([x.cached, y.cached], [false, false]);
-      assert.equal(x.result.outputFiles[0]?.digest?.hash, y.result.outputFiles[0]?.digest?.hash);
+      assert.deepEqual([x?.cached, y?.cached], [false, false]);
+      assert.equal(x?.result.outputFiles[0]?.digest?.hash, y?.result.outputFiles[0]?.digest?.hash);
+      for (const stages of seen) {
+        assert.ok(stages.includes('executing'), stages.join(','));
+        assert.equal(stages.at(-1), 'completed');
+      }
     });
 
-    it('runs do_not_cache actions every time, never from or into the cache', async () => {
+    it('keeps a shared run going while one of its callers still waits', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, { argv: ['sh', '-c', 'echo hi'], doNotCache: true });
-      await Promise.all([rig.execute(a), rig.execute(a)]);
-      await rig.execute(a);
-      assert.equal(rig.runs(), 3);
-      assert.equal(await rig.ac.getActionResult(a), undefined);
-    });
-
-    it('rejects actions whose inputs are missing, naming them', async () => {
-      await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, {
-        argv: ['cat', 'in'],
-        inputs: { in: 'data that will vanish' },
+      const a = await action(rig, {
+        argv: ['sh', '-c', 'sleep 0.5; echo kept > k'],
+        outputPaths: ['k'],
       });
-      const { digestOf } = await import('../../src/reapi/index.js');
-      const gone = digestOf(Buffer.from('data that will vanish'));
-      await rig.evict?.(gone);
-      await assert.rejects(rig.execute(a), (e: { code?: string; missing?: string[] }) => {
-        assert.ok(
-          ['exec/missing-inputs', 'remote/failed-precondition'].includes(e.code ?? ''),
-          e.code,
-        );
-        assert.deepEqual(e.missing, [`blobs/${gone.hash}/${String(gone.size)}`]);
-        return true;
-      });
+      const leaving = new AbortController();
+      const first = rig.executor.execute(a, { signal: leaving.signal });
+      const second = rig.executor.execute(a);
+      setTimeout(() => {
+        leaving.abort();
+      }, 100);
+      await assert.rejects(first);
+      const kept = await second;
+      assert.equal(kept.result.exitCode, 0);
+      assert.equal(kept.result.outputFiles[0]?.path, 'k');
+      assert.equal(rig.runs?.(), 1);
     });
 
     it('rejects platform properties it does not offer', async () => {
       await using rig = await makeRig();
-      const a = await uploadAction(rig.cas, { argv: ['true'], platform: { OSFamily: 'windows' } });
-      await assert.rejects(rig.execute(a), (e: { code?: string }) =>
+      const a = await action(rig, { argv: ['true'], platform: { OSFamily: 'windows' } });
+      await assert.rejects(rig.executor.execute(a), (e: { code?: string }) =>
         ['exec/platform', 'remote/failed-precondition'].includes(e.code ?? ''),
       );
-      const b = await uploadAction(rig.cas, {
-        argv: ['true'],
-        platform: { 'no-such-property': 'x' },
-      });
-      await assert.rejects(rig.execute(b), (e: { code?: string }) =>
+      const b = await action(rig, { argv: ['true'], platform: { 'no-such-property': 'x' } });
+      await assert.rejects(rig.executor.execute(b), (e: { code?: string }) =>
         ['exec/platform', 'remote/failed-precondition'].includes(e.code ?? ''),
       );
-      const c = await uploadAction(rig.cas, {
+      const c = await action(rig, {
         argv: ['true'],
         platform: { OSFamily: 'linux', ISA: 'x86-64' },
       });
-      assert.equal((await rig.execute(c)).result.exitCode, 0);
+      assert.equal((await rig.executor.execute(c)).result.exitCode, 0);
     });
   });
 }

@@ -21,7 +21,7 @@ import { missingBlobs, RemoteEndpoint } from '../../src/remote/index.js';
 import { startServer } from '../../src/server/index.js';
 import { uploadAction } from '../helpers/actions.js';
 import { tempDir } from '../helpers/tmp.js';
-import { executorContract } from './executor-contract.js';
+import { executorContract, specbuildExecutorContract, type ExecRig } from './executor-contract.js';
 
 async function execServer(transport: 'tcp' | 'unix') {
   const dir = await tempDir();
@@ -48,38 +48,20 @@ async function execServer(transport: 'tcp' | 'unix') {
   };
 }
 
-const errorCodes: Partial<Record<number, string>> = {
-  [Status.DEADLINE_EXCEEDED]: 'exec/timeout',
-  [Status.FAILED_PRECONDITION]: 'remote/failed-precondition',
-};
-
 for (const transport of ['tcp', 'unix'] as const) {
-  executorContract(`specbuild server over ${transport}`, async () => {
+  const rig = async (): Promise<ExecRig> => {
     const s = await execServer(transport);
     return {
       cas: s.ep.cas,
       ac: s.ep.actionCache,
-      async execute(action: Digest, opts = {}) {
-        const res = await s.ep.execution.execute(action, opts);
-        const code = res.status?.code ?? Status.OK;
-        if (code !== Status.OK && code !== Status.DEADLINE_EXCEEDED) {
-          throw Object.assign(new Error(res.status?.message ?? ''), {
-            code: errorCodes[code] ?? `grpc/${code}`,
-            missing: missingBlobs(res.status),
-          });
-        }
-        assert.ok(res.result, 'an ExecuteResponse carries a result');
-        return {
-          result: res.result,
-          cached: res.cachedResult,
-          errorCode: code === Status.OK ? undefined : errorCodes[code],
-        };
-      },
+      executor: s.ep.executor,
       runs: () => s.executor.runs,
       evict: (d: Digest) => unlink(s.cas.pathOf(d)),
       [Symbol.asyncDispose]: () => s[Symbol.asyncDispose](),
     };
-  });
+  };
+  executorContract(`remote executor, specbuild server over ${transport}`, rig);
+  specbuildExecutorContract(`remote executor, specbuild server over ${transport}`, rig);
 }
 
 describe('Execution service', () => {
@@ -156,14 +138,14 @@ describe('Execution service', () => {
   it('shows every caller of a shared run that it is executing', async () => {
     await using s = await execServer('tcp');
     const a = await uploadAction(s.ep.cas, { argv: ['sh', '-c', 'sleep 0.5; echo once'] });
-    const seen: ExecutionStage_Value[][] = [[], []];
+    const seen: string[][] = [[], []];
     await Promise.all(
-      seen.map((stages) => s.ep.execution.execute(a, { onStage: (st) => stages.push(st) })),
+      seen.map((stages) => s.ep.execution.execute(a, { events: (e) => stages.push(e.stage) })),
     );
     assert.equal(s.executor.runs, 1, 'run once for both');
     for (const stages of seen) {
-      assert.ok(stages.includes(ExecutionStage_Value.EXECUTING), stages.join(','));
-      assert.equal(stages.at(-1), ExecutionStage_Value.COMPLETED);
+      assert.ok(stages.includes('executing'), stages.join(','));
+      assert.equal(stages.at(-1), 'completed');
     }
   });
 

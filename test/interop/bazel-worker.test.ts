@@ -7,10 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startBazelWorker } from '../helpers/bazel-worker.js';
 import {
   assertSameOutputs,
   isCompile,
@@ -19,91 +18,17 @@ import {
   readWrapperLog,
   specbuildCc,
 } from '../helpers/cproject.js';
-import { describeRun, runProcess, startService } from '../helpers/process.js';
 import { repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const SERVER_JAR = '/usr/share/bazel/A-server.jar';
-const WORKER_SOURCES = '/usr/src/bazel-bootstrap/src/tools/remote/src/main/java';
-const WORKER_PACKAGE = 'com/google/devtools/build/remote/worker';
-const WORKER_MAIN = 'com.google.devtools.build.remote.worker.RemoteWorker';
-const installHint =
-  'run .ci/run, or: apt-get install bazel-bootstrap bazel-bootstrap-source default-jdk-headless';
-
-function javaFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.java'))
-    .map((f) => join(dir, f));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => {
-        if (addr !== null && typeof addr === 'object') resolve(addr.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection(port, '127.0.0.1');
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => {
-      resolve(false);
-    });
-  });
-}
 
 test(
   "specbuild-cc builds a real project on Bazel's remote worker, then from its cache",
   { timeout: 240_000 },
   async (t) => {
-    for (const path of [SERVER_JAR, join(WORKER_SOURCES, WORKER_PACKAGE)])
-      assert.ok(existsSync(path), `${path} is missing; ${installHint}`);
     await using dir = await tempDir('specbuild-worker-');
-
-    // Bazel's remote worker, built from Debian's copy of Bazel's sources.
-    const classes = join(dir.path, 'classes');
-    await mkdir(classes);
-    const javac = await runProcess(
-      'javac',
-      [
-        '-nowarn',
-        '-d',
-        classes,
-        '-cp',
-        SERVER_JAR,
-        ...javaFiles(join(WORKER_SOURCES, WORKER_PACKAGE)),
-      ],
-      { timeoutMs: 120_000 },
-    );
-    assert.equal(javac.code, 0, describeRun(`javac (${installHint})`, javac));
-    const port = await freePort();
-    await mkdir(join(dir.path, 'work'));
-    await mkdir(join(dir.path, 'cas'));
-    const worker = await startService(
-      'java',
-      [
-        '-cp',
-        `${SERVER_JAR}:${classes}`,
-        WORKER_MAIN,
-        `--listen_port=${port}`,
-        `--work_path=${join(dir.path, 'work')}`,
-        `--cas_path=${join(dir.path, 'cas')}`,
-      ],
-      { ready: async () => ((await accepts(port)) ? true : undefined), startTimeoutMs: 60_000 },
-    );
+    const worker = await startBazelWorker(dir.path);
     try {
-      const { plain, proj, log, env } = prepareCproject(dir.path, `grpc://127.0.0.1:${port}`, {
+      const { plain, proj, log, env } = prepareCproject(dir.path, worker.target, {
         SPECBUILD_LINK: '1',
       });
 
