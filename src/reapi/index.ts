@@ -7,6 +7,7 @@ export * from './names.js';
 export * from './directory.js';
 export * from './merkle.js';
 export * from './tree-builder.js';
+export * from './action.js';
 export * from './action-result.js';
 export * from './platform.js';
 export * from './grpc.js';
