@@ -1,6 +1,6 @@
 // The storage interfaces every layer uses: a content-addressable blob store and
 // an action cache. Local stores, the remote client and decorators implement them.
-import { SpecbuildError } from '../core/index.js';
+import { isSpecbuildError } from '../core/index.js';
 import type { ActionResult, Digest } from '../reapi/index.js';
 
 export interface CallOptions {
@@ -77,7 +77,7 @@ export async function readBlobIfPresent(
   try {
     return await cas.readBlob(digest, opts);
   } catch (e) {
-    if (e instanceof SpecbuildError && e.code === 'cas/not-found') return undefined;
+    if (isSpecbuildError(e, 'cas/not-found')) return undefined;
     throw e;
   }
 }

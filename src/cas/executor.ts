@@ -19,6 +19,11 @@ export interface ExecutionEvent {
 export interface ExecuteOptions extends CallOptions {
   /** Run even when the action cache holds a result. */
   skipCacheLookup?: boolean;
+  /**
+   * The caller has just looked the action up in the action cache and missed:
+   * the executor need not look again before running it (a server may).
+   */
+  cacheChecked?: boolean;
   /** Told of each stage the execution reaches. */
   events?: EventSink<ExecutionEvent>;
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { errnoCode, SpecbuildError } from '../core/index.js';
+import { errnoCode, isSpecbuildError, SpecbuildError } from '../core/index.js';
 import {
   ActionResultSchema,
   checkActionResult,
@@ -58,7 +58,7 @@ export class LocalActionCache implements ActionCache {
       const refs = checkActionResult(result);
       if (!(await this.complete(refs.blobs, refs.trees, opts))) return undefined;
     } catch (e) {
-      if (e instanceof SpecbuildError && e.code.startsWith('cas/')) throw e;
+      if (isSpecbuildError(e) && e.code.startsWith('cas/')) throw e;
       // A damaged entry is a miss; remove it so that it is rebuilt.
       await unlink(this.pathOf(actionDigest)).catch(() => undefined);
       return undefined;

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, SpecbuildError } from '../core/index.js';
+import { errnoCode, isSpecbuildError, SpecbuildError } from '../core/index.js';
 import {
   DigestBuilder,
   digestEquals,
@@ -189,7 +189,7 @@ export class LocalCas implements UploadableCas {
       // system call instead of fs.promises' four thread-pool round trips.
       data = d.size <= SYNC_READ_MAX_BYTES ? readFileSync(path) : await readFile(path);
     } catch (e) {
-      if (e instanceof SpecbuildError) throw e;
+      if (isSpecbuildError(e)) throw e;
       if (errnoCode(e) === 'ENOENT') {
         this.index.remove(d.hash);
         throw notFound(d);

@@ -7,17 +7,23 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DirectCache, StatCache, startDaemon, wrapperHandler } from '../wrap/index.js';
 import { defaultCacheDir } from './config.js';
+import { SpecbuildError } from '../core/index.js';
+import { EXIT, runEntryPoint } from './exit-codes.js';
 import { formatError } from './render/output.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { socket: { type: 'string' }, 'idle-timeout-ms': { type: 'string' } },
   });
-  if (values.socket === undefined) throw new Error('daemon-main: --socket PATH is required');
+  if (values.socket === undefined)
+    throw new SpecbuildError('cli/usage', 'daemon-main: --socket PATH is required');
   const idle = values['idle-timeout-ms'];
   const idleTimeoutMs = idle === undefined ? undefined : Number(idle);
   if (idleTimeoutMs !== undefined && !(Number.isInteger(idleTimeoutMs) && idleTimeoutMs >= 0))
-    throw new Error(`daemon-main: --idle-timeout-ms "${idle ?? ''}" is not a whole number`);
+    throw new SpecbuildError(
+      'cli/usage',
+      `daemon-main: --idle-timeout-ms "${idle ?? ''}" is not a whole number`,
+    );
   const stats = await StatCache.load(join(defaultCacheDir(), 'wrap', 'stat-cache.json'));
   const direct = await DirectCache.load(join(defaultCacheDir(), 'wrap', 'direct-cache.json'));
   const saveAll = (): Promise<unknown> =>
@@ -45,7 +51,7 @@ async function main(): Promise<void> {
   work.close();
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`specbuild daemon: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+runEntryPoint(async () => {
+  await main();
+  return EXIT.ok;
+}, process.env.SPECBUILD_DEBUG === '1');

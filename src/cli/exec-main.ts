@@ -1,28 +1,20 @@
 #!/usr/bin/env node
 // specbuild-exec: run one command as a cached REAPI action (see src/wrap/).
-import { SpecbuildError } from '../core/index.js';
-import { execHelp, parseExecArgs, runWrapped } from '../wrap/index.js';
-import { info, reportError } from './render/output.js';
+import { execHelp, fallbackWarning, parseExecArgs, runWrapped } from '../wrap/index.js';
+import { EXIT, runEntryPoint } from './exit-codes.js';
+import { info } from './render/output.js';
 
 async function main(): Promise<number> {
   const req = parseExecArgs(process.argv.slice(2), process.env, process.cwd());
   if (req === 'help') {
     info(execHelp);
-    return 0;
+    return EXIT.ok;
   }
   const reply = await runWrapped(req);
-  if (reply.warning !== undefined) process.stderr.write(`${reply.warning}\n`);
+  if (reply.error !== undefined) process.stderr.write(`${fallbackWarning(reply.error)}\n`);
   process.stdout.write(reply.stdout);
   process.stderr.write(reply.stderr);
   return reply.exitCode;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    reportError(e, process.env.SPECBUILD_DEBUG === '1');
-    process.exitCode = e instanceof SpecbuildError && e.code === 'cli/usage' ? 2 : 1;
-  },
-);
+runEntryPoint(main, process.env.SPECBUILD_DEBUG === '1');

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // specbuild's command-line entry point: dispatches subcommands and maps
-// errors to exit codes (2 for usage errors, 1 for everything else).
+// errors to exit codes through cli/exit-codes.ts.
 import { SpecbuildError } from '../core/index.js';
-import { info, reportError } from './render/output.js';
+import { EXIT, runEntryPoint } from './exit-codes.js';
+import { info } from './render/output.js';
 import { serverCommand, serverHelp } from './server-command.js';
 
 const help = `Usage: specbuild COMMAND [options]
@@ -20,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     info(help);
-    return name === undefined ? 2 : 0;
+    return name === undefined ? EXIT.usage : EXIT.ok;
   }
   const cmd = commands[name];
   if (cmd === undefined) {
@@ -31,24 +32,4 @@ async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
-const debug = process.argv.includes('--debug');
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    const usage =
-      (e instanceof SpecbuildError && e.code === 'cli/usage') ||
-      (e instanceof Error &&
-        'code' in e &&
-        typeof e.code === 'string' &&
-        e.code.startsWith('ERR_PARSE_ARGS'));
-    reportError(
-      usage && !(e instanceof SpecbuildError)
-        ? new SpecbuildError('cli/usage', (e as Error).message)
-        : e,
-      debug,
-    );
-    process.exitCode = usage ? 2 : 1;
-  },
-);
+runEntryPoint(() => main(process.argv.slice(2)), process.argv.includes('--debug'));

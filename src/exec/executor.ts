@@ -92,7 +92,7 @@ export class LocalExecutor implements Executor {
     const command = await this.readCommand(action);
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform is how REAPI < 2.2 clients say it
     checkPlatform(action.platform ?? command.platform, await this.platform());
-    if (!opts.skipCacheLookup && !action.doNotCache) {
+    if (opts.skipCacheLookup !== true && opts.cacheChecked !== true && !action.doNotCache) {
       emit('cache-check');
       const hit = await this.opts.ac.getActionResult(actionDigest);
       if (hit !== undefined) {

@@ -21,7 +21,12 @@ import type {
 } from '@bufbuild/protobuf';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { randomUUID } from 'node:crypto';
-import { SPECBUILD_VERSION, SpecbuildError, type ErrorCode } from '../core/index.js';
+import {
+  isSpecbuildError,
+  SPECBUILD_VERSION,
+  SpecbuildError,
+  type ErrorCode,
+} from '../core/index.js';
 import { RequestMetadataSchema, methodDefinition } from '../reapi/index.js';
 import {
   backoffMs,
@@ -191,7 +196,7 @@ export class Connection {
    * left and the call was not cancelled; otherwise waits before the next try.
    */
   async retryOrThrow(e: unknown, attempt: number, signal?: AbortSignal): Promise<void> {
-    const temporary = e instanceof SpecbuildError && e.temporary;
+    const temporary = isSpecbuildError(e) && e.temporary;
     if (!temporary || attempt >= this.retryPolicy.attempts || signal?.aborted === true) throw e;
     await this.backoff(attempt, e, signal);
   }
@@ -354,12 +359,15 @@ function readToken(file: string): string {
   try {
     text = readFileSync(file, 'utf8').trim();
   } catch (e) {
-    throw new SpecbuildError('cli/usage', `cannot read token file ${file}: ${String(e)}`, {
+    throw new SpecbuildError('remote/token-file', `cannot read token file ${file}: ${String(e)}`, {
       hint: 'pass --token-file a readable file that holds the bearer token',
     });
   }
   if (text === '' || /\s/.test(text)) {
-    throw new SpecbuildError('cli/usage', `token file ${file} must hold one token without spaces`);
+    throw new SpecbuildError(
+      'remote/token-file',
+      `token file ${file} must hold one token without spaces`,
+    );
   }
   return text;
 }

@@ -38,7 +38,7 @@ export class RemoteExecutor implements Executor {
     // Servers SHOULD look the action up before running it, but some (Bazel's
     // worker) never do: ask the action cache first, as Bazel's client does,
     // so that every server gives the same outcome.
-    if (opts.skipCacheLookup !== true) {
+    if (opts.skipCacheLookup !== true && opts.cacheChecked !== true) {
       opts.events?.({ type: 'execution', action, stage: 'cache-check' });
       const hit = await this.actionCache.getActionResult(action, { signal: opts.signal });
       if (hit !== undefined) {

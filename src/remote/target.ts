@@ -12,7 +12,7 @@ export interface Target {
 
 export function parseTarget(text: string): Target {
   const bad = (why: string): SpecbuildError =>
-    new SpecbuildError('cli/usage', `remote target "${text}": ${why}`, {
+    new SpecbuildError('remote/invalid-target', `remote target "${text}": ${why}`, {
       hint: 'use HOST:PORT, grpc://HOST:PORT, grpcs://HOST:PORT or unix:/path/to.sock',
     });
   if (text.startsWith('unix:')) {

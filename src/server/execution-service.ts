@@ -223,7 +223,8 @@ function errorResponse(e: unknown): ExecuteResponse {
       }),
     });
   }
-  const code = e instanceof SpecbuildError ? grpcCodeOf(e.code) : Status.INTERNAL;
-  const message = e instanceof Error ? e.message : String(e);
+  const err = SpecbuildError.from(e);
+  const code = err.code === 'internal' ? Status.INTERNAL : grpcCodeOf(err.code);
+  const message = err.message;
   return create(ExecuteResponseSchema, { status: create(rpc.StatusSchema, { code, message }) });
 }

@@ -3,7 +3,7 @@
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { create, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
-import { SpecbuildError, type ErrorCode } from '../core/index.js';
+import { isSpecbuildError, type ErrorCode } from '../core/index.js';
 import { rpc } from '../reapi/index.js';
 
 /** The gRPC status code for each error code that can reach a client. */
@@ -91,7 +91,7 @@ export function grpcError(
 
 /** Converts anything thrown by a handler into a gRPC error; unknown errors are INTERNAL. */
 export function toGrpcError(e: unknown): Partial<ServiceError> {
-  if (e instanceof SpecbuildError) return grpcError(grpcCodeOf(e.code), e.message);
+  if (isSpecbuildError(e)) return grpcError(grpcCodeOf(e.code), e.message);
   return grpcError(
     Status.INTERNAL,
     `internal error: ${e instanceof Error ? e.message : String(e)}`,

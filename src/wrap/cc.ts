@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { create } from '@bufbuild/protobuf';
+import { SpecbuildError, type EventSink } from '../core/index.js';
 import type { Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
@@ -22,7 +23,8 @@ import type { RemoteEndpoint } from '../remote/index.js';
 import { parseCompilerArgs } from './cc-args.js';
 import { depsOf } from './make-deps.js';
 import { wrapperTarget } from './env.js';
-import { encodeAction, runAction } from './remote-action.js';
+import { addAction, runAction } from './remote-action.js';
+import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
 import type { StatCache } from './stat-cache.js';
 import { directKey, type DirectCache, type DirectFile } from './direct-cache.js';
 
@@ -129,7 +131,7 @@ export interface CcRequest {
 
 export type CcReply =
   | { kind: 'local'; reason: string }
-  | { kind: 'fallback'; reason: string }
+  | { kind: 'fallback'; error: SpecbuildError }
   | {
       kind: 'done';
       outcome: 'hit' | 'miss';
@@ -138,7 +140,7 @@ export type CcReply =
       stdout: Uint8Array;
       stderr: Uint8Array;
       /** Milliseconds per phase, for SPECBUILD_VERBOSE. */
-      phases: Record<string, number>;
+      phases: Partial<Record<WrapPhase, number>>;
     };
 
 export interface CcContext {
@@ -147,6 +149,8 @@ export interface CcContext {
   directCache?: DirectCache;
   /** A connected endpoint for a target and instance (kept warm by the daemon). */
   endpoint(target: string, instance: string): Promise<RemoteEndpoint>;
+  /** Where each run's phase events go. */
+  events?: EventSink<WrapEvent>;
 }
 
 interface Captured {
@@ -410,7 +414,7 @@ export async function buildCompileAction(
     [COMPILER_DIGEST_ENV, digestKey(tool.digest)],
   ];
   const outputs = [...new Set(outRel)].sort();
-  const action = encodeAction(
+  const action = addAction(
     {
       argv: [compiler, ...parsed.expandedArgs.map((a) => layout.arg(a))],
       env,
@@ -448,35 +452,30 @@ export async function handleCompile(
   const cfg = ccConfig(req.env);
   if (cfg.server === undefined)
     return { kind: 'local', reason: 'no server configured (SPECBUILD_SERVER)' };
-  if (typeof cfg.platform === 'string') return { kind: 'fallback', reason: cfg.platform };
+  if (typeof cfg.platform === 'string')
+    return { kind: 'fallback', error: new SpecbuildError('wrap/usage', cfg.platform) };
   let ep: RemoteEndpoint;
   try {
     ep = await ctx.endpoint(cfg.server, cfg.instance);
   } catch (e) {
-    return { kind: 'fallback', reason: e instanceof Error ? e.message : String(e) };
+    return { kind: 'fallback', error: SpecbuildError.from(e) };
   }
-  const phases: Record<string, number> = {};
-  let mark = performance.now();
-  const phase = (name: string): void => {
-    const now = performance.now();
-    phases[name] = Math.round((now - mark) * 10) / 10;
-    mark = now;
-  };
+  const clock = new PhaseClock(ctx.events);
   try {
     const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion, ctx.directCache);
     if ('local' in built) return { kind: 'local', reason: built.local };
-    phase(built.deps === 'direct' ? 'action-direct' : 'action');
+    clock.end(built.deps === 'direct' ? 'action-direct' : 'action');
     const ran = await runAction(ep, built.action, built.uploads, {
       cwd: req.cwd,
       outputs: built.outputs,
       signal,
-      phase,
+      clock,
       runHere: cfg.cacheOnly ? () => runAndUpload(req, built, ep) : undefined,
     });
-    return { kind: 'done', action: built.action, phases, ...ran };
+    return { kind: 'done', action: built.action, phases: clock.phases, ...ran };
   } catch (e) {
     // Whatever failed (a header gone mid-build, the server), the compile runs here.
-    return { kind: 'fallback', reason: e instanceof Error ? e.message : String(e) };
+    return { kind: 'fallback', error: SpecbuildError.from(e) };
   }
 }
 

@@ -3,14 +3,15 @@
 // state (connections per server and instance, the stat cache, direct mode's
 // memory) and writes the JSON log line of every run it decides.
 import { appendFile } from 'node:fs/promises';
-import { SpecbuildError } from '../core/index.js';
+import { isSpecbuildError, type SpecbuildError } from '../core/index.js';
 import { RemoteEndpoint } from '../remote/index.js';
 import { ccConfig, handleCompile } from './cc.js';
 import type { DaemonHandler, DaemonReply } from './daemon-server.js';
 import type { DaemonRequest } from './daemon-protocol.js';
 import type { DirectCache } from './direct-cache.js';
 import { execHelp, parseExecArgs } from './exec-args.js';
-import { decideExec, logLine } from './exec-wrapper.js';
+import { decideExec, fallbackWarning } from './exec-wrapper.js';
+import { logLine } from './outcome.js';
 import type { StatCache } from './stat-cache.js';
 
 export interface WrapperHandlerOptions {
@@ -66,7 +67,10 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       reply.signal,
     );
     if (r.kind === 'done') {
-      await log(cfg.logFile, logLine(req.argv, r.outcome, r.action, ms()));
+      await log(
+        cfg.logFile,
+        logLine({ argv: req.argv, outcome: r.outcome, action: r.action, ms: ms() }),
+      );
       reply.stdout(r.stdout);
       reply.stderr(r.stderr);
       if (cfg.verbose) {
@@ -84,12 +88,20 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       const server = cfg.server ?? '';
       if (!warned.has(server)) {
         warned.add(server);
-        reply.stderr(`specbuild-cc: ${r.reason}; compiling locally\n`);
+        reply.stderr(`specbuild-cc: ${r.error.message}; compiling locally\n`);
       }
     } else if (cfg.verbose) {
       reply.stderr(`specbuild-cc: running locally: ${r.reason}\n`);
     }
-    await log(cfg.logFile, logLine(req.argv, r.kind, undefined, ms()));
+    await log(
+      cfg.logFile,
+      logLine({
+        argv: req.argv,
+        outcome: r.kind,
+        ms: ms(),
+        error: r.kind === 'fallback' ? r.error : undefined,
+      }),
+    );
     reply.runLocally();
   };
 
@@ -108,17 +120,20 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
         signal: reply.signal,
       });
       const ms = Math.round(performance.now() - started);
-      await log(parsed.logFile, logLine(parsed.argv, d.outcome, d.action, ms));
+      await log(
+        parsed.logFile,
+        logLine({ argv: parsed.argv, outcome: d.outcome, action: d.action, ms, error: d.error }),
+      );
       if ('exitCode' in d) {
         reply.stdout(d.stdout);
         reply.stderr(d.stderr);
         reply.exit(d.exitCode);
         return;
       }
-      if (d.warning !== undefined) reply.stderr(`${d.warning}\n`);
+      if (d.error !== undefined) reply.stderr(`${fallbackWarning(d.error)}\n`);
       reply.runLocally();
     } catch (e) {
-      if (!(e instanceof SpecbuildError && e.code === 'cli/usage')) throw e;
+      if (!isSpecbuildError(e, 'wrap/usage')) throw e;
       // A usage error (a bad option, a missing --input) is the user's to fix: said, never run.
       reply.stderr(opts.formatError(e));
       reply.exit(2);

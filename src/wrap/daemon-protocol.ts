@@ -11,6 +11,8 @@
 //   'O' stdout bytes   'E' stderr bytes   'X' i32 exit code, last
 //   'L' (no payload) the client runs the command itself, last
 
+import { SpecbuildError } from '../core/index.js';
+
 export const REQUEST_MAGIC = 'SBD1';
 /** The largest request frame a daemon accepts. */
 export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
@@ -39,12 +41,9 @@ export type DaemonResponse =
   | { type: 'exit'; code: number }
   | { type: 'local' };
 
-/** A frame that breaks the protocol; the daemon closes such a connection. */
-export class DaemonProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DaemonProtocolError';
-  }
+/** A frame that breaks the protocol (`wrap/protocol`); the daemon closes such a connection. */
+function protocolError(message: string): SpecbuildError {
+  return new SpecbuildError('wrap/protocol', message);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -59,16 +58,15 @@ function view(b: Uint8Array): DataView {
  * at least), after checking the magic and the length's bounds.
  */
 export function requestFrameLength(header: Uint8Array): number {
-  if (header.length < REQUEST_HEADER_BYTES) throw new DaemonProtocolError('short request header');
+  if (header.length < REQUEST_HEADER_BYTES) throw protocolError('short request header');
   for (let i = 0; i < 4; i++) {
     if (header[i] !== REQUEST_MAGIC.charCodeAt(i))
-      throw new DaemonProtocolError('bad magic: not a specbuild daemon request');
+      throw protocolError('bad magic: not a specbuild daemon request');
   }
   const len = view(header).getUint32(4, true);
-  if (len < REQUEST_HEADER_BYTES + 16)
-    throw new DaemonProtocolError(`request length ${len} is too short`);
+  if (len < REQUEST_HEADER_BYTES + 16) throw protocolError(`request length ${len} is too short`);
   if (len > MAX_REQUEST_BYTES)
-    throw new DaemonProtocolError(`request length ${len} exceeds ${MAX_REQUEST_BYTES}`);
+    throw protocolError(`request length ${len} exceeds ${MAX_REQUEST_BYTES}`);
   return len;
 }
 
@@ -79,7 +77,7 @@ class Reader {
     this.dv = view(b);
   }
   u32(what: string): number {
-    if (this.pos + 4 > this.b.length) throw new DaemonProtocolError(`truncated at ${what}`);
+    if (this.pos + 4 > this.b.length) throw protocolError(`truncated at ${what}`);
     const v = this.dv.getUint32(this.pos, true);
     this.pos += 4;
     return v;
@@ -87,24 +85,24 @@ class Reader {
   count(what: string): number {
     const n = this.u32(`${what} count`);
     if (n > MAX_REQUEST_STRINGS || n * 4 > this.b.length - this.pos)
-      throw new DaemonProtocolError(`${what} count ${n} is out of bounds`);
+      throw protocolError(`${what} count ${n} is out of bounds`);
     return n;
   }
   str(what: string): string {
     const n = this.u32(what);
-    if (n > this.b.length - this.pos) throw new DaemonProtocolError(`truncated in ${what}`);
+    if (n > this.b.length - this.pos) throw protocolError(`truncated in ${what}`);
     const bytes = this.b.subarray(this.pos, this.pos + n);
     this.pos += n;
-    if (bytes.includes(0)) throw new DaemonProtocolError(`NUL byte in ${what}`);
+    if (bytes.includes(0)) throw protocolError(`NUL byte in ${what}`);
     try {
       return utf8.decode(bytes);
     } catch {
-      throw new DaemonProtocolError(`${what} is not valid UTF-8`);
+      throw protocolError(`${what} is not valid UTF-8`);
     }
   }
   end(): void {
     if (this.pos !== this.b.length)
-      throw new DaemonProtocolError(`${this.b.length - this.pos} stray bytes after the request`);
+      throw protocolError(`${this.b.length - this.pos} stray bytes after the request`);
   }
 }
 
@@ -112,12 +110,12 @@ class Reader {
 export function decodeRequest(frame: Uint8Array): DaemonRequest {
   const len = requestFrameLength(frame);
   if (frame.length !== len)
-    throw new DaemonProtocolError(`request frame is ${frame.length} bytes, header says ${len}`);
+    throw protocolError(`request frame is ${frame.length} bytes, header says ${len}`);
   const r = new Reader(frame);
   const tool = r.str('tool');
-  if (tool !== 'cc' && tool !== 'exec') throw new DaemonProtocolError(`unknown tool "${tool}"`);
+  if (tool !== 'cc' && tool !== 'exec') throw protocolError(`unknown tool "${tool}"`);
   const cwd = r.str('cwd');
-  if (!cwd.startsWith('/')) throw new DaemonProtocolError(`cwd "${cwd}" is not absolute`);
+  if (!cwd.startsWith('/')) throw protocolError(`cwd "${cwd}" is not absolute`);
   const argv: string[] = [];
   for (let i = 0, n = r.count('argument'); i < n; i++) argv.push(r.str(`argument ${i}`));
   const env = new Map<string, string>();
@@ -150,7 +148,7 @@ export function encodeRequest(req: DaemonRequest): Uint8Array {
   let pos = REQUEST_HEADER_BYTES;
   for (const s of strings) {
     if (typeof s !== 'number' && s.includes(0))
-      throw new DaemonProtocolError('request strings cannot hold NUL bytes');
+      throw protocolError('request strings cannot hold NUL bytes');
     dv.setUint32(pos, typeof s === 'number' ? s : s.length, true);
     pos += 4;
     if (typeof s !== 'number') {
@@ -215,7 +213,7 @@ export function decodeResponses(buf: Uint8Array): {
     else if (type === 0x58 && len === 4)
       responses.push({ type: 'exit', code: dv.getInt32(RESPONSE_HEADER_BYTES, true) });
     else if (type === 0x4c && len === 0) responses.push({ type: 'local' });
-    else throw new DaemonProtocolError(`bad response frame type ${String(type)} length ${len}`);
+    else throw protocolError(`bad response frame type ${String(type)} length ${len}`);
     pos += RESPONSE_HEADER_BYTES + len;
   }
   return { responses, rest: buf.subarray(pos) };

@@ -13,7 +13,7 @@ function outputPath(v: string): string {
     p.split('/').some((s) => s === '' || s === '.' || s === '..')
   )
     throw new SpecbuildError(
-      'cli/usage',
+      'wrap/usage',
       `--output "${v}" is not a path inside the working directory`,
       {
         hint: 'name outputs relative to the current directory, without "..", e.g. --output build/a.o',
@@ -45,7 +45,7 @@ Options:
 
 function pair(flag: string, v: string): [string, string] {
   const eq = v.indexOf('=');
-  if (eq <= 0) throw new SpecbuildError('cli/usage', `${flag} "${v}" is not KEY=VALUE`);
+  if (eq <= 0) throw new SpecbuildError('wrap/usage', `${flag} "${v}" is not KEY=VALUE`);
   return [v.slice(0, eq), v.slice(eq + 1)];
 }
 
@@ -73,7 +73,7 @@ export function parseExecArgs(
     if (a === '-h' || a === '--help') return 'help';
     const value = argv[i + 1];
     if (!a.startsWith('--') || value === undefined) {
-      throw new SpecbuildError('cli/usage', `unexpected "${a}"`, {
+      throw new SpecbuildError('wrap/usage', `unexpected "${a}"`, {
         hint: 'put the command after "--"; see --help',
       });
     }
@@ -101,14 +101,14 @@ export function parseExecArgs(
         req.logFile = value;
         break;
       default:
-        throw new SpecbuildError('cli/usage', `unknown option ${a}`, {
+        throw new SpecbuildError('wrap/usage', `unknown option ${a}`, {
           hint: 'see specbuild-exec --help',
         });
     }
   }
   req.argv = argv.slice(i);
   if (req.argv.length === 0)
-    throw new SpecbuildError('cli/usage', 'no command given', {
+    throw new SpecbuildError('wrap/usage', 'no command given', {
       hint: 'specbuild-exec [options] -- COMMAND',
     });
   if (req.server === '') req.server = undefined;

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { appendFile, lstat, readlink } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { SpecbuildError } from '../core/index.js';
+import { isSpecbuildError, SpecbuildError } from '../core/index.js';
 import type { Uploads } from '../cas/index.js';
 import {
   buildTree,
@@ -17,9 +17,8 @@ import {
   type TreeEntry,
 } from '../reapi/index.js';
 import { RemoteEndpoint } from '../remote/index.js';
-import { encodeAction, runAction } from './remote-action.js';
-
-export type Outcome = 'hit' | 'miss' | 'local' | 'fallback';
+import { addAction, runAction } from './remote-action.js';
+import { logLine, type WrapOutcome } from './outcome.js';
 
 export interface ExecRequest {
   argv: string[];
@@ -37,10 +36,15 @@ export interface ExecReply {
   exitCode: number;
   stdout: Uint8Array;
   stderr: Uint8Array;
-  outcome: Outcome;
+  outcome: WrapOutcome;
   action?: Digest;
-  /** One line for the user when the wrapper fell back to running locally. */
-  warning?: string;
+  /** Why the wrapper fell back to running the command locally. */
+  error?: SpecbuildError;
+}
+
+/** The line said to the user when the command ran locally after a failure. */
+export function fallbackWarning(e: SpecbuildError): string {
+  return `specbuild-exec: ${e.message}; ran the command locally`;
 }
 
 /**
@@ -75,7 +79,7 @@ export async function buildAction(
   }
   const tree = buildTree(entries);
   for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
-  const action = encodeAction(
+  const action = addAction(
     {
       argv: req.argv,
       env: req.env,
@@ -131,15 +135,15 @@ export interface ExecOptions {
 
 /** What the wrapper decided, without running anything locally (the caller does that). */
 export type ExecDecision =
-  ExecReply | { outcome: 'local' | 'fallback'; warning?: string; action?: Digest };
+  ExecReply | { outcome: 'local' | 'fallback'; error?: SpecbuildError; action?: Digest };
 
-/** Decides one run; usage errors (a missing --input) throw `cli/usage`. */
+/** Decides one run; usage errors (a missing --input) throw `wrap/usage`. */
 export async function decideExec(req: ExecRequest, opts: ExecOptions = {}): Promise<ExecDecision> {
   // A declared input that does not exist is the caller's mistake, whatever the server.
   for (const input of req.inputs) {
     const abs = resolve(req.cwd, input);
     if ((await lstat(abs).catch(() => undefined)) === undefined)
-      throw new SpecbuildError('cli/usage', `--input ${input}: ${abs} does not exist`, {
+      throw new SpecbuildError('wrap/usage', `--input ${input}: ${abs} does not exist`, {
         hint: 'declare only files that exist',
       });
   }
@@ -159,22 +163,11 @@ export async function decideExec(req: ExecRequest, opts: ExecOptions = {}): Prom
     }
     return await remoteRun(req, ep, opts);
   } catch (e) {
-    if (e instanceof SpecbuildError && e.code === 'cli/usage') throw e;
-    const why = e instanceof Error ? e.message : String(e);
-    return { outcome: 'fallback', warning: `specbuild-exec: ${why}; ran the command locally` };
+    if (isSpecbuildError(e, 'wrap/usage')) throw e;
+    return { outcome: 'fallback', error: SpecbuildError.from(e) };
   } finally {
     owned?.close();
   }
-}
-
-/** The JSON line appended to the wrapper log for each run. */
-export function logLine(
-  argv: readonly string[],
-  outcome: Outcome,
-  action: Digest | undefined,
-  ms: number,
-): string {
-  return `${JSON.stringify({ argv, outcome, action: action === undefined ? '' : digestKey(action), ms })}\n`;
 }
 
 /** The wrapper: never fails because the cache or server did; falls back to a local run. */
@@ -194,8 +187,15 @@ export async function runWrapped(req: ExecRequest): Promise<ExecReply & { ms: nu
   const ms = Math.round(performance.now() - started);
   // The command has run: a log that cannot be written does not change its result.
   if (req.logFile !== undefined)
-    await appendFile(req.logFile, logLine(req.argv, reply.outcome, reply.action, ms)).catch(
-      () => undefined,
-    );
+    await appendFile(
+      req.logFile,
+      logLine({
+        argv: req.argv,
+        outcome: reply.outcome,
+        action: reply.action,
+        ms,
+        error: reply.error,
+      }),
+    ).catch(() => undefined);
   return { ...reply, ms };
 }

@@ -1,6 +1,7 @@
 // Wrapper layer: specbuild-exec and specbuild-cc turn commands into REAPI
 // actions; the daemon that serves their native clients.
 export * from './exec-wrapper.js';
+export * from './outcome.js';
 export * from './outputs.js';
 export * from './cc.js';
 export * from './cc-args.js';

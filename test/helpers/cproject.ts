@@ -26,6 +26,8 @@ export interface LogLine {
   outcome: string;
   action: string;
   ms: number;
+  /** The error code of a fallback. */
+  error?: string;
 }
 
 /**

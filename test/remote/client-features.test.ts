@@ -136,7 +136,7 @@ describe('remote client', () => {
       'unix:relative.sock',
       'a b:1',
     ]) {
-      assert.throws(() => parseTarget(bad), { code: 'cli/usage' }, bad);
+      assert.throws(() => parseTarget(bad), { code: 'remote/invalid-target' }, bad);
     }
   });
 
@@ -281,7 +281,7 @@ describe('remote client', () => {
     writeFileSync(tokenFile, 'wrong');
     await assert.rejects(f.connect({ tokenFile }), { code: 'remote/permission' });
     writeFileSync(tokenFile, '');
-    await assert.rejects(f.connect({ tokenFile }), { code: 'cli/usage' });
+    await assert.rejects(f.connect({ tokenFile }), { code: 'remote/token-file' });
   });
 
   it('talks TLS to grpcs:// targets, verifying the server certificate', async () => {

@@ -171,8 +171,9 @@ describe('specbuild-cc', () => {
       assert.equal(refused.wrapped.status, 0, refused.wrapped.stderr);
       assert.match(refused.wrapped.stderr, /compiling locally/);
       assert.deepEqual(
-        readWrapperLog(log).map((l) => l.outcome),
-        ['fallback'],
+        readWrapperLog(log).map((l) => [l.outcome, l.error]),
+        [['fallback', 'remote/failed-precondition']],
+        'a fallback keeps the code of the error behind it',
       );
       assert.ok(readdirSync(dir.path).includes('good.o'));
     } finally {
@@ -195,7 +196,10 @@ describe('specbuild-cc', () => {
     assert.ok(readdirSync(join(proj, 'build')).includes('app'));
     const compiles = readWrapperLog(log).filter(isCompile);
     assert.equal(compiles.length, 4);
-    assert.deepEqual([...new Set(compiles.map((l) => l.outcome))], ['fallback']);
+    assert.deepEqual(
+      [...new Set(compiles.map((l) => `${l.outcome} ${l.error ?? ''}`))],
+      ['fallback remote/unavailable'],
+    );
   });
 
   it('gives the same action digest for the same compile in two checkouts under SPECBUILD_PROJECT_ROOT', async () => {

@@ -237,8 +237,11 @@ for (const variant of ['node', 'native'] as const) {
       assert.equal(down.status, 0);
       assert.match(down.stderr, /ran the command locally/);
       assert.equal(readFileSync(join(dir.path, 'out2.txt'), 'utf8'), 'fb\n');
-      const outcomes = readWrapperLog(log).map((l) => l.outcome);
-      assert.deepEqual(outcomes, ['local', 'fallback']);
+      const outcomes = readWrapperLog(log).map((l) => [l.outcome, l.error]);
+      assert.deepEqual(outcomes, [
+        ['local', undefined],
+        ['fallback', 'remote/unavailable'],
+      ]);
     });
 
     it('explains usage errors', () => {

@@ -1,5 +1,5 @@
 // The only place that writes to the terminal: plain lines and error reports.
-import { SpecbuildError } from '../../core/index.js';
+import { isSpecbuildError } from '../../core/index.js';
 
 export function info(line: string): void {
   console.log(line);
@@ -12,7 +12,7 @@ export function warn(line: string): void {
 /** An error as the user should see it: message, where, hint; the stack when debugging. */
 export function formatError(e: unknown, debug: boolean): string {
   const lines: string[] = [];
-  if (e instanceof SpecbuildError) {
+  if (isSpecbuildError(e)) {
     lines.push(`error: ${e.provenance === undefined ? '' : `${e.provenance}: `}${e.message}`);
     if (e.hint !== undefined) lines.push(`  hint: ${e.hint}`);
     if (debug && e.stack !== undefined) lines.push(e.stack);

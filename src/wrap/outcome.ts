@@ -1,0 +1,68 @@
+// What both wrappers (specbuild-cc, specbuild-exec) say about a run: one
+// outcome type, the typed events of its phases, and the JSON log line.
+import type { EventSink, SpecbuildError } from '../core/index.js';
+import { digestKey, type Digest } from '../reapi/index.js';
+
+/**
+ * - hit: answered from the action cache; miss: executed remotely (or, in
+ *   cache-only mode, here and uploaded);
+ * - local: run here by design (not a cacheable command, no server set);
+ * - fallback: run here because the cache or server failed.
+ */
+export type WrapOutcome = 'hit' | 'miss' | 'local' | 'fallback';
+
+/** The steps of one wrapped run, in order. */
+export type WrapPhase =
+  'action' | 'action-direct' | 'lookup' | 'upload' | 'execute' | 'local-run' | 'outputs';
+
+export interface WrapPhaseEvent {
+  type: 'wrap-phase';
+  phase: WrapPhase;
+  /** Milliseconds the phase took, to a tenth. */
+  ms: number;
+}
+
+export type WrapEvent = WrapPhaseEvent;
+
+/** Times consecutive phases and emits an event as each one ends. */
+export class PhaseClock {
+  private mark = performance.now();
+  /** Milliseconds per phase so far (for SPECBUILD_VERBOSE). */
+  readonly phases: Partial<Record<WrapPhase, number>> = {};
+
+  constructor(private readonly sink?: EventSink<WrapEvent>) {}
+
+  end(phase: WrapPhase): void {
+    const now = performance.now();
+    const ms = Math.round((now - this.mark) * 10) / 10;
+    this.mark = now;
+    this.phases[phase] = ms;
+    this.sink?.({ type: 'wrap-phase', phase, ms });
+  }
+}
+
+/** Why a wrapped command ran here: the error's code travels with its message. */
+export interface Fallback {
+  outcome: 'fallback';
+  error: SpecbuildError;
+}
+
+export interface LogEntry {
+  argv: readonly string[];
+  outcome: WrapOutcome;
+  action?: Digest;
+  ms: number;
+  /** For a fallback: the code of the error that caused it. */
+  error?: SpecbuildError;
+}
+
+/** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
+export function logLine(e: LogEntry): string {
+  return `${JSON.stringify({
+    argv: e.argv,
+    outcome: e.outcome,
+    action: e.action === undefined ? '' : digestKey(e.action),
+    ms: e.ms,
+    ...(e.error === undefined ? {} : { error: e.error.code }),
+  })}\n`;
+}
