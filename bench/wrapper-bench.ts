@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile, readFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopDaemonsUnder } from '../test/helpers/daemons.js';
 import { startCliServer } from '../test/helpers/cli-server.js';
 import { specbuildCc } from '../test/helpers/cproject.js';
 import { logger, median, round2 } from './common.js';
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(figures));
   } finally {
     await server.stop();
-    // Removing its socket makes the daemon exit (it checks every 5 s).
+    await stopDaemonsUnder(dir);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,8 @@
-// Runs every compiled test file with Node's built-in test runner.
+// Runs every compiled test file with Node's built-in test runner, then checks
+// that the run left nothing of ours in the temporary directory.
 // Usage: node scripts/run-tests.js [substring-filter]
 import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -19,6 +21,9 @@ if (files.length === 0) {
   console.error(`no test files under ${root} match "${filter}"`);
   process.exit(1);
 }
+// Ours: the prefixes tests give their temporary directories (helpers/tmp.ts).
+const ours = (name) => name.startsWith('specbuild-');
+const before = new Set(readdirSync(tmpdir()).filter(ours));
 // A test that waits for something that never comes fails after 5 minutes
 // instead of hanging the run (the slowest, Bazel's, take about a minute).
 const r = spawnSync(
@@ -26,4 +31,11 @@ const r = spawnSync(
   ['--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
   { stdio: 'inherit' },
 );
+const left = readdirSync(tmpdir()).filter((n) => ours(n) && !before.has(n));
+if (left.length > 0) {
+  console.error(
+    `\nthe tests left ${left.length} entr${left.length === 1 ? 'y' : 'ies'} in ${tmpdir()}:\n  ${left.join('\n  ')}`,
+  );
+  process.exit(1);
+}
 process.exit(r.status ?? 1);

@@ -48,9 +48,13 @@ export function bazelWorkerClasses(): Promise<string> {
     const tmp = `${classes}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
-    const javac = await runProcess('javac', ['-nowarn', '-d', tmp, '-cp', SERVER_JAR, ...sources], {
-      timeoutMs: 180_000,
-    });
+    const javac = await runProcess(
+      'javac',
+      ['-J-XX:-UsePerfData', '-nowarn', '-d', tmp, '-cp', SERVER_JAR, ...sources],
+      {
+        timeoutMs: 180_000,
+      },
+    );
     assert.equal(javac.code, 0, describeRun(`javac (${bazelInstallHint})`, javac));
     // Another test process may have finished first: either copy will do.
     try {
@@ -110,6 +114,9 @@ export async function startBazelWorker(dir: string): Promise<BazelWorker> {
   const worker = await startService(
     'java',
     [
+      // Temporary files under the test's directory, no perf data in /tmp.
+      `-Djava.io.tmpdir=${work}`,
+      '-XX:-UsePerfData',
       '-cp',
       `${SERVER_JAR}:${classes}`,
       WORKER_MAIN,

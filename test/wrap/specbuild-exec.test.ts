@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
+import { stopDaemonsUnder } from '../helpers/daemons.js';
 import { startCliServer } from '../helpers/cli-server.js';
 import { readWrapperLog } from '../helpers/cproject.js';
 
@@ -26,8 +27,8 @@ const execMain = join(repoRoot, 'dist', 'src', 'cli', 'exec-main.js');
 const nativeExec = join(repoRoot, 'dist', 'native', 'specbuild-exec');
 // The native client's daemon (and its stat cache) live here for the whole file.
 const daemonHome = mkdtempSync(join(tmpdir(), 'specbuild-exec-daemon-'));
-after(() => {
-  // Removing its socket makes the daemon exit (it checks every 5 s).
+after(async () => {
+  await stopDaemonsUnder(daemonHome);
   rmSync(daemonHome, { recursive: true, force: true });
 });
 

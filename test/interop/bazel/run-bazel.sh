@@ -47,7 +47,11 @@ fi
 # are ignored for hermeticity; the workspace's .bazelrc is read. Debian ships
 # Bazel's install base unpacked in /usr/share/bazel (its system rc normally
 # points there), so that has to be given explicitly once the system rc is off.
-startup=(--nosystem_rc --nohome_rc --batch "--output_user_root=$output_user_root")
+# Bazel's JVM keeps its temporary files (the binary execution log, perf data)
+# under the output root, not in /tmp, where nothing would remove them.
+mkdir -p "$output_user_root/tmp"
+startup=(--nosystem_rc --nohome_rc --batch "--output_user_root=$output_user_root"
+  "--host_jvm_args=-Djava.io.tmpdir=$output_user_root/tmp" --host_jvm_args=-XX:-UsePerfData)
 install_base=${BAZEL_INSTALL_BASE:-}
 if [ -z "$install_base" ] && [ -f /usr/share/bazel/install_base_key ]; then
   install_base=/usr/share/bazel
