@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (run as root, or via sudo):
+# Installs the Debian packages the tests need. Run it as root or as a user
+# with sudo (it asks for sudo only when something must be installed):
 #   gcc, openssl           - real compiles and a TLS test certificate
 #   bazel-bootstrap        - Bazel 4.2.3, a real REAPI client (interop tests)
 #   bazel-bootstrap-source - the published REAPI .proto files (Bazel's copy), and
@@ -17,7 +18,15 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "install-test-deps.sh: missing ${missing[*]}; run this script as root (sudo is not installed)" >&2
+      exit 1
+    fi
+    as_root=(sudo --preserve-env=DEBIAN_FRONTEND)
+  fi
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "test dependencies present: ${pkgs[*]}"
