@@ -17,3 +17,10 @@ export function median(xs: readonly number[]): number {
 export function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
+
+/** The p-th percentile (0..100) of xs, nearest rank. */
+export function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[i] ?? NaN;
+}
