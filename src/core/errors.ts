@@ -42,12 +42,39 @@ export type ErrorCode =
   | 'exec/too-large'
   | 'wrap/usage'
   | 'wrap/protocol'
+  | 'load/invalid-yaml'
+  | 'load/unknown-key'
+  | 'load/wrong-type'
+  | 'load/missing-key'
+  | 'load/invalid-value'
+  | 'load/undefined-variable'
+  | 'load/circular-variable'
+  | 'load/protected-variable'
+  | 'load/list-directive'
+  | 'load/missing-file'
+  | 'load/bad-element-name'
+  | 'load/dependency-cycle'
+  | 'load/version'
+  | 'source/fetch'
+  | 'source/digest-mismatch'
+  | 'source/no-ref'
+  | 'source/track'
   | 'cli/usage'
   | 'internal';
 
+/** A place in a file: 1-based line and column, and how many characters are at fault. */
+export interface Location {
+  file: string;
+  line: number;
+  col: number;
+  length?: number;
+}
+
 export interface ErrorOptions {
-  /** Where the problem is, e.g. `elements/a.bst:3:5` or a file path. */
+  /** Where the problem is, e.g. `elements/a.bst:3:5` or a file path (default: from `location`). */
   provenance?: string;
+  /** Where in a file the problem is, so that a renderer can show the faulty text. */
+  location?: Location;
   /** What the user can do about it. */
   hint?: string;
   cause?: unknown;
@@ -58,6 +85,7 @@ export interface ErrorOptions {
 export class SpecbuildError extends Error {
   readonly code: ErrorCode;
   readonly provenance: string | undefined;
+  readonly location: Location | undefined;
   readonly hint: string | undefined;
   readonly temporary: boolean;
 
@@ -65,7 +93,12 @@ export class SpecbuildError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SpecbuildError';
     this.code = code;
-    this.provenance = options.provenance;
+    this.location = options.location;
+    this.provenance =
+      options.provenance ??
+      (options.location === undefined
+        ? undefined
+        : `${options.location.file}:${options.location.line}:${options.location.col}`);
     this.hint = options.hint;
     this.temporary = options.temporary ?? false;
   }

@@ -18,3 +18,5 @@ export * as longrunning from './gen/google/longrunning/operations_pb.js';
 export * as rpc from './gen/google/rpc/status_pb.js';
 export * as rpcDetails from './gen/google/rpc/error_details_pb.js';
 export { Code as RpcCode } from './gen/google/rpc/code_pb.js';
+export * as specbuildPb from './gen/specbuild/v1/artifact_pb.js';
+export * as speculativePb from './gen/specbuild/v1/speculative_pb.js';

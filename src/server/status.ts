@@ -65,6 +65,23 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'remote/token-file':
     case 'wrap/usage':
     case 'wrap/protocol':
+    case 'load/invalid-yaml':
+    case 'load/unknown-key':
+    case 'load/wrong-type':
+    case 'load/missing-key':
+    case 'load/invalid-value':
+    case 'load/undefined-variable':
+    case 'load/circular-variable':
+    case 'load/protected-variable':
+    case 'load/list-directive':
+    case 'load/missing-file':
+    case 'load/bad-element-name':
+    case 'load/dependency-cycle':
+    case 'load/version':
+    case 'source/fetch':
+    case 'source/digest-mismatch':
+    case 'source/no-ref':
+    case 'source/track':
     case 'cli/usage':
     case 'internal':
       return Status.INTERNAL;

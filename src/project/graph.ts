@@ -1,0 +1,157 @@
+// The third loading stage: the targets and everything they depend on, each
+// element loaded once (in parallel), every missing file named with the
+// element that refers to it, every cycle named with its whole path. Only a
+// graph without problems comes out: the scheduler never sees half-valid data.
+import { Diagnostics, SpecbuildError, type Location, type Result } from '../core/index.js';
+import { loadElement, type ElementDecl } from './element.js';
+import { parseElementName, type ElementName } from './names.js';
+import type { Project } from './project.js';
+
+export interface GraphNode {
+  decl: ElementDecl;
+  name: ElementName;
+  /** Direct build dependencies, in declaration order. */
+  buildDeps: GraphNode[];
+  /** Direct runtime dependencies, in declaration order. */
+  runtimeDeps: GraphNode[];
+}
+
+export interface Graph {
+  project: Project;
+  targets: GraphNode[];
+  nodes: ReadonlyMap<ElementName, GraphNode>;
+  /** Every node, dependencies before dependants (a stable order). */
+  order: GraphNode[];
+}
+
+/** Loads `targets` (element names as given on the command line) and their dependencies. */
+export async function loadGraph(
+  project: Project,
+  targets: readonly string[],
+): Promise<Result<Graph>> {
+  const d = new Diagnostics();
+  const decls = new Map<ElementName, Promise<ElementDecl | undefined>>();
+  const load = (name: ElementName, referrer?: Location): Promise<ElementDecl | undefined> => {
+    let p = decls.get(name);
+    if (p === undefined) {
+      p = loadElement(project, name, d, referrer).then(async (decl) => {
+        if (decl !== undefined) await Promise.all(decl.deps.map((dep) => load(dep.name, dep.at)));
+        return decl;
+      });
+      decls.set(name, p);
+    }
+    return p;
+  };
+  const targetNames: ElementName[] = [];
+  for (const t of targets) {
+    const name = parseElementName(t);
+    if (typeof name !== 'string') {
+      d.add(
+        new SpecbuildError('load/bad-element-name', name.error, {
+          hint: 'name elements by their path under the element directory, e.g. app.bst',
+        }),
+      );
+      continue;
+    }
+    targetNames.push(name);
+  }
+  await Promise.all(targetNames.map((n) => load(n)));
+  if (!d.empty) return { ok: false, errors: d.errors };
+
+  const resolved = new Map<ElementName, ElementDecl>();
+  for (const [name, p] of decls) {
+    const decl = await p;
+    if (decl !== undefined) resolved.set(name, decl);
+  }
+  // Cycles, each reported once with its whole path.
+  const state = new Map<ElementName, 'visiting' | 'done'>();
+  const order: ElementName[] = [];
+  const visit = (name: ElementName, path: ElementName[]): void => {
+    const s = state.get(name);
+    if (s === 'done') return;
+    if (s === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(name)), name];
+      const decl = resolved.get(path.at(-1) ?? name);
+      d.add(
+        new SpecbuildError('load/dependency-cycle', `dependency cycle: ${cycle.join(' → ')}`, {
+          location: decl?.deps.find((x) => x.name === name)?.at,
+        }),
+      );
+      return;
+    }
+    state.set(name, 'visiting');
+    for (const dep of resolved.get(name)?.deps ?? []) visit(dep.name, [...path, name]);
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const t of targetNames) visit(t, []);
+  if (d.errors.length > 0) return { ok: false, errors: d.errors };
+
+  const nodes = new Map<ElementName, GraphNode>();
+  for (const name of order) {
+    const decl = resolved.get(name);
+    if (decl === undefined) continue;
+    const node: GraphNode = { decl, name, buildDeps: [], runtimeDeps: [] };
+    for (const dep of decl.deps) {
+      const n = nodes.get(dep.name);
+      if (n === undefined) throw new Error(`bug: ${dep.name} is not loaded before ${name}`);
+      if (dep.build) node.buildDeps.push(n);
+      if (dep.runtime) node.runtimeDeps.push(n);
+    }
+    nodes.set(name, node);
+  }
+  const targetNodes = [...new Set(targetNames)]
+    .map((t) => nodes.get(t))
+    .filter((n) => n !== undefined);
+  return { ok: true, value: { project, targets: targetNodes, nodes, order: [...nodes.values()] } };
+}
+
+/** `node` and everything it needs at run time, dependencies first. */
+export function runtimeClosure(node: GraphNode): GraphNode[] {
+  const out: GraphNode[] = [];
+  const seen = new Set<ElementName>();
+  const walk = (n: GraphNode): void => {
+    if (seen.has(n.name)) return;
+    seen.add(n.name);
+    for (const r of n.runtimeDeps) walk(r);
+    out.push(n);
+  };
+  walk(node);
+  return out;
+}
+
+/**
+ * What is staged to build `node`: each build dependency with its runtime
+ * closure, dependencies first, each once (BuildStream's build scope).
+ */
+export function buildScope(node: GraphNode): GraphNode[] {
+  const out: GraphNode[] = [];
+  const seen = new Set<ElementName>();
+  for (const b of node.buildDeps) {
+    for (const n of runtimeClosure(b)) {
+      if (seen.has(n.name)) continue;
+      seen.add(n.name);
+      out.push(n);
+    }
+  }
+  return out;
+}
+
+/** The elements `--deps` selects around the targets, dependencies first. */
+export function selectDeps(graph: Graph, deps: 'none' | 'build' | 'run' | 'all'): GraphNode[] {
+  const pick = new Set<ElementName>();
+  for (const t of graph.targets) {
+    if (deps === 'none') pick.add(t.name);
+    else if (deps === 'run') for (const n of runtimeClosure(t)) pick.add(n.name);
+    else if (deps === 'build') for (const n of buildScope(t)) pick.add(n.name);
+    else {
+      const walk = (n: GraphNode): void => {
+        if (pick.has(n.name)) return;
+        pick.add(n.name);
+        for (const x of [...n.buildDeps, ...n.runtimeDeps]) walk(x);
+      };
+      walk(t);
+    }
+  }
+  return graph.order.filter((n) => pick.has(n.name));
+}
