@@ -46,7 +46,11 @@ export async function startLoad(dir: string, jobs = 4): Promise<Load> {
       .split('\n')
       .filter((l) => l === 'r').length;
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
   return {
     get rounds() {
       return state.rounds;
