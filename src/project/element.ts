@@ -93,6 +93,11 @@ const ELEMENT_KEYS = [
   'sandbox',
 ];
 const PROTECTED = ['project-name', 'element-name', 'max-jobs'];
+/** What a ref looks like, for the kinds that have one. */
+const REF_FORMATS: Partial<Record<SourceKind, { re: RegExp; what: string }>> = {
+  tar: { re: /^[0-9a-f]{64}$/, what: 'a SHA-256 (64 lowercase hex digits)' },
+  git: { re: /^[0-9a-f]{40}$/, what: 'a commit (40 lowercase hex digits)' },
+};
 const COMMAND_KEYS = ['configure-commands', 'build-commands', 'install-commands', 'strip-commands'];
 
 function canonicalArch(a: string): string {
@@ -207,24 +212,48 @@ function section(m: MapNode, key: string, d: Diag): MapNode {
   return asMap(m.entries.get(key), key, d) ?? emptyMap(m.at);
 }
 
+/**
+ * An element file, loaded: its declaration when it is valid, and the
+ * dependencies it names either way (so that loading goes on to them and a
+ * run reports the problems of every file at once).
+ */
+export interface LoadedElement {
+  decl: ElementDecl | undefined;
+  deps: DependencyDecl[];
+}
+
 export async function loadElement(
   project: Project,
   name: ElementName,
   d: Diag,
-  referrer?: Location,
-): Promise<ElementDecl | undefined> {
+  /** Where another element names this one (a missing file is reported there). */
+  referrer?: { at: Location; by: ElementName },
+): Promise<LoadedElement> {
+  const none: LoadedElement = { decl: undefined, deps: [] };
   const rel = join(project.elementPath, name);
   const node = await project.files.load(
     rel,
     d,
-    referrer === undefined ? undefined : { at: referrer },
+    referrer === undefined
+      ? undefined
+      : {
+          at: referrer.at,
+          what: `${name}, a dependency of ${referrer.by}`,
+          hint: `check the name, or create ${join(project.elementPath, name)}`,
+        },
   );
-  if (node === undefined) return undefined;
+  if (node === undefined) return none;
   const raw = asMap(node, rel, d);
-  if (raw === undefined) return undefined;
+  if (raw === undefined) return none;
   const before = d.errors.length;
   const el = await resolveIncludes(raw, project.files, d, [rel]);
   checkKeys(el, ELEMENT_KEYS, rel, d);
+  const deps = mergeDeps([
+    ...parseDeps(el.entries.get('depends'), 'depends', d),
+    ...parseDeps(el.entries.get('build-depends'), 'build-depends', d),
+    ...parseDeps(el.entries.get('runtime-depends'), 'runtime-depends', d),
+  ]);
+  const invalid: LoadedElement = { decl: undefined, deps };
 
   const kindNode = asScalar(el.entries.get('kind'), 'kind', d);
   const kindText = kindNode?.value ?? undefined;
@@ -235,7 +264,7 @@ export async function loadElement(
         hint: `kinds: ${KINDS.join(', ')}`,
       }),
     );
-    return undefined;
+    return invalid;
   }
   if (!(KINDS as readonly string[]).includes(kindText)) {
     const near = didYouMean(kindText, KINDS);
@@ -245,7 +274,7 @@ export async function loadElement(
         hint: near === undefined ? `kinds: ${KINDS.join(', ')}` : `did you mean "${near}"?`,
       }),
     );
-    return undefined;
+    return invalid;
   }
   const kind = kindText as Kind;
 
@@ -369,12 +398,7 @@ export async function loadElement(
     else sandbox.remoteApisSocket = p;
   }
 
-  // Dependencies and sources.
-  const deps = mergeDeps([
-    ...parseDeps(el.entries.get('depends'), 'depends', d),
-    ...parseDeps(el.entries.get('build-depends'), 'build-depends', d),
-    ...parseDeps(el.entries.get('runtime-depends'), 'runtime-depends', d),
-  ]);
+  // Sources.
   const sources: SourceDecl[] = [];
   const srcSeq = asSeq(el.entries.get('sources'), 'sources', d);
   for (const [i, s] of (srcSeq?.items ?? []).entries()) {
@@ -405,6 +429,19 @@ export async function loadElement(
         at[key] = m.entries.get(key)?.at ?? m.at;
       }
     }
+    const ref = cfg.ref;
+    const refFormat = REF_FORMATS[skind];
+    if (ref !== undefined && refFormat !== undefined && !refFormat.re.test(ref))
+      d.add(
+        new SpecbuildError(
+          'load/invalid-value',
+          `${skind} source ref "${ref}" is not ${refFormat.what}`,
+          {
+            location: at.ref,
+            hint: 'fix it, or remove it and run: specbuild source track',
+          },
+        ),
+      );
     sources.push({
       kind: skind,
       directory: expand(m.entries.get('directory'), 'directory') ?? '',
@@ -468,9 +505,9 @@ export async function loadElement(
         },
       ),
     );
-  if (d.errors.length > before) return undefined;
   const pub = layered('public', false);
-  return {
+  if (d.errors.length > before) return invalid;
+  const decl: ElementDecl = {
     name,
     file: rel,
     kind,
@@ -489,4 +526,5 @@ export async function loadElement(
     installRoot,
     at: el.at,
   };
+  return { decl, deps };
 }

@@ -3,7 +3,7 @@
 // element that refers to it, every cycle named with its whole path. Only a
 // graph without problems comes out: the scheduler never sees half-valid data.
 import { Diagnostics, SpecbuildError, type Location, type Result } from '../core/index.js';
-import { loadElement, type ElementDecl } from './element.js';
+import { loadElement, type ElementDecl, type LoadedElement } from './element.js';
 import { parseElementName, type ElementName } from './names.js';
 import type { Project } from './project.js';
 
@@ -30,17 +30,18 @@ export async function loadGraph(
   targets: readonly string[],
 ): Promise<Result<Graph>> {
   const d = new Diagnostics();
-  const decls = new Map<ElementName, Promise<ElementDecl | undefined>>();
-  const load = (name: ElementName, referrer?: Location): Promise<ElementDecl | undefined> => {
-    let p = decls.get(name);
-    if (p === undefined) {
-      p = loadElement(project, name, d, referrer).then(async (decl) => {
-        if (decl !== undefined) await Promise.all(decl.deps.map((dep) => load(dep.name, dep.at)));
-        return decl;
-      });
-      decls.set(name, p);
-    }
-    return p;
+  const decls = new Map<ElementName, Promise<LoadedElement>>();
+  // Each element is loaded once; its dependencies are started, not awaited,
+  // so that a cycle cannot make a load wait for itself.
+  const load = (name: ElementName, referrer?: { at: Location; by: ElementName }): void => {
+    if (decls.has(name)) return;
+    decls.set(
+      name,
+      loadElement(project, name, d, referrer).then((loaded) => {
+        for (const dep of loaded.deps) load(dep.name, { at: dep.at, by: name });
+        return loaded;
+      }),
+    );
   };
   const targetNames: ElementName[] = [];
   for (const t of targets) {
@@ -55,15 +56,17 @@ export async function loadGraph(
     }
     targetNames.push(name);
   }
-  await Promise.all(targetNames.map((n) => load(n)));
-  if (!d.empty) return { ok: false, errors: d.errors };
-
-  const resolved = new Map<ElementName, ElementDecl>();
-  for (const [name, p] of decls) {
-    const decl = await p;
-    if (decl !== undefined) resolved.set(name, decl);
+  for (const n of targetNames) load(n);
+  // Wait until no load starts another.
+  for (let settled = 0; settled < decls.size;) {
+    const pending = [...decls.values()];
+    await Promise.all(pending);
+    settled = pending.length;
   }
-  // Cycles, each reported once with its whole path.
+  const loaded = new Map<ElementName, LoadedElement>();
+  for (const [name, p] of decls) loaded.set(name, await p);
+  // Cycles (among every file that names its dependencies, valid or not),
+  // each reported once with its whole path.
   const state = new Map<ElementName, 'visiting' | 'done'>();
   const order: ElementName[] = [];
   const visit = (name: ElementName, path: ElementName[]): void => {
@@ -71,21 +74,23 @@ export async function loadGraph(
     if (s === 'done') return;
     if (s === 'visiting') {
       const cycle = [...path.slice(path.indexOf(name)), name];
-      const decl = resolved.get(path.at(-1) ?? name);
+      const from = loaded.get(path.at(-1) ?? name);
       d.add(
         new SpecbuildError('load/dependency-cycle', `dependency cycle: ${cycle.join(' → ')}`, {
-          location: decl?.deps.find((x) => x.name === name)?.at,
+          location: from?.deps.find((x) => x.name === name)?.at,
         }),
       );
       return;
     }
     state.set(name, 'visiting');
-    for (const dep of resolved.get(name)?.deps ?? []) visit(dep.name, [...path, name]);
+    for (const dep of loaded.get(name)?.deps ?? []) visit(dep.name, [...path, name]);
     state.set(name, 'done');
     order.push(name);
   };
   for (const t of targetNames) visit(t, []);
   if (d.errors.length > 0) return { ok: false, errors: d.errors };
+  const resolved = new Map<ElementName, ElementDecl>();
+  for (const [name, l] of loaded) if (l.decl !== undefined) resolved.set(name, l.decl);
 
   const nodes = new Map<ElementName, GraphNode>();
   for (const name of order) {

@@ -17,7 +17,11 @@ export class FileLoader {
   constructor(readonly projectDir: string) {}
 
   /** Parses a project-relative file; undefined (and reported) when missing or invalid. */
-  load(rel: string, d: Diag, referrer?: { at: YNode['at'] }): Promise<YNode | undefined> {
+  load(
+    rel: string,
+    d: Diag,
+    referrer?: { at: YNode['at']; what?: string; hint?: string },
+  ): Promise<YNode | undefined> {
     let p = this.cache.get(rel);
     if (p === undefined) {
       p = (async () => {
@@ -26,10 +30,15 @@ export class FileLoader {
           text = await readFile(join(this.projectDir, rel), 'utf8');
         } catch {
           d.add(
-            new SpecbuildError('load/missing-file', `${rel} does not exist`, {
-              location: referrer?.at,
-              provenance: referrer === undefined ? rel : undefined,
-            }),
+            new SpecbuildError(
+              'load/missing-file',
+              `${referrer?.what ?? rel}: ${rel} does not exist`,
+              {
+                location: referrer?.at,
+                provenance: referrer === undefined ? rel : undefined,
+                hint: referrer?.hint,
+              },
+            ),
           );
           return undefined;
         }

@@ -127,7 +127,8 @@ export async function loadProject(
   const builtin = d.take(parseYaml(PROJECT_DEFAULTS, '<built-in project defaults>'));
   const composed =
     builtin?.kind === 'map' ? compose(builtin, conf, d) : compose(emptyMap(conf.at), conf, d);
-  checkComposed(composed, d);
+  // `elements:` overrides apply to kind defaults later: their directives wait until then.
+  for (const [k, v] of composed.entries) if (k !== 'elements') checkComposed(v, d);
   const elementPath = asString(composed.entries.get('element-path'), 'element-path', d) ?? '.';
   const rel = projectPath(elementPath);
   let elementDir = dir;

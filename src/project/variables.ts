@@ -37,7 +37,7 @@ export class Variables {
     if (def === undefined) return undefined;
     if (chain.includes(name)) {
       const cycle = [...chain.slice(chain.indexOf(name)), name];
-      const key = [...cycle].sort().join(',');
+      const key = [...new Set(cycle)].sort().join(',');
       if (!reported.has(key)) {
         reported.add(key);
         d.add(
