@@ -35,7 +35,7 @@ async function keysOf(
   const cas = await LocalCas.open({ dir: join(tmp.path, 'cas') });
   const env = { project: p.value, sourceDir: join(tmp.path, 'sources'), cas };
   const sourceKeys = new Map<ElementName, Plain[]>();
-  for (const node of (g.value as Graph).order) {
+  for (const node of g.value.order) {
     const keys: Plain[] = [];
     for (const s of node.decl.sources) {
       const src = new LocalSource(s);
