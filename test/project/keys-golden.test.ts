@@ -12,7 +12,6 @@ import {
   LocalSource,
   type ElementKeys,
   type ElementName,
-  type Graph,
   type Plain,
 } from '../../src/project/index.js';
 import { assertGolden } from '../helpers/golden.js';
