@@ -12,6 +12,7 @@ import {
   fetchTree,
   readBlobIfPresent,
   filesOf,
+  mkdirWritable,
   stageTree,
   type ActionCache,
   type FetchedTree,
@@ -33,7 +34,7 @@ import {
   hostPlatform,
   type PlatformProperties,
 } from '../reapi/index.js';
-import { runInSandbox } from '../sandbox/index.js';
+import { runInSandbox, type SandboxLimits } from '../sandbox/index.js';
 import { checkPlatform } from './platform.js';
 import { captureOutputs } from './capture.js';
 
@@ -63,6 +64,8 @@ export interface ExecutorOptions {
   defaultTimeoutMs?: number;
   /** Largest timeout an action may ask for (default 4 hours). */
   maxTimeoutMs?: number;
+  /** Processes and memory of each action (default: the sandbox's defaults). */
+  limits?: SandboxLimits;
 }
 
 export interface ExecuteOptions {
@@ -240,6 +243,7 @@ export class LocalExecutor {
       const upper = join(dir, 'upper');
       const scratch = join(dir, 'scratch');
       try {
+        await mkdir(dir, { recursive: true, mode: 0o700 }); // private: the staged tree's directories are 0777
         await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
         meta.inputFetchStartTimestamp = timestampNow();
         const { tree, release } = await this.checkInputs(inputRoot);
@@ -249,6 +253,7 @@ export class LocalExecutor {
             tree,
             localPath: (d) => cas.pathOf(d),
             signal: opts.signal,
+            writableDirectories: true, // the command runs as a uid of its own
           });
         } finally {
           release(); // staged files are hard links or copies now: eviction may go on
@@ -269,9 +274,9 @@ export class LocalExecutor {
         const wd = command.workingDirectory;
         for (const p of paths) {
           const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
-          await mkdir(join(layer, wd, parent), { recursive: true });
+          await mkdirWritable(layer, join(wd, parent));
         }
-        await mkdir(join(layer, wd), { recursive: true });
+        await mkdirWritable(layer, wd);
         meta.inputFetchCompletedTimestamp = timestampNow();
         const result = create(ActionResultSchema, {});
         const stdoutFile = join(dir, 'stdout');
@@ -285,6 +290,7 @@ export class LocalExecutor {
           upperDir: upper,
           scratchDir: scratch,
           timeoutMs: timeout,
+          limits: this.opts.limits,
           stdoutFile,
           stderrFile,
           signal: opts.signal,

@@ -25,6 +25,8 @@ function rig(tmp: TempDir) {
   const dirs = ['layer', 'upper', 'scratch', 'out'].map((d) => join(tmp.path, d));
   for (const d of dirs) mkdirSync(d, { recursive: true });
   const [layer, upper, scratch, out] = dirs as [string, string, string, string];
+  // The command is not host root: a writable bind must let it write (tmp.path is 0700).
+  chmodSync(out, 0o777);
   const run = (argv: string[], extra: Partial<SandboxSpec> = {}) =>
     runInSandbox({
       argv,
@@ -99,6 +101,7 @@ describe('sandbox', () => {
     const r = rig(tmp);
     mkdirSync(join(r.layer, 'src'), { recursive: true });
     writeFileSync(join(r.layer, 'src', 'input.c'), 'original\n');
+    chmodSync(join(r.layer, 'src', 'input.c'), 0o666); // writable for the command, not host root
     const marker = `specbuild-escape-${process.pid}-${Date.now()}`;
     const res = await r.run([
       'sh',
