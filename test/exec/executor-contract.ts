@@ -168,6 +168,43 @@ export function executorContract(name: string, makeRig: () => Promise<ExecRig>):
       assert.equal(Buffer.from(original).toString(), 'original\n');
     });
 
+    it('compiles a project at the top of its input root, whose lib/ and bin/ win over the host symlinks', async () => {
+      await using rig = await makeRig();
+      const a = await uploadAction(rig.cas, {
+        argv: [
+          'sh',
+          '-c',
+          'gcc -c lib/add.c -o lib/add.o && gcc -Ilib app/main.c lib/add.c -o app/app && ./app/app && greet',
+        ],
+        inputs: {
+          'lib/add.h': 'int add(int a, int b);\n',
+          'lib/add.c': '#include "add.h"\nint add(int a, int b) { return a + b; }\n',
+          'app/main.c':
+            '#include <stdio.h>\n#include "add.h"\nint main(void) { printf("2 + 3 = %d\\n", add(2, 3)); return 0; }\n',
+          // On PATH as /bin/greet; its #!/bin/sh is still the host's.
+          'bin/greet': 'x:#!/bin/sh\necho hello from the input root\n',
+        },
+        outputPaths: ['app/app', 'lib/add.o'],
+      });
+      const { result } = await rig.execute(a);
+      assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
+      assert.equal(
+        await text(rig.cas, result.stdoutDigest),
+        '2 + 3 = 5\nhello from the input root\n',
+      );
+      assert.deepEqual(
+        result.outputFiles.map((f) => [f.path, f.isExecutable]),
+        [
+          ['app/app', true],
+          ['lib/add.o', false],
+        ],
+      );
+      for (const f of result.outputFiles) {
+        const bytes = await rig.cas.readBlob(fromPb(f.digest));
+        assert.equal(Buffer.from(bytes.subarray(1, 4)).toString(), 'ELF', f.path);
+      }
+    });
+
     it('captures output directories as Trees, executables and symlinks', async () => {
       await using rig = await makeRig();
       const a = await uploadAction(rig.cas, {

@@ -164,11 +164,14 @@ describe('sandbox confinement', () => {
     await using tmp = await tempDir();
     const r = rig(tmp);
     const secret = join(tmp.path, 'host-only');
-    mkdirSync(secret);
+    mkdirSync(join(secret, 'lib'), { recursive: true });
     writeFileSync(join(secret, 'secret.txt'), 'host only\n');
+    writeFileSync(join(secret, 'lib', 'secret.txt'), 'host only\n');
     for (const name of ['etc', 'usr', 'peek']) symlinkSync(secret, join(r.layer, name));
+    // A real lib/: /lib then merges the layers' usr/lib, which must not go through usr.
+    mkdirSync(join(r.layer, 'lib'));
     const res = await r.run(
-      'cat /etc/secret.txt /usr/secret.txt /peek/secret.txt; test -f /etc/passwd && test -x /usr/bin/env',
+      'cat /etc/secret.txt /usr/secret.txt /peek/secret.txt /lib/secret.txt; test -f /etc/passwd && test -x /usr/bin/env',
     );
     assert.equal(r.stdout(), '', 'a host directory showed through');
     assert.equal(res.exitCode, 0, `the host's /etc and /usr are still there: ${r.stderr()}`);

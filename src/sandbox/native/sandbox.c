@@ -166,12 +166,22 @@ static int is_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* A layer's directory, not a symlink: the helper resolves layer paths on the
- * host, where a symlink in a layer (an action's input root) could point
- * anywhere, e.g. etc -> /root. */
-static int is_layer_dir(const char *p) {
-  struct stat st;
-  return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+/* LAYER/SUB is a directory, and no component of SUB is a symlink: the
+ * helper resolves layer paths on the host, where a symlink in a layer (an
+ * action's input root) could point anywhere, e.g. etc -> /root. */
+static int is_layer_dir(const char *layer, const char *sub) {
+  char p[PATH_MAX_LEN];
+  path_join(p, layer, sub);
+  for (char *c = p + strlen(layer) + 1;; c++) {
+    if (*c != '/' && *c != 0) continue;
+    char end = *c;
+    *c = 0;
+    struct stat st;
+    int dir = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+    *c = end;
+    if (!dir) return 0;
+    if (end == 0) return 1;
+  }
 }
 
 static void write_file(const char *path, const char *text) {
@@ -187,23 +197,26 @@ static void give_to_sandbox(const char *path) {
   if (as_root && chown(path, sandbox_id, sandbox_id) != 0) die("chown %s", path);
 }
 
-/* ROOT/NAME becomes an overlay of every layer's NAME (highest first) above
- * the host's /NAME when with_host; writes go to UPPER/NAME. */
-static void overlay_top(const char *root, const char *name, int with_host) {
+/* ROOT/NAME becomes an overlay of the layers' directories SUBS (each a path
+ * in a layer; every layer's first SUB, highest layer first, then every
+ * layer's second...) above the host directory HOST, if not NULL; writes go to
+ * UPPER/NAME. */
+static void overlay(const char *root, const char *name, const char *const *subs, int n_subs, const char *host) {
   /* mount(2) copies at most one page of options. */
   static char opts[4096];
   char target[PATH_MAX_LEN], up[PATH_MAX_LEN], work[PATH_MAX_LEN], ld[PATH_MAX_LEN], wbase[PATH_MAX_LEN];
   size_t len = (size_t)snprintf(opts, sizeof opts, "lowerdir=");
   int lowers = 0;
-  for (int i = n_layers - 1; i >= 0; i--) {
-    path_join(ld, layers[i], name);
-    if (!is_layer_dir(ld)) continue;
-    len += (size_t)snprintf(opts + len, sizeof opts - len, "%s%s", lowers ? ":" : "", ld);
-    lowers++;
-    if (len >= sizeof opts) break;
+  for (int s = 0; s < n_subs; s++) {
+    for (int i = n_layers - 1; i >= 0 && len < sizeof opts; i--) {
+      if (!is_layer_dir(layers[i], subs[s])) continue;
+      path_join(ld, layers[i], subs[s]);
+      len += (size_t)snprintf(opts + len, sizeof opts - len, "%s%s", lowers ? ":" : "", ld);
+      lowers++;
+    }
   }
-  if (with_host && len < sizeof opts) {
-    len += (size_t)snprintf(opts + len, sizeof opts - len, "%s/%s", lowers ? ":" : "", name);
+  if (host != NULL && len < sizeof opts) {
+    len += (size_t)snprintf(opts + len, sizeof opts - len, "%s%s", lowers ? ":" : "", host);
     lowers++;
   }
   path_join(target, root, name);
@@ -226,6 +239,13 @@ static void overlay_top(const char *root, const char *name, int with_host) {
         name, sizeof opts);
   }
   do_mount("overlay", target, "overlay", MS_NOSUID, opts);
+}
+
+/* ROOT/NAME: an overlay of every layer's NAME, above the host's /NAME when with_host. */
+static void overlay_top(const char *root, const char *name, int with_host) {
+  char host[PATH_MAX_LEN];
+  snprintf(host, sizeof host, "/%s", name);
+  overlay(root, name, &name, 1, with_host ? host : NULL);
 }
 
 static int provided(const char *name) {
@@ -254,7 +274,7 @@ static void layer_tops(const char *root) {
         errno = 0;
         die("layer %s has a top-level \"%s\", which the sandbox provides itself", layers[i], name);
       }
-      if (provided(name)) continue; /* usr and etc are overlaid in setup_root */
+      if (provided(name)) continue; /* overlaid in setup_root */
       if (n_seen >= MAX_ITEMS || strlen(name) >= 256) { errno = E2BIG; die("too many top-level entries in layers"); }
       snprintf(seen[n_seen++], 256, "%s", name);
       path_join(p, layers[i], name);
@@ -282,11 +302,26 @@ static void layer_tops(const char *root) {
 
 static void setup_root(const char *root) {
   char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
-  /* The host's /bin, /lib... as the same symlinks (or read-only binds of real directories). */
+  /* The host's /bin, /lib... as the same symlinks (or read-only binds of real
+   * directories), unless a layer has a directory there (a project's lib/ at
+   * the top of an input root): the layer's then wins, merged with what the
+   * host has there, so that the loader, libraries and tools are still found. */
   static const char *links[] = {"bin", "lib", "lib32", "lib64", "libx32", "sbin"};
   for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
     char host[64], target[PATH_MAX_LEN];
     snprintf(host, sizeof host, "/%s", links[i]);
+    int layered = 0;
+    for (int l = 0; l < n_layers; l++) layered |= is_layer_dir(layers[l], links[i]);
+    if (layered) {
+      /* Lowers: the layers' lib/, then (when /lib -> usr/lib) the layers'
+       * usr/lib, which /lib showed before, then the host's /usr/lib. */
+      const char *subs[2] = {links[i], NULL};
+      int n_subs = 1;
+      int on_host = realpath(host, target) != NULL && target[1] != 0 && is_dir(target);
+      if (on_host && strcmp(target + 1, links[i]) != 0) subs[n_subs++] = target + 1;
+      overlay(root, links[i], subs, n_subs, on_host ? target : NULL);
+      continue;
+    }
     struct stat st;
     if (lstat(host, &st) != 0) continue;
     path_join(p, root, links[i]);
@@ -303,8 +338,7 @@ static void setup_root(const char *root) {
   /* /usr: the layers above the host's. /etc: read-only host, or layers above it. */
   int layered_etc = 0;
   for (int i = 0; i < n_layers; i++) {
-    path_join(q, layers[i], "etc");
-    layered_etc |= is_layer_dir(q);
+    layered_etc |= is_layer_dir(layers[i], "etc");
   }
   if (upper != NULL) {
     overlay_top(root, "usr", 1);
