@@ -1,8 +1,8 @@
 // Staging a Directory tree from a CAS onto disk. Every name is validated before
 // use and entries are created exclusively, so a hostile tree can never write
 // outside the staging directory.
-import { linkSync, mkdirSync, symlinkSync } from 'node:fs';
-import { link, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { chmodSync, linkSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmod, link, lstat, mkdir, open, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, Limiter, SpecbuildError } from '../core/index.js';
 import {
@@ -28,7 +28,17 @@ export interface StageOptions extends CallOptions {
   maxEntries?: number;
   /** The tree, already fetched (and checked complete) by the caller. */
   tree?: FetchedTree;
+  /**
+   * Directories (`dest` included) mode 0777, so that a sandboxed command
+   * running as a uid of its own can create its outputs in them. Only for a
+   * `dest` inside a private (0700) directory, which keeps other users out.
+   * Files stay as they are: hard links to read-only blobs.
+   */
+  writableDirectories?: boolean;
 }
+
+/** The mode of `writableDirectories` (set with chmod: mkdir's is cut by the umask). */
+const WRITABLE_DIR_MODE = 0o777;
 
 /**
  * Trees with at most this many entries are laid out with synchronous calls
@@ -103,6 +113,7 @@ async function stageDirectories(
   if (existing.length > 0) {
     throw new SpecbuildError('cas/stage-conflict', `staging directory ${dest} is not empty`);
   }
+  if (opts.writableDirectories === true) await chmod(dest, WRITABLE_DIR_MODE);
   const stats: StageStats = { files: 0, linked: 0, directories: 0, symlinks: 0 };
   const maxEntries = opts.maxEntries ?? 5_000_000;
   const expanded = expandedEntries(rootDir, directories, SYNC_STAGE_MAX_ENTRIES);
@@ -133,6 +144,7 @@ async function stageDirectories(
       const child = childOf(directories, sub.digest);
       const childPath = join(path, sub.name);
       await mkdir(childPath); // not recursive: fails if anything is already there
+      if (opts.writableDirectories === true) await chmod(childPath, WRITABLE_DIR_MODE);
       stats.directories++;
       await visit(child, childPath);
     }
@@ -148,6 +160,30 @@ async function stageDirectories(
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason as Error;
   return stats;
+}
+
+/**
+ * Creates `rel` and its missing parents in a tree staged at `dest`, mode 0777
+ * like `writableDirectories`. Stops at an entry that is not a directory, so a
+ * symlink of the tree (say `out -> /etc`) never leads this process, which
+ * runs on the host, out of it; the sandboxed command meets the entry as is.
+ */
+export async function mkdirWritable(dest: string, rel: string): Promise<void> {
+  let path = dest;
+  for (const name of rel.split('/')) {
+    if (name === '' || name === '.') continue;
+    path = join(path, name);
+    const st = await lstat(path).catch((e: unknown) => {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (st === undefined) {
+      await mkdir(path);
+      await chmod(path, WRITABLE_DIR_MODE);
+    } else if (!st.isDirectory()) {
+      return;
+    }
+  }
 }
 
 async function writeFileNode(
@@ -271,6 +307,7 @@ async function stageSmall(
       const child = childOf(directories, sub.digest);
       const childPath = join(path, sub.name);
       mkdirSync(childPath); // not recursive: fails if anything is already there
+      if (opts.writableDirectories === true) chmodSync(childPath, WRITABLE_DIR_MODE);
       stats.directories++;
       visit(child, childPath);
     }

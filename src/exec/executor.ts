@@ -13,6 +13,7 @@ import {
   readBlobIfPresent,
   filesOf,
   MissingBlobsError,
+  mkdirWritable,
   stageTree,
   type ActionCache,
   type ExecuteOptions,
@@ -37,7 +38,7 @@ import {
   hostPlatform,
   type PlatformProperties,
 } from '../reapi/index.js';
-import { runInSandbox } from '../sandbox/index.js';
+import { runInSandbox, type SandboxLimits } from '../sandbox/index.js';
 import { checkPlatform } from './platform.js';
 import { captureOutputs } from './capture.js';
 
@@ -54,6 +55,8 @@ export interface ExecutorOptions {
   defaultTimeoutMs?: number;
   /** Largest timeout an action may ask for (default 4 hours). */
   maxTimeoutMs?: number;
+  /** Processes and memory of each action (default: the sandbox's defaults). */
+  limits?: SandboxLimits;
 }
 
 /** A run that identical requests share while it is in flight. */
@@ -267,6 +270,7 @@ export class LocalExecutor implements Executor {
       const upper = join(dir, 'upper');
       const scratch = join(dir, 'scratch');
       try {
+        await mkdir(dir, { recursive: true, mode: 0o700 }); // private: the staged tree's directories are 0777
         await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
         meta.inputFetchStartTimestamp = timestampNow();
         const { tree, release } = await this.checkInputs(inputRoot);
@@ -276,6 +280,7 @@ export class LocalExecutor implements Executor {
             tree,
             localPath: (d) => cas.pathOf(d),
             signal,
+            writableDirectories: true, // the command runs as a uid of its own
           });
         } finally {
           release(); // staged files are hard links or copies now: eviction may go on
@@ -296,9 +301,9 @@ export class LocalExecutor implements Executor {
         const wd = command.workingDirectory;
         for (const p of paths) {
           const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
-          await mkdir(join(layer, wd, parent), { recursive: true });
+          await mkdirWritable(layer, join(wd, parent));
         }
-        await mkdir(join(layer, wd), { recursive: true });
+        await mkdirWritable(layer, wd);
         meta.inputFetchCompletedTimestamp = timestampNow();
         const result = create(ActionResultSchema, {});
         const stdoutFile = join(dir, 'stdout');
@@ -312,6 +317,7 @@ export class LocalExecutor implements Executor {
           upperDir: upper,
           scratchDir: scratch,
           timeoutMs: timeout,
+          limits: this.opts.limits,
           stdoutFile,
           stderrFile,
           signal,

@@ -1,13 +1,15 @@
 // Runs one command in a Linux sandbox (through the native helper): a fresh
 // root with the host toolchain, read-only layers overlaid at their absolute
 // paths, writable binds, an exact environment, a timeout that kills every
-// process of the command, stdin closed, stdout/stderr to files.
+// process of the command, stdin closed, stdout/stderr to files. The command is
+// root only in a user namespace of its own, an unprivileged user on the host.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import { sandboxHelper } from './helper.js';
+import { limitArgs, type SandboxLimits } from './limits.js';
 
 export interface Bind {
   /** Host path (file or directory). */
@@ -17,6 +19,15 @@ export interface Bind {
   readonly?: boolean;
 }
 
+/**
+ * What the command may write: it is root inside, but on the host (when the
+ * caller is root) a uid of its own, not root. It owns the sandbox's root
+ * directory, the top-level directories of the layers and everything it
+ * creates; deeper directories of a layer, and writable binds, it can write
+ * only where their modes let any user (e.g. 0777 inside a private 0700
+ * directory, as `stageTree`'s `writableDirectories` makes them). Writes to
+ * layers are copies in `upperDir`, whatever the layers' modes.
+ */
 export interface SandboxSpec {
   argv: readonly string[];
   /** The command's whole environment: nothing is inherited. */
@@ -32,6 +43,8 @@ export interface SandboxSpec {
   binds?: readonly Bind[];
   /** Allow network access (default: a private network with only loopback). */
   network?: boolean;
+  /** Processes and memory the command may use (see `SandboxLimits` for the defaults). */
+  limits?: SandboxLimits;
   /** Kill the command and all its processes after this long. */
   timeoutMs?: number;
   stdoutFile: string;
@@ -81,6 +94,7 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
   checkAbsolute(cwd, 'working directory');
   args.push('--cwd', cwd);
   if (spec.network === true) args.push('--net');
+  args.push(...limitArgs(spec.limits));
   if (spec.capture !== undefined) args.push('--hold');
   for (const [k, v] of Object.entries(spec.env)) {
     if (k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) {

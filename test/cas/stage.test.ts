@@ -15,7 +15,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { LocalCas, stageTree, type Cas } from '../../src/cas/index.js';
+import { LocalCas, mkdirWritable, stageTree, type Cas } from '../../src/cas/index.js';
 import {
   DirectorySchema,
   digestMessage,
@@ -102,6 +102,45 @@ describe('Merkle trees and staging', () => {
     assert.deepEqual(await listAll(dest), await listAll(src));
     assert.equal((await stat(join(dest, 'd7', 'tool'))).mode & 0o111, 0o111);
     assert.equal((await treeFromDirectory(dest)).root.hash, tree.root.hash);
+  });
+
+  it('makes every staged directory 0777 with writableDirectories, whatever the umask, and leaves files alone', async () => {
+    await using tmp = await tempDir();
+    const cas = await LocalCas.open({ dir: join(tmp.path, 'cache') });
+    // A small tree (synchronous path) and one over 2,000 entries (asynchronous path).
+    for (const files of [1, 2100]) {
+      const src = join(tmp.path, `src-${String(files)}`);
+      await mkdir(join(src, 'a', 'b'), { recursive: true });
+      for (let f = 0; f < files; f++) await writeFile(join(src, 'a', 'b', `f${String(f)}`), 'x');
+      const tree = await treeFromDirectory(src);
+      await uploadTree(cas, tree);
+      const dest = join(tmp.path, `dest-${String(files)}`);
+      await mkdir(dest);
+      await stageTree(cas, tree.root, dest, {
+        localPath: (d) => cas.pathOf(d),
+        writableDirectories: true,
+      });
+      for (const d of [dest, join(dest, 'a'), join(dest, 'a', 'b')]) {
+        assert.equal((await stat(d)).mode & 0o777, 0o777, d);
+      }
+      assert.equal((await stat(join(dest, 'a', 'b', 'f0'))).mode & 0o777, 0o444);
+    }
+  });
+
+  it('mkdirWritable makes missing directories 0777 but never follows a symlink of the tree', async () => {
+    await using tmp = await tempDir();
+    const dest = join(tmp.path, 'dest');
+    const outside = join(tmp.path, 'outside');
+    await mkdir(join(dest, 'have'), { recursive: true });
+    await chmod(join(dest, 'have'), 0o750);
+    await mkdir(outside);
+    await symlink(outside, join(dest, 'esc'));
+    await mkdirWritable(dest, 'have/x/y');
+    assert.equal((await stat(join(dest, 'have', 'x'))).mode & 0o777, 0o777);
+    assert.equal((await stat(join(dest, 'have', 'x', 'y'))).mode & 0o777, 0o777);
+    assert.equal((await stat(join(dest, 'have'))).mode & 0o777, 0o750, 'existing ones are left');
+    await mkdirWritable(dest, 'esc/made');
+    assert.deepEqual(await readdir(outside), []);
   });
 
   it('gives the same root digest whatever the order files were created in', async () => {

@@ -262,6 +262,114 @@ export function specbuildExecutorContract(name: string, makeRig: () => Promise<E
       assert.ok(!existsSync('/usr/include/specbuild-dep.h'));
     });
 
+    it('lets the command write wherever a build writes, though it is not host root', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, {
+        argv: [
+          'sh',
+          '-c',
+          [
+            'set -e',
+            'echo created > src/created.txt', // a new file in a staged directory
+            'mkdir -p src/deep/er && echo f > src/deep/er/f', // copy-up of a staged directory, mkdir -p
+            'echo replaced > src/in.txt.new && mv src/in.txt.new src/in.txt', // replacing an input
+            'echo t > /tmp/t && cat /tmp/t > /dev/null',
+            'gcc -c src/add.c -o build/add.o', // into a staged directory
+            'gcc -c src/add.c -o out/add.o', // into the parent the executor made
+            'mkdir made && gcc -c src/add.c -o made/add.o', // into a directory of its own
+          ].join('\n'),
+        ],
+        // Below a top-level directory: the staged directories are the layer's, not its upper's.
+        workingDirectory: 'proj',
+        inputs: {
+          'proj/src/in.txt': 'original\n',
+          'proj/src/deep/keep.txt': 'kept\n',
+          'proj/src/add.c': 'int add(int a, int b) { return a + b; }\n',
+          'proj/build/stale.txt': 'stale\n',
+        },
+        outputPaths: [
+          'src/created.txt',
+          'src/deep',
+          'src/in.txt',
+          'build/add.o',
+          'out/add.o',
+          'made',
+        ],
+      });
+      const { result } = await rig.executor.execute(a);
+      assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
+      const files = new Map(result.outputFiles.map((f) => [f.path, f.digest]));
+      assert.equal(await text(rig.cas, files.get('src/created.txt')), 'created\n');
+      assert.equal(await text(rig.cas, files.get('src/in.txt')), 'replaced\n');
+      for (const o of ['build/add.o', 'out/add.o']) {
+        assert.match(await text(rig.cas, files.get(o)), /^\x7fELF/, o);
+      }
+      const trees = new Map(
+        await Promise.all(
+          result.outputDirectories.map(
+            async (d) =>
+              [
+                d.path,
+                fromBinary(TreeSchema, await rig.cas.readBlob(fromPb(d.treeDigest))),
+              ] as const,
+          ),
+        ),
+      );
+      assert.deepEqual(
+        trees.get('src/deep')?.root?.files.map((f) => f.name),
+        ['keep.txt'],
+      );
+      assert.equal(
+        await text(rig.cas, trees.get('src/deep')?.children[0]?.files[0]?.digest),
+        'f\n',
+      );
+      assert.deepEqual(
+        trees.get('made')?.root?.files.map((f) => f.name),
+        ['add.o'],
+      );
+      // The input's blob, hard-linked into the input root, is untouched.
+      const { digestOf } = await import('../../src/reapi/index.js');
+      const original = await rig.cas.readBlob(digestOf(Buffer.from('original\n')));
+      assert.equal(Buffer.from(original).toString(), 'original\n');
+    });
+
+    it('compiles a project at the top of its input root, whose lib/ and bin/ win over the host symlinks', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, {
+        argv: [
+          'sh',
+          '-c',
+          'gcc -c lib/add.c -o lib/add.o && gcc -Ilib app/main.c lib/add.c -o app/app && ./app/app && greet',
+        ],
+        inputs: {
+          'lib/add.h': 'int add(int a, int b);\n',
+          'lib/add.c': '#include "add.h"\nint add(int a, int b) { return a + b; }\n',
+          'app/main.c':
+            '#include <stdio.h>\n#include "add.h"\nint main(void) { printf("2 + 3 = %d\\n", add(2, 3)); return 0; }\n',
+          // On PATH as /bin/greet; its #!/bin/sh is still the host's.
+          'bin/greet': 'x:#!/bin/sh\necho hello from the input root\n',
+        },
+        outputPaths: ['app/app', 'lib/add.o'],
+      });
+      const { result } = await rig.executor.execute(a);
+      assert.equal(result.exitCode, 0, await text(rig.cas, result.stderrDigest));
+      assert.equal(
+        await text(rig.cas, result.stdoutDigest),
+        '2 + 3 = 5\nhello from the input root\n',
+      );
+      assert.deepEqual(
+        result.outputFiles.map((f) => [f.path, f.isExecutable]),
+        [
+          ['app/app', true],
+          ['lib/add.o', false],
+        ],
+      );
+      for (const f of result.outputFiles) {
+        const bytes = await rig.cas.readBlob(fromPb(f.digest));
+        assert.equal(Buffer.from(bytes.subarray(1, 4)).toString(), 'ELF', f.path);
+      }
+    });
+
     it('captures symlinks as output symlinks', async () => {
       await using rig = await makeRig();
       const a = await action(rig, {

@@ -1,6 +1,6 @@
 // Builds real REAPI Actions for tests: input files written to disk, hashed
 // into a Merkle tree, uploaded with the Command and Action to a Cas.
-import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, chmod, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
@@ -20,6 +20,8 @@ export interface ActionSpec {
   env?: Record<string, string>;
   /** Input files by path relative to the input root; `x:` prefix marks executables. */
   inputs?: Record<string, string>;
+  /** Input symlinks by path relative to the input root, to their targets. */
+  symlinks?: Record<string, string>;
   workingDirectory?: string;
   outputPaths?: string[];
   /** Legacy output lists (REAPI 2.0). */
@@ -39,6 +41,10 @@ export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> 
       await mkdir(dirname(join(dir, path)), { recursive: true });
       await writeFile(join(dir, path), exec ? content.slice(2) : content);
       if (exec) await chmod(join(dir, path), 0o755);
+    }
+    for (const [path, target] of Object.entries(spec.symlinks ?? {})) {
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      await symlink(target, join(dir, path));
     }
     const tree = await treeFromDirectory(dir);
     await uploadTree(cas, tree);

@@ -25,6 +25,8 @@ function rig(tmp: TempDir) {
   const dirs = ['layer', 'upper', 'scratch', 'out'].map((d) => join(tmp.path, d));
   for (const d of dirs) mkdirSync(d, { recursive: true });
   const [layer, upper, scratch, out] = dirs as [string, string, string, string];
+  // The command is not host root: a writable bind must let it write (tmp.path is 0700).
+  chmodSync(out, 0o777);
   const run = (argv: string[], extra: Partial<SandboxSpec> = {}) =>
     runInSandbox({
       argv,
@@ -94,11 +96,45 @@ describe('sandbox', () => {
     assert.ok(!existsSync('/usr/include/dep.h'));
   });
 
+  it("lets a layer's lib/ and bin/ win at /lib and /bin, merged with the host's", async () => {
+    await using tmp = await tempDir();
+    const r = rig(tmp);
+    for (const d of ['lib', 'app', 'bin']) mkdirSync(join(r.layer, d));
+    writeFileSync(join(r.layer, 'lib', 'add.h'), 'int add(int a, int b);\n');
+    writeFileSync(
+      join(r.layer, 'lib', 'add.c'),
+      '#include "add.h"\nint add(int a, int b) { return a + b; }\n',
+    );
+    writeFileSync(
+      join(r.layer, 'app', 'main.c'),
+      '#include <stdio.h>\n#include "add.h"\nint main(void) { printf("2 + 3 = %d\\n", add(2, 3)); return 0; }\n',
+    );
+    writeFileSync(join(r.layer, 'bin', 'greet'), '#!/bin/sh\necho hello from the layer\n');
+    chmodSync(join(r.layer, 'bin', 'greet'), 0o755);
+    const res = await r.run([
+      'sh',
+      '-c',
+      'gcc -c lib/add.c -o lib/add.o && gcc -Ilib app/main.c lib/add.c -o app/app && ./app/app && ' +
+        'greet && /bin/sh -c "echo /bin/sh works" && test -x /bin/ls && ls /lib/*/libc.so.6 >/dev/null',
+    ]);
+    assert.equal(res.exitCode, 0, r.stderr());
+    assert.equal(r.stdout(), '2 + 3 = 5\nhello from the layer\n/bin/sh works\n');
+    assert.equal(
+      readFileSync(join(r.upper, 'lib', 'add.o'))
+        .subarray(1, 4)
+        .toString(),
+      'ELF',
+    );
+    assert.ok(existsSync(join(r.upper, 'app', 'app')));
+    assert.ok(!existsSync(join(r.layer, 'lib', 'add.o')), 'the layer is untouched');
+  });
+
   it('keeps writes to /usr, /etc and layers away from the host and the layers', async () => {
     await using tmp = await tempDir();
     const r = rig(tmp);
     mkdirSync(join(r.layer, 'src'), { recursive: true });
     writeFileSync(join(r.layer, 'src', 'input.c'), 'original\n');
+    chmodSync(join(r.layer, 'src', 'input.c'), 0o666); // writable for the command, not host root
     const marker = `specbuild-escape-${process.pid}-${Date.now()}`;
     const res = await r.run([
       'sh',
