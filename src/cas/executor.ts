@@ -3,7 +3,7 @@
 // the per-build recording session implement it, so the server, the build and
 // priming never care where actions run.
 import { SpecbuildError } from '../core/index.js';
-import type { EventSink } from '../core/index.js';
+import type { EventSink, Release } from '../core/index.js';
 import { digestKey, type ActionResult, type Digest } from '../reapi/index.js';
 import type { CallOptions } from './cas.js';
 
@@ -26,6 +26,13 @@ export interface ExecuteOptions extends CallOptions {
   cacheChecked?: boolean;
   /** Told of each stage the execution reaches. */
   events?: EventSink<ExecutionEvent>;
+  /**
+   * For executors that run actions on this machine: how this execution gets
+   * its CPU slot (a build lends its own), instead of the executor's pool.
+   */
+  acquireSlot?: (signal?: AbortSignal) => Promise<Release>;
+  /** The pool priority when no acquireSlot is given (priming runs below builds). */
+  priority?: number;
 }
 
 export interface ExecuteOutcome {

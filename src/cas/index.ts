@@ -1,5 +1,5 @@
-// Storage layer: the Cas and ActionCache interfaces, the local store and
-// action cache, tree fetching and staging.
+// Storage layer: the Cas, ActionCache and Executor interfaces, the local store
+// and action cache, trees (fetching, staging, editing), refs and artifacts.
 export * from './cas.js';
 export * from './executor.js';
 export * from './local-cas.js';
@@ -8,3 +8,5 @@ export * from './tree.js';
 export * from './tree-edit.js';
 export * from './stage.js';
 export * from './upload.js';
+export * from './refs.js';
+export * from './artifact-cache.js';

@@ -35,6 +35,12 @@ export interface StageOptions extends CallOptions {
    * Files stay as they are: hard links to read-only blobs.
    */
   writableDirectories?: boolean;
+  /**
+   * Files are copies (never hard links) that anyone may write (0666, 0777
+   * for executables): an element's build directory, which the build edits
+   * as a uid of its own. Same privacy condition as writableDirectories.
+   */
+  writableFiles?: boolean;
 }
 
 /** The mode of `writableDirectories` (set with chmod: mkdir's is cut by the umask). */
@@ -194,7 +200,7 @@ async function writeFileNode(
   stats: StageStats,
   opts: StageOptions,
 ): Promise<void> {
-  const local = executable ? undefined : opts.localPath?.(d);
+  const local = executable || opts.writableFiles === true ? undefined : opts.localPath?.(d);
   if (local !== undefined) {
     try {
       await link(local, target);
@@ -222,11 +228,12 @@ async function copyBlob(
   d: Digest,
   target: string,
   executable: boolean,
-  opts: CallOptions,
+  opts: StageOptions,
 ): Promise<void> {
   // 'wx' = O_CREAT|O_EXCL
   const fh = await open(target, 'wx', executable ? 0o755 : 0o644);
   try {
+    if (opts.writableFiles === true) await fh.chmod(executable ? 0o777 : 0o666);
     for await (const chunk of cas.readStream(d, {}, opts)) await fh.write(chunk);
   } finally {
     await fh.close();
@@ -286,7 +293,7 @@ async function stageSmall(
     for (const f of dir.files) {
       const d = fromPb(f.digest);
       const target = join(path, f.name);
-      const local = f.isExecutable ? undefined : opts.localPath?.(d);
+      const local = f.isExecutable || opts.writableFiles === true ? undefined : opts.localPath?.(d);
       if (local !== undefined) {
         try {
           linkSync(local, target);

@@ -5,4 +5,5 @@ export * from './errors.js';
 export * from './events.js';
 export * from './limit.js';
 export * from './result.js';
+export * from './slots.js';
 export * from './version.js';

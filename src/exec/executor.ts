@@ -7,7 +7,7 @@ import { availableParallelism, constants as osConstants, hostname } from 'node:o
 import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
-import { Limiter, SpecbuildError } from '../core/index.js';
+import { SlotPool, SpecbuildError, type Release } from '../core/index.js';
 import {
   fetchTree,
   readBlobIfPresent,
@@ -47,8 +47,10 @@ export interface ExecutorOptions {
   ac: ActionCache;
   /** Where actions are staged (same file system as the CAS, for hard links). */
   workDir: string;
-  /** Actions running at once (default: the number of cores). */
+  /** Actions running at once (default: the number of cores), when no `slots` are given. */
   jobs?: number;
+  /** A CPU slot pool shared with the rest of the invocation. */
+  slots?: SlotPool;
   /** Name reported in ExecutedActionMetadata (default: the host name). */
   workerName?: string;
   /** Timeout of actions that set none (default 1 hour). */
@@ -73,14 +75,15 @@ interface InFlight {
 }
 
 export class LocalExecutor implements Executor {
-  private readonly limiter: Limiter;
+  /** CPU slots: the executor's own, or the pool the whole invocation shares. */
+  readonly slots: SlotPool;
   private readonly inFlight = new Map<string, InFlight>();
   readonly workerName: string;
   /** Actions actually run in the sandbox (not cache hits, not de-duplicated waits). */
   runs = 0;
 
   constructor(private readonly opts: ExecutorOptions) {
-    this.limiter = new Limiter(opts.jobs ?? availableParallelism());
+    this.slots = opts.slots ?? new SlotPool(opts.jobs ?? availableParallelism());
     this.workerName = opts.workerName ?? hostname();
   }
 
@@ -106,14 +109,14 @@ export class LocalExecutor implements Executor {
     if (action.doNotCache) {
       emit('queued');
       // Never shared: each request runs.
-      return this.run(actionDigest, action, command, opts.signal, emit).finally(() => {
+      return this.run(actionDigest, action, command, opts, opts.signal, emit).finally(() => {
         emit('completed');
       });
     }
     const key = digestKey(actionDigest);
     let run = this.inFlight.get(key);
     if (run === undefined) {
-      run = this.startShared(key, actionDigest, action, command);
+      run = this.startShared(key, actionDigest, action, command, opts);
     }
     // Joins the run: told its stage now and each later one.
     emit(run.stage);
@@ -126,7 +129,13 @@ export class LocalExecutor implements Executor {
    * cancelled only when every sharer has cancelled (a sharer without a
    * signal never does): one client going away never fails another's wait.
    */
-  private startShared(key: string, digest: Digest, action: Action, command: Command): InFlight {
+  private startShared(
+    key: string,
+    digest: Digest,
+    action: Action,
+    command: Command,
+    first: ExecuteOptions,
+  ): InFlight {
     const abort = new AbortController();
     const listeners = new Set<(stage: ExecutionStage) => void>();
     const state: { stage: ExecutionStage; waiting: number; pinned: boolean } = {
@@ -138,7 +147,7 @@ export class LocalExecutor implements Executor {
       state.stage = stage;
       for (const l of listeners) l(stage);
     };
-    const outcome = this.run(digest, action, command, abort.signal, tell).finally(() => {
+    const outcome = this.run(digest, action, command, first, abort.signal, tell).finally(() => {
       this.inFlight.delete(key);
       tell('completed');
     });
@@ -243,119 +252,151 @@ export class LocalExecutor implements Executor {
     return ms;
   }
 
+  /** A slot for a run: the caller's way (a build's lent slot), else the pool at its priority. */
+  private slotFor(opts: ExecuteOptions, signal: AbortSignal | undefined): Promise<Release> {
+    return opts.acquireSlot !== undefined
+      ? opts.acquireSlot(signal)
+      : this.slots.acquire(opts.priority ?? 0, signal);
+  }
+
   private async run(
     actionDigest: Digest,
     action: Action,
     command: Command,
+    opts: ExecuteOptions,
     signal: AbortSignal | undefined,
     stage: (s: ExecutionStage) => void,
   ): Promise<ExecuteOutcome> {
     const queued = timestampNow();
     const timeout = this.timeoutMs(action);
     const inputRoot = fromPb(action.inputRootDigest, 'Action.input_root_digest');
-    return this.limiter.run(async () => {
-      signal?.throwIfAborted();
-      stage('executing');
-      this.runs++;
-      const meta = create(ExecutedActionMetadataSchema, {
-        worker: this.workerName,
-        queuedTimestamp: queued,
-      });
-      meta.workerStartTimestamp = timestampNow();
-      const dir = join(
-        this.opts.workDir,
-        `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`,
+    const release = await this.slotFor(opts, signal);
+    try {
+      return await this.runWithSlot(
+        actionDigest,
+        action,
+        command,
+        signal,
+        stage,
+        queued,
+        timeout,
+        inputRoot,
       );
-      const layer = join(dir, 'root');
-      const upper = join(dir, 'upper');
-      const scratch = join(dir, 'scratch');
-      try {
-        await mkdir(dir, { recursive: true, mode: 0o700 }); // private: the staged tree's directories are 0777
-        await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
-        meta.inputFetchStartTimestamp = timestampNow();
-        const { tree, release } = await this.checkInputs(inputRoot);
-        const cas = this.opts.cas;
-        try {
-          await stageTree(cas, inputRoot, layer, {
-            tree,
-            localPath: (d) => cas.pathOf(d),
-            signal,
-            writableDirectories: true, // the command runs as a uid of its own
-          });
-        } finally {
-          release(); // staged files are hard links or copies now: eviction may go on
-        }
-        /* eslint-disable @typescript-eslint/no-deprecated -- legacy output lists (REAPI < 2.1) */
-        const legacy = command.outputPaths.length === 0;
-        const paths = legacy
-          ? [...command.outputFiles, ...command.outputDirectories]
-          : [...command.outputPaths];
-        const request = {
-          paths,
-          legacy,
-          files: new Set(command.outputFiles),
-          directories: new Set(command.outputDirectories),
-        };
-        /* eslint-enable @typescript-eslint/no-deprecated */
-        // Parents of outputs exist before the command runs (REAPI).
-        const wd = command.workingDirectory;
-        for (const p of paths) {
-          const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
-          await mkdirWritable(layer, join(wd, parent));
-        }
-        await mkdirWritable(layer, wd);
-        meta.inputFetchCompletedTimestamp = timestampNow();
-        const result = create(ActionResultSchema, {});
-        const stdoutFile = join(dir, 'stdout');
-        const stderrFile = join(dir, 'stderr');
-        meta.executionStartTimestamp = timestampNow();
-        const ran = await runInSandbox({
-          argv: command.arguments,
-          env: Object.fromEntries(command.environmentVariables.map((v) => [v.name, v.value])),
-          cwd: `/${wd}`,
-          layers: [layer],
-          upperDir: upper,
-          scratchDir: scratch,
-          timeoutMs: timeout,
-          limits: this.opts.limits,
-          stdoutFile,
-          stderrFile,
-          signal,
-          capture: async (root) => {
-            meta.executionCompletedTimestamp = timestampNow();
-            meta.outputUploadStartTimestamp = timestampNow();
-            await captureOutputs(cas, join(root, wd), request, result);
-          },
-        });
-        meta.executionCompletedTimestamp ??= timestampNow();
-        meta.outputUploadStartTimestamp ??= timestampNow();
-        result.stdoutDigest = toPb(await cas.writeFile(stdoutFile));
-        result.stderrDigest = toPb(await cas.writeFile(stderrFile));
-        result.exitCode = ran.signal === undefined ? ran.exitCode : 128 + signalNumber(ran.signal);
-        meta.outputUploadCompletedTimestamp = timestampNow();
-        meta.workerCompletedTimestamp = timestampNow();
-        result.executionMetadata = meta;
-        if (ran.timedOut) {
-          return {
-            result,
-            cached: false,
-            error: new SpecbuildError(
-              'exec/timeout',
-              `action ${digestKey(actionDigest)} timed out after ${timeout} ms`,
-            ),
-          };
-        }
-        if (result.exitCode === 0 && !action.doNotCache) {
-          await this.opts.ac.updateActionResult(actionDigest, result);
-        }
-        return { result, cached: false };
-      } finally {
-        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      }
-    });
+    } finally {
+      release();
+    }
   }
 
-  /** All input blobs present, else MissingBlobsError listing every missing one. */
+  private async runWithSlot(
+    actionDigest: Digest,
+    action: Action,
+    command: Command,
+    signal: AbortSignal | undefined,
+    stage: (s: ExecutionStage) => void,
+    queued: ReturnType<typeof timestampNow>,
+    timeout: number,
+    inputRoot: Digest,
+  ): Promise<ExecuteOutcome> {
+    signal?.throwIfAborted();
+    stage('executing');
+    this.runs++;
+    const meta = create(ExecutedActionMetadataSchema, {
+      worker: this.workerName,
+      queuedTimestamp: queued,
+    });
+    meta.workerStartTimestamp = timestampNow();
+    const dir = join(
+      this.opts.workDir,
+      `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`,
+    );
+    const layer = join(dir, 'root');
+    const upper = join(dir, 'upper');
+    const scratch = join(dir, 'scratch');
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 }); // private: the staged tree's directories are 0777
+      await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
+      meta.inputFetchStartTimestamp = timestampNow();
+      const { tree, release } = await this.checkInputs(inputRoot);
+      const cas = this.opts.cas;
+      try {
+        await stageTree(cas, inputRoot, layer, {
+          tree,
+          localPath: (d) => cas.pathOf(d),
+          signal,
+          writableDirectories: true, // the command runs as a uid of its own
+        });
+      } finally {
+        release(); // staged files are hard links or copies now: eviction may go on
+      }
+      /* eslint-disable @typescript-eslint/no-deprecated -- legacy output lists (REAPI < 2.1) */
+      const legacy = command.outputPaths.length === 0;
+      const paths = legacy
+        ? [...command.outputFiles, ...command.outputDirectories]
+        : [...command.outputPaths];
+      const request = {
+        paths,
+        legacy,
+        files: new Set(command.outputFiles),
+        directories: new Set(command.outputDirectories),
+      };
+      /* eslint-enable @typescript-eslint/no-deprecated */
+      // Parents of outputs exist before the command runs (REAPI).
+      const wd = command.workingDirectory;
+      for (const p of paths) {
+        const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
+        await mkdirWritable(layer, join(wd, parent));
+      }
+      await mkdirWritable(layer, wd);
+      meta.inputFetchCompletedTimestamp = timestampNow();
+      const result = create(ActionResultSchema, {});
+      const stdoutFile = join(dir, 'stdout');
+      const stderrFile = join(dir, 'stderr');
+      meta.executionStartTimestamp = timestampNow();
+      const ran = await runInSandbox({
+        argv: command.arguments,
+        env: Object.fromEntries(command.environmentVariables.map((v) => [v.name, v.value])),
+        cwd: `/${wd}`,
+        layers: [layer],
+        upperDir: upper,
+        scratchDir: scratch,
+        timeoutMs: timeout,
+        limits: this.opts.limits,
+        stdoutFile,
+        stderrFile,
+        signal,
+        capture: async (root) => {
+          meta.executionCompletedTimestamp = timestampNow();
+          meta.outputUploadStartTimestamp = timestampNow();
+          await captureOutputs(cas, join(root, wd), request, result);
+        },
+      });
+      meta.executionCompletedTimestamp ??= timestampNow();
+      meta.outputUploadStartTimestamp ??= timestampNow();
+      result.stdoutDigest = toPb(await cas.writeFile(stdoutFile));
+      result.stderrDigest = toPb(await cas.writeFile(stderrFile));
+      result.exitCode = ran.signal === undefined ? ran.exitCode : 128 + signalNumber(ran.signal);
+      meta.outputUploadCompletedTimestamp = timestampNow();
+      meta.workerCompletedTimestamp = timestampNow();
+      result.executionMetadata = meta;
+      if (ran.timedOut) {
+        return {
+          result,
+          cached: false,
+          error: new SpecbuildError(
+            'exec/timeout',
+            `action ${digestKey(actionDigest)} timed out after ${timeout} ms`,
+          ),
+        };
+      }
+      if (result.exitCode === 0 && !action.doNotCache) {
+        await this.opts.ac.updateActionResult(actionDigest, result);
+      }
+      return { result, cached: false };
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
   /**
    * Fetches the input tree and checks every file is present, pinned so that
    * eviction cannot take one before it is staged (call `release` after).

@@ -1,0 +1,46 @@
+// Dependency artifacts laid out on disk once per tree digest, as hard links
+// to read-only CAS blobs, and reused as overlay layers by every build that
+// stages them: staging twenty dependencies costs nothing after the first time.
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stageTree, type LocalCas } from '../cas/index.js';
+import type { Digest } from '../reapi/index.js';
+
+export class ExtractCache {
+  private readonly pending = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly cas: LocalCas,
+    private readonly dir: string,
+  ) {}
+
+  /** The directory holding the tree `root` (made once; concurrent callers share it). */
+  extract(root: Digest, signal?: AbortSignal): Promise<string> {
+    const target = join(this.dir, `${root.hash}-${root.size}`);
+    let p = this.pending.get(target);
+    if (p === undefined) {
+      p = this.make(root, target, signal).finally(() => this.pending.delete(target));
+      this.pending.set(target, p);
+    }
+    return p;
+  }
+
+  private async make(root: Digest, target: string, signal?: AbortSignal): Promise<string> {
+    if ((await stat(target).catch(() => undefined))?.isDirectory() === true) return target;
+    await mkdir(this.dir, { recursive: true });
+    // Laid out beside, then renamed: a crash leaves no half-extracted tree under the real name.
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    await mkdir(tmp);
+    try {
+      await stageTree(this.cas, root, tmp, { localPath: (d) => this.cas.pathOf(d), signal });
+      await rename(tmp, target).catch(async (e: unknown) => {
+        // Another process made it first: theirs will do.
+        if ((await stat(target).catch(() => undefined))?.isDirectory() !== true) throw e;
+      });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return target;
+  }
+}

@@ -1,0 +1,92 @@
+// One pool of CPU slots shared by everything that runs work on this machine:
+// element builds and the actions they execute, and priming at a lower
+// priority, so that a 2-core machine is never oversubscribed builds × jobs
+// times. A build holds one slot while it runs and lends it to the first of
+// its own actions (as make's jobserver gives every make one implicit token),
+// so a build waiting on its action can never starve that action of a slot.
+
+/** Gives back a slot. Calling it twice is harmless. */
+export type Release = () => void;
+
+interface Waiter {
+  priority: number;
+  seq: number;
+  grant: (r: Release) => void;
+}
+
+export class SlotPool {
+  private free: number;
+  private readonly waiting: Waiter[] = [];
+  private seq = 0;
+
+  constructor(readonly size: number) {
+    if (!(size >= 1)) throw new RangeError(`SlotPool needs size >= 1, got ${size}`);
+    this.free = size;
+  }
+
+  /** Slots in use. */
+  get busy(): number {
+    return this.size - this.free;
+  }
+
+  /** Waits for a slot; higher priority first, then first come. */
+  acquire(priority = 0, signal?: AbortSignal): Promise<Release> {
+    signal?.throwIfAborted();
+    if (this.free > 0 && this.waiting.length === 0) {
+      this.free--;
+      return Promise.resolve(this.releaser());
+    }
+    return new Promise<Release>((resolve, reject) => {
+      const w: Waiter = { priority, seq: this.seq++, grant: resolve };
+      const onAbort = (): void => {
+        const i = this.waiting.indexOf(w);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal?.reason as Error);
+      };
+      w.grant = (r) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(w);
+      this.waiting.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+    });
+  }
+
+  private releaser(): Release {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.waiting.shift();
+      if (next !== undefined) next.grant(this.releaser());
+      else this.free++;
+    };
+  }
+}
+
+/**
+ * A build's slot, lent to one of its actions at a time: `acquire` takes the
+ * lent slot when it is free, else waits for one from the pool.
+ */
+export class LentSlot {
+  private lent = false;
+
+  constructor(
+    private readonly pool: SlotPool,
+    private readonly priority = 0,
+  ) {}
+
+  async acquire(signal?: AbortSignal): Promise<Release> {
+    if (!this.lent) {
+      this.lent = true;
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        this.lent = false;
+      };
+    }
+    return this.pool.acquire(this.priority, signal);
+  }
+}
