@@ -20,7 +20,7 @@ import { ByteStreamService } from './bytestream-service.js';
 import { capabilitiesService } from './capabilities-service.js';
 import { ExecutionService } from './execution-service.js';
 import { casService } from './cas-service.js';
-import { MESSAGE_OVERHEAD_BYTES, ServerContext, type InstanceStores } from './context.js';
+import { maxMessageBytes, ServerContext, type InstanceStores } from './context.js';
 
 export interface ServerOptions {
   /** `HOST:PORT` (port 0 picks a free one), `[::1]:PORT`, or `unix:/path/to.sock`. */
@@ -47,8 +47,8 @@ export interface RunningServer {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const ctx = new ServerContext(opts.instances, opts.maxBatchBytes, opts.token);
-  // Messages carry a whole batch plus its overhead, whatever batch limit is set.
-  const maxMessage = ctx.maxBatchBytes + MESSAGE_OVERHEAD_BYTES;
+  // Room for a batch over the limit, so that its handler can refuse it properly.
+  const maxMessage = maxMessageBytes(ctx.maxBatchBytes);
   const server = new Server({
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': maxMessage,
