@@ -5,5 +5,6 @@ export * from './executor.js';
 export * from './local-cas.js';
 export * from './local-action-cache.js';
 export * from './tree.js';
+export * from './tree-size.js';
 export * from './stage.js';
 export * from './upload.js';

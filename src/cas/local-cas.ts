@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, SpecbuildError } from '../core/index.js';
+import { errnoCode, processAlive, SpecbuildError } from '../core/index.js';
 import {
   DigestBuilder,
   digestEquals,
@@ -39,15 +39,6 @@ const MAX_PENDING_WRITES = 16;
 
 /** Prefix of temporary files; never a valid hash, so never taken for a blob. */
 const TEMP_PREFIX = '.tmp-';
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === 'EPERM';
-  }
-}
 
 /** A blob's mtime is refreshed (to mark use across restarts) at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LocalExecutor } from '../exec/index.js';
+import { DEFAULT_MAX_INPUT_ENTRIES, LocalExecutor, prepareWorkDir } from '../exec/index.js';
 import { LocalActionCache, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
 import { startServer } from '../server/index.js';
@@ -24,6 +24,9 @@ Options:
                      recently used (e.g. 20G; default unlimited)
   --jobs N           run at most N actions at once (default: the number of
                      cores); 0 serves storage only, without Execution
+  --max-input-entries N
+                     refuse actions whose input root expands to more than N
+                     files, directories and symlinks (default ${DEFAULT_MAX_INPUT_ENTRIES})
   --token-file FILE  require clients to send this bearer token
   --tls-cert FILE    serve TLS with this PEM certificate chain (with --tls-key)
   --tls-key FILE     PEM private key for --tls-cert
@@ -42,6 +45,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
       quota: { type: 'string' },
       'token-file': { type: 'string' },
       jobs: { type: 'string' },
+      'max-input-entries': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       debug: { type: 'boolean', default: false },
@@ -55,6 +59,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
   }
   const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir());
   const quotaBytes = values.quota === undefined ? 0 : parseSize(values.quota, '--quota');
+  const maxInputEntries = wholeNumber(values['max-input-entries'], '--max-input-entries', 1);
   const instance = values.instance;
   if (
     instance.split('/').some((p) => p === '.' || p === '..') ||
@@ -92,8 +97,21 @@ export async function serverCommand(argv: string[]): Promise<number> {
       hint: 'use e.g. --jobs 4, or --jobs 0 to disable execution',
     });
   }
+  // Leftovers of a crashed server go first (moved aside now, deleted in the background).
+  const workBase = join(cacheDir, 'exec');
+  const work = await prepareWorkDir(workBase);
+  void work.cleared.then(
+    () => {
+      if (work.leftovers > 0) info(`removed what an earlier run left in ${workBase}`);
+    },
+    (e: unknown) => {
+      warn(`could not remove leftover staging directories: ${String(e)}`);
+    },
+  );
   const executor =
-    jobs === 0 ? undefined : new LocalExecutor({ cas, ac, workDir: join(cacheDir, 'exec'), jobs });
+    jobs === 0
+      ? undefined
+      : new LocalExecutor({ cas, ac, workDir: work.path, jobs, maxInputEntries });
   const server = await startServer({
     listen: values.listen,
     instances: new Map([[instance, { cas, ac, executor }]]),
@@ -128,6 +146,19 @@ export async function serverCommand(argv: string[]): Promise<number> {
   // Executions still running in their sandboxes must not keep a stopped server alive.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
+}
+
+/** An optional whole-number option, at least `min`. */
+function wholeNumber(text: string | undefined, flag: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+    throw new SpecbuildError(
+      'cli/usage',
+      `${flag} "${text}" is not a whole number of at least ${min}`,
+    );
+  }
+  return n;
 }
 
 function readInput(file: string, flag: string): Buffer {

@@ -4,5 +4,6 @@
 export * from './errors.js';
 export * from './events.js';
 export * from './limit.js';
+export * from './process-alive.js';
 export * from './result.js';
 export * from './version.js';

@@ -3,11 +3,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RemoteEndpoint } from '../../src/remote/index.js';
 import { assertStopsCleanly, startCliServer } from '../helpers/cli-server.js';
 import { cliMain } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
+
+/** Waits (not a timed assertion: the bound only stops a hung test) until `check` holds. */
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 1500 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(check(), 'gave up waiting');
+}
 
 function run(...args: string[]) {
   return spawnSync(process.execPath, [cliMain, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -46,6 +54,11 @@ describe('specbuild CLI', () => {
     assert.equal(badInstance.status, 2);
     const halfTls = run('server', '--tls-cert', '/nonexistent');
     assert.equal(halfTls.status, 2);
+    for (const n of ['0', '-5', '1e6', 'many']) {
+      const badCap = run('server', '--max-input-entries', n);
+      assert.equal(badCap.status, 2, n);
+      assert.match(badCap.stderr, /--max-input-entries/);
+    }
   });
 
   it('fails clearly when the address is taken', async () => {
@@ -73,6 +86,25 @@ describe('specbuild CLI', () => {
     assert.equal(Buffer.from(await ep.cas.readBlob(d)).toString(), 'via the CLI server');
     ep.close();
     await assertStopsCleanly(server);
+  });
+
+  it('removes what a crashed server left in cache/exec when it starts', async () => {
+    await using dir = await tempDir();
+    const cache = join(dir.path, 'c');
+    // A killed server's staging directory, in the older layout and in the current one.
+    const leftovers = [join(cache, 'exec', 'lq2x1-0a1b2c'), join(cache, 'exec', '99999999')];
+    for (const l of leftovers) {
+      await mkdir(join(l, 'root', 'usr', 'include'), { recursive: true });
+      await writeFile(join(l, 'root', 'usr', 'include', 'x.h'), 'x');
+    }
+    const server = await startCliServer(cache, { jobs: 1 });
+    try {
+      for (const l of leftovers) assert.equal(existsSync(l), false, `${l} is gone`);
+      await until(() => /removed what an earlier run left in /.test(server.output()));
+      assert.deepEqual(await readdir(join(cache, 'exec')), [String(server.pid)]);
+    } finally {
+      await assertStopsCleanly(server);
+    }
   });
 
   it('takes over the socket file of a server that was killed', async () => {

@@ -20,6 +20,8 @@ export interface ActionSpec {
   env?: Record<string, string>;
   /** Input files by path relative to the input root; `x:` prefix marks executables. */
   inputs?: Record<string, string>;
+  /** An input root already in the CAS, instead of `inputs`. */
+  inputRoot?: Digest;
   workingDirectory?: string;
   outputPaths?: string[];
   /** Legacy output lists (REAPI 2.0). */
@@ -41,7 +43,7 @@ export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> 
       if (exec) await chmod(join(dir, path), 0o755);
     }
     const tree = await treeFromDirectory(dir);
-    await uploadTree(cas, tree);
+    if (spec.inputRoot === undefined) await uploadTree(cas, tree);
     const env = Object.entries(spec.env ?? { PATH: '/usr/bin:/bin' })
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([name, value]) => ({ name, value }));
@@ -63,7 +65,7 @@ export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> 
       ActionSchema,
       create(ActionSchema, {
         commandDigest: toPb(command.digest),
-        inputRootDigest: toPb(tree.root),
+        inputRootDigest: toPb(spec.inputRoot ?? tree.root),
         timeout:
           spec.timeoutSeconds === undefined
             ? undefined
