@@ -18,6 +18,8 @@ Serve the local CAS and action cache as a Remote Execution API v2 endpoint
 Options:
   --listen ADDR      HOST:PORT or unix:/path/to.sock (default 127.0.0.1:50051;
                      loopback only unless you name another address)
+  --socket-mode MODE permissions of a unix: socket, in octal (default 600:
+                     only you; e.g. 660 for your group too)
   --cache-dir DIR    cache directory (default $XDG_CACHE_HOME/specbuild)
   --instance NAME    REAPI instance name to serve (default: the empty name)
   --quota SIZE       keep at most SIZE bytes of blobs, evicting the least
@@ -40,6 +42,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       listen: { type: 'string', default: '127.0.0.1:50051' },
+      'socket-mode': { type: 'string' },
       'cache-dir': { type: 'string' },
       instance: { type: 'string', default: '' },
       quota: { type: 'string' },
@@ -60,6 +63,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
   const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir());
   const quotaBytes = values.quota === undefined ? 0 : parseSize(values.quota, '--quota');
   const maxInputEntries = wholeNumber(values['max-input-entries'], '--max-input-entries', 1);
+  const socketMode = parseSocketMode(values['socket-mode'], values.listen);
   const instance = values.instance;
   if (
     instance.split('/').some((p) => p === '.' || p === '..') ||
@@ -117,6 +121,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
     instances: new Map([[instance, { cas, ac, executor }]]),
     tls,
     token,
+    socketMode,
   });
   // Handlers first: whoever reads the "listening" line may signal us at once.
   const stopped = new Promise<void>((done) => {
@@ -146,6 +151,20 @@ export async function serverCommand(argv: string[]): Promise<number> {
   // Executions still running in their sandboxes must not keep a stopped server alive.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
+}
+
+/** `--socket-mode`: three octal digits (a leading 0 allowed), for a unix: address only. */
+function parseSocketMode(text: string | undefined, listen: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    throw new SpecbuildError('cli/usage', `--socket-mode "${text}" is not an octal mode`, {
+      hint: 'use e.g. --socket-mode 600 (only you) or 660 (your group too)',
+    });
+  }
+  if (!listen.startsWith('unix:')) {
+    throw new SpecbuildError('cli/usage', '--socket-mode applies only to --listen unix:PATH');
+  }
+  return parseInt(text, 8);
 }
 
 /** An optional whole-number option, at least `min`. */

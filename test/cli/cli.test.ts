@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RemoteEndpoint } from '../../src/remote/index.js';
 import { assertStopsCleanly, startCliServer } from '../helpers/cli-server.js';
@@ -54,6 +54,14 @@ describe('specbuild CLI', () => {
     assert.equal(badInstance.status, 2);
     const halfTls = run('server', '--tls-cert', '/nonexistent');
     assert.equal(halfTls.status, 2);
+    for (const mode of ['888', '6600', 'rw', '0x1ff', '']) {
+      const badMode = run('server', '--listen', 'unix:/tmp/x.sock', '--socket-mode', mode);
+      assert.equal(badMode.status, 2, mode);
+      assert.match(badMode.stderr, /--socket-mode/);
+    }
+    const tcpMode = run('server', '--listen', '127.0.0.1:0', '--socket-mode', '600');
+    assert.equal(tcpMode.status, 2);
+    assert.match(tcpMode.stderr, /--socket-mode/);
     for (const n of ['0', '-5', '1e6', 'many']) {
       const badCap = run('server', '--max-input-entries', n);
       assert.equal(badCap.status, 2, n);
@@ -104,6 +112,33 @@ describe('specbuild CLI', () => {
       assert.deepEqual(await readdir(join(cache, 'exec')), [String(server.pid)]);
     } finally {
       await assertStopsCleanly(server);
+    }
+  });
+
+  it('creates its unix socket 0600 under umask 0, or with the --socket-mode asked', async () => {
+    await using dir = await tempDir();
+    for (const [args, want] of [
+      [[], '600'],
+      [['--socket-mode', '660'], '660'],
+    ] as const) {
+      const sock = join(dir.path, `${want}.sock`);
+      // The server inherits the umask of the process that starts it.
+      const old = process.umask(0);
+      let server;
+      try {
+        server = await startCliServer(join(dir.path, 'c'), {
+          listen: `unix:${sock}`,
+          jobs: 0,
+          args: [...args],
+        });
+      } finally {
+        process.umask(old);
+      }
+      try {
+        assert.equal(((await stat(sock)).mode & 0o7777).toString(8), want);
+      } finally {
+        await assertStopsCleanly(server);
+      }
     }
   });
 
