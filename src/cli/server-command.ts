@@ -6,14 +6,16 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_MAX_INPUT_ENTRIES, LocalExecutor, prepareWorkDir } from '../exec/index.js';
 import { LocalActionCache, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
-import { startServer } from '../server/index.js';
+import { routeGrpcLog, startServer } from '../server/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
 import { info, warn } from './render/output.js';
 
 export const serverHelp = `Usage: specbuild server [options]
 
-Serve the local CAS and action cache as a Remote Execution API v2 endpoint
-(Capabilities, ContentAddressableStorage, ByteStream, ActionCache).
+Serve a Remote Execution API v2 endpoint: the local CAS and action cache
+(Capabilities, ContentAddressableStorage, ByteStream, ActionCache), and the
+execution of actions in a Linux sandbox, --jobs at once (Execution,
+Operations). With --jobs 0 it serves storage only, without Execution.
 
 Options:
   --listen ADDR      HOST:PORT or unix:/path/to.sock (default 127.0.0.1:50051;
@@ -32,8 +34,16 @@ Options:
   --token-file FILE  require clients to send this bearer token
   --tls-cert FILE    serve TLS with this PEM certificate chain (with --tls-key)
   --tls-key FILE     PEM private key for --tls-cert
-  --debug            show stack traces on errors
+  --debug            show stack traces on errors, and grpc-js's own log lines
   -h, --help         show this help
+
+Examples:
+  specbuild server
+      cache and execution on 127.0.0.1:50051, one action per core
+  specbuild server --listen unix:/run/user/1000/reapi.sock --jobs 0
+      storage only (a remote cache), on a unix socket only you can use
+  specbuild server --listen 0.0.0.0:50051 --token-file ~/.reapi-token --quota 20G
+      for the whole network, with a token, keeping at most 20G of blobs
 
 Stop with Ctrl-C (SIGINT) or SIGTERM.`;
 
@@ -60,6 +70,15 @@ export async function serverCommand(argv: string[]): Promise<number> {
     info(serverHelp);
     return 0;
   }
+  // grpc-js's own log lines repeat the errors we report (a taken port: its
+  // "E No address added…" before our message and hint); --debug shows them.
+  routeGrpcLog(
+    values.debug
+      ? (line) => {
+          warn(`grpc-js: ${line}`);
+        }
+      : undefined,
+  );
   const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir());
   const quotaBytes = values.quota === undefined ? 0 : parseSize(values.quota, '--quota');
   const maxInputEntries = wholeNumber(values['max-input-entries'], '--max-input-entries', 1);

@@ -1,3 +1,4 @@
 // Server layer: the REAPI gRPC services over local stores and an executor.
 export * from './server.js';
+export { routeGrpcLog } from './grpc-log.js';
 export { MAX_PARTIAL_UPLOADS } from './bytestream-service.js';

@@ -28,6 +28,11 @@ describe('specbuild CLI', () => {
     assert.match(top.stdout, /server/);
     const server = run('server', '--help');
     assert.equal(server.status, 0);
+    // It says that it executes actions too, how to serve storage only, and shows how.
+    assert.match(server.stdout, /\bExecution\b/);
+    assert.match(server.stdout, /--jobs 0\b[^\n]*\n?[^\n]*storage only/);
+    assert.match(server.stdout, /^Examples:\n {2}specbuild server\b/m);
+    assert.ok((server.stdout.match(/^ {2}specbuild server\b/gm) ?? []).length >= 2);
     for (const flag of [
       '--listen',
       '--cache-dir',
@@ -75,7 +80,12 @@ describe('specbuild CLI', () => {
     try {
       const second = run('server', '--listen', first.address, '--cache-dir', join(dir.path, 'c'));
       assert.equal(second.status, 1);
-      assert.match(second.stderr, /cannot listen on/);
+      // Our message and its hint, and nothing else (grpc-js logs its own line otherwise).
+      assert.match(
+        second.stderr,
+        /^error: cannot listen on [^\n]*\n {2}hint: choose another --listen address[^\n]*\n$/,
+      );
+      assert.equal(second.stdout, '');
     } finally {
       await first.stop();
     }
