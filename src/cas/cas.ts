@@ -55,6 +55,8 @@ export interface Upload {
   readonly committedSize: number;
   /** Appends data; fails with `cas/digest-mismatch` when it would exceed the digest's size. */
   write(chunk: Uint8Array): Promise<void>;
+  /** Waits until what was written so far is stored; fails as `write` would (e.g. `cas/full`). */
+  flush(): Promise<void>;
   /** Verifies the data against the digest and makes the blob visible; else `cas/digest-mismatch`. */
   finish(): Promise<void>;
   /** Discards the partial data. */

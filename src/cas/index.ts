@@ -6,6 +6,7 @@ export * from './local-cas.js';
 export * from './local-action-cache.js';
 export * from './tree.js';
 export * from './tree-edit.js';
+export * from './tree-size.js';
 export * from './stage.js';
 export * from './upload.js';
 export * from './refs.js';

@@ -15,6 +15,7 @@ import {
   type Digest,
 } from '../reapi/index.js';
 import type { ActionCache, CallOptions, Cas } from './cas.js';
+import { writeError } from './disk-error.js';
 import { filesOf } from './tree.js';
 
 export class LocalActionCache implements ActionCache {
@@ -100,8 +101,8 @@ export class LocalActionCache implements ActionCache {
         await rename(tmp, dest);
       }
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw new SpecbuildError('cas/io', `writing action cache entry: ${String(e)}`, { cause: e });
+      await unlink(tmp).catch(() => undefined); // at once, not at the next start
+      throw writeError(e, `the action cache entry of ${digestKey(actionDigest)}`);
     }
   }
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, isSpecbuildError, SpecbuildError } from '../core/index.js';
+import { errnoCode, isSpecbuildError, processAlive, SpecbuildError } from '../core/index.js';
 import {
   DigestBuilder,
   digestEquals,
@@ -23,6 +23,7 @@ import {
   type Upload,
   type UploadableCas,
 } from './cas.js';
+import { isDiskFull, writeError } from './disk-error.js';
 import { LruIndex } from './lru-index.js';
 
 export interface LocalCasOptions {
@@ -39,15 +40,6 @@ const MAX_PENDING_WRITES = 16;
 
 /** Prefix of temporary files; never a valid hash, so never taken for a blob. */
 const TEMP_PREFIX = '.tmp-';
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === 'EPERM';
-  }
-}
 
 /** A blob's mtime is refreshed (to mark use across restarts) at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -108,7 +100,7 @@ export class LocalCas implements UploadableCas {
     try {
       await stat(this.pathOf(EMPTY_DIGEST));
     } catch {
-      await this.commit(await this.writeTemp(new Uint8Array(0), EMPTY_HASH), EMPTY_DIGEST);
+      await this.commit(await this.writeTemp(new Uint8Array(0), EMPTY_DIGEST), EMPTY_DIGEST);
     }
   }
 
@@ -267,7 +259,7 @@ export class LocalCas implements UploadableCas {
   async writeBlob(data: Uint8Array, _opts?: CallOptions): Promise<Digest> {
     const d = digestOf(data);
     if (this.present(d)) return d;
-    await this.commit(await this.writeTemp(data, d.hash), d);
+    await this.commit(await this.writeTemp(data, d), d);
     return d;
   }
 
@@ -292,15 +284,21 @@ export class LocalCas implements UploadableCas {
 
   /** Starts writing a blob to a temporary file; nothing is visible until `finish()`. */
   async beginUpload(d: Digest): Promise<Upload> {
+    const what = `blob ${digestKey(d)}`;
     const tmp = this.tempName(d.hash);
-    const fh = await open(tmp, 'wx', 0o444);
+    const fh = await open(tmp, 'wx', 0o444).catch((e: unknown) => {
+      throw writeError(e, what);
+    });
     const hasher = new DigestBuilder();
     // Disk writes are pipelined (positional, so order of completion does not
     // matter): receiving the next chunk overlaps writing the previous ones.
     const pending: Promise<void>[] = [];
-    let failure: Error | undefined;
+    let failure: SpecbuildError | undefined;
     const fail = (e: unknown): void => {
-      failure ??= new SpecbuildError('cas/io', `writing ${tmp}: ${String(e)}`, { cause: e });
+      if (failure !== undefined) return;
+      failure = writeError(e, what);
+      // The temporary file goes now, not whenever the caller gets to abort().
+      void discard();
     };
     const check = (): void => {
       if (failure !== undefined) throw failure;
@@ -317,14 +315,18 @@ export class LocalCas implements UploadableCas {
         await fh.close();
       }
     };
+    const discard = async (): Promise<void> => {
+      await close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+    };
     return {
       digest: d,
       get committedSize() {
         return hasher.size;
       },
       write: async (chunk) => {
-        if (closed) throw new Error('bug: write after the upload ended');
         check();
+        if (closed) throw new Error('bug: write after the upload ended');
         if (hasher.size + chunk.byteLength > d.size) {
           throw new SpecbuildError(
             'cas/digest-mismatch',
@@ -336,23 +338,25 @@ export class LocalCas implements UploadableCas {
         while (pending.length > MAX_PENDING_WRITES) await pending.shift();
         check();
       },
+      flush: drain,
       finish: async () => {
-        await drain();
-        await close();
-        const got = hasher.digest();
-        if (!digestEquals(got, d)) {
-          await unlink(tmp).catch(() => undefined);
-          throw new SpecbuildError(
-            'cas/digest-mismatch',
-            `uploaded data hashes to ${digestKey(got)}, not ${digestKey(d)}`,
-          );
+        try {
+          await drain();
+          await close();
+          const got = hasher.digest();
+          if (!digestEquals(got, d)) {
+            throw new SpecbuildError(
+              'cas/digest-mismatch',
+              `uploaded data hashes to ${digestKey(got)}, not ${digestKey(d)}`,
+            );
+          }
+        } catch (e) {
+          await discard();
+          throw writeError(e, what);
         }
         await this.commit(tmp, d);
       },
-      abort: async () => {
-        await close().catch(() => undefined);
-        await unlink(tmp).catch(() => undefined);
-      },
+      abort: discard,
     };
   }
 
@@ -363,7 +367,9 @@ export class LocalCas implements UploadableCas {
    */
   async writeFile(path: string, opts?: CallOptions): Promise<Digest> {
     const tmp = this.tempName();
-    const out = await open(tmp, 'wx', 0o444);
+    const out = await open(tmp, 'wx', 0o444).catch((e: unknown) => {
+      throw writeError(e, 'an imported file');
+    });
     const b = new DigestBuilder();
     try {
       for await (const chunk of createReadStream(path, {
@@ -378,6 +384,7 @@ export class LocalCas implements UploadableCas {
     } catch (e) {
       await out.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
+      if (isDiskFull(e)) throw writeError(e, 'an imported file');
       throw new SpecbuildError('cas/io', `importing ${path}: ${String(e)}`, { cause: e });
     }
     const d = b.digest();
@@ -409,13 +416,20 @@ export class LocalCas implements UploadableCas {
     }
   }
 
-  private async writeTemp(data: Uint8Array, hash: string): Promise<string> {
-    const tmp = this.tempName(hash);
-    const fh = await open(tmp, 'wx', 0o444);
+  /** Writes a blob's bytes to a new temporary file; on failure none is left behind. */
+  private async writeTemp(data: Uint8Array, d: Digest): Promise<string> {
+    const what = `blob ${digestKey(d)}`;
+    const tmp = this.tempName(d.hash);
+    const fh = await open(tmp, 'wx', 0o444).catch((e: unknown) => {
+      throw writeError(e, what);
+    });
     try {
       await fh.writeFile(data);
-    } finally {
       await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw writeError(e, what);
     }
     return tmp;
   }
@@ -433,9 +447,7 @@ export class LocalCas implements UploadableCas {
       }
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      throw new SpecbuildError('cas/io', `storing blob ${digestKey(d)}: ${String(e)}`, {
-        cause: e,
-      });
+      throw writeError(e, `blob ${digestKey(d)}`);
     }
     this.used(d);
     await this.maybeEvict(d);

@@ -130,6 +130,7 @@ async function stageDirectories(
   const jobs: Promise<void>[] = [];
 
   const visit = async (dir: Directory, path: string): Promise<void> => {
+    opts.signal?.throwIfAborted(); // a cancelled action stops staging at once
     entries += dir.files.length + dir.directories.length + dir.symlinks.length;
     if (entries > maxEntries) {
       throw new SpecbuildError(

@@ -3,32 +3,47 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LocalExecutor } from '../exec/index.js';
+import { DEFAULT_MAX_INPUT_ENTRIES, LocalExecutor, prepareWorkDir } from '../exec/index.js';
 import { LocalActionCache, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
-import { startServer } from '../server/index.js';
+import { routeGrpcLog, startServer } from '../server/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
 import { info, warn } from './render/output.js';
 
 export const serverHelp = `Usage: specbuild server [options]
 
-Serve the local CAS and action cache as a Remote Execution API v2 endpoint
-(Capabilities, ContentAddressableStorage, ByteStream, ActionCache).
+Serve a Remote Execution API v2 endpoint: the local CAS and action cache
+(Capabilities, ContentAddressableStorage, ByteStream, ActionCache), and the
+execution of actions in a Linux sandbox, --jobs at once (Execution,
+Operations). With --jobs 0 it serves storage only, without Execution.
 
 Options:
   --listen ADDR      HOST:PORT or unix:/path/to.sock (default 127.0.0.1:50051;
                      loopback only unless you name another address)
+  --socket-mode MODE permissions of a unix: socket, in octal (default 600:
+                     only you; e.g. 660 for your group too)
   --cache-dir DIR    cache directory (default $XDG_CACHE_HOME/specbuild)
   --instance NAME    REAPI instance name to serve (default: the empty name)
   --quota SIZE       keep at most SIZE bytes of blobs, evicting the least
                      recently used (e.g. 20G; default unlimited)
   --jobs N           run at most N actions at once (default: the number of
                      cores); 0 serves storage only, without Execution
+  --max-input-entries N
+                     refuse actions whose input root expands to more than N
+                     files, directories and symlinks (default ${DEFAULT_MAX_INPUT_ENTRIES})
   --token-file FILE  require clients to send this bearer token
   --tls-cert FILE    serve TLS with this PEM certificate chain (with --tls-key)
   --tls-key FILE     PEM private key for --tls-cert
-  --debug            show stack traces on errors
+  --debug            show stack traces on errors, and grpc-js's own log lines
   -h, --help         show this help
+
+Examples:
+  specbuild server
+      cache and execution on 127.0.0.1:50051, one action per core
+  specbuild server --listen unix:/run/user/1000/reapi.sock --jobs 0
+      storage only (a remote cache), on a unix socket only you can use
+  specbuild server --listen 0.0.0.0:50051 --token-file ~/.reapi-token --quota 20G
+      for the whole network, with a token, keeping at most 20G of blobs
 
 Stop with Ctrl-C (SIGINT) or SIGTERM.`;
 
@@ -37,11 +52,13 @@ export async function serverCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       listen: { type: 'string', default: '127.0.0.1:50051' },
+      'socket-mode': { type: 'string' },
       'cache-dir': { type: 'string' },
       instance: { type: 'string', default: '' },
       quota: { type: 'string' },
       'token-file': { type: 'string' },
       jobs: { type: 'string' },
+      'max-input-entries': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       debug: { type: 'boolean', default: false },
@@ -53,8 +70,19 @@ export async function serverCommand(argv: string[]): Promise<number> {
     info(serverHelp);
     return 0;
   }
+  // grpc-js's own log lines repeat the errors we report (a taken port: its
+  // "E No address added…" before our message and hint); --debug shows them.
+  routeGrpcLog(
+    values.debug
+      ? (line) => {
+          warn(`grpc-js: ${line}`);
+        }
+      : undefined,
+  );
   const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir());
   const quotaBytes = values.quota === undefined ? 0 : parseSize(values.quota, '--quota');
+  const maxInputEntries = wholeNumber(values['max-input-entries'], '--max-input-entries', 1);
+  const socketMode = parseSocketMode(values['socket-mode'], values.listen);
   const instance = values.instance;
   if (
     instance.split('/').some((p) => p === '.' || p === '..') ||
@@ -92,13 +120,27 @@ export async function serverCommand(argv: string[]): Promise<number> {
       hint: 'use e.g. --jobs 4, or --jobs 0 to disable execution',
     });
   }
+  // Leftovers of a crashed server go first (moved aside now, deleted in the background).
+  const workBase = join(cacheDir, 'exec');
+  const work = await prepareWorkDir(workBase);
+  void work.cleared.then(
+    () => {
+      if (work.leftovers > 0) info(`removed what an earlier run left in ${workBase}`);
+    },
+    (e: unknown) => {
+      warn(`could not remove leftover staging directories: ${String(e)}`);
+    },
+  );
   const executor =
-    jobs === 0 ? undefined : new LocalExecutor({ cas, ac, workDir: join(cacheDir, 'exec'), jobs });
+    jobs === 0
+      ? undefined
+      : new LocalExecutor({ cas, ac, workDir: work.path, jobs, maxInputEntries });
   const server = await startServer({
     listen: values.listen,
     instances: new Map([[instance, { cas, ac, executor }]]),
     tls,
     token,
+    socketMode,
   });
   // Handlers first: whoever reads the "listening" line may signal us at once.
   const stopped = new Promise<void>((done) => {
@@ -128,6 +170,33 @@ export async function serverCommand(argv: string[]): Promise<number> {
   // Executions still running in their sandboxes must not keep a stopped server alive.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
+}
+
+/** `--socket-mode`: three octal digits (a leading 0 allowed), for a unix: address only. */
+function parseSocketMode(text: string | undefined, listen: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    throw new SpecbuildError('cli/usage', `--socket-mode "${text}" is not an octal mode`, {
+      hint: 'use e.g. --socket-mode 600 (only you) or 660 (your group too)',
+    });
+  }
+  if (!listen.startsWith('unix:')) {
+    throw new SpecbuildError('cli/usage', '--socket-mode applies only to --listen unix:PATH');
+  }
+  return parseInt(text, 8);
+}
+
+/** An optional whole-number option, at least `min`. */
+function wholeNumber(text: string | undefined, flag: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+    throw new SpecbuildError(
+      'cli/usage',
+      `${flag} "${text}" is not a whole number of at least ${min}`,
+    );
+  }
+  return n;
 }
 
 function readInput(file: string, flag: string): Buffer {

@@ -4,6 +4,7 @@
 export * from './errors.js';
 export * from './events.js';
 export * from './limit.js';
+export * from './process-alive.js';
 export * from './result.js';
 export * from './slots.js';
 export * from './version.js';

@@ -41,12 +41,15 @@ import {
 import { runInSandbox, type SandboxLimits } from '../sandbox/index.js';
 import { checkPlatform } from './platform.js';
 import { captureOutputs } from './capture.js';
+import { checkInputSize, DEFAULT_MAX_INPUT_ENTRIES } from './input-limit.js';
 
 export interface ExecutorOptions {
   cas: LocalCas;
   ac: ActionCache;
   /** Where actions are staged (same file system as the CAS, for hard links). */
   workDir: string;
+  /** Entries an input root may expand to (default DEFAULT_MAX_INPUT_ENTRIES). */
+  maxInputEntries?: number;
   /** Actions running at once (default: the number of cores), when no `slots` are given. */
   jobs?: number;
   /** A CPU slot pool shared with the rest of the invocation. */
@@ -170,8 +173,12 @@ export class LocalExecutor implements Executor {
           const leave = (): void => {
             listeners.delete(sink);
             state.waiting--;
-            if (state.waiting === 0 && !state.pinned) abort.abort(signal.reason);
-            reject(signal.reason as Error);
+            const last = state.waiting === 0 && !state.pinned;
+            if (last) abort.abort(signal.reason);
+            // The last one out of a started run is answered (by the outcome,
+            // below) once the run has stopped and removed its staging
+            // directory; others at once.
+            if (!last || state.stage !== 'executing') reject(signal.reason as Error);
           };
           signal.addEventListener('abort', leave, { once: true });
           outcome.then(resolve, reject).finally(() => {
@@ -403,6 +410,7 @@ export class LocalExecutor implements Executor {
    */
   private async checkInputs(root: Digest): Promise<{ tree: FetchedTree; release: () => void }> {
     const tree = await fetchTree(this.opts.cas, root);
+    checkInputSize(tree, this.opts.maxInputEntries ?? DEFAULT_MAX_INPUT_ENTRIES);
     const files = filesOf(tree.directories.values());
     const release = this.opts.cas.pin(files);
     try {

@@ -172,7 +172,17 @@ export class ByteStreamService {
       }
       if (name === undefined)
         throw new SpecbuildError('reapi/invalid-message', 'empty Write stream');
-      // The client closed without finish_write: keep the data for a later resume.
+      // The client closed without finish_write: keep the data for a later
+      // resume, once it is stored (committed_size promises that).
+      if (entry !== undefined) {
+        try {
+          await entry.upload.flush();
+        } catch (e) {
+          await this.drop(name);
+          entry = undefined;
+          throw e;
+        }
+      }
       return done(entry?.upload.committedSize ?? 0);
     } finally {
       if (entry !== undefined) {

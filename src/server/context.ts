@@ -27,6 +27,17 @@ export interface InstanceStores {
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 /** Room above the batch limit for the messages' own overhead (gRPC message limit). */
 export const MESSAGE_OVERHEAD_BYTES = 1024 * 1024;
+
+/**
+ * The gRPC message limit for a batch limit. A batch over the advertised limit
+ * must reach its handler, which refuses it with INVALID_ARGUMENT as REAPI
+ * says; refused by the transport it would be RESOURCE_EXHAUSTED, which
+ * clients retry (some forever). So the transport takes up to twice the limit
+ * (plus overhead) and only refuses messages past that.
+ */
+export function maxMessageBytes(maxBatchBytes: number): number {
+  return 2 * maxBatchBytes + MESSAGE_OVERHEAD_BYTES;
+}
 /** Size of the data in each ByteStream ReadResponse. */
 export const READ_CHUNK_BYTES = 1024 * 1024;
 

@@ -1,11 +1,9 @@
 // The REAPI gRPC server: binds Capabilities, CAS, ByteStream and ActionCache
 // over the stores of each instance, on TCP or a unix socket.
 import type { EventEmitter } from 'node:events';
-import { lstat, unlink } from 'node:fs/promises';
-import { connect } from 'node:net';
 import type { Http2Session } from 'node:http2';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { errnoCode, SpecbuildError } from '../core/index.js';
+import { SpecbuildError } from '../core/index.js';
 import {
   ActionCache as ActionCacheDesc,
   Capabilities as CapabilitiesDesc,
@@ -20,7 +18,8 @@ import { ByteStreamService } from './bytestream-service.js';
 import { capabilitiesService } from './capabilities-service.js';
 import { ExecutionService } from './execution-service.js';
 import { casService } from './cas-service.js';
-import { MESSAGE_OVERHEAD_BYTES, ServerContext, type InstanceStores } from './context.js';
+import { maxMessageBytes, ServerContext, type InstanceStores } from './context.js';
+import { bindUnixSocket, DEFAULT_SOCKET_MODE, type UnixSocket } from './unix-socket.js';
 
 export interface ServerOptions {
   /** `HOST:PORT` (port 0 picks a free one), `[::1]:PORT`, or `unix:/path/to.sock`. */
@@ -31,6 +30,8 @@ export interface ServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Require `authorization: Bearer <token>` on every call. */
   token?: string;
+  /** Permissions of a unix socket (default 0600: its owner only). */
+  socketMode?: number;
 }
 
 export interface RunningServer {
@@ -47,8 +48,8 @@ export interface RunningServer {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const ctx = new ServerContext(opts.instances, opts.maxBatchBytes, opts.token);
-  // Messages carry a whole batch plus its overhead, whatever batch limit is set.
-  const maxMessage = ctx.maxBatchBytes + MESSAGE_OVERHEAD_BYTES;
+  // Room for a batch over the limit, so that its handler can refuse it properly.
+  const maxMessage = maxMessageBytes(ctx.maxBatchBytes);
   const server = new Server({
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': maxMessage,
@@ -66,25 +67,43 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   );
 
   const listen = opts.listen.startsWith('unix://') ? `unix:${opts.listen.slice(7)}` : opts.listen;
-  if (listen.startsWith('unix:')) await removeStaleSocket(listen.slice(5));
   const creds =
     opts.tls === undefined
       ? ServerCredentials.createInsecure()
       : ServerCredentials.createSsl(null, [
           { cert_chain: opts.tls.cert, private_key: opts.tls.key },
         ]);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, creds, (err, p) => {
-      if (err === null) resolve(p);
-      else {
-        reject(
-          new SpecbuildError('server/listen', `cannot listen on ${opts.listen}: ${err.message}`, {
-            hint: 'choose another --listen address or stop the process using it',
-          }),
-        );
-      }
+  const bind = (address: string): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, creds, (err, p) => {
+        if (err === null) resolve(p);
+        else {
+          reject(
+            new SpecbuildError('server/listen', `cannot listen on ${opts.listen}: ${err.message}`, {
+              hint: 'choose another --listen address or stop the process using it',
+            }),
+          );
+        }
+      });
     });
-  });
+  let port = 0;
+  let socket: UnixSocket | undefined;
+  try {
+    if (listen.startsWith('unix:')) {
+      socket = await bindUnixSocket(
+        listen.slice(5),
+        opts.socketMode ?? DEFAULT_SOCKET_MODE,
+        async (path) => {
+          await bind(`unix:${path}`);
+        },
+      );
+    } else {
+      port = await bind(listen);
+    }
+  } catch (e) {
+    server.forceShutdown();
+    throw e;
+  }
   raiseReceiveWindow(server, RECEIVE_WINDOW_BYTES);
   const address = listen.startsWith('unix:')
     ? listen
@@ -114,6 +133,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         });
         // tryShutdown waits for idle clients to leave; make sure none holds us.
         server.forceShutdown();
+        await socket?.release();
         await bs.close();
       })();
       return closed;
@@ -140,35 +160,4 @@ function raiseReceiveWindow(server: Server, bytes: number): void {
       session.setLocalWindowSize(bytes);
     });
   }
-}
-
-/** Removes a socket file left by a dead server; refuses one a live server still answers on. */
-async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    const st = await lstat(path);
-    if (!st.isSocket()) return; // bindAsync will report the conflict
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return;
-    throw e;
-  }
-  const live = await new Promise<boolean>((resolve) => {
-    const sock = connect(path);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => {
-      resolve(false);
-    });
-  });
-  if (live) {
-    throw new SpecbuildError(
-      'server/listen',
-      `cannot listen on unix:${path}: another server is using it`,
-      {
-        hint: 'stop that server or choose another --listen path',
-      },
-    );
-  }
-  await unlink(path);
 }

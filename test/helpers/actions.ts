@@ -22,6 +22,8 @@ export interface ActionSpec {
   inputs?: Record<string, string>;
   /** Input symlinks by path relative to the input root, to their targets. */
   symlinks?: Record<string, string>;
+  /** An input root already in the CAS, instead of `inputs`. */
+  inputRoot?: Digest;
   workingDirectory?: string;
   outputPaths?: string[];
   /** Legacy output lists (REAPI 2.0). */
@@ -47,7 +49,7 @@ export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> 
       await symlink(target, join(dir, path));
     }
     const tree = await treeFromDirectory(dir);
-    await uploadTree(cas, tree);
+    if (spec.inputRoot === undefined) await uploadTree(cas, tree);
     const env = Object.entries(spec.env ?? { PATH: '/usr/bin:/bin' })
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([name, value]) => ({ name, value }));
@@ -69,7 +71,7 @@ export async function uploadAction(cas: Cas, spec: ActionSpec): Promise<Digest> 
       ActionSchema,
       create(ActionSchema, {
         commandDigest: toPb(command.digest),
-        inputRootDigest: toPb(tree.root),
+        inputRootDigest: toPb(spec.inputRoot ?? tree.root),
         timeout:
           spec.timeoutSeconds === undefined
             ? undefined

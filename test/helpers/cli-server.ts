@@ -25,6 +25,8 @@ export async function startCliServer(
     listen?: string;
     /** Options for Node itself (e.g. --trace-gc), before the script. */
     nodeArgs?: string[];
+    /** More options of `specbuild server`. */
+    args?: string[];
   } = {},
 ): Promise<CliServer> {
   const args = [
@@ -38,6 +40,7 @@ export async function startCliServer(
   ];
   args.push('--jobs', String(opts.jobs ?? 2));
   if (opts.instance !== undefined) args.push('--instance', opts.instance);
+  args.push(...(opts.args ?? []));
   const service = await startService(process.execPath, args, {
     ready: (out) => {
       const m = /^specbuild server listening on (\S+) \(instance "(.*)", cache .*\)$/m.exec(out);
