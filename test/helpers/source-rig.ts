@@ -29,6 +29,8 @@ export interface Rig {
   cas: LocalCas;
   /** Loads elements/<name> (which must load without errors). */
   element(name: string): Promise<ElementDecl>;
+  /** The problems loading elements/<name> reports, as `provenance code`. */
+  loadErrors(name: string): Promise<string[]>;
 }
 
 /**
@@ -59,17 +61,24 @@ export async function makeRig(
     project,
     env,
     cas,
+    async loadErrors(name) {
+      const n = parseElementName(name);
+      assert.equal(typeof n, 'string');
+      const d = new Diagnostics();
+      await loadElement(project, n as Exclude<typeof n, { error: string }>, d);
+      return d.errors.map((e) => `${e.provenance ?? ''} ${e.code}`);
+    },
     async element(name) {
       const n = parseElementName(name);
       assert.equal(typeof n, 'string');
       const d = new Diagnostics();
-      const el = await loadElement(project, n as Exclude<typeof n, { error: string }>, d);
+      const { decl } = await loadElement(project, n as Exclude<typeof n, { error: string }>, d);
       assert.deepEqual(
         d.errors.map((e) => `${e.provenance ?? ''} ${e.message}`),
         [],
       );
-      assert.ok(el !== undefined);
-      return el;
+      assert.ok(decl !== undefined);
+      return decl;
     },
   };
 }
