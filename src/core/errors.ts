@@ -59,6 +59,8 @@ export type ErrorCode =
   | 'source/digest-mismatch'
   | 'source/no-ref'
   | 'source/track'
+  | 'build/failed'
+  | 'build/interrupted'
   | 'cli/usage'
   | 'internal';
 

@@ -9,5 +9,4 @@ export * from './source-decl.js';
 export * from './graph.js';
 export * from './keys.js';
 export * from './defaults.js';
-export type { Source, SourceEnv } from './sources/source.js';
-export { LocalSource } from './sources/local.js';
+export * from './sources/index.js';

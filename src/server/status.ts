@@ -82,6 +82,8 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'source/digest-mismatch':
     case 'source/no-ref':
     case 'source/track':
+    case 'build/failed':
+    case 'build/interrupted':
     case 'cli/usage':
     case 'internal':
       return Status.INTERNAL;

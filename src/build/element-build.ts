@@ -1,0 +1,324 @@
+// Building one element: its dependencies' artifacts staged as overlay layers
+// above the host root, its sources copied (writable) to %{build-root}, its
+// commands run with `sh -e` in order in the sandbox, with a per-build REAPI
+// session at `remote-apis-socket` recording the subactions, and
+// %{install-root} captured into CAS as the artifact. A failed build keeps its
+// directory (for `specbuild shell --build`) and stores nothing.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { LentSlot, SpecbuildError, type EventSink, type SlotPool } from '../core/index.js';
+import {
+  emptyTree,
+  layerTrees,
+  newArtifact,
+  stageTree,
+  subtree,
+  uploadMissing,
+  type ActionCache,
+  type Artifact,
+  type ArtifactCache,
+  type Executor,
+  type LocalCas,
+  type Uploads,
+} from '../cas/index.js';
+import {
+  canonicalJson,
+  normalName,
+  type ElementKeys,
+  type GraphNode,
+  type Project,
+} from '../project/index.js';
+import { toPb, treeFromDirectory, type Digest } from '../reapi/index.js';
+import { runInSandbox, type Bind, type SandboxLimits } from '../sandbox/index.js';
+import { RecordingSession, startServer, type RunningServer } from '../server/index.js';
+import type { BuildEvent } from './events.js';
+import { ExtractCache } from './extract-cache.js';
+import { wrapperBinds } from './tools.js';
+
+export interface BuilderOptions {
+  cas: LocalCas;
+  ac: ActionCache;
+  /** Where subactions run (in-process, or a remote cluster). */
+  executor: Executor;
+  artifacts: ArtifactCache;
+  /** CPU slots shared with every other build and action of the invocation. */
+  slots: SlotPool;
+  /** The cache directory: build/, extract/ and logs/ live under it. */
+  cacheDir: string;
+  /** The host toolchain identity (goes on the artifact). */
+  toolchain: string;
+  limits?: SandboxLimits;
+}
+
+export interface DependencyArtifact {
+  name: string;
+  strongKey: string;
+  /** Its files tree. */
+  files: Digest;
+}
+
+export interface BuildRequest {
+  project: Project;
+  node: GraphNode;
+  keys: ElementKeys;
+  /** The element's staged sources (a tree in CAS). */
+  sources: Digest;
+  /** Its build scope's artifacts, in staging order (lowest layer first). */
+  deps: readonly DependencyArtifact[];
+  signal?: AbortSignal;
+  events?: EventSink<BuildEvent>;
+}
+
+/** Lines of the log shown when a build fails. */
+const FAILED_LOG_LINES = 20;
+/** Where the build's commands are, inside its sandbox (read-only). */
+const COMMANDS_DIR = '/.specbuild/commands';
+
+export class ElementBuilder {
+  private readonly extracts: ExtractCache;
+
+  constructor(private readonly opts: BuilderOptions) {
+    this.extracts = new ExtractCache(opts.cas, join(opts.cacheDir, 'extract'));
+  }
+
+  /** Where the log of a build is streamed to. */
+  logPath(project: Project, node: GraphNode, key: string): string {
+    return join(this.opts.cacheDir, 'logs', project.name, normalName(node.name), `${key}.log`);
+  }
+
+  /** Where a failed build's directory is kept (for `specbuild shell --build`). */
+  failedDir(project: Project, node: GraphNode): string {
+    return join(this.opts.cacheDir, 'build', 'failed', project.name, normalName(node.name));
+  }
+
+  async build(req: BuildRequest): Promise<Artifact> {
+    const decl = req.node.decl;
+    const started = Date.now();
+    const emit = (e: BuildEvent): void => req.events?.(e);
+    emit({ type: 'build-phase', element: decl.name, phase: 'staging' });
+    let files: Digest;
+    let log: Digest | undefined;
+    let subactions: readonly Digest[] = [];
+    if (decl.kind === 'import') {
+      files = await this.importFiles(req);
+    } else if (decl.commands === undefined) {
+      files = await emptyTree(this.opts.cas);
+    } else {
+      const ran = await this.runCommands(req, emit);
+      files = ran.files;
+      log = ran.log;
+      subactions = ran.subactions;
+    }
+    const art = newArtifact({
+      project: req.project.name,
+      element: decl.name,
+      kind: decl.kind,
+      strongKey: req.keys.strong,
+      weakKey: req.keys.weak,
+      files: toPb(files),
+      sources: toPb(req.sources),
+      buildLog: log === undefined ? undefined : toPb(log),
+      buildDependencies: req.deps.map((d) => ({ element: d.name, strongKey: d.strongKey })),
+      subactions: subactions.map(toPb),
+      buildStarted: timestampFromMs(started),
+      buildCompleted: timestampFromMs(Date.now()),
+      host: hostname(),
+      toolchain: this.opts.toolchain,
+      publicData: canonicalJson(decl.public),
+    });
+    await this.opts.artifacts.store(req.project.name, normalName(decl.name), art);
+    return art;
+  }
+
+  /** An import element's artifact: `source` of its sources, at `target`. */
+  private async importFiles(req: BuildRequest): Promise<Digest> {
+    const cfg = req.node.decl.importConfig ?? { source: '/', target: '/' };
+    const from = await subtree(this.opts.cas, req.sources, cfg.source);
+    if (from === undefined)
+      throw new SpecbuildError(
+        'build/failed',
+        `${req.node.name}: import source "${cfg.source}" is not a directory of its sources`,
+        {
+          provenance: req.node.decl.file,
+        },
+      );
+    return layerTrees(this.opts.cas, [{ path: cfg.target, root: from }]);
+  }
+
+  private async runCommands(
+    req: BuildRequest,
+    emit: (e: BuildEvent) => void,
+  ): Promise<{ files: Digest; log: Digest; subactions: readonly Digest[] }> {
+    const { project, node } = req;
+    const decl = node.decl;
+    const commands = decl.commands;
+    if (commands === undefined) throw new Error('bug: runCommands without commands');
+    const buildsDir = join(this.opts.cacheDir, 'build');
+    const dir = join(
+      buildsDir,
+      `${project.name}-${normalName(node.name)}-${randomBytes(6).toString('hex')}`,
+    );
+    // Private: the directories inside are writable by the sandbox's own uid.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const root = join(dir, 'root');
+    const install = join(dir, 'install');
+    const cmds = join(dir, 'commands');
+    for (const d of [root, install, cmds, join(dir, 'upper'), join(dir, 'scratch')]) await mkdir(d);
+    for (const d of [root, install]) await chmod(d, 0o777);
+    const logPath = this.logPath(project, node, req.keys.strong);
+    await mkdir(dirname(logPath), { recursive: true });
+    emit({ type: 'build-log', element: decl.name, path: logPath });
+
+    let server: RunningServer | undefined;
+    let session: RecordingSession | undefined;
+    let ok = false;
+    const release = await this.opts.slots.acquire(0, req.signal);
+    try {
+      await stageTree(this.opts.cas, req.sources, root, {
+        writableDirectories: true,
+        writableFiles: true,
+        signal: req.signal,
+      });
+      const layers = await Promise.all(
+        req.deps.map((d) => this.extracts.extract(d.files, req.signal)),
+      );
+      const binds: Bind[] = [
+        { src: root, dst: decl.buildRoot },
+        { src: install, dst: decl.installRoot },
+        { src: cmds, dst: COMMANDS_DIR, readonly: true },
+        ...wrapperBinds(),
+      ];
+      if (decl.sandbox.remoteApisSocket !== undefined) {
+        // The build's own slot goes to its first action; more come from the pool.
+        const lent = new LentSlot(this.opts.slots);
+        session = new RecordingSession({
+          cas: this.opts.cas,
+          ac: this.opts.ac,
+          executor: this.opts.executor,
+          acquireSlot: (signal) => lent.acquire(signal),
+          events: (e) => {
+            emit({ ...e, element: decl.name });
+          },
+        });
+        const sock = join(dir, 'reapi.sock');
+        server = await startServer({
+          listen: `unix:${sock}`,
+          instances: new Map([['', session.stores]]),
+          // Reached only through the bind into this build's sandbox, by its own uid.
+          socketMode: 0o666,
+        });
+        binds.push({ src: sock, dst: decl.sandbox.remoteApisSocket });
+      }
+      const script = await this.writeCommands(cmds, commands);
+      const cwd = posix.join(decl.buildRoot, decl.commandSubdir);
+      await mkdir(join(root, decl.commandSubdir), { recursive: true, mode: 0o777 }).catch(
+        () => undefined,
+      );
+      emit({ type: 'build-phase', element: decl.name, phase: 'configure-commands' });
+      const ran = await runInSandbox({
+        argv: ['sh', '-e', script],
+        env: Object.fromEntries(decl.environment),
+        cwd,
+        layers,
+        upperDir: join(dir, 'upper'),
+        scratchDir: join(dir, 'scratch'),
+        binds,
+        stdoutFile: logPath,
+        stderrFile: join(dir, 'sandbox.stderr'),
+        signal: req.signal,
+        limits: this.opts.limits,
+      });
+      if (ran.exitCode !== 0 || ran.signal !== undefined) {
+        throw new SpecbuildError(
+          'build/failed',
+          `${node.name} failed (${ran.signal === undefined ? `exit code ${ran.exitCode}` : `signal ${ran.signal}`})${await logTail(logPath)}`,
+          {
+            provenance: decl.file,
+            hint: `full log: ${logPath}\nrun "specbuild shell --build ${node.name}" to look at the build directory`,
+          },
+        );
+      }
+      emit({ type: 'build-phase', element: decl.name, phase: 'capture' });
+      const files = await this.capture(install);
+      const log = await this.opts.cas.writeFile(logPath);
+      ok = true;
+      return { files, log, subactions: session?.recorded ?? [] };
+    } finally {
+      release();
+      await server?.close();
+      if (ok) {
+        await rm(dir, { recursive: true, force: true });
+      } else {
+        // Kept for `specbuild shell --build`, replacing the previous failure's.
+        const keep = this.failedDir(project, node);
+        await rm(keep, { recursive: true, force: true });
+        await mkdir(dirname(keep), { recursive: true });
+        await rename(dir, keep).catch(() => rm(dir, { recursive: true, force: true }));
+      }
+      if (req.signal?.aborted === true)
+        // eslint-disable-next-line no-unsafe-finally -- an interrupted build reports the interruption, not what it caused
+        throw new SpecbuildError('build/interrupted', `${node.name}: interrupted`);
+    }
+  }
+
+  /**
+   * One script for all commands, each run by `sh -e` in order (BuildStream
+   * runs each command as `sh -c -e`), with a marker line per phase in the log.
+   */
+  private async writeCommands(
+    dir: string,
+    c: NonNullable<GraphNode['decl']['commands']>,
+  ): Promise<string> {
+    const lines = ['exec 2>&1'];
+    let n = 0;
+    for (const [phase, list] of [
+      ['configure-commands', c.configure],
+      ['build-commands', c.build],
+      ['install-commands', c.install],
+      ['strip-commands', c.strip],
+    ] as const) {
+      if (list.length === 0) continue;
+      lines.push(`echo '[specbuild] ${phase}'`);
+      for (const cmd of list) {
+        const file = `${String(++n).padStart(3, '0')}.sh`;
+        await writeFile(join(dir, file), `${cmd}\n`, { mode: 0o644 });
+        lines.push(`sh -e ${COMMANDS_DIR}/${file}`);
+      }
+    }
+    await writeFile(join(dir, 'run.sh'), `${lines.join('\n')}\n`, { mode: 0o644 });
+    return `${COMMANDS_DIR}/run.sh`;
+  }
+
+  /** The install root into CAS, as a tree. */
+  private async capture(install: string): Promise<Digest> {
+    const tree = await treeFromDirectory(install);
+    const uploads: Uploads = new Map();
+    for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
+    for (const [k, f] of tree.files) uploads.set(k, { digest: f.digest, path: f.path });
+    await uploadMissing(this.opts.cas, uploads);
+    return tree.root;
+  }
+}
+
+/** The last lines of a log, indented, for an error message. */
+async function logTail(path: string): Promise<string> {
+  const st = await stat(path).catch(() => undefined);
+  if (st === undefined) return '';
+  const fh = await open(path, 'r');
+  try {
+    const size = Math.min(st.size, 16 * 1024);
+    const buf = Buffer.alloc(size);
+    await fh.read(buf, 0, size, st.size - size);
+    const lines = buf.toString('utf8').split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    return `; last lines of its log:\n${lines
+      .slice(-FAILED_LOG_LINES)
+      .map((l) => `    ${l}`)
+      .join('\n')}`;
+  } finally {
+    await fh.close();
+  }
+}

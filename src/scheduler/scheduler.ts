@@ -1,0 +1,254 @@
+// The pipeline of an invocation over a resolved graph: keys for every
+// element, then per element fetch → (prime) → build → (generate), in
+// dependency order, at most `builders` builds at once, each build's commands
+// and subactions sharing one CPU slot pool. Elements whose strong key is
+// cached are skipped. Everything that happens is an event; nothing prints.
+import { isSpecbuildError, SpecbuildError, type EventSink } from '../core/index.js';
+import type { Artifact, ArtifactCache } from '../cas/index.js';
+import type { BuildEvent, ElementBuilder } from '../build/index.js';
+import {
+  buildScope,
+  computeKeys,
+  elementSourceKeys,
+  makeSource,
+  normalName,
+  stageElementSources,
+  type ElementKeys,
+  type ElementName,
+  type Graph,
+  type GraphNode,
+  type Plain,
+  type SourceEnv,
+} from '../project/index.js';
+import { digestKey, fromPb, type Digest } from '../reapi/index.js';
+import type { SchedulerEvent, ElementState } from './events.js';
+
+/** Hooks for the stages around a build (speculative priming and generation). */
+export interface BuildHooks {
+  /** Before an element builds (its dependencies are built or cached). Never fails the build. */
+  beforeBuild?(node: GraphNode, keys: ElementKeys): Promise<void>;
+  /** After an element built; may return the artifact to store instead (e.g. with speculative actions). */
+  afterBuild?(node: GraphNode, artifact: Artifact): Promise<void>;
+}
+
+export interface SchedulerOptions {
+  graph: Graph;
+  builder: ElementBuilder;
+  artifacts: ArtifactCache;
+  sourceEnv: SourceEnv;
+  toolchain: string;
+  /** Element builds at once. */
+  builders: number;
+  onError: 'quit' | 'continue';
+  signal?: AbortSignal;
+  events?: EventSink<SchedulerEvent | BuildEvent>;
+  hooks?: BuildHooks;
+}
+
+export interface ElementResult {
+  name: ElementName;
+  /** What happened in this run. */
+  state: 'built' | 'cached' | 'failed' | 'skipped';
+  keys: ElementKeys | undefined;
+  started?: number;
+  finished?: number;
+  /** Recorded subactions (built) or those of the cached artifact, as HASH/SIZE. */
+  subactions: string[];
+  error?: SpecbuildError;
+  artifact?: Artifact;
+}
+
+export interface BuildSummary {
+  ok: boolean;
+  results: ElementResult[];
+}
+
+/** Keys of every element of the graph (sources hashed or read from refs). */
+export async function resolveKeys(
+  graph: Graph,
+  env: SourceEnv,
+  toolchain: string,
+): Promise<Map<ElementName, ElementKeys | undefined>> {
+  const sourceKeys = new Map<ElementName, Plain[] | undefined>();
+  await Promise.all(
+    graph.order.map(async (n) => {
+      sourceKeys.set(n.name, await elementSourceKeys(n.decl, env));
+    }),
+  );
+  return computeKeys(graph, sourceKeys, toolchain);
+}
+
+export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary> {
+  const { graph, artifacts, sourceEnv } = opts;
+  const project = graph.project;
+  const emit = (e: SchedulerEvent | BuildEvent): void => opts.events?.(e);
+  const state = (
+    name: ElementName,
+    s: ElementState,
+    extra: Partial<Extract<SchedulerEvent, { type: 'element' }>> = {},
+  ): void => {
+    emit({ type: 'element', element: name, state: s, ...extra });
+  };
+  const keys = await resolveKeys(graph, sourceEnv, opts.toolchain);
+  const results = new Map<ElementName, ElementResult>();
+  const done = new Map<ElementName, Promise<ElementResult>>();
+  /** After a failure with on-error quit: nothing new starts. */
+  const stop = { requested: false };
+  const stopped = (): boolean => stop.requested || opts.signal?.aborted === true;
+  let building = 0;
+  const waiters: (() => void)[] = [];
+  const builderSlot = async (): Promise<() => void> => {
+    while (building >= opts.builders) await new Promise<void>((r) => waiters.push(r));
+    building++;
+    return () => {
+      building--;
+      waiters.shift()?.();
+    };
+  };
+
+  const finish = (r: ElementResult): ElementResult => {
+    results.set(r.name, r);
+    state(r.name, r.state, { keys: r.keys, error: r.error?.message });
+    return r;
+  };
+
+  const one = async (node: GraphNode): Promise<ElementResult> => {
+    const k = keys.get(node.name);
+    if (k === undefined) {
+      state(node.name, 'no reference');
+      const scope = buildScope(node);
+      const depFailed = await Promise.all(scope.map((d) => run(d)));
+      if (depFailed.some((r) => r.state === 'failed' || r.state === 'skipped'))
+        return finish({ name: node.name, state: 'skipped', keys: undefined, subactions: [] });
+      const err = new SpecbuildError('source/no-ref', `${node.name} has a source without a ref`, {
+        provenance: node.decl.file,
+        hint: `run: specbuild source track ${node.name}`,
+      });
+      return finish({
+        name: node.name,
+        state: 'failed',
+        keys: undefined,
+        subactions: [],
+        error: err,
+      });
+    }
+    const cached = await artifacts.lookup(project.name, normalName(node.name), k.strong);
+    if (cached !== undefined) {
+      return finish({
+        name: node.name,
+        state: 'cached',
+        keys: k,
+        subactions: cached.subactions.map((d) => digestKey(fromPb(d))),
+        artifact: cached,
+      });
+    }
+    state(node.name, 'waiting', { keys: k });
+    // Sources are fetched while dependencies build.
+    const scope = buildScope(node);
+    const [sources, deps] = await Promise.all([
+      fetchAndStage(node),
+      Promise.all(scope.map((d) => run(d))),
+    ]);
+    if (
+      deps.some((r) => r.state === 'failed' || r.state === 'skipped') ||
+      stopped() ||
+      sources === undefined
+    ) {
+      return finish({ name: node.name, state: 'skipped', keys: k, subactions: [] });
+    }
+    if (sources instanceof SpecbuildError)
+      return finish({ name: node.name, state: 'failed', keys: k, subactions: [], error: sources });
+    state(node.name, 'buildable', { keys: k });
+    await opts.hooks?.beforeBuild?.(node, k).catch(() => undefined);
+    const release = await builderSlot();
+    if (stopped()) {
+      release();
+      return finish({ name: node.name, state: 'skipped', keys: k, subactions: [] });
+    }
+    const started = Date.now();
+    state(node.name, 'building', { keys: k });
+    try {
+      const artifact = await opts.builder.build({
+        project,
+        node,
+        keys: k,
+        sources,
+        deps: deps.map((r) => {
+          const files = r.artifact?.files;
+          if (files === undefined || r.keys === undefined)
+            throw new Error(`bug: ${r.name} has no artifact`);
+          return { name: r.name, strongKey: r.keys.strong, files: fromPb(files) };
+        }),
+        signal: opts.signal,
+        events: (e) => {
+          emit(e);
+        },
+      });
+      await opts.hooks?.afterBuild?.(node, artifact).catch(() => undefined);
+      return finish({
+        name: node.name,
+        state: 'built',
+        keys: k,
+        started,
+        finished: Date.now(),
+        subactions: artifact.subactions.map((d) => digestKey(fromPb(d))),
+        artifact,
+      });
+    } catch (e) {
+      if (opts.onError === 'quit') stop.requested = true;
+      return finish({
+        name: node.name,
+        state: 'failed',
+        keys: k,
+        started,
+        finished: Date.now(),
+        subactions: [],
+        error: isSpecbuildError(e) ? e : SpecbuildError.from(e),
+      });
+    } finally {
+      release();
+    }
+  };
+
+  /** The element's sources as a tree in CAS (fetched first when needed). */
+  const fetchAndStage = async (node: GraphNode): Promise<Digest | SpecbuildError | undefined> => {
+    try {
+      const srcs = node.decl.sources.map((s) => makeSource(s));
+      const missing = (await Promise.all(srcs.map((s) => s.isCached(sourceEnv)))).some((c) => !c);
+      if (missing) {
+        state(node.name, 'fetching');
+        for (const s of srcs) await s.fetch(sourceEnv);
+      }
+      return await stageElementSources(node.decl, sourceEnv);
+    } catch (e) {
+      return SpecbuildError.from(e, 'source/fetch');
+    }
+  };
+
+  const run = (node: GraphNode): Promise<ElementResult> => {
+    let p = done.get(node.name);
+    if (p === undefined) {
+      p = one(node);
+      done.set(node.name, p);
+    }
+    return p;
+  };
+
+  // Everything the targets need, built in dependency order as it becomes possible.
+  const needed = new Set<ElementName>();
+  const walk = (n: GraphNode): void => {
+    if (needed.has(n.name)) return;
+    needed.add(n.name);
+    for (const d of [...n.buildDeps, ...n.runtimeDeps]) walk(d);
+  };
+  for (const t of graph.targets) walk(t);
+  await Promise.all(graph.order.filter((n) => needed.has(n.name)).map((n) => run(n)));
+  const ordered = graph.order
+    .filter((n) => needed.has(n.name))
+    .map((n) => results.get(n.name))
+    .filter((r) => r !== undefined);
+  return {
+    ok: ordered.every((r) => r.state === 'built' || r.state === 'cached'),
+    results: ordered,
+  };
+}

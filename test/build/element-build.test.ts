@@ -1,0 +1,126 @@
+// Element builds end to end in the real sandbox: commands run in order in
+// the build root, the install root becomes the artifact, dependencies are
+// staged, a second run is all cached, a failure keeps its directory.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
+import { buildRig } from '../helpers/build-rig.js';
+import { listFiles } from '../../src/cas/index.js';
+import { fromPb } from '../../src/reapi/index.js';
+
+describe('element builds', () => {
+  it('builds a chain in order, stages dependencies, and is all cached the second time', async () => {
+    await using rig = await ProjectRig.create({
+      'project.conf': PROJECT_CONF,
+      'elements/base.bst': [
+        'kind: manual',
+        'sources:',
+        '- kind: local',
+        '  path: base',
+        'config:',
+        '  build-commands:',
+        '  - cat greeting.txt > out.txt',
+        '  install-commands:',
+        '  - install -D out.txt %{install-root}%{datadir}/base/out.txt',
+        '',
+      ].join('\n'),
+      'elements/top.bst': [
+        'kind: manual',
+        'build-depends:',
+        '- base.bst',
+        'config:',
+        '  build-commands:',
+        '  - pwd > where.txt; id -u >> where.txt',
+        '  - cat /usr/share/base/out.txt >> where.txt',
+        '  install-commands:',
+        '  - install -D where.txt %{install-root}/where.txt',
+        '',
+      ].join('\n'),
+      'base/greeting.txt': 'hello from base\n',
+    });
+    const first = await buildRig(rig, ['top.bst']);
+    assert.deepEqual(
+      first.states,
+      { 'base.bst': 'built', 'top.bst': 'built' },
+      JSON.stringify(first.results.map((r) => r.error?.message)),
+    );
+    const top = first.results.find((r) => r.name === 'top.bst')?.artifact;
+    assert.ok(top?.files);
+    const files = await listFiles(first.cas, fromPb(top.files));
+    assert.deepEqual(
+      files.map((f) => f.path),
+      ['where.txt'],
+    );
+    const text = Buffer.from(
+      await first.cas.readBlob(files[0]?.digest ?? fromPb(top.files)),
+    ).toString();
+    // Commands run in the build root, as root of the sandbox, with base staged at /.
+    assert.equal(text, '/buildstream/test/top.bst\n0\nhello from base\n');
+    assert.deepEqual(
+      top.buildDependencies.map((d) => d.element),
+      ['base.bst'],
+    );
+    const second = await buildRig(rig, ['top.bst']);
+    assert.deepEqual(second.states, { 'base.bst': 'cached', 'top.bst': 'cached' });
+  });
+});
+
+describe('element builds with a REAPI socket', () => {
+  const appFiles = {
+    'project.conf': PROJECT_CONF,
+    'elements/app.bst': [
+      'kind: manual',
+      'sources:',
+      '- kind: local',
+      '  path: app',
+      'environment:',
+      '  CC: specbuild-cc gcc',
+      '  SPECBUILD_SERVER: unix:/run/reapi.sock',
+      '  SPECBUILD_LINK: "1"',
+      '  SPECBUILD_WRAPPER_LOG: "%{build-root}/wrapper.log"',
+      'sandbox:',
+      '  remote-apis-socket:',
+      '    path: /run/reapi.sock',
+      'config:',
+      '  build-commands:',
+      '  - make',
+      '  install-commands:',
+      '  - install -D app %{install-root}%{bindir}/app',
+      '  - install -D wrapper.log %{install-root}/wrapper.log',
+      '',
+    ].join('\n'),
+    'app/Makefile':
+      'app: main.o util.o\n\t$(CC) -o app main.o util.o\n%.o: %.c\n\t$(CC) -c $< -o $@\n',
+    'app/main.c':
+      '#include <stdio.h>\nint util(void);\nint main(void) { printf("%d\\n", util()); return 0; }\n',
+    'app/util.c': 'int util(void) { return 42; }\n',
+  };
+
+  it('records every compile and link, in order, as the wrapper log shows them', async () => {
+    await using rig = await ProjectRig.create(appFiles);
+    const r = await buildRig(rig, ['app.bst']);
+    const app = r.results[0];
+    assert.equal(app?.state, 'built', app?.error?.message);
+    assert.ok(app.artifact?.files);
+    const files = await listFiles(r.cas, fromPb(app.artifact.files));
+    const log = files.find((f) => f.path === 'wrapper.log');
+    assert.ok(log, files.map((f) => f.path).join(','));
+    const lines = Buffer.from(await r.cas.readBlob(log.digest))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { argv: string[]; outcome: string; action: string });
+    assert.deepEqual(
+      lines.map((l) => [l.argv.join(' '), l.outcome]),
+      [
+        ['gcc -c main.c -o main.o', 'miss'],
+        ['gcc -c util.c -o util.o', 'miss'],
+        ['gcc -o app main.o util.o', 'miss'],
+      ],
+    );
+    assert.deepEqual(
+      app.subactions,
+      lines.map((l) => l.action),
+    );
+  });
+});

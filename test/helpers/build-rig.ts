@@ -1,0 +1,59 @@
+// Builds a ProjectRig's elements through the real scheduler, builder and
+// sandbox with the embedded default (local CAS, action cache and executor
+// under the rig's scratch directory), recording every event.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { SlotPool } from '../../src/core/index.js';
+import { ArtifactCache, LocalActionCache, LocalCas, RefStore } from '../../src/cas/index.js';
+import { LocalExecutor } from '../../src/exec/index.js';
+import { ElementBuilder, type BuildEvent } from '../../src/build/index.js';
+import { loadGraph, loadProject } from '../../src/project/index.js';
+import { TOOLCHAIN_PROPERTY, hostPlatform } from '../../src/reapi/index.js';
+import { runScheduler, type BuildSummary, type SchedulerEvent } from '../../src/scheduler/index.js';
+import type { ProjectRig } from './project-rig.js';
+
+export interface RigBuild extends BuildSummary {
+  cas: LocalCas;
+  events: (SchedulerEvent | BuildEvent)[];
+  /** State per element name. */
+  states: Record<string, string>;
+}
+
+export async function buildRig(
+  rig: ProjectRig,
+  targets: string[],
+  opts: { cacheDir?: string; builders?: number; jobs?: number; onError?: 'quit' | 'continue' } = {},
+): Promise<RigBuild> {
+  const cacheDir = opts.cacheDir ?? join(rig.scratch, 'cache');
+  const p = await loadProject(rig.dir, { maxJobs: 2 });
+  assert.ok(
+    p.ok,
+    p.ok ? '' : p.errors.map((e) => `${e.provenance ?? ''}: ${e.message}`).join('\n'),
+  );
+  const g = await loadGraph(p.value, targets);
+  assert.ok(
+    g.ok,
+    g.ok ? '' : g.errors.map((e) => `${e.provenance ?? ''}: ${e.message}`).join('\n'),
+  );
+  const cas = await LocalCas.open({ dir: cacheDir });
+  const ac = await LocalActionCache.open(cacheDir, cas);
+  const slots = new SlotPool(opts.jobs ?? 2);
+  const executor = new LocalExecutor({ cas, ac, workDir: join(cacheDir, 'exec'), slots });
+  const artifacts = new ArtifactCache(cas, new RefStore(join(cacheDir, 'refs')));
+  const toolchain = (await hostPlatform()).get(TOOLCHAIN_PROPERTY) ?? '';
+  const builder = new ElementBuilder({ cas, ac, executor, artifacts, slots, cacheDir, toolchain });
+  const events: (SchedulerEvent | BuildEvent)[] = [];
+  const summary = await runScheduler({
+    graph: g.value,
+    builder,
+    artifacts,
+    sourceEnv: { project: p.value, sourceDir: join(cacheDir, 'sources'), cas },
+    toolchain,
+    builders: opts.builders ?? 2,
+    onError: opts.onError ?? 'quit',
+    events: (e) => events.push(e),
+  });
+  const states: Record<string, string> = {};
+  for (const r of summary.results) states[r.name] = r.state;
+  return { ...summary, events, states, cas };
+}
