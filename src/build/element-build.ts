@@ -32,6 +32,7 @@ import {
   type Project,
 } from '../project/index.js';
 import { toPb, treeFromDirectory, type Digest } from '../reapi/index.js';
+import { prepareWorkDir } from '../exec/index.js';
 import { runInSandbox, type Bind, type SandboxLimits } from '../sandbox/index.js';
 import { RecordingSession, startServer, type RunningServer } from '../server/index.js';
 import type { BuildEvent } from './events.js';
@@ -79,6 +80,7 @@ const COMMANDS_DIR = '/.specbuild/commands';
 
 export class ElementBuilder {
   private readonly extracts: ExtractCache;
+  private workDir: Promise<string> | undefined;
 
   constructor(private readonly opts: BuilderOptions) {
     this.extracts = new ExtractCache(opts.cas, join(opts.cacheDir, 'extract'));
@@ -91,7 +93,7 @@ export class ElementBuilder {
 
   /** Where a failed build's directory is kept (for `specbuild shell --build`). */
   failedDir(project: Project, node: GraphNode): string {
-    return join(this.opts.cacheDir, 'build', 'failed', project.name, normalName(node.name));
+    return join(this.opts.cacheDir, 'failed-builds', project.name, normalName(node.name));
   }
 
   async build(req: BuildRequest): Promise<Artifact> {
@@ -232,6 +234,13 @@ export class ElementBuilder {
         limits: this.opts.limits,
       });
       if (ran.exitCode !== 0 || ran.signal !== undefined) {
+        const failedLog = await this.opts.cas.writeFile(logPath);
+        await this.opts.artifacts.recordFailure(
+          project.name,
+          normalName(node.name),
+          req.keys.strong,
+          failedLog,
+        );
         throw new SpecbuildError(
           'build/failed',
           `${node.name} failed (${ran.signal === undefined ? `exit code ${ran.exitCode}` : `signal ${ran.signal}`})${await logTail(logPath)}`,

@@ -20,7 +20,19 @@ export class ArtifactCache {
   constructor(
     readonly cas: Cas,
     readonly refs: RefStore,
+    /** Failed builds by key (their log), so that `show` can say "failed". */
+    readonly failures?: RefStore,
   ) {}
+
+  /** Remembers that the build under `key` failed, with its log. */
+  async recordFailure(project: string, element: string, key: string, log: Digest): Promise<void> {
+    await this.failures?.set(artifactRef(project, element, key), log);
+  }
+
+  /** The log of a failed build under `key`, if one is remembered. */
+  async failed(project: string, element: string, key: string): Promise<Digest | undefined> {
+    return this.failures?.get(artifactRef(project, element, key));
+  }
 
   /** The artifact under `key`, if it and everything it needs are present. */
   async lookup(project: string, element: string, key: string): Promise<Artifact | undefined> {
@@ -62,6 +74,7 @@ export class ArtifactCache {
     // Strong first: a crash in between leaves a findable artifact, never a weak-only one.
     await this.refs.set(artifactRef(project, element, art.strongKey), d);
     await this.refs.set(artifactRef(project, element, art.weakKey), d);
+    await this.failures?.delete(artifactRef(project, element, art.strongKey));
     return d;
   }
 

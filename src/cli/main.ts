@@ -1,35 +1,151 @@
 #!/usr/bin/env node
-// specbuild's command-line entry point: dispatches subcommands and maps
-// errors to exit codes through cli/exit-codes.ts.
-import { SpecbuildError } from '../core/index.js';
+// specbuild's command line: BuildStream's verbs (build, show, source,
+// artifact, shell) plus `server`, parsed with commander (subcommands, help
+// with examples, usage errors as exit 2); errors map to exit codes through
+// cli/exit-codes.ts.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
-import { info } from './render/output.js';
+import type { GlobalOptions } from './options.js';
 import { serverCommand, serverHelp } from './server-command.js';
+import { DEFAULT_SHOW_FORMAT, parseDeps, showCommand, type DepsChoice } from './show-command.js';
+import { loadUserConfig } from './user-config.js';
+import { LoadFailed } from './workspace.js';
+import { formatDiagnostics } from './render/diagnostic.js';
 
-const help = `Usage: specbuild COMMAND [options]
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError('must be a whole number above 0');
+  return n;
+}
 
-Commands:
-  server     serve the local CAS and action cache over REAPI gRPC
+interface RawGlobals {
+  directory: string;
+  config?: string;
+  builders?: number;
+  onError?: 'quit' | 'continue';
+  debug?: boolean;
+}
 
-Run "specbuild COMMAND --help" for a command's options.`;
+async function globals(program: Command): Promise<GlobalOptions> {
+  const raw = program.opts<RawGlobals>();
+  const cfg = await loadUserConfig(raw.config);
+  if (!cfg.ok) throw new LoadFailed(formatDiagnostics(cfg.errors, process.cwd()));
+  return {
+    directory: raw.directory,
+    config: cfg.value,
+    builders: raw.builders,
+    onError: raw.onError,
+    debug: raw.debug === true,
+  };
+}
 
-const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
-  server: { run: serverCommand, help: serverHelp },
-};
+function program(): { cli: Command; result: { code: number } } {
+  const result: { code: number } = { code: EXIT.ok };
+  const cli = new Command('specbuild')
+    .description(
+      'An element-based build tool for BuildStream projects, whose compiles and links are REAPI actions primed ahead of rebuilds (speculative actions).',
+    )
+    .option(
+      '-C, --directory <dir>',
+      'the project directory (project.conf is looked for upward)',
+      '.',
+    )
+    .option(
+      '--config <file>',
+      'user configuration (default $XDG_CONFIG_HOME/specbuild/specbuild.yaml)',
+    )
+    .option(
+      '--builders <n>',
+      'elements built at once (default: scheduler.builders, else the core count)',
+      positiveInt,
+    )
+    .addOption(
+      new Option(
+        '--on-error <what>',
+        'after a failed element: stop starting new builds, or go on',
+      ).choices(['quit', 'continue']),
+    )
+    .option('--debug', 'show stack traces on errors')
+    .showHelpAfterError()
+    .exitOverride();
+
+  cli
+    .command('build')
+    .description('build the elements and everything they need that is not cached')
+    .argument('<elements...>', 'element names, e.g. app.bst')
+    .option(
+      '--report <file>',
+      'write what happened to each element as JSON (docs/report.schema.json)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  specbuild build app.bst\n  specbuild -C examples/hello build hello.bst --report /tmp/report.json\n',
+    )
+    .action(async (elements: string[], opts: { report?: string }) => {
+      result.code = await buildCommand(elements, opts, await globals(cli));
+    });
+
+  cli
+    .command('show')
+    .description("show elements' states and cache keys, without building")
+    .argument('<elements...>', 'element names')
+    .option(
+      '-d, --deps <deps>',
+      'which dependencies to show: none, build, run or all',
+      parseDeps,
+      'all' as DepsChoice,
+    )
+    .option(
+      '-f, --format <format>',
+      'per element: %{name} %{state} %{key} %{full-key} %{weak-key} %{kind} %{description}, with optional alignment as in %{state: >12}',
+      DEFAULT_SHOW_FORMAT,
+    )
+    .addHelpText(
+      'after',
+      "\nStates: cached, buildable, waiting, fetch needed, no reference, failed.\n\nExamples:\n  specbuild show app.bst\n  specbuild show --deps none --format '%{name} %{weak-key}' app.bst\n",
+    )
+    .action(async (elements: string[], opts: { deps: DepsChoice; format: string }) => {
+      result.code = await showCommand(elements, opts, await globals(cli));
+    });
+
+  cli
+    .command('server')
+    .description('serve the local CAS, action cache and execution over REAPI gRPC')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[options...]')
+    .addHelpText('after', `\n${serverHelp}`)
+    .action(async (args: string[]) => {
+      result.code = await serverCommand(args);
+    });
+  return { cli, result };
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    info(help);
-    return name === undefined ? EXIT.usage : EXIT.ok;
+  const { cli, result } = program();
+  if (argv.length === 0) {
+    process.stdout.write(cli.helpInformation());
+    return EXIT.usage;
   }
-  const cmd = commands[name];
-  if (cmd === undefined) {
-    throw new SpecbuildError('cli/usage', `unknown command "${name}"`, {
-      hint: 'run "specbuild --help"',
-    });
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has already printed the message (and the help for a usage error).
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version'
+        ? EXIT.ok
+        : EXIT.usage;
+    }
+    if (e instanceof LoadFailed) {
+      process.stderr.write(e.rendered);
+      return EXIT.usage;
+    }
+    throw e;
   }
-  return cmd.run(rest);
+  return result.code;
 }
 
 runEntryPoint(() => main(process.argv.slice(2)), process.argv.includes('--debug'));

@@ -1,0 +1,68 @@
+// `specbuild build TARGET...`: loads the project, builds what is not cached
+// with the embedded default, renders progress, writes --report, and exits 0
+// only when every element is built or cached. Ctrl-C stops the builds
+// (their sandboxes are killed) and leaves the cache consistent.
+import { buildReport, writeReport } from './render/report.js';
+import { progressRenderer } from './render/progress.js';
+import { info } from './render/output.js';
+import { EXIT } from './exit-codes.js';
+import { runScheduler } from '../scheduler/index.js';
+import type { GlobalOptions } from './options.js';
+import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
+
+export interface BuildOptions {
+  report?: string;
+}
+
+export async function buildCommand(
+  targets: string[],
+  opts: BuildOptions,
+  g: GlobalOptions,
+): Promise<number> {
+  const cfg = g.config;
+  const project = await openProject(g.directory, cfg);
+  const graph = await openGraph(project, targets);
+  const stores = await openStores(cfg);
+  const abort = new AbortController();
+  const interrupt = (): void => {
+    abort.abort(new Error('interrupted'));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const progress = progressRenderer({ tty: process.stderr.isTTY && process.env.CI !== 'true' });
+  const started = Date.now();
+  try {
+    const summary = await runScheduler({
+      graph,
+      builder: stores.builder,
+      artifacts: stores.artifacts,
+      sourceEnv: sourceEnv(project, stores, abort.signal),
+      toolchain: stores.toolchain,
+      builders: g.builders ?? cfg.builders,
+      onError: g.onError ?? cfg.onError,
+      signal: abort.signal,
+      events: (e) => {
+        progress.event(e);
+      },
+    });
+    progress.done();
+    if (opts.report !== undefined)
+      await writeReport(opts.report, buildReport(summary, started, Date.now()));
+    const count = (s: string): number => summary.results.filter((r) => r.state === s).length;
+    info(
+      `${summary.ok ? 'build succeeded' : 'build failed'}: ${count('built')} built, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    for (const r of summary.results) {
+      if (r.error === undefined) continue;
+      process.stderr.write(
+        `\n${r.name}: ${r.error.message}\n${r.error.hint === undefined ? '' : `  hint: ${r.error.hint}\n`}`,
+      );
+    }
+    if (abort.signal.aborted) return EXIT.interrupted;
+    return summary.ok ? EXIT.ok : EXIT.failure;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+    progress.done();
+  }
+}

@@ -1,0 +1,105 @@
+// Progress of a build, drawn from the scheduler's and builds' events: on a
+// terminal a live block of the elements in flight with counts and elapsed
+// time (log-update redraws it in place), elsewhere (CI=true, or not a TTY)
+// one timestamped line per change. The only place that prints progress.
+import { createLogUpdate } from 'log-update';
+import type { BuildEvent } from '../../build/index.js';
+import type { SchedulerEvent } from '../../scheduler/index.js';
+
+export type ProgressEvent = SchedulerEvent | BuildEvent;
+
+export interface ProgressRenderer {
+  event(e: ProgressEvent): void;
+  /** Stops redrawing; leaves the final state on screen. */
+  done(): void;
+}
+
+const FINAL = new Set(['cached', 'built', 'failed', 'skipped']);
+
+function clock(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export function progressRenderer(opts: {
+  tty: boolean;
+  out?: NodeJS.WriteStream;
+}): ProgressRenderer {
+  const out = opts.out ?? process.stderr;
+  const started = Date.now();
+  return opts.tty ? liveRenderer(out, started) : lineRenderer(out, started);
+}
+
+function lineRenderer(out: NodeJS.WriteStream, started: number): ProgressRenderer {
+  const line = (text: string): void => {
+    out.write(`[${clock(Date.now() - started)}] ${text}\n`);
+  };
+  return {
+    event(e) {
+      if (e.type === 'element') {
+        if (e.state === 'waiting' || e.state === 'buildable') return;
+        const key = e.keys === undefined ? '' : ` ${e.keys.strong.slice(0, 8)}`;
+        line(
+          `${e.state.padStart(9)}${key} ${e.element}${e.error === undefined ? '' : `: ${firstLine(e.error)}`}`,
+        );
+      } else if (e.type === 'build-log') {
+        line(`      log ${e.element}: ${e.path}`);
+      }
+    },
+    done() {
+      // nothing to stop
+    },
+  };
+}
+
+function liveRenderer(out: NodeJS.WriteStream, started: number): ProgressRenderer {
+  const render = createLogUpdate(out);
+  const states = new Map<string, { state: string; since: number; subactions: number }>();
+  const draw = (): void => {
+    const counts = new Map<string, number>();
+    for (const s of states.values()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+    const head = `[${clock(Date.now() - started)}] ${[...counts].map(([k, v]) => `${v} ${k}`).join(', ')}`;
+    const active = [...states]
+      .filter(([, s]) => s.state === 'building' || s.state === 'fetching')
+      .map(
+        ([name, s]) =>
+          `  ${s.state.padStart(9)} ${clock(Date.now() - s.since)} ${name}${s.subactions > 0 ? ` (${s.subactions} actions)` : ''}`,
+      );
+    render([head, ...active].join('\n'));
+  };
+  const timer = setInterval(draw, 250);
+  timer.unref();
+  return {
+    event(e) {
+      if (e.type === 'element') {
+        const prev = states.get(e.element);
+        states.set(e.element, {
+          state: e.state,
+          since: Date.now(),
+          subactions: prev?.subactions ?? 0,
+        });
+        if (FINAL.has(e.state) && e.state !== 'cached') {
+          // Finished elements scroll away above the live block.
+          render.clear();
+          out.write(
+            `${e.state.padStart(9)} ${e.element}${e.error === undefined ? '' : `: ${firstLine(e.error)}`}\n`,
+          );
+        }
+      } else if (e.type === 'subaction') {
+        const s = states.get(e.element);
+        if (s !== undefined) s.subactions++;
+      }
+      draw();
+    },
+    done() {
+      clearInterval(timer);
+      draw();
+      render.done();
+    },
+  };
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}

@@ -1,0 +1,189 @@
+// User configuration: `$XDG_CONFIG_HOME/specbuild/specbuild.yaml` (or
+// --config FILE), every key optional, every problem reported with its place
+// in the file. Command-line options win over it. The keys are listed in the
+// README's configuration table.
+import { readFile } from 'node:fs/promises';
+import { availableParallelism, homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { Diagnostics, SpecbuildError, type Result } from '../core/index.js';
+import { parseYaml, type MapNode, type YNode } from '../project/index.js';
+import { defaultCacheDir, parseSize } from './config.js';
+
+export interface UserConfig {
+  /** Where everything is cached. */
+  cacheDir: string;
+  /** Largest total of blobs kept (bytes), or undefined for no limit. */
+  quota: number | undefined;
+  /** Element builds at once. */
+  builders: number;
+  onError: 'quit' | 'continue';
+  /** max-jobs for elements (BuildStream's default: cores, at most 8). */
+  maxJobs: number | undefined;
+  /** The file it came from, if any. */
+  file: string | undefined;
+}
+
+export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CONFIG_HOME;
+  return join(
+    xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.config'),
+    'specbuild',
+    'specbuild.yaml',
+  );
+}
+
+const TOP_KEYS = ['cachedir', 'quota', 'scheduler', 'build'];
+const SCHEDULER_KEYS = ['builders', 'on-error', 'speculative-actions'];
+const BUILD_KEYS = ['max-jobs'];
+
+function unknownKeys(m: MapNode, allowed: string[], where: string, d: Diagnostics): void {
+  for (const k of m.entries.keys())
+    if (!allowed.includes(k))
+      d.add(
+        new SpecbuildError('load/unknown-key', `unknown key "${k}" in ${where}`, {
+          location: m.keyAt.get(k),
+          hint: `allowed: ${allowed.join(', ')}`,
+        }),
+      );
+}
+
+function scalar(n: YNode | undefined, what: string, d: Diagnostics): string | undefined {
+  if (n === undefined) return undefined;
+  if (n.kind !== 'scalar') {
+    d.add(new SpecbuildError('load/wrong-type', `${what} must be a value`, { location: n.at }));
+    return undefined;
+  }
+  return n.value ?? undefined;
+}
+
+function positiveInt(
+  n: YNode | undefined,
+  what: string,
+  d: Diagnostics,
+  zero = false,
+): number | undefined {
+  const s = scalar(n, what, d);
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < (zero ? 0 : 1)) {
+    d.add(
+      new SpecbuildError(
+        'load/invalid-value',
+        `${what}: "${s}" is not a whole number${zero ? '' : ' above 0'}`,
+        {
+          location: n?.at,
+        },
+      ),
+    );
+    return undefined;
+  }
+  return v;
+}
+
+/** Reads the user configuration; a missing default file is no configuration. */
+export async function loadUserConfig(
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Result<UserConfig>> {
+  const file = explicit ?? defaultConfigFile(env);
+  const cfg: UserConfig = {
+    cacheDir: defaultCacheDir(env),
+    quota: undefined,
+    builders: availableParallelism(),
+    onError: 'quit',
+    maxJobs: undefined,
+    file: undefined,
+  };
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    if (explicit === undefined) return { ok: true, value: cfg };
+    return {
+      ok: false,
+      errors: [new SpecbuildError('cli/usage', `--config ${file}: cannot read it`)],
+    };
+  }
+  cfg.file = file;
+  const d = new Diagnostics();
+  const root = d.take(parseYaml(text, file));
+  if (root === undefined) return { ok: false, errors: d.errors };
+  if (root.kind === 'scalar' && root.value === null) return { ok: true, value: cfg };
+  if (root.kind !== 'map') {
+    return {
+      ok: false,
+      errors: [
+        new SpecbuildError('load/wrong-type', `${file} must hold a mapping`, { location: root.at }),
+      ],
+    };
+  }
+  unknownKeys(root, TOP_KEYS, file, d);
+  const dir = scalar(root.entries.get('cachedir'), 'cachedir', d);
+  if (dir !== undefined) {
+    const expanded = dir
+      .replace(/^~(?=\/|$)/, homedir())
+      .replace(/\$\{?(\w+)\}?/g, (_, v: string) => env[v] ?? '');
+    if (!isAbsolute(expanded))
+      d.add(
+        new SpecbuildError(
+          'load/invalid-value',
+          `cachedir "${dir}" must be an absolute path (~ and $VARIABLES are expanded)`,
+          {
+            location: root.entries.get('cachedir')?.at,
+          },
+        ),
+      );
+    else cfg.cacheDir = expanded;
+  }
+  const quota = scalar(root.entries.get('quota'), 'quota', d);
+  if (quota !== undefined && quota !== 'infinity') {
+    try {
+      cfg.quota = parseSize(quota, 'quota');
+    } catch (e) {
+      d.add(
+        SpecbuildError.from(e, 'load/invalid-value', { location: root.entries.get('quota')?.at }),
+      );
+    }
+  }
+  const sched = root.entries.get('scheduler');
+  if (sched !== undefined) {
+    if (sched.kind !== 'map')
+      d.add(
+        new SpecbuildError('load/wrong-type', 'scheduler must be a mapping', {
+          location: sched.at,
+        }),
+      );
+    else {
+      unknownKeys(sched, SCHEDULER_KEYS, 'scheduler', d);
+      cfg.builders =
+        positiveInt(sched.entries.get('builders'), 'scheduler.builders', d) ?? cfg.builders;
+      const onError = scalar(sched.entries.get('on-error'), 'scheduler.on-error', d);
+      if (onError !== undefined) {
+        if (onError === 'quit' || onError === 'continue') cfg.onError = onError;
+        else
+          d.add(
+            new SpecbuildError(
+              'load/invalid-value',
+              `scheduler.on-error "${onError}" is not quit or continue`,
+              {
+                location: sched.entries.get('on-error')?.at,
+              },
+            ),
+          );
+      }
+    }
+  }
+  const build = root.entries.get('build');
+  if (build !== undefined) {
+    if (build.kind !== 'map')
+      d.add(
+        new SpecbuildError('load/wrong-type', 'build must be a mapping', { location: build.at }),
+      );
+    else {
+      unknownKeys(build, BUILD_KEYS, 'build', d);
+      const mj = positiveInt(build.entries.get('max-jobs'), 'build.max-jobs', d, true);
+      if (mj !== undefined && mj > 0) cfg.maxJobs = mj;
+    }
+  }
+  return d.result(cfg);
+}

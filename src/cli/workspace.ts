@@ -1,0 +1,83 @@
+// The composition root of project commands: the embedded default (local
+// CAS, action cache and executor under the cache directory, one CPU slot
+// pool for builds and actions), the artifact cache and the builder, and the
+// project and graph of the targets, whose problems are reported all at once.
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SlotPool, SpecbuildError } from '../core/index.js';
+import { ArtifactCache, LocalActionCache, LocalCas, RefStore } from '../cas/index.js';
+import { ElementBuilder } from '../build/index.js';
+import { LocalExecutor, prepareWorkDir } from '../exec/index.js';
+import {
+  loadGraph,
+  loadProject,
+  type Graph,
+  type Project,
+  type SourceEnv,
+} from '../project/index.js';
+import { hostPlatform, TOOLCHAIN_PROPERTY } from '../reapi/index.js';
+import { formatDiagnostics } from './render/diagnostic.js';
+import type { UserConfig } from './user-config.js';
+
+export interface Stores {
+  cacheDir: string;
+  cas: LocalCas;
+  ac: LocalActionCache;
+  executor: LocalExecutor;
+  artifacts: ArtifactCache;
+  slots: SlotPool;
+  builder: ElementBuilder;
+  toolchain: string;
+}
+
+export async function openStores(cfg: UserConfig): Promise<Stores> {
+  const cacheDir = cfg.cacheDir;
+  const cas = await LocalCas.open({ dir: cacheDir, quotaBytes: cfg.quota });
+  const ac = await LocalActionCache.open(cacheDir, cas);
+  const slots = new SlotPool(availableParallelism());
+  const executor = new LocalExecutor({
+    cas,
+    ac,
+    workDir: (await prepareWorkDir(join(cacheDir, 'exec'))).path,
+    slots,
+  });
+  const artifacts = new ArtifactCache(
+    cas,
+    new RefStore(join(cacheDir, 'refs', 'artifacts')),
+    new RefStore(join(cacheDir, 'refs', 'failed')),
+  );
+  const toolchain = (await hostPlatform()).get(TOOLCHAIN_PROPERTY) ?? '';
+  const builder = new ElementBuilder({ cas, ac, executor, artifacts, slots, cacheDir, toolchain });
+  return { cacheDir, cas, ac, executor, artifacts, slots, builder, toolchain };
+}
+
+/** Every load problem, already rendered (file:line:col, the text, the hint). */
+export class LoadFailed extends SpecbuildError {
+  constructor(readonly rendered: string) {
+    super('cli/usage', 'the project does not load');
+  }
+}
+
+export async function openProject(dir: string, cfg: UserConfig): Promise<Project> {
+  const p = await loadProject(resolve(dir), { maxJobs: cfg.maxJobs });
+  if (!p.ok) throw new LoadFailed(formatDiagnostics(p.errors, resolve(dir)));
+  return p.value;
+}
+
+export async function openGraph(project: Project, targets: readonly string[]): Promise<Graph> {
+  if (targets.length === 0)
+    throw new SpecbuildError('cli/usage', 'no element given', {
+      hint: 'name the elements, e.g. specbuild build app.bst',
+    });
+  const g = await loadGraph(project, targets);
+  if (!g.ok) throw new LoadFailed(formatDiagnostics(g.errors, project.dir));
+  return g.value;
+}
+
+export function sourceEnv(
+  project: Project,
+  stores: Pick<Stores, 'cacheDir' | 'cas'>,
+  signal?: AbortSignal,
+): SourceEnv {
+  return { project, sourceDir: join(stores.cacheDir, 'sources'), cas: stores.cas, signal };
+}
