@@ -158,9 +158,10 @@ export class ElementBuilder {
     const decl = node.decl;
     const commands = decl.commands;
     if (commands === undefined) throw new Error('bug: runCommands without commands');
-    const buildsDir = join(this.opts.cacheDir, 'build');
+    // This process's own directory: what a killed run left is removed by the next run.
+    this.workDir ??= prepareWorkDir(join(this.opts.cacheDir, 'build')).then((w) => w.path);
     const dir = join(
-      buildsDir,
+      await this.workDir,
       `${project.name}-${normalName(node.name)}-${randomBytes(6).toString('hex')}`,
     );
     // Private: the directories inside are writable by the sandbox's own uid.
