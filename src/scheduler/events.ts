@@ -1,6 +1,8 @@
 // The scheduler's events: each element's state as it changes. Renderers
 // (progress, plain lines, the --report file) are built from these alone.
+import type { BuildEvent } from '../build/index.js';
 import type { ElementKeys } from '../project/index.js';
+import type { SpeculativeEvent } from '../speculative/index.js';
 
 /**
  * BuildStream's states, plus what happened in this run: built, failed,
@@ -28,3 +30,6 @@ export interface ElementEvent {
 }
 
 export type SchedulerEvent = ElementEvent;
+
+/** Everything a run reports: the scheduler's, the builds' and speculative actions' events. */
+export type RunEvent = SchedulerEvent | BuildEvent | SpeculativeEvent;

@@ -4,8 +4,9 @@
 // and subactions sharing one CPU slot pool. Elements whose strong key is
 // cached are skipped. Everything that happens is an event; nothing prints.
 import { isSpecbuildError, SpecbuildError, type EventSink } from '../core/index.js';
-import type { Artifact, ArtifactCache } from '../cas/index.js';
-import type { BuildEvent, ElementBuilder } from '../build/index.js';
+import type { ActionCache, Artifact, ArtifactCache, Executor } from '../cas/index.js';
+import { SpeculativeRun, type Mode, type SpeculativeStats } from '../speculative/index.js';
+import type { ElementBuilder } from '../build/index.js';
 import {
   buildScope,
   computeKeys,
@@ -21,14 +22,16 @@ import {
   type SourceEnv,
 } from '../project/index.js';
 import { digestKey, fromPb, type Digest } from '../reapi/index.js';
-import type { SchedulerEvent, ElementState } from './events.js';
+import type { ElementState, RunEvent, SchedulerEvent } from './events.js';
 
-/** Hooks for the stages around a build (speculative priming and generation). */
-export interface BuildHooks {
-  /** Before an element builds (its dependencies are built or cached). Never fails the build. */
-  beforeBuild?(node: GraphNode, keys: ElementKeys): Promise<void>;
-  /** After an element built; may return the artifact to store instead (e.g. with speculative actions). */
-  afterBuild?(node: GraphNode, artifact: Artifact): Promise<void>;
+/** Speculative actions for this run (the prime and generate stages). */
+export interface SpeculativeConfig {
+  mode: Mode;
+  /** The executor and action cache primed actions go through (the builds' own). */
+  executor: Executor;
+  ac: ActionCache;
+  /** Primed actions in flight at once. */
+  maxInFlight: number;
 }
 
 export interface SchedulerOptions {
@@ -41,8 +44,8 @@ export interface SchedulerOptions {
   builders: number;
   onError: 'quit' | 'continue';
   signal?: AbortSignal;
-  events?: EventSink<SchedulerEvent | BuildEvent>;
-  hooks?: BuildHooks;
+  events?: EventSink<RunEvent>;
+  speculative?: SpeculativeConfig;
 }
 
 export interface ElementResult {
@@ -56,6 +59,8 @@ export interface ElementResult {
   subactions: string[];
   error?: SpecbuildError;
   artifact?: Artifact;
+  /** What priming did and what the build got from it (counted in every mode). */
+  speculative?: SpeculativeStats;
 }
 
 export interface BuildSummary {
@@ -81,7 +86,7 @@ export async function resolveKeys(
 export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary> {
   const { graph, artifacts, sourceEnv } = opts;
   const project = graph.project;
-  const emit = (e: SchedulerEvent | BuildEvent): void => opts.events?.(e);
+  const emit = (e: RunEvent): void => opts.events?.(e);
   const state = (
     name: ElementName,
     s: ElementState,
@@ -90,6 +95,20 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
     emit({ type: 'element', element: name, state: s, ...extra });
   };
   const keys = await resolveKeys(graph, sourceEnv, opts.toolchain);
+  const spec =
+    opts.speculative === undefined
+      ? undefined
+      : new SpeculativeRun({
+          mode: opts.speculative.mode,
+          cas: sourceEnv.cas,
+          ac: opts.speculative.ac,
+          executor: opts.speculative.executor,
+          artifacts,
+          graph,
+          keys,
+          maxInFlight: opts.speculative.maxInFlight,
+          events: emit,
+        });
   const results = new Map<ElementName, ElementResult>();
   const done = new Map<ElementName, Promise<ElementResult>>();
   /** After a failure with on-error quit: nothing new starts. */
@@ -134,6 +153,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
     }
     const cached = await artifacts.lookup(project.name, normalName(node.name), k.strong);
     if (cached !== undefined) {
+      spec?.available(node, cached);
       return finish({
         name: node.name,
         state: 'cached',
@@ -159,7 +179,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
     if (sources instanceof SpecbuildError)
       return finish({ name: node.name, state: 'failed', keys: k, subactions: [], error: sources });
     state(node.name, 'buildable', { keys: k });
-    await opts.hooks?.beforeBuild?.(node, k).catch(() => undefined);
+    await spec?.beforeBuild(node);
     const release = await builderSlot();
     if (stopped()) {
       release();
@@ -182,19 +202,24 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
         signal: opts.signal,
         events: (e) => {
           emit(e);
+          if (e.type === 'subaction') spec?.subaction(node, e.action, e.cached);
         },
       });
-      await opts.hooks?.afterBuild?.(node, artifact).catch(() => undefined);
+      spec?.buildFinished(node);
+      const stored = spec === undefined ? artifact : await spec.afterBuild(node, artifact);
+      spec?.available(node, stored);
       return finish({
         name: node.name,
         state: 'built',
         keys: k,
         started,
         finished: Date.now(),
-        subactions: artifact.subactions.map((d) => digestKey(fromPb(d))),
-        artifact,
+        subactions: stored.subactions.map((d) => digestKey(fromPb(d))),
+        artifact: stored,
+        speculative: spec?.stats(node.name),
       });
     } catch (e) {
+      spec?.buildFinished(node);
       if (opts.onError === 'quit') stop.requested = true;
       return finish({
         name: node.name,
@@ -219,7 +244,9 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
         state(node.name, 'fetching');
         for (const s of srcs) await s.fetch(sourceEnv);
       }
-      return await stageElementSources(node.decl, sourceEnv);
+      const tree = await stageElementSources(node.decl, sourceEnv);
+      await spec?.sourcesStaged(node, tree);
+      return tree;
     } catch (e) {
       return SpecbuildError.from(e, 'source/fetch');
     }
@@ -242,7 +269,11 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
     for (const d of [...n.buildDeps, ...n.runtimeDeps]) walk(d);
   };
   for (const t of graph.targets) walk(t);
-  await Promise.all(graph.order.filter((n) => needed.has(n.name)).map((n) => run(n)));
+  try {
+    await Promise.all(graph.order.filter((n) => needed.has(n.name)).map((n) => run(n)));
+  } finally {
+    await spec?.close();
+  }
   const ordered = graph.order
     .filter((n) => needed.has(n.name))
     .map((n) => results.get(n.name))

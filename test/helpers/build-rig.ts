@@ -6,15 +6,16 @@ import { join } from 'node:path';
 import { SlotPool } from '../../src/core/index.js';
 import { ArtifactCache, LocalActionCache, LocalCas, RefStore } from '../../src/cas/index.js';
 import { LocalExecutor } from '../../src/exec/index.js';
-import { ElementBuilder, type BuildEvent } from '../../src/build/index.js';
+import { ElementBuilder } from '../../src/build/index.js';
 import { loadGraph, loadProject } from '../../src/project/index.js';
 import { TOOLCHAIN_PROPERTY, hostPlatform } from '../../src/reapi/index.js';
-import { runScheduler, type BuildSummary, type SchedulerEvent } from '../../src/scheduler/index.js';
+import { runScheduler, type BuildSummary, type RunEvent } from '../../src/scheduler/index.js';
 import type { ProjectRig } from './project-rig.js';
+import type { Mode } from '../../src/speculative/index.js';
 
 export interface RigBuild extends BuildSummary {
   cas: LocalCas;
-  events: (SchedulerEvent | BuildEvent)[];
+  events: RunEvent[];
   /** State per element name. */
   states: Record<string, string>;
 }
@@ -22,7 +23,13 @@ export interface RigBuild extends BuildSummary {
 export async function buildRig(
   rig: ProjectRig,
   targets: string[],
-  opts: { cacheDir?: string; builders?: number; jobs?: number; onError?: 'quit' | 'continue' } = {},
+  opts: {
+    cacheDir?: string;
+    builders?: number;
+    jobs?: number;
+    onError?: 'quit' | 'continue';
+    mode?: Mode;
+  } = {},
 ): Promise<RigBuild> {
   const cacheDir = opts.cacheDir ?? join(rig.scratch, 'cache');
   const p = await loadProject(rig.dir, { maxJobs: 2 });
@@ -42,7 +49,7 @@ export async function buildRig(
   const artifacts = new ArtifactCache(cas, new RefStore(join(cacheDir, 'refs')));
   const toolchain = (await hostPlatform()).get(TOOLCHAIN_PROPERTY) ?? '';
   const builder = new ElementBuilder({ cas, ac, executor, artifacts, slots, cacheDir, toolchain });
-  const events: (SchedulerEvent | BuildEvent)[] = [];
+  const events: RunEvent[] = [];
   const summary = await runScheduler({
     graph: g.value,
     builder,
@@ -52,6 +59,8 @@ export async function buildRig(
     builders: opts.builders ?? 2,
     onError: opts.onError ?? 'quit',
     events: (e) => events.push(e),
+    speculative:
+      opts.mode === undefined ? undefined : { mode: opts.mode, executor, ac, maxInFlight: 4 },
   });
   const states: Record<string, string> = {};
   for (const r of summary.results) states[r.name] = r.state;

@@ -3,10 +3,9 @@
 // time (log-update redraws it in place), elsewhere (CI=true, or not a TTY)
 // one timestamped line per change. The only place that prints progress.
 import { createLogUpdate } from 'log-update';
-import type { BuildEvent } from '../../build/index.js';
-import type { SchedulerEvent } from '../../scheduler/index.js';
+import type { RunEvent } from '../../scheduler/index.js';
 
-export type ProgressEvent = SchedulerEvent | BuildEvent;
+export type ProgressEvent = RunEvent;
 
 export interface ProgressRenderer {
   event(e: ProgressEvent): void;

@@ -1,0 +1,422 @@
+// The priming engine of one invocation. It owns the per-invocation state
+// (base action → adapted digest, what it submitted, what each element waits
+// on), loads each element's stored speculative actions by weak key, and
+// instantiates and submits them as their inputs become known: when the
+// element's sources are staged, as each dependency is built or cached, and
+// as each submitted action completes (so chains resolve: compile, then link),
+// until the element's own build starts. Submissions run below builds in the
+// shared CPU pool; a build asking for an action still running joins it. No
+// priming failure ever fails a build.
+import { Limiter, type EventSink } from '../core/index.js';
+import type { ActionCache, Artifact, ArtifactCache, Cas, Executor } from '../cas/index.js';
+import {
+  buildScope,
+  normalName,
+  type ElementKeys,
+  type ElementName,
+  type Graph,
+  type GraphNode,
+} from '../project/index.js';
+import { digestKey, fromPb, type Digest } from '../reapi/index.js';
+import { loadSpeculativeActions, type Overlay, type SpeculativeAction } from './actions.js';
+import {
+  emptyStats,
+  type BuildActionOutcome,
+  type PrimeOutcome,
+  type SpeculativeEvent,
+  type SpeculativeStats,
+} from './events.js';
+import { instantiate, type InstantiateEnv, type OriginState } from './instantiate.js';
+import type { TreeFiles } from './tree-files.js';
+
+export interface PrimingOptions {
+  cas: Cas;
+  ac: ActionCache;
+  executor: Executor;
+  artifacts: ArtifactCache;
+  trees: TreeFiles;
+  graph: Graph;
+  keys: ReadonlyMap<ElementName, ElementKeys | undefined>;
+  /** Primed actions in flight at once. */
+  maxInFlight: number;
+  /** Their priority in the CPU slot pool (below builds' 0). */
+  priority?: number;
+  events?: EventSink<SpeculativeEvent>;
+}
+
+interface Current {
+  sources?: Digest;
+  files?: Digest;
+  overlays?: readonly Overlay[];
+}
+
+interface ElementPriming {
+  node: GraphNode;
+  /** The artifact the actions were recorded with (found by weak key). */
+  base: Artifact;
+  actions: SpeculativeAction[];
+  /** Indices of actions not yet instantiated, unchanged or given up. */
+  open: Set<number>;
+  /** What each deferred action waits on (last reported). */
+  waiting: Map<number, string>;
+  buildStarted: boolean;
+  pass: Promise<void> | undefined;
+  again: boolean;
+  /** Adapted actions this element's priming submitted (HASH/SIZE). */
+  primed: Set<string>;
+  stats: SpeculativeStats;
+}
+
+export class PrimingEngine {
+  private readonly adapted = new Map<string, Digest>();
+  /** Adapted actions submitted, by HASH/SIZE: settled when they complete. */
+  private readonly submitted = new Map<string, Promise<void>>();
+  /** Adapted actions whose priming ran them (not already cached). */
+  private readonly primedRuns = new Set<string>();
+  private readonly current = new Map<string, Current>();
+  private readonly elements = new Map<string, ElementPriming>();
+  private readonly statsByElement = new Map<string, SpeculativeStats>();
+  private readonly overlaysLoaded = new Map<string, Promise<void>>();
+  private readonly limiter: Limiter;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly opts: PrimingOptions) {
+    this.limiter = new Limiter(Math.max(1, opts.maxInFlight));
+  }
+
+  private emit(
+    element: string,
+    outcome: PrimeOutcome,
+    action: Digest,
+    extra: { adapted?: Digest; reason?: string } = {},
+  ): void {
+    this.opts.events?.({
+      type: 'prime',
+      element,
+      outcome,
+      action: digestKey(action),
+      adapted: extra.adapted === undefined ? undefined : digestKey(extra.adapted),
+      reason: extra.reason,
+    });
+  }
+
+  stats(element: string): SpeculativeStats {
+    let s = this.statsByElement.get(element);
+    if (s === undefined) {
+      s = emptyStats();
+      this.statsByElement.set(element, s);
+    }
+    return s;
+  }
+
+  /**
+   * Starts priming `node` if actions are stored for its weak key. Its
+   * sources must be known (`sourcesReady`) for its own SOURCE overlays.
+   */
+  async register(node: GraphNode): Promise<boolean> {
+    const keys = this.opts.keys.get(node.name);
+    if (keys === undefined || this.elements.has(node.name)) return false;
+    const project = this.opts.graph.project.name;
+    const base = await this.opts.artifacts.lookup(project, normalName(node.name), keys.weak);
+    if (base?.speculativeActions === undefined) return false;
+    const sa = await loadSpeculativeActions(this.opts.cas, fromPb(base.speculativeActions));
+    const ep: ElementPriming = {
+      node,
+      base,
+      actions: sa.actions,
+      open: new Set(sa.actions.map((_, i) => i)),
+      waiting: new Map(),
+      buildStarted: false,
+      pass: undefined,
+      again: false,
+      primed: new Set(),
+      stats: this.stats(node.name),
+    };
+    this.elements.set(node.name, ep);
+    // Dependencies not built yet resolve through their artifact_overlays.
+    await Promise.all(buildScope(node).map((d) => this.loadOverlays(d)));
+    this.kick(ep);
+    return true;
+  }
+
+  private loadOverlays(dep: GraphNode): Promise<void> {
+    let p = this.overlaysLoaded.get(dep.name);
+    if (p === undefined) {
+      p = (async () => {
+        const k = this.opts.keys.get(dep.name);
+        if (k === undefined) return;
+        const art = await this.opts.artifacts.lookup(
+          this.opts.graph.project.name,
+          normalName(dep.name),
+          k.weak,
+        );
+        if (art?.speculativeActions === undefined) return;
+        const sa = await loadSpeculativeActions(this.opts.cas, fromPb(art.speculativeActions));
+        this.cur(dep.name).overlays = sa.artifactOverlays;
+      })().catch(() => undefined);
+      this.overlaysLoaded.set(dep.name, p);
+    }
+    return p;
+  }
+
+  private cur(name: string): Current {
+    let c = this.current.get(name);
+    if (c === undefined) {
+      c = {};
+      this.current.set(name, c);
+    }
+    return c;
+  }
+
+  /** An element's sources are staged: its SOURCE overlays (and dependants') can resolve. */
+  sourcesReady(name: string, sources: Digest): void {
+    this.cur(name).sources = sources;
+    this.kickAll();
+  }
+
+  /** An element is built or cached: ARTIFACT overlays on it can resolve. */
+  available(name: string, artifact: Artifact): void {
+    const c = this.cur(name);
+    if (artifact.files !== undefined) c.files = fromPb(artifact.files);
+    if (artifact.sources !== undefined) c.sources ??= fromPb(artifact.sources);
+    this.kickAll();
+  }
+
+  /**
+   * The element's pass before its build starts, awaited (instantiation and
+   * submission, not execution). Priming goes on while the build runs: a link
+   * waiting on a primed compile is primed as soon as that compile lands, and
+   * the build's own link then joins it or hits.
+   */
+  async beforeBuild(name: string): Promise<void> {
+    const ep = this.elements.get(name);
+    if (ep === undefined) return;
+    await this.runPass(ep);
+  }
+
+  /** The element's build is over: what still waits is reported deferred, and nothing more is primed for it. */
+  buildFinished(name: string): void {
+    const ep = this.elements.get(name);
+    if (ep === undefined || ep.buildStarted) return;
+    ep.buildStarted = true;
+    for (const i of ep.open) {
+      const sa = ep.actions[i];
+      if (sa === undefined) continue;
+      ep.stats.deferred++;
+      this.emit(name, 'deferred', fromPb(sa.baseActionDigest), {
+        reason: `still waiting on ${ep.waiting.get(i) ?? 'an input'} when the build ended`,
+      });
+    }
+  }
+
+  /** How the build answered one of its recorded actions. */
+  classify(element: string, action: Digest, cached: boolean): BuildActionOutcome {
+    const key = digestKey(action);
+    const s = this.stats(element);
+    let outcome: BuildActionOutcome;
+    if (this.primedRuns.has(key)) outcome = 'hit-primed';
+    else outcome = cached ? 'hit-cached' : 'miss';
+    if (outcome === 'hit-primed') s.hits_primed++;
+    else if (outcome === 'hit-cached') s.hits_cached++;
+    else s.misses++;
+    const ep = this.elements.get(element);
+    if (outcome === 'hit-primed') this.used.add(key);
+    if (ep !== undefined || outcome === 'hit-primed') this.finishStats(element);
+    this.opts.events?.({ type: 'build-action', element, action: key, outcome });
+    return outcome;
+  }
+
+  private readonly used = new Set<string>();
+
+  private finishStats(element: string): void {
+    const s = this.stats(element);
+    const ep = this.elements.get(element);
+    if (ep !== undefined && ep.primed.size > 0)
+      s.precision = [...ep.primed].filter((k) => this.used.has(k)).length / ep.primed.size;
+    const missed = s.hits_primed + s.misses;
+    s.recall = missed === 0 ? null : s.hits_primed / missed;
+  }
+
+  /** Stops submitting (running primed actions are left to finish or be cancelled by the executor). */
+  close(): void {
+    this.abort.abort();
+  }
+
+  private kickAll(): void {
+    for (const ep of this.elements.values()) this.kick(ep);
+  }
+
+  private kick(ep: ElementPriming): void {
+    if (ep.buildStarted || ep.open.size === 0) return;
+    void this.runPass(ep).catch(() => undefined);
+  }
+
+  /** One pass at a time per element; a kick during a pass runs another after it. */
+  private runPass(ep: ElementPriming): Promise<void> {
+    if (ep.pass !== undefined) {
+      ep.again = true;
+      return ep.pass;
+    }
+    ep.pass = (async () => {
+      // `again` and `buildStarted` change while a pass awaits: read them through calls.
+      const more = (): boolean => ep.again && !ep.buildStarted;
+      do {
+        ep.again = false;
+        await this.pass(ep);
+      } while (more());
+    })().finally(() => {
+      ep.pass = undefined;
+    });
+    return ep.pass;
+  }
+
+  private env(ep: ElementPriming): InstantiateEnv {
+    const name = ep.node.name;
+    const recorded = new Map(ep.base.buildDependencies.map((d) => [d.element, d.strongKey]));
+    return {
+      cas: this.opts.cas,
+      ac: this.opts.ac,
+      trees: this.opts.trees,
+      element: name,
+      adapted: (base) => this.adapted.get(digestKey(base)),
+      origin: (el): OriginState => {
+        const c = this.current.get(el) ?? {};
+        if (el === name) {
+          return {
+            sources: c.sources,
+            sourcesUnchanged:
+              c.sources !== undefined &&
+              ep.base.sources !== undefined &&
+              c.sources.hash === ep.base.sources.hash,
+          };
+        }
+        const was = recorded.get(el);
+        const unchanged =
+          was !== undefined && was === this.opts.keys.get(el as ElementName)?.strong;
+        return {
+          sources: c.sources,
+          sourcesUnchanged: unchanged,
+          files: c.files,
+          artifactUnchanged: unchanged,
+          artifactOverlays: c.overlays,
+        };
+      },
+    };
+  }
+
+  private async pass(ep: ElementPriming): Promise<void> {
+    const env = this.env(ep);
+    const name = ep.node.name;
+    for (let progress = true; progress && !ep.buildStarted;) {
+      progress = false;
+      for (const i of [...ep.open]) {
+        const sa = ep.actions[i];
+        if (sa === undefined) continue;
+        const base = fromPb(sa.baseActionDigest);
+        const baseKey = digestKey(base);
+        if (this.adapted.has(baseKey)) {
+          // Instantiated already (a copied-in action another element primed).
+          ep.open.delete(i);
+          continue;
+        }
+        let r;
+        try {
+          r = await instantiate(env, sa);
+        } catch (e) {
+          ep.open.delete(i);
+          ep.stats.unresolved++;
+          this.emit(name, 'unresolved', base, {
+            reason: e instanceof Error ? e.message : String(e),
+          });
+          continue;
+        }
+        // Another pass may have instantiated it while this one awaited.
+        if (this.adapted.has(baseKey)) {
+          ep.open.delete(i);
+          continue;
+        }
+        switch (r.kind) {
+          case 'unchanged':
+            this.adapted.set(baseKey, base);
+            ep.open.delete(i);
+            ep.stats.unchanged++;
+            this.emit(name, 'unchanged', base);
+            progress = true;
+            break;
+          case 'changed':
+            this.adapted.set(baseKey, r.digest);
+            ep.open.delete(i);
+            this.emit(name, 'instantiated', base, { adapted: r.digest });
+            this.submit(ep, base, r.digest);
+            progress = true;
+            break;
+          case 'deferred':
+            if (ep.waiting.get(i) !== r.waiting) {
+              ep.waiting.set(i, r.waiting);
+              this.emit(name, 'deferred', base, { reason: r.waiting });
+            }
+            break;
+          case 'unresolved':
+            ep.open.delete(i);
+            ep.stats.unresolved++;
+            this.emit(name, 'unresolved', base, { reason: r.reason });
+            break;
+        }
+      }
+    }
+  }
+
+  /** Fire and forget: the executor runs it and lands its result; completion kicks every element. */
+  private submit(ep: ElementPriming, base: Digest, adapted: Digest): void {
+    const key = digestKey(adapted);
+    if (this.submitted.has(key)) return; // never twice, whatever the interleaving
+    const name = ep.node.name;
+    const run = this.limiter.run(async () => {
+      if (this.abort.signal.aborted) return;
+      this.emit(name, 'submitted', base, { adapted });
+      ep.primed.add(key);
+      ep.stats.primed++;
+      this.primedRuns.add(key);
+      try {
+        const out = await this.opts.executor.execute(adapted, {
+          priority: this.opts.priority ?? -1,
+          signal: this.abort.signal,
+        });
+        if (out.cached) {
+          // It was in the cache already: priming did not run it.
+          this.primedRuns.delete(key);
+          ep.primed.delete(key);
+          ep.stats.primed--;
+        }
+        if (out.error !== undefined || out.result.exitCode !== 0)
+          this.emit(name, 'failed', base, {
+            adapted,
+            reason: out.error?.message ?? `exit code ${out.result.exitCode}`,
+          });
+        else this.emit(name, 'completed', base, { adapted });
+      } catch (e) {
+        this.emit(name, 'failed', base, {
+          adapted,
+          reason: e instanceof Error ? e.message : String(e),
+        });
+      }
+      this.kickAll();
+    });
+    this.submitted.set(key, run);
+  }
+
+  /** Waits until no pass runs and every submitted action has settled (tests, benchmarks, the end of a run). */
+  async settle(): Promise<void> {
+    for (;;) {
+      const pending = [...this.submitted.values()];
+      const passes = [...this.elements.values()].flatMap((e) =>
+        e.pass === undefined ? [] : [e.pass],
+      );
+      if (passes.length === 0 && pending.length === this.settledCount) return;
+      await Promise.all([...pending, ...passes]);
+      this.settledCount = pending.length;
+    }
+  }
+
+  private settledCount = -1;
+}

@@ -1,0 +1,207 @@
+// Speculative actions over one invocation, in the scheduler's terms: the
+// priming engine fed as sources are staged and elements become available,
+// a final pass before each build, each build action classified as it is
+// answered, and generation after each build (or, in modes that do not
+// generate, the previous speculative actions kept under the weak key).
+import { fromPb, toPb, type Digest } from '../reapi/index.js';
+import type { Artifact, ArtifactCache, ActionCache, Cas, Executor } from '../cas/index.js';
+import type { EventSink } from '../core/index.js';
+import {
+  buildScope,
+  normalName,
+  type ElementKeys,
+  type ElementName,
+  type Graph,
+  type GraphNode,
+} from '../project/index.js';
+import { loadSpeculativeActions, storeSpeculativeActions } from './actions.js';
+import { emptyStats, type SpeculativeEvent, type SpeculativeStats } from './events.js';
+import { generate, type GenerateDependency } from './generate.js';
+import { generates, primes, type Mode } from './mode.js';
+import { PrimingEngine } from './prime.js';
+import { TreeFiles } from './tree-files.js';
+
+export interface SpeculativeRunOptions {
+  mode: Mode;
+  cas: Cas;
+  ac: ActionCache;
+  executor: Executor;
+  artifacts: ArtifactCache;
+  graph: Graph;
+  keys: ReadonlyMap<ElementName, ElementKeys | undefined>;
+  maxInFlight: number;
+  events?: EventSink<SpeculativeEvent>;
+}
+
+export class SpeculativeRun {
+  private readonly trees: TreeFiles;
+  private readonly engine: PrimingEngine | undefined;
+  /** The speculative actions stored under each element's weak key before its build. */
+  private readonly previous = new Map<string, Digest | undefined>();
+  /** Every element's artifact as this run knows it (built or cached). */
+  private readonly artifactsNow = new Map<string, Artifact>();
+
+  constructor(private readonly opts: SpeculativeRunOptions) {
+    this.trees = new TreeFiles(opts.cas);
+    this.engine = primes(opts.mode)
+      ? new PrimingEngine({
+          cas: opts.cas,
+          ac: opts.ac,
+          executor: opts.executor,
+          artifacts: opts.artifacts,
+          trees: this.trees,
+          graph: opts.graph,
+          keys: opts.keys,
+          maxInFlight: opts.maxInFlight,
+          events: opts.events,
+        })
+      : undefined;
+  }
+
+  get mode(): Mode {
+    return this.opts.mode;
+  }
+
+  /** The element will build: its sources are staged. Priming starts (pending until buildable). */
+  async sourcesStaged(node: GraphNode, sources: Digest): Promise<void> {
+    const k = this.opts.keys.get(node.name);
+    if (k !== undefined && !this.previous.has(node.name)) {
+      const prev = await this.opts.artifacts.lookup(
+        this.opts.graph.project.name,
+        normalName(node.name),
+        k.weak,
+      );
+      this.previous.set(
+        node.name,
+        prev?.speculativeActions === undefined ? undefined : fromPb(prev.speculativeActions),
+      );
+    }
+    if (this.engine === undefined) return;
+    this.engine.sourcesReady(node.name, sources);
+    await this.engine.register(node).catch(() => false);
+  }
+
+  /** The element is built or cached. */
+  available(node: GraphNode, artifact: Artifact): void {
+    this.artifactsNow.set(node.name, artifact);
+    this.engine?.available(node.name, artifact);
+  }
+
+  /** The last priming pass before the element's build. */
+  async beforeBuild(node: GraphNode): Promise<void> {
+    await this.engine?.beforeBuild(node.name).catch(() => undefined);
+  }
+
+  /** The element's build ended (built or failed): priming for it stops. */
+  buildFinished(node: GraphNode): void {
+    this.engine?.buildFinished(node.name);
+  }
+
+  /** A recorded action of the element's build, as it was answered. */
+  subaction(node: GraphNode, action: Digest, cached: boolean): void {
+    if (this.engine !== undefined) {
+      this.engine.classify(node.name, action, cached);
+      return;
+    }
+    // Counted in every mode, so that runs in different modes compare.
+    const s = this.statsFor(node.name);
+    if (cached) s.hits_cached++;
+    else s.misses++;
+    s.recall = s.misses === 0 ? null : 0;
+    this.opts.events?.({
+      type: 'build-action',
+      element: node.name,
+      action: `${action.hash}/${action.size}`,
+      outcome: cached ? 'hit-cached' : 'miss',
+    });
+  }
+
+  private readonly plainStats = new Map<string, SpeculativeStats>();
+  private statsFor(name: string): SpeculativeStats {
+    let s = this.plainStats.get(name);
+    if (s === undefined) {
+      s = emptyStats();
+      this.plainStats.set(name, s);
+    }
+    return s;
+  }
+
+  stats(name: string): SpeculativeStats {
+    return this.engine?.stats(name) ?? this.statsFor(name);
+  }
+
+  /**
+   * After a build: generates and stores the element's speculative actions
+   * (modes that generate), or keeps the previous ones under the weak key.
+   * Returns the artifact as stored. A failure is an event, never an error.
+   */
+  async afterBuild(node: GraphNode, artifact: Artifact): Promise<Artifact> {
+    const project = this.opts.graph.project.name;
+    const element = normalName(node.name);
+    try {
+      let sa: Digest | undefined;
+      const recorded = artifact.subactions.length > 0;
+      if (
+        generates(this.opts.mode) &&
+        recorded &&
+        artifact.files !== undefined &&
+        artifact.sources !== undefined
+      ) {
+        const deps: GenerateDependency[] = [];
+        for (const d of buildScope(node)) {
+          const art = this.artifactsNow.get(d.name);
+          if (art?.files === undefined) continue;
+          deps.push({
+            name: d.name,
+            files: fromPb(art.files),
+            sources: art.sources === undefined ? undefined : fromPb(art.sources),
+            speculative:
+              art.speculativeActions === undefined
+                ? undefined
+                : await loadSpeculativeActions(this.opts.cas, fromPb(art.speculativeActions)).catch(
+                    () => undefined,
+                  ),
+          });
+        }
+        const { speculative, stats } = await generate(this.opts.cas, this.opts.ac, this.trees, {
+          mode: this.opts.mode,
+          buildRoot: node.decl.buildRoot,
+          sources: fromPb(artifact.sources),
+          files: fromPb(artifact.files),
+          subactions: artifact.subactions.map((d) => fromPb(d)),
+          deps,
+        });
+        sa = await storeSpeculativeActions(this.opts.cas, speculative);
+        this.opts.events?.({
+          type: 'generate',
+          element: node.name,
+          outcome: 'stored',
+          actions: stats.actions,
+          overlays: stats.overlays,
+        });
+      } else {
+        sa = this.previous.get(node.name);
+        if (sa === undefined) return artifact;
+        this.opts.events?.({ type: 'generate', element: node.name, outcome: 'kept' });
+      }
+      artifact.speculativeActions = toPb(sa);
+      await this.opts.artifacts.store(project, element, artifact);
+      this.artifactsNow.set(node.name, artifact);
+      return artifact;
+    } catch (e) {
+      this.opts.events?.({
+        type: 'generate',
+        element: node.name,
+        outcome: 'failed',
+        reason: e instanceof Error ? e.message : String(e),
+      });
+      return artifact;
+    }
+  }
+
+  /** Stops priming; waits for passes and submissions when asked (tests, benchmarks). */
+  async close(wait = false): Promise<void> {
+    if (wait) await this.engine?.settle();
+    this.engine?.close();
+  }
+}

@@ -1,0 +1,79 @@
+// The files of Directory trees, path by path, read through one shared
+// Directory cache per invocation (input trees of an element's actions share
+// most of their subtrees, and dependency trees are indexed once and shared
+// by every element that stages them).
+import { DirectoryReader, type Cas } from '../cas/index.js';
+import { digestKey, fromPb, type Digest } from '../reapi/index.js';
+
+export interface FileEntry {
+  /** Relative to the tree's root. */
+  path: string;
+  digest: Digest;
+}
+
+export class TreeFiles {
+  readonly reader: DirectoryReader;
+  private readonly byTree = new Map<string, Promise<FileEntry[]>>();
+  private readonly indexes = new Map<string, Promise<Map<string, string[]>>>();
+
+  constructor(cas: Cas) {
+    this.reader = new DirectoryReader(cas);
+  }
+
+  /** Every file of the tree, depth first in name order (computed once per tree). */
+  files(root: Digest): Promise<FileEntry[]> {
+    const key = digestKey(root);
+    let p = this.byTree.get(key);
+    if (p === undefined) {
+      p = this.walk(root);
+      this.byTree.set(key, p);
+    }
+    return p;
+  }
+
+  /** The tree's files by content: hash → paths (computed once per tree). */
+  index(root: Digest): Promise<Map<string, string[]>> {
+    const key = digestKey(root);
+    let p = this.indexes.get(key);
+    if (p === undefined) {
+      p = this.files(root).then((fs) => {
+        const m = new Map<string, string[]>();
+        for (const f of fs) {
+          const list = m.get(f.digest.hash);
+          if (list === undefined) m.set(f.digest.hash, [f.path]);
+          else list.push(f.path);
+        }
+        return m;
+      });
+      this.indexes.set(key, p);
+    }
+    return p;
+  }
+
+  /** The file at `path` in the tree, if there is one. */
+  async fileAt(root: Digest, path: string): Promise<Digest | undefined> {
+    const parts = path.split('/');
+    const name = parts.pop();
+    let d = root;
+    for (const p of parts) {
+      const dir = await this.reader.read(d);
+      const next = dir.directories.find((x) => x.name === p);
+      if (next === undefined) return undefined;
+      d = fromPb(next.digest);
+    }
+    const dir = await this.reader.read(d);
+    const f = dir.files.find((x) => x.name === name);
+    return f === undefined ? undefined : fromPb(f.digest);
+  }
+
+  private async walk(root: Digest): Promise<FileEntry[]> {
+    const out: FileEntry[] = [];
+    const visit = async (d: Digest, prefix: string): Promise<void> => {
+      const dir = await this.reader.read(d);
+      for (const f of dir.files) out.push({ path: prefix + f.name, digest: fromPb(f.digest) });
+      for (const x of dir.directories) await visit(fromPb(x.digest), `${prefix}${x.name}/`);
+    };
+    await visit(root, '');
+    return out;
+  }
+}
