@@ -89,6 +89,6 @@ describe('speculative actions: scenarios', () => {
     });
     const app = second.results.find((r) => r.name === 'app.bst');
     assert.equal(app?.speculative?.precision, 1);
-    assert.equal(app?.speculative?.recall, 1);
+    assert.equal(app.speculative.recall, 1);
   });
 });
