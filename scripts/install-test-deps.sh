@@ -2,6 +2,7 @@
 # Installs the Debian packages the tests need. Run it as root or as a user
 # with sudo (it asks for sudo only when something must be installed):
 #   gcc, openssl           - real compiles and a TLS test certificate
+#   cmake, ninja-build     - examples/hello's cmake element (its end-to-end test)
 #   bazel-bootstrap        - Bazel 4.2.3, a real REAPI client (interop tests)
 #   bazel-bootstrap-source - the published REAPI .proto files (Bazel's copy), and
 #                            the sources of Bazel's remote worker, an independent
@@ -12,7 +13,7 @@
 #                          - an independent Python REAPI client for interop tests
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(gcc make openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf)
+pkgs=(gcc make cmake ninja-build openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,8 +5,8 @@
 // %{install-root} captured into CAS as the artifact. A failed build keeps its
 // directory (for `specbuild shell --build`) and stores nothing.
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { chmod, mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { LentSlot, SpecbuildError, type EventSink, type SlotPool } from '../core/index.js';
@@ -177,6 +177,7 @@ export class ElementBuilder {
 
     let server: RunningServer | undefined;
     let session: RecordingSession | undefined;
+    let sockDir: string | undefined;
     let ok = false;
     const release = await this.opts.slots.acquire(0, req.signal);
     try {
@@ -206,7 +207,10 @@ export class ElementBuilder {
             emit({ ...e, element: decl.name });
           },
         });
-        const sock = join(dir, 'reapi.sock');
+        // Not in `dir`: a unix socket's path has at most 107 bytes, and `dir`
+        // grows with the cache directory and the element's name. Private (0700).
+        sockDir = await mkdtemp(join(tmpdir(), 'specbuild-reapi-'));
+        const sock = join(sockDir, 'reapi.sock');
         server = await startServer({
           listen: `unix:${sock}`,
           instances: new Map([['', session.stores]]),
@@ -259,6 +263,7 @@ export class ElementBuilder {
     } finally {
       release();
       await server?.close();
+      if (sockDir !== undefined) await rm(sockDir, { recursive: true, force: true });
       if (ok) {
         await rm(dir, { recursive: true, force: true });
       } else {

@@ -1,6 +1,7 @@
 // Element builds end to end in the real sandbox: commands run in order in
 // the build root, the install root becomes the artifact, dependencies are
 // staged, a second run is all cached, a failure keeps its directory.
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
@@ -122,5 +123,19 @@ describe('element builds with a REAPI socket', () => {
       app.subactions,
       lines.map((l) => l.action),
     );
+  });
+
+  it('serves the socket whatever the length of the cache directory and the element name', async () => {
+    // The build's own directory under this cache is far beyond the 107 bytes
+    // of a unix socket's path.
+    const name = 'an-application-with-a-rather-long-element-name';
+    const { 'elements/app.bst': element, ...rest } = appFiles;
+    await using rig = await ProjectRig.create({ ...rest, [`elements/${name}.bst`]: element });
+    const r = await buildRig(rig, [`${name}.bst`], {
+      cacheDir: join(rig.scratch, 'a-cache-directory-whose-path-is-long'.repeat(3)),
+    });
+    const app = r.results[0];
+    assert.equal(app?.state, 'built', app?.error?.message);
+    assert.equal(app.subactions.length, 3);
   });
 });
