@@ -2,16 +2,19 @@
 // with the embedded default, renders progress, writes --report, and exits 0
 // only when every element is built or cached. Ctrl-C stops the builds
 // (their sandboxes are killed) and leaves the cache consistent.
-import { buildReport, writeReport } from './render/report.js';
+import { buildReport, totalStats, writeReport } from './render/report.js';
 import { progressRenderer } from './render/progress.js';
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import { runScheduler } from '../scheduler/index.js';
+import type { Mode } from '../speculative/index.js';
 import type { GlobalOptions } from './options.js';
 import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
 
 export interface BuildOptions {
   report?: string;
+  /** --speculative-actions (overrides scheduler.speculative-actions). */
+  speculativeActions?: Mode;
 }
 
 export async function buildCommand(
@@ -20,6 +23,7 @@ export async function buildCommand(
   g: GlobalOptions,
 ): Promise<number> {
   const cfg = g.config;
+  const mode = opts.speculativeActions ?? cfg.speculativeActions;
   const project = await openProject(g.directory, cfg);
   const graph = await openGraph(project, targets);
   const stores = await openStores(cfg);
@@ -44,13 +48,26 @@ export async function buildCommand(
       events: (e) => {
         progress.event(e);
       },
+      speculative: {
+        mode,
+        executor: stores.executor,
+        ac: stores.ac,
+        maxInFlight: stores.slots.size * 2,
+      },
     });
     progress.done();
     if (opts.report !== undefined)
-      await writeReport(opts.report, buildReport(summary, started, Date.now()));
+      await writeReport(opts.report, buildReport(summary, mode, started, Date.now()));
     const count = (s: string): number => summary.results.filter((r) => r.state === s).length;
     info(
       `${summary.ok ? 'build succeeded' : 'build failed'}: ${count('built')} built, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    const t = totalStats(
+      summary.results.flatMap((r) => (r.speculative === undefined ? [] : [r.speculative])),
+    );
+    const pct = (x: number | null): string => (x === null ? '-' : `${Math.round(x * 100)}%`);
+    info(
+      `actions: ${t.hits_primed} primed hits, ${t.hits_cached} cached hits, ${t.misses} executed; speculative-actions ${mode}: ${t.primed} primed, ${t.unchanged} unchanged, ${t.deferred + t.unresolved} not primed (precision ${pct(t.precision)}, recall ${pct(t.recall)})`,
     );
     for (const r of summary.results) {
       if (r.error === undefined) continue;

@@ -10,6 +10,7 @@ import type { GlobalOptions } from './options.js';
 import { serverCommand, serverHelp } from './server-command.js';
 import { DEFAULT_SHOW_FORMAT, parseDeps, showCommand, type DepsChoice } from './show-command.js';
 import { loadUserConfig } from './user-config.js';
+import { MODES, parseMode, type Mode } from '../speculative/index.js';
 import { LoadFailed } from './workspace.js';
 import { formatDiagnostics } from './render/diagnostic.js';
 
@@ -79,11 +80,22 @@ function program(): { cli: Command; result: { code: number } } {
       '--report <file>',
       'write what happened to each element as JSON (docs/report.schema.json)',
     )
+    .option(
+      '--speculative-actions <mode>',
+      `generate and prime speculative actions: ${MODES.join(', ')} (true = full, false = none; default: scheduler.speculative-actions, else none)`,
+      (v: string) => {
+        try {
+          return parseMode(v, '--speculative-actions');
+        } catch (e) {
+          throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
+        }
+      },
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  specbuild build app.bst\n  specbuild -C examples/hello build hello.bst --report /tmp/report.json\n',
     )
-    .action(async (elements: string[], opts: { report?: string }) => {
+    .action(async (elements: string[], opts: { report?: string; speculativeActions?: Mode }) => {
       result.code = await buildCommand(elements, opts, await globals(cli));
     });
 

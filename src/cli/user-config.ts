@@ -7,6 +7,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Diagnostics, SpecbuildError, type Result } from '../core/index.js';
 import { parseYaml, type MapNode, type YNode } from '../project/index.js';
+import { parseMode, type Mode } from '../speculative/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
 
 export interface UserConfig {
@@ -19,6 +20,8 @@ export interface UserConfig {
   onError: 'quit' | 'continue';
   /** max-jobs for elements (BuildStream's default: cores, at most 8). */
   maxJobs: number | undefined;
+  /** scheduler.speculative-actions (default none). */
+  speculativeActions: Mode;
   /** The file it came from, if any. */
   file: string | undefined;
 }
@@ -80,6 +83,12 @@ function positiveInt(
   return v;
 }
 
+/** A value's error, placed where the value is written. */
+function located(e: unknown, n: YNode | undefined): SpecbuildError {
+  const err = SpecbuildError.from(e, 'load/invalid-value');
+  return new SpecbuildError('load/invalid-value', err.message, { location: n?.at, hint: err.hint });
+}
+
 /** Reads the user configuration; a missing default file is no configuration. */
 export async function loadUserConfig(
   explicit: string | undefined,
@@ -92,6 +101,7 @@ export async function loadUserConfig(
     builders: availableParallelism(),
     onError: 'quit',
     maxJobs: undefined,
+    speculativeActions: 'none',
     file: undefined,
   };
   let text: string;
@@ -157,6 +167,18 @@ export async function loadUserConfig(
       unknownKeys(sched, SCHEDULER_KEYS, 'scheduler', d);
       cfg.builders =
         positiveInt(sched.entries.get('builders'), 'scheduler.builders', d) ?? cfg.builders;
+      const sa = scalar(
+        sched.entries.get('speculative-actions'),
+        'scheduler.speculative-actions',
+        d,
+      );
+      if (sa !== undefined) {
+        try {
+          cfg.speculativeActions = parseMode(sa, 'scheduler.speculative-actions');
+        } catch (e) {
+          d.add(located(e, sched.entries.get('speculative-actions')));
+        }
+      }
       const onError = scalar(sched.entries.get('on-error'), 'scheduler.on-error', d);
       if (onError !== undefined) {
         if (onError === 'quit' || onError === 'continue') cfg.onError = onError;

@@ -2,12 +2,17 @@
 // run, in a documented format (docs/report.schema.json) tools can rely on.
 import { writeFileAtomic } from '../../core/index.js';
 import type { BuildSummary } from '../../scheduler/index.js';
+import { emptyStats, type SpeculativeStats } from '../../speculative/index.js';
 
 export const REPORT_VERSION = 1;
 
 export interface Report {
   version: number;
   ok: boolean;
+  /** The speculative-actions mode of the run. */
+  mode: string;
+  /** Over every element built in this run. */
+  speculative: SpeculativeStats;
   started: string;
   finished: string;
   elements: {
@@ -19,16 +24,46 @@ export interface Report {
     finished: string | null;
     subactions: string[];
     error: string | null;
+    /** For elements built in this run: what priming did and what the build got from it. */
+    speculative: SpeculativeStats | null;
   }[];
+}
+
+/** The totals of several elements' stats (precision weighted by what each primed). */
+export function totalStats(all: readonly SpeculativeStats[]): SpeculativeStats {
+  const t = emptyStats();
+  let used = 0;
+  for (const s of all) {
+    t.primed += s.primed;
+    t.unchanged += s.unchanged;
+    t.deferred += s.deferred;
+    t.unresolved += s.unresolved;
+    t.hits_primed += s.hits_primed;
+    t.hits_cached += s.hits_cached;
+    t.misses += s.misses;
+    used += (s.precision ?? 0) * s.primed;
+  }
+  t.precision = t.primed === 0 ? null : used / t.primed;
+  t.recall = t.hits_primed + t.misses === 0 ? null : t.hits_primed / (t.hits_primed + t.misses);
+  return t;
 }
 
 const iso = (ms: number | undefined): string | null =>
   ms === undefined ? null : new Date(ms).toISOString();
 
-export function buildReport(summary: BuildSummary, started: number, finished: number): Report {
+export function buildReport(
+  summary: BuildSummary,
+  mode: string,
+  started: number,
+  finished: number,
+): Report {
   return {
     version: REPORT_VERSION,
     ok: summary.ok,
+    mode,
+    speculative: totalStats(
+      summary.results.flatMap((r) => (r.speculative === undefined ? [] : [r.speculative])),
+    ),
     started: new Date(started).toISOString(),
     finished: new Date(finished).toISOString(),
     elements: summary.results.map((r) => ({
@@ -40,6 +75,7 @@ export function buildReport(summary: BuildSummary, started: number, finished: nu
       finished: iso(r.finished),
       subactions: r.subactions,
       error: r.error?.message ?? null,
+      speculative: r.speculative ?? null,
     })),
   };
 }
