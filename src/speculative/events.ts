@@ -47,6 +47,8 @@ export interface GenerateEvent {
   outcome: 'stored' | 'kept' | 'failed';
   actions?: number;
   overlays?: number;
+  /** Recorded actions that could not be read (skipped); `reason` says why for the first. */
+  skipped?: number;
   reason?: string;
 }
 

@@ -76,6 +76,9 @@ export interface GenerateStats {
   dropped: number;
   overlays: number;
   copied: number;
+  /** Recorded actions that could not be read (their blobs gone), and why for the first. */
+  skipped: number;
+  skipReason?: string;
 }
 
 export async function generate(
@@ -147,8 +150,18 @@ export async function generate(
   const needed = new Set<string>(); // dependency actions referenced (copied in below)
   let dropped = 0;
   let overlayCount = 0;
+  let skipped = 0;
+  let skipReason: string | undefined;
   for (const base of input.subactions) {
-    const act = await readAction(cas, base);
+    let act;
+    try {
+      act = await readAction(cas, base);
+      await trees.files(act.inputRoot);
+    } catch (e) {
+      skipped++;
+      skipReason ??= `${digestKey(base)}: ${e instanceof Error ? e.message : String(e)}`;
+      continue;
+    }
     const groups = new Map<string, { origin: Origin; digest: Digest; paths: string[] }>();
     const add = (o: Origin, digest: Digest, path: string): void => {
       const key = `${o.type}\0${o.element}\0${o.path}\0${o.action === undefined ? '' : digestKey(o.action)}\0${digest.hash}`;
@@ -257,7 +270,14 @@ export async function generate(
   });
   return {
     speculative,
-    stats: { actions: own.length, dropped, overlays: overlayCount, copied: copied.length },
+    stats: {
+      actions: own.length,
+      dropped,
+      overlays: overlayCount,
+      copied: copied.length,
+      skipped,
+      skipReason,
+    },
   };
 }
 

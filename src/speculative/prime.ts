@@ -377,24 +377,26 @@ export class PrimingEngine {
       ep.primed.add(key);
       ep.stats.primed++;
       this.primedRuns.add(key);
+      const unprime = (): void => {
+        this.primedRuns.delete(key);
+        ep.primed.delete(key);
+        ep.stats.primed--;
+      };
       try {
         const out = await this.opts.executor.execute(adapted, {
           priority: this.opts.priority ?? -1,
           signal: this.abort.signal,
         });
-        if (out.cached) {
-          // It was in the cache already: priming did not run it.
-          this.primedRuns.delete(key);
-          ep.primed.delete(key);
-          ep.stats.primed--;
-        }
-        if (out.error !== undefined || out.result.exitCode !== 0)
-          this.emit(name, 'failed', base, {
-            adapted,
-            reason: out.error?.message ?? `exit code ${out.result.exitCode}`,
-          });
+        const failure =
+          out.error !== undefined || out.result.exitCode !== 0
+            ? (out.error?.message ?? `exit code ${out.result.exitCode}`)
+            : undefined;
+        // Already in the cache (priming did not run it), or failed (nothing to use): not primed.
+        if (out.cached || failure !== undefined) unprime();
+        if (failure !== undefined) this.emit(name, 'failed', base, { adapted, reason: failure });
         else this.emit(name, 'completed', base, { adapted });
       } catch (e) {
+        unprime();
         this.emit(name, 'failed', base, {
           adapted,
           reason: e instanceof Error ? e.message : String(e),

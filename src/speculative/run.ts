@@ -178,6 +178,8 @@ export class SpeculativeRun {
           outcome: 'stored',
           actions: stats.actions,
           overlays: stats.overlays,
+          skipped: stats.skipped,
+          reason: stats.skipReason,
         });
       } else {
         sa = this.previous.get(node.name);

@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SlotPool } from '../../src/core/index.js';
-import { ArtifactCache, LocalActionCache, LocalCas, RefStore } from '../../src/cas/index.js';
+import {
+  ArtifactCache,
+  LocalActionCache,
+  LocalCas,
+  RefStore,
+  type Executor,
+} from '../../src/cas/index.js';
 import { LocalExecutor } from '../../src/exec/index.js';
 import { ElementBuilder } from '../../src/build/index.js';
 import { loadGraph, loadProject } from '../../src/project/index.js';
@@ -15,6 +21,7 @@ import type { Mode } from '../../src/speculative/index.js';
 
 export interface RigBuild extends BuildSummary {
   cas: LocalCas;
+  artifacts: ArtifactCache;
   events: RunEvent[];
   /** State per element name. */
   states: Record<string, string>;
@@ -29,6 +36,8 @@ export async function buildRig(
     jobs?: number;
     onError?: 'quit' | 'continue';
     mode?: Mode;
+    /** Wraps the executor priming submits to (to inject a fault a real one cannot produce). */
+    primingExecutor?: (real: Executor) => Executor;
   } = {},
 ): Promise<RigBuild> {
   const cacheDir = opts.cacheDir ?? join(rig.scratch, 'cache');
@@ -60,9 +69,16 @@ export async function buildRig(
     onError: opts.onError ?? 'quit',
     events: (e) => events.push(e),
     speculative:
-      opts.mode === undefined ? undefined : { mode: opts.mode, executor, ac, maxInFlight: 4 },
+      opts.mode === undefined
+        ? undefined
+        : {
+            mode: opts.mode,
+            executor: opts.primingExecutor?.(executor) ?? executor,
+            ac,
+            maxInFlight: 4,
+          },
   });
   const states: Record<string, string> = {};
   for (const r of summary.results) states[r.name] = r.state;
-  return { ...summary, events, states, cas };
+  return { ...summary, events, states, cas, artifacts };
 }

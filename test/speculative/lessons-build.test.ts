@@ -1,0 +1,205 @@
+// The lessons from BuildStream's implementation that only whole builds show,
+// with real gcc in the real sandbox and exact counts: everything staged is
+// indexed (transitive runtime dependencies too), chains primed after the
+// final pass, stored actions kept by builds that generate nothing, no action
+// submitted twice, and priming or generation failures that never fail a build.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Executor } from '../../src/cas/index.js';
+import { digestKey, fromPb, parseDigest } from '../../src/reapi/index.js';
+import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
+import { buildRig, type RigBuild } from '../helpers/build-rig.js';
+
+const SOCKET = [
+  'environment:',
+  '  CC: specbuild-cc gcc',
+  '  SPECBUILD_SERVER: unix:/run/reapi.sock',
+  '  SPECBUILD_LINK: "1"',
+  'variables:',
+  '  notparallel: true',
+  'sandbox:',
+  '  remote-apis-socket:',
+  '    path: /run/reapi.sock',
+];
+
+/** base (a header) ← liba (runtime-depends on base) ← app (build-depends on liba only). */
+const chain = {
+  'project.conf': PROJECT_CONF,
+  'elements/base.bst':
+    'kind: import\nsources:\n- kind: local\n  path: base\nconfig:\n  target: /usr/include\n',
+  'elements/liba.bst': [
+    'kind: manual',
+    'runtime-depends:',
+    '- base.bst',
+    'sources:',
+    '- kind: local',
+    '  path: liba',
+    'config:',
+    '  install-commands:',
+    '  - install -D liba.h %{install-root}%{includedir}/liba.h',
+    '',
+  ].join('\n'),
+  'elements/app.bst': [
+    'kind: manual',
+    'build-depends:',
+    '- liba.bst',
+    'sources:',
+    '- kind: local',
+    '  path: app',
+    ...SOCKET,
+    'config:',
+    '  build-commands:',
+    '  - $CC -c main.c -o main.o',
+    '  - $CC -c other.c -o other.o',
+    '  - $CC -o app main.o other.o',
+    '  install-commands:',
+    '  - install -D app %{install-root}%{bindir}/app',
+    '',
+  ].join('\n'),
+  'base/base.h': '#define BASE 1\n',
+  'liba/liba.h': '#define LIBA 2\n',
+  'app/main.c':
+    '#include <base.h>\n#include <liba.h>\nint other(void);\nint main(void) { return BASE + LIBA + other(); }\n',
+  'app/other.c': 'int other(void) { return 0; }\n',
+};
+
+function outcomes(r: RigBuild, element: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of r.events)
+    if (
+      (e.type === 'build-action' || e.type === 'prime') &&
+      e.element === element &&
+      !(
+        e.type === 'prime' &&
+        e.outcome === 'deferred' &&
+        !(e.reason ?? '').startsWith('still waiting')
+      )
+    ) {
+      const k = `${e.type}:${e.outcome}`;
+      out[k] = (out[k] ?? 0) + 1;
+    }
+  return out;
+}
+
+/** Lesson 10: whatever the interleaving, no adapted action is submitted twice. */
+function assertSubmittedOnce(r: RigBuild): void {
+  const seen = new Map<string, number>();
+  for (const e of r.events)
+    if (e.type === 'prime' && e.outcome === 'submitted' && e.adapted !== undefined)
+      seen.set(e.adapted, (seen.get(e.adapted) ?? 0) + 1);
+  assert.deepEqual(
+    [...seen.values()].filter((n) => n > 1),
+    [],
+    'an action was submitted twice',
+  );
+}
+
+const PRIMED_CHAIN = {
+  'prime:unchanged': 1,
+  'prime:instantiated': 2,
+  'prime:submitted': 2,
+  'prime:completed': 2,
+  'build-action:hit-primed': 2,
+  'build-action:hit-cached': 1,
+};
+
+describe('speculative actions: lessons (builds)', () => {
+  it('lessons 5 and 2: a header of a transitive runtime dependency is indexed, and the link waiting on the primed compile is primed after the final pass', async () => {
+    await using rig = await ProjectRig.create(chain);
+    const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
+    assert.equal(first.states['app.bst'], 'built');
+    await rig.write({ 'base/base.h': '#define BASE 10\n' });
+    const second = await buildRig(rig, ['app.bst'], { mode: 'full' });
+    // liba only carries base at run time: its own key does not move, app's does.
+    assert.deepEqual(second.states, {
+      'base.bst': 'built',
+      'liba.bst': 'cached',
+      'app.bst': 'built',
+    });
+    assert.deepEqual(outcomes(second, 'app.bst'), PRIMED_CHAIN);
+    // The link was still waiting for the primed compile when the build started.
+    const linkWait = second.events.find(
+      (e) => e.type === 'prime' && e.outcome === 'deferred' && /to complete$/.test(e.reason ?? ''),
+    );
+    assert.ok(linkWait, 'the link waited on the compile to complete');
+    assertSubmittedOnce(second);
+  });
+
+  it('lesson 9: a build in none or prime-only keeps the stored actions under the weak key, and later builds prime from them', async () => {
+    await using rig = await ProjectRig.create(chain);
+    const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
+    const stored = first.results.find((r) => r.name === 'app.bst')?.artifact?.speculativeActions;
+    assert.ok(stored);
+    await rig.write({ 'base/base.h': '#define BASE 3\n' });
+    const plain = await buildRig(rig, ['app.bst'], { mode: 'none' });
+    assert.deepEqual(outcomes(plain, 'app.bst'), {
+      'build-action:miss': 2,
+      'build-action:hit-cached': 1,
+    });
+    const kept = plain.results.find((r) => r.name === 'app.bst')?.artifact?.speculativeActions;
+    assert.equal(
+      kept === undefined ? '' : digestKey(fromPb(kept)),
+      digestKey(fromPb(stored)),
+      'none keeps them',
+    );
+    await rig.write({ 'base/base.h': '#define BASE 4\n' });
+    const primeOnly = await buildRig(rig, ['app.bst'], { mode: 'prime-only' });
+    assert.deepEqual(outcomes(primeOnly, 'app.bst'), PRIMED_CHAIN);
+    const still = primeOnly.results.find((r) => r.name === 'app.bst')?.artifact?.speculativeActions;
+    assert.equal(
+      still === undefined ? '' : digestKey(fromPb(still)),
+      digestKey(fromPb(stored)),
+      'prime-only generates nothing new',
+    );
+    assert.ok(primeOnly.events.some((e) => e.type === 'generate' && e.outcome === 'kept'));
+  });
+
+  it('lesson 8: a priming failure is an event, and the element still builds and hits what it can', async () => {
+    await using rig = await ProjectRig.create(chain);
+    await buildRig(rig, ['app.bst'], { mode: 'full' });
+    await rig.write({ 'base/base.h': '#define BASE 5\n' });
+    // The executor refuses every primed action: a fault a real executor cannot be made to produce on demand.
+    const broken = (_real: Executor): Executor => ({
+      execute: () => Promise.reject(new Error('the cluster is gone')),
+    });
+    const r = await buildRig(rig, ['app.bst'], { mode: 'full', primingExecutor: broken });
+    assert.deepEqual(r.states, { 'base.bst': 'built', 'liba.bst': 'cached', 'app.bst': 'built' });
+    const failed = r.events.filter((e) => e.type === 'prime' && e.outcome === 'failed');
+    assert.equal(
+      failed.length,
+      1,
+      'the compile failed to prime; the link then waited for it in vain',
+    );
+    assert.match(
+      failed[0]?.type === 'prime' ? (failed[0].reason ?? '') : '',
+      /the cluster is gone/,
+    );
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(outcomes(r, 'app.bst')).filter(([k]) => k.startsWith('build-action')),
+      ),
+      { 'build-action:miss': 2, 'build-action:hit-cached': 1 },
+    );
+  });
+
+  it('lesson 8: an action generation cannot read is skipped with an event; the build succeeds', async () => {
+    await using rig = await ProjectRig.create(chain);
+    const cacheDir = join(rig.scratch, 'cache');
+    const first = await buildRig(rig, ['app.bst'], { mode: 'full', cacheDir });
+    // The main.c compile's Action blob is evicted: its result stays in the action cache, so the
+    // next build gets a hit for it (the wrapper looks up before it uploads) and records it.
+    const compile = first.results.find((r) => r.name === 'app.bst')?.subactions[0];
+    assert.ok(compile);
+    const [hash, size] = compile.split('/');
+    await rm(first.cas.pathOf(parseDigest(hash ?? '', size ?? '0')));
+    await rig.write({ 'app/other.c': 'int other(void) { return 1; }\n' });
+    const r = await buildRig(rig, ['app.bst'], { mode: 'full', cacheDir });
+    assert.equal(r.states['app.bst'], 'built');
+    const gen = r.events.find((e) => e.type === 'generate' && e.element === 'app.bst');
+    assert.ok(gen?.type === 'generate');
+    assert.deepEqual([gen.outcome, gen.actions, gen.skipped], ['stored', 2, 1]);
+    assert.match(gen.reason ?? '', /blob|not found|missing/i);
+  });
+});
