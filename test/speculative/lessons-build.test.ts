@@ -156,6 +156,25 @@ describe('speculative actions: lessons (builds)', () => {
     assert.ok(primeOnly.events.some((e) => e.type === 'generate' && e.outcome === 'kept'));
   });
 
+  it('mode none neither stores nor primes (but counts how the build was answered)', async () => {
+    await using rig = await ProjectRig.create(chain);
+    const first = await buildRig(rig, ['app.bst'], { mode: 'none' });
+    assert.equal(
+      first.results.find((r) => r.name === 'app.bst')?.artifact?.speculativeActions,
+      undefined,
+    );
+    await rig.write({ 'base/base.h': '#define BASE 6\n' });
+    const second = await buildRig(rig, ['app.bst'], { mode: 'none' });
+    assert.deepEqual(outcomes(second, 'app.bst'), {
+      'build-action:miss': 2,
+      'build-action:hit-cached': 1,
+    });
+    assert.equal(
+      second.events.filter((e) => e.type === 'prime' || e.type === 'generate').length,
+      0,
+    );
+  });
+
   it('lesson 8: a priming failure is an event, and the element still builds and hits what it can', async () => {
     await using rig = await ProjectRig.create(chain);
     await buildRig(rig, ['app.bst'], { mode: 'full' });

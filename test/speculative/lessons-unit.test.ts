@@ -328,3 +328,66 @@ describe('speculative actions: lessons (generation and instantiation)', () => {
     assert.equal((await gen()).hash, (await gen()).hash);
   });
 });
+
+describe('speculative actions: modes generate exactly their overlay types', () => {
+  it('source-artifact: SOURCE and ARTIFACT only; intra-element: + own ACTION; full: + dependency ACTION with the action copied in', async () => {
+    const r = await rig();
+    await using _ = r.tmp;
+    // A dependency whose build generated gen.h (an output of its recorded action, not a file of its artifact).
+    const depGenRoot = await r.tree({ 'buildstream/p/dep.bst/gen.in': 'g\n' });
+    const depGen = await r.action(depGenRoot, 'buildstream/p/dep.bst', ['gen.h']);
+    await r.result(depGen, { 'gen.h': 'GEN\n' });
+    const depSA = (
+      await generate(r.cas, r.ac, r.trees, {
+        mode: 'full',
+        buildRoot: '/buildstream/p/dep.bst',
+        sources: await r.tree({ 'gen.in': 'g\n' }),
+        files: await r.tree({ 'usr/include/dep.h': 'D\n' }),
+        subactions: [depGen],
+        deps: [],
+      })
+    ).speculative;
+    const depFiles = await r.tree({ 'usr/include/dep.h': 'D\n' });
+    const sources = await r.tree({ 'x.c': 'x\n' });
+    const compileRoot = await r.tree({
+      'buildstream/p/app.bst/x.c': 'x\n',
+      'buildstream/p/app.bst/gen.h': 'GEN\n',
+      'usr/include/dep.h': 'D\n',
+    });
+    const compile = await r.action(compileRoot, 'buildstream/p/app.bst', ['x.o']);
+    await r.result(compile, { 'x.o': 'OBJ\n' });
+    const link = await r.action(
+      await r.tree({ 'buildstream/p/app.bst/x.o': 'OBJ\n' }),
+      'buildstream/p/app.bst',
+      ['app'],
+    );
+    const types = async (mode: 'source-artifact' | 'intra-element' | 'full') => {
+      const { speculative } = await generate(r.cas, r.ac, new TreeFiles(r.cas), {
+        mode,
+        buildRoot: BUILD_ROOT,
+        sources,
+        files: await r.tree({}),
+        subactions: [compile, link],
+        deps: [{ name: 'dep.bst', files: depFiles, speculative: depSA }],
+      });
+      return speculative.actions.map((a) => [
+        a.element,
+        a.overlays
+          .map((o) => `${OverlayType[o.type]}:${o.sourceElement}:${o.sourcePath}`)
+          .join(' '),
+      ]);
+    };
+    assert.deepEqual(await types('source-artifact'), [
+      ['', 'SOURCE::x.c ARTIFACT:dep.bst:usr/include/dep.h'],
+    ]);
+    assert.deepEqual(await types('intra-element'), [
+      ['', 'SOURCE::x.c ARTIFACT:dep.bst:usr/include/dep.h'],
+      ['', 'ACTION::x.o'],
+    ]);
+    assert.deepEqual(await types('full'), [
+      ['dep.bst', 'SOURCE::gen.in'],
+      ['', 'SOURCE::x.c ACTION:dep.bst:gen.h ARTIFACT:dep.bst:usr/include/dep.h'],
+      ['', 'ACTION::x.o'],
+    ]);
+  });
+});
