@@ -8,7 +8,13 @@ import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
 import { serverCommand, serverHelp } from './server-command.js';
-import { DEFAULT_SHOW_FORMAT, parseDeps, showCommand, type DepsChoice } from './show-command.js';
+import {
+  DEFAULT_SHOW_FORMAT,
+  parseDeps,
+  showCommand,
+  showSpeculative,
+  type DepsChoice,
+} from './show-command.js';
 import { loadUserConfig } from './user-config.js';
 import { MODES, parseMode, type Mode } from '../speculative/index.js';
 import { LoadFailed } from './workspace.js';
@@ -118,9 +124,18 @@ function program(): { cli: Command; result: { code: number } } {
       'after',
       "\nStates: cached, buildable, waiting, fetch needed, no reference, failed.\n\nExamples:\n  specbuild show app.bst\n  specbuild show --deps none --format '%{name} %{weak-key}' app.bst\n",
     )
-    .action(async (elements: string[], opts: { deps: DepsChoice; format: string }) => {
-      result.code = await showCommand(elements, opts, await globals(cli));
-    });
+    .option('--speculative', "print the elements' stored speculative actions and their overlays")
+    .action(
+      async (
+        elements: string[],
+        opts: { deps: DepsChoice; format: string; speculative?: boolean },
+      ) => {
+        result.code =
+          opts.speculative === true
+            ? await showSpeculative(elements, await globals(cli))
+            : await showCommand(elements, opts, await globals(cli));
+      },
+    );
 
   cli
     .command('server')

@@ -10,6 +10,8 @@ import {
   type GraphNode,
 } from '../project/index.js';
 import { resolveKeys } from '../scheduler/index.js';
+import { digestKey, fromPb } from '../reapi/index.js';
+import { loadSpeculativeActions, OverlayType, type Overlay } from '../speculative/index.js';
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
@@ -98,4 +100,49 @@ export async function showCommand(
     );
   }
   return EXIT.ok;
+}
+
+/** `specbuild show --speculative ELEMENT`: the stored actions and their overlays, readably. */
+export async function showSpeculative(targets: string[], g: GlobalOptions): Promise<number> {
+  const project = await openProject(g.directory, g.config);
+  const graph = await openGraph(project, targets);
+  const stores = await openStores(g.config);
+  const keys = await resolveKeys(graph, sourceEnv(project, stores), stores.toolchain);
+  for (const node of graph.targets) {
+    const k = keys.get(node.name);
+    if (k === undefined) {
+      info(`${node.name}: no keys yet (a source has no ref)`);
+      continue;
+    }
+    const art = await stores.artifacts.lookup(project.name, normalName(node.name), k.weak);
+    if (art?.speculativeActions === undefined) {
+      info(`${node.name}: no speculative actions stored under weak key ${k.weak.slice(0, 8)}`);
+      continue;
+    }
+    const d = fromPb(art.speculativeActions);
+    const sa = await loadSpeculativeActions(stores.cas, d);
+    info(
+      `${node.name}: ${sa.actions.length} speculative actions (weak key ${k.weak.slice(0, 8)}, blob ${digestKey(d)})`,
+    );
+    for (const a of sa.actions) {
+      const base = fromPb(a.baseActionDigest);
+      info(`  action ${digestKey(base)}${a.element === '' ? '' : ` (from ${a.element})`}`);
+      for (const o of a.overlays) info(`    ${describeOverlay(o)}`);
+    }
+    if (sa.artifactOverlays.length > 0) {
+      info(`  artifact files:`);
+      for (const o of sa.artifactOverlays) info(`    ${describeOverlay(o)}`);
+    }
+  }
+  return EXIT.ok;
+}
+
+function describeOverlay(o: Overlay): string {
+  const type = OverlayType[o.type].padEnd(8);
+  const from = o.sourceElement === '' ? '(own)' : o.sourceElement;
+  const via =
+    o.type === OverlayType.ACTION && o.sourceActionDigest !== undefined
+      ? ` of action ${fromPb(o.sourceActionDigest).hash.slice(0, 12)}`
+      : '';
+  return `${type} ${from}:${o.sourcePath}${via} → ${o.targetPaths.join(', ')}`;
 }
