@@ -67,26 +67,65 @@ export class SlotPool {
 
 /**
  * A build's slot, lent to one of its actions at a time: `acquire` takes the
- * lent slot when it is free, else waits for one from the pool.
+ * lent slot when it is free, else waits for whichever comes first, the lent
+ * slot coming back or a slot from the pool. (Waiting on the pool alone would
+ * deadlock when every pool slot is held by a build.)
  */
 export class LentSlot {
   private lent = false;
+  /** Callers waiting for the lent slot; each returns false if it was served otherwise. */
+  private readonly waiters: (() => boolean)[] = [];
 
   constructor(
     private readonly pool: SlotPool,
     private readonly priority = 0,
   ) {}
 
-  async acquire(signal?: AbortSignal): Promise<Release> {
+  private giveBack(): Release {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) if (w()) return;
+      this.lent = false;
+    };
+  }
+
+  acquire(signal?: AbortSignal): Promise<Release> {
+    signal?.throwIfAborted();
     if (!this.lent) {
       this.lent = true;
-      let done = false;
-      return () => {
-        if (done) return;
-        done = true;
-        this.lent = false;
-      };
+      return Promise.resolve(this.giveBack());
     }
-    return this.pool.acquire(this.priority, signal);
+    const stop = new AbortController();
+    const poolSignal = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
+    return new Promise<Release>((resolve, reject) => {
+      let served = false;
+      const waiter = (): boolean => {
+        if (served) return false;
+        served = true;
+        stop.abort();
+        resolve(this.giveBack());
+        return true;
+      };
+      this.waiters.push(waiter);
+      this.pool.acquire(this.priority, poolSignal).then(
+        (release) => {
+          if (served) {
+            release();
+            return;
+          }
+          served = true;
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          resolve(release);
+        },
+        (e: unknown) => {
+          if (served) return;
+          served = true;
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
   }
 }
