@@ -9,6 +9,7 @@ import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
 import { serverCommand, serverHelp } from './server-command.js';
 import { DEFAULT_SHOW_FORMAT, parseDeps, showCommand, type DepsChoice } from './show-command.js';
+import { sourceFetchCommand, sourceTrackCommand } from './source-command.js';
 import { loadUserConfig } from './user-config.js';
 import { LoadFailed } from './workspace.js';
 import { formatDiagnostics } from './render/diagnostic.js';
@@ -108,6 +109,42 @@ function program(): { cli: Command; result: { code: number } } {
     )
     .action(async (elements: string[], opts: { deps: DepsChoice; format: string }) => {
       result.code = await showCommand(elements, opts, await globals(cli));
+    });
+
+  const source = cli
+    .command('source')
+    .description("fetch elements' sources, or track them to new refs");
+  const depsOption = (): Option =>
+    new Option('-d, --deps <deps>', 'also the dependencies: none, build, run or all')
+      .argParser(parseDeps)
+      .default('none');
+  source
+    .command('fetch')
+    .description(
+      'fetch the sources of the elements into the source cache, checked against their refs',
+    )
+    .argument('<elements...>', 'element names')
+    .addOption(depsOption())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  specbuild source fetch app.bst\n  specbuild source fetch --deps all app.bst\n',
+    )
+    .action(async (elements: string[], opts: { deps: DepsChoice }) => {
+      result.code = await sourceFetchCommand(elements, opts, await globals(cli));
+    });
+  source
+    .command('track')
+    .description(
+      'move the refs of tar and git sources to what they track now, rewriting ref: in the element files',
+    )
+    .argument('<elements...>', 'element names')
+    .addOption(depsOption())
+    .addHelpText(
+      'after',
+      '\nPrints each changed ref as old → new.\n\nExamples:\n  specbuild source track app.bst\n  specbuild source track --deps all app.bst\n',
+    )
+    .action(async (elements: string[], opts: { deps: DepsChoice }) => {
+      result.code = await sourceTrackCommand(elements, opts, await globals(cli));
     });
 
   cli
