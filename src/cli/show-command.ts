@@ -13,7 +13,7 @@ import { resolveKeys } from '../scheduler/index.js';
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
-import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
+import { openCache, openGraph, openProject, sourceEnv } from './workspace.js';
 
 export const DEFAULT_SHOW_FORMAT = '%{state: >12} %{full-key} %{name}';
 const DEPS = ['none', 'build', 'run', 'all'] as const;
@@ -54,7 +54,7 @@ export async function showCommand(
 ): Promise<number> {
   const project = await openProject(g.directory, g.config);
   const graph = await openGraph(project, targets);
-  const stores = await openStores(g.config);
+  const stores = await openCache(g.config);
   const env = sourceEnv(project, stores);
   const keys = await resolveKeys(graph, env, stores.toolchain);
   const cached = new Map<string, boolean>();
