@@ -4,7 +4,7 @@
 // daemon they start (it then runs inside the sandbox and sees the staged
 // headers). None of these paths reaches an action: actions carry the
 // compiler's path, the build's working directory and a fixed PATH.
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bind } from '../sandbox/index.js';
@@ -18,8 +18,15 @@ export const WRAPPERS = ['specbuild-cc', 'specbuild-exec'] as const;
 export function wrapperBinds(root = PACKAGE_ROOT): Bind[] {
   const native = join(root, 'dist', 'native');
   if (!WRAPPERS.every((w) => existsSync(join(native, w)))) return [];
+  const binds: Bind[] = [{ src: root, dst: root, readonly: true }];
+  // node_modules may be a link out of the package (a git worktree's to the
+  // main checkout's, pnpm's store): the daemon needs where it leads too.
+  const modules = join(root, 'node_modules');
+  const real = existsSync(modules) ? realpathSync(modules) : modules;
+  if (real !== modules && !real.startsWith(`${root}/`))
+    binds.push({ src: real, dst: real, readonly: true });
   return [
-    { src: root, dst: root, readonly: true },
+    ...binds,
     ...WRAPPERS.map((w) => ({ src: join(native, w), dst: `/usr/bin/${w}`, readonly: true })),
   ];
 }
