@@ -15,6 +15,7 @@ import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
 import { serverCommand, serverHelp } from './server-command.js';
 import { DEFAULT_SHOW_FORMAT, parseDeps, showCommand, type DepsChoice } from './show-command.js';
+import { shellCommand } from './shell-command.js';
 import { sourceFetchCommand, sourceTrackCommand } from './source-command.js';
 import { loadUserConfig } from './user-config.js';
 import { LoadFailed } from './workspace.js';
@@ -204,6 +205,25 @@ function program(): { cli: Command; result: { code: number } } {
     .addHelpText('after', '\nExample:\n  specbuild artifact delete app.bst\n')
     .action(async (elements: string[]) => {
       result.code = await artifactDeleteCommand(elements, await globals(cli));
+    });
+
+  cli
+    .command('shell')
+    .description(
+      "a shell (or COMMAND) in the element's staged runtime, or with --build in its build environment",
+    )
+    .argument('<element>', 'element name')
+    .argument('[command...]', 'what to run instead of sh -i (after --)')
+    .option(
+      '-b, --build',
+      'its build environment: build dependencies staged, sources at %{build-root}, its environment (the directory of a failed build, when its last build failed)',
+    )
+    .addHelpText(
+      'after',
+      '\nExits with the status of the shell or COMMAND.\n\nExamples:\n  specbuild shell app.bst\n  specbuild shell --build app.bst\n  specbuild shell app.bst -- app --version\n',
+    )
+    .action(async (element: string, command: string[], opts: { build?: boolean }) => {
+      result.code = await shellCommand(element, command, opts, await globals(cli));
     });
 
   cli
