@@ -78,11 +78,17 @@ export class ArtifactCache {
     return d;
   }
 
-  /** Removes every ref of the element; returns how many there were. */
+  /**
+   * Removes every ref of the element, under any key, and the failed builds it
+   * remembers; returns how many refs there were. Blobs stay until evicted.
+   */
   async delete(project: string, element: string): Promise<number> {
-    const names = await this.refs.list(`${project}/${element}`);
+    const prefix = `${project}/${element}`;
+    const names = await this.refs.list(prefix);
     for (const n of names) await this.refs.delete(n);
-    return names.length;
+    const failed = (await this.failures?.list(prefix)) ?? [];
+    for (const n of failed) await this.failures?.delete(n);
+    return names.length + failed.length;
   }
 
   /** The record digest a ref names (for reports). */

@@ -4,6 +4,12 @@
 // with examples, usage errors as exit 2); errors map to exit codes through
 // cli/exit-codes.ts.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  artifactCheckoutCommand,
+  artifactDeleteCommand,
+  artifactListContentsCommand,
+  artifactLogCommand,
+} from './artifact-command.js';
 import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
@@ -15,6 +21,8 @@ import {
   showSpeculative,
   type DepsChoice,
 } from './show-command.js';
+import { shellCommand } from './shell-command.js';
+import { sourceFetchCommand, sourceTrackCommand } from './source-command.js';
 import { loadUserConfig } from './user-config.js';
 import { MODES, parseMode, type Mode } from '../speculative/index.js';
 import { LoadFailed } from './workspace.js';
@@ -75,6 +83,9 @@ function program(): { cli: Command; result: { code: number } } {
       ).choices(['quit', 'continue']),
     )
     .option('--debug', 'show stack traces on errors')
+    // Global options come before the verb, as in BuildStream: after it, a
+    // verb's own option of the same name (artifact checkout --directory) wins.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
 
@@ -136,6 +147,111 @@ function program(): { cli: Command; result: { code: number } } {
             : await showCommand(elements, opts, await globals(cli));
       },
     );
+
+  const source = cli
+    .command('source')
+    .description("fetch elements' sources, or track them to new refs");
+  const depsOption = (): Option =>
+    new Option('-d, --deps <deps>', 'also the dependencies: none, build, run or all')
+      .argParser(parseDeps)
+      .default('none');
+  source
+    .command('fetch')
+    .description(
+      'fetch the sources of the elements into the source cache, checked against their refs',
+    )
+    .argument('<elements...>', 'element names')
+    .addOption(depsOption())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  specbuild source fetch app.bst\n  specbuild source fetch --deps all app.bst\n',
+    )
+    .action(async (elements: string[], opts: { deps: DepsChoice }) => {
+      result.code = await sourceFetchCommand(elements, opts, await globals(cli));
+    });
+  source
+    .command('track')
+    .description(
+      'move the refs of tar and git sources to what they track now, rewriting ref: in the element files',
+    )
+    .argument('<elements...>', 'element names')
+    .addOption(depsOption())
+    .addHelpText(
+      'after',
+      '\nPrints each changed ref as old → new.\n\nExamples:\n  specbuild source track app.bst\n  specbuild source track --deps all app.bst\n',
+    )
+    .action(async (elements: string[], opts: { deps: DepsChoice }) => {
+      result.code = await sourceTrackCommand(elements, opts, await globals(cli));
+    });
+
+  const artifact = cli
+    .command('artifact')
+    .description(
+      "the cached artifact of an element's current key: its files, its log, or forget it",
+    );
+  artifact
+    .command('checkout')
+    .description("write the files of the element's cached artifact into a directory")
+    .argument('<element>', 'element name')
+    .option(
+      '--directory <dir>',
+      'where to write them (default: the element name without .bst, in the current directory)',
+    )
+    .option('-f, --force', 'write into a directory that is not empty, replacing files in the way')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  specbuild artifact checkout app.bst --directory /tmp/app\n  specbuild artifact checkout --force app.bst --directory out\n',
+    )
+    .action(async (element: string, opts: { directory?: string; force?: boolean }) => {
+      result.code = await artifactCheckoutCommand(element, opts, await globals(cli));
+    });
+  artifact
+    .command('log')
+    .description(
+      "print the element's build log (or its failed build's, when that is what is remembered)",
+    )
+    .argument('<element>', 'element name')
+    .addHelpText('after', '\nExample:\n  specbuild artifact log app.bst | less\n')
+    .action(async (element: string) => {
+      result.code = await artifactLogCommand(element, await globals(cli));
+    });
+  artifact
+    .command('list-contents')
+    .description("list the paths in the element's artifact, one per line, sorted")
+    .argument('<element>', 'element name')
+    .addHelpText('after', '\nExample:\n  specbuild artifact list-contents app.bst\n')
+    .action(async (element: string) => {
+      result.code = await artifactListContentsCommand(element, await globals(cli));
+    });
+  artifact
+    .command('delete')
+    .description(
+      'forget the artifacts of the elements (every key): their next build makes them again',
+    )
+    .argument('<elements...>', 'element names')
+    .addHelpText('after', '\nExample:\n  specbuild artifact delete app.bst\n')
+    .action(async (elements: string[]) => {
+      result.code = await artifactDeleteCommand(elements, await globals(cli));
+    });
+
+  cli
+    .command('shell')
+    .description(
+      "a shell (or COMMAND) in the element's staged runtime, or with --build in its build environment",
+    )
+    .argument('<element>', 'element name')
+    .argument('[command...]', 'what to run instead of sh -i (after --)')
+    .option(
+      '-b, --build',
+      'its build environment: build dependencies staged, sources at %{build-root}, its environment (the directory of a failed build, when its last build failed)',
+    )
+    .addHelpText(
+      'after',
+      '\nExits with the status of the shell or COMMAND.\n\nExamples:\n  specbuild shell app.bst\n  specbuild shell --build app.bst\n  specbuild shell app.bst -- app --version\n',
+    )
+    .action(async (element: string, command: string[], opts: { build?: boolean }) => {
+      result.code = await shellCommand(element, command, opts, await globals(cli));
+    });
 
   cli
     .command('server')

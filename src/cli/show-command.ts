@@ -15,7 +15,7 @@ import { loadSpeculativeActions, OverlayType, type Overlay } from '../speculativ
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
-import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
+import { openCache, openGraph, openProject, sourceEnv } from './workspace.js';
 
 export const DEFAULT_SHOW_FORMAT = '%{state: >12} %{full-key} %{name}';
 const DEPS = ['none', 'build', 'run', 'all'] as const;
@@ -56,7 +56,7 @@ export async function showCommand(
 ): Promise<number> {
   const project = await openProject(g.directory, g.config);
   const graph = await openGraph(project, targets);
-  const stores = await openStores(g.config);
+  const stores = await openCache(g.config);
   const env = sourceEnv(project, stores);
   const keys = await resolveKeys(graph, env, stores.toolchain);
   const cached = new Map<string, boolean>();
@@ -106,7 +106,7 @@ export async function showCommand(
 export async function showSpeculative(targets: string[], g: GlobalOptions): Promise<number> {
   const project = await openProject(g.directory, g.config);
   const graph = await openGraph(project, targets);
-  const stores = await openStores(g.config);
+  const stores = await openCache(g.config);
   const keys = await resolveKeys(graph, sourceEnv(project, stores), stores.toolchain);
   for (const node of graph.targets) {
     const k = keys.get(node.name);

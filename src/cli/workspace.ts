@@ -19,20 +19,37 @@ import { hostPlatform, TOOLCHAIN_PROPERTY } from '../reapi/index.js';
 import { formatDiagnostics } from './render/diagnostic.js';
 import type { UserConfig } from './user-config.js';
 
-export interface Stores {
+/** What commands that only read or name artifacts and sources need. */
+export interface CacheStores {
   cacheDir: string;
   cas: LocalCas;
-  ac: LocalActionCache;
-  executor: LocalExecutor;
   artifacts: ArtifactCache;
-  slots: SlotPool;
-  builder: ElementBuilder;
+  /** The host toolchain identity (part of the keys of elements that run commands). */
   toolchain: string;
 }
 
-export async function openStores(cfg: UserConfig): Promise<Stores> {
+export interface Stores extends CacheStores {
+  ac: LocalActionCache;
+  executor: LocalExecutor;
+  slots: SlotPool;
+  builder: ElementBuilder;
+}
+
+/** The local CAS and the artifact refs, without an executor. */
+export async function openCache(cfg: UserConfig): Promise<CacheStores> {
   const cacheDir = cfg.cacheDir;
   const cas = await LocalCas.open({ dir: cacheDir, quotaBytes: cfg.quota });
+  const artifacts = new ArtifactCache(
+    cas,
+    new RefStore(join(cacheDir, 'refs', 'artifacts')),
+    new RefStore(join(cacheDir, 'refs', 'failed')),
+  );
+  const toolchain = (await hostPlatform()).get(TOOLCHAIN_PROPERTY) ?? '';
+  return { cacheDir, cas, artifacts, toolchain };
+}
+
+export async function openStores(cfg: UserConfig): Promise<Stores> {
+  const { cacheDir, cas, artifacts, toolchain } = await openCache(cfg);
   const ac = await LocalActionCache.open(cacheDir, cas);
   const slots = new SlotPool(availableParallelism());
   const executor = new LocalExecutor({
@@ -41,12 +58,6 @@ export async function openStores(cfg: UserConfig): Promise<Stores> {
     workDir: (await prepareWorkDir(join(cacheDir, 'exec'))).path,
     slots,
   });
-  const artifacts = new ArtifactCache(
-    cas,
-    new RefStore(join(cacheDir, 'refs', 'artifacts')),
-    new RefStore(join(cacheDir, 'refs', 'failed')),
-  );
-  const toolchain = (await hostPlatform()).get(TOOLCHAIN_PROPERTY) ?? '';
   const builder = new ElementBuilder({ cas, ac, executor, artifacts, slots, cacheDir, toolchain });
   return { cacheDir, cas, ac, executor, artifacts, slots, builder, toolchain };
 }

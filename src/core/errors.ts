@@ -59,6 +59,7 @@ export type ErrorCode =
   | 'source/digest-mismatch'
   | 'source/no-ref'
   | 'source/track'
+  | 'artifact/not-cached'
   | 'build/failed'
   | 'build/interrupted'
   | 'cli/usage'

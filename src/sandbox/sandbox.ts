@@ -1,8 +1,9 @@
 // Runs one command in a Linux sandbox (through the native helper): a fresh
 // root with the host toolchain, read-only layers overlaid at their absolute
 // paths, writable binds, an exact environment, a timeout that kills every
-// process of the command, stdin closed, stdout/stderr to files. The command is
-// root only in a user namespace of its own, an unprivileged user on the host.
+// process of the command, stdin closed, stdout/stderr to files (or, for an
+// interactive shell, this process's own terminal). The command is root only
+// in a user namespace of its own, an unprivileged user on the host.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { closeSync, existsSync, openSync } from 'node:fs';
@@ -47,8 +48,16 @@ export interface SandboxSpec {
   limits?: SandboxLimits;
   /** Kill the command and all its processes after this long. */
   timeoutMs?: number;
-  stdoutFile: string;
-  stderrFile: string;
+  /** Where stdout and stderr go (required unless `inheritStdio`); stdin is closed. */
+  stdoutFile?: string;
+  stderrFile?: string;
+  /**
+   * The command gets this process's stdin, stdout and stderr (a terminal, for
+   * `specbuild shell`) instead, and stays in its process group, so that it
+   * can read the terminal and Ctrl-C reaches it; the sandbox itself ignores
+   * SIGINT and SIGQUIT, which are the command's to act on.
+   */
+  inheritStdio?: boolean;
   signal?: AbortSignal;
   /**
    * Called once the command has exited (not on timeout), while the sandbox
@@ -96,6 +105,7 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
   if (spec.network === true) args.push('--net');
   args.push(...limitArgs(spec.limits));
   if (spec.capture !== undefined) args.push('--hold');
+  if (spec.inheritStdio === true) args.push('--foreground');
   for (const [k, v] of Object.entries(spec.env)) {
     if (k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) {
       throw new SpecbuildError('sandbox/setup', `invalid environment variable name "${k}"`);
@@ -113,19 +123,26 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const args = sandboxArgs(spec);
   const helper = sandboxHelper();
   spec.signal?.throwIfAborted();
-  const out = openSync(spec.stdoutFile, 'w');
-  const err = openSync(spec.stderrFile, 'w');
+  const terminal = spec.inheritStdio === true;
+  if (!terminal && (spec.stdoutFile === undefined || spec.stderrFile === undefined))
+    throw new SpecbuildError('sandbox/setup', 'stdoutFile and stderrFile are needed');
+  const out =
+    terminal || spec.stdoutFile === undefined ? 'inherit' : openSync(spec.stdoutFile, 'w');
+  const err =
+    terminal || spec.stderrFile === undefined ? 'inherit' : openSync(spec.stderrFile, 'w');
   const started = performance.now();
   let child;
   try {
     child = spawn(helper, args, {
-      stdio: ['ignore', out, err, 'pipe', 'pipe'],
+      stdio: [terminal ? 'inherit' : 'ignore', out, err, 'pipe', 'pipe'],
       env: {},
-      detached: true, // its own process group, so a timeout kills all of it
+      // Its own process group, so that a timeout kills all of it; a terminal's
+      // command stays in the terminal's (killing the helper ends the sandbox).
+      detached: !terminal,
     });
   } finally {
-    closeSync(out);
-    closeSync(err);
+    if (typeof out === 'number') closeSync(out);
+    if (typeof err === 'number') closeSync(err);
   }
   let setupMessage = '';
   let initPid: number | undefined;
@@ -175,7 +192,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const kill = (): void => {
     if (child.pid !== undefined) {
       try {
-        process.kill(-child.pid, 'SIGKILL');
+        process.kill(terminal ? child.pid : -child.pid, 'SIGKILL');
       } catch {
         // already gone
       }

@@ -82,6 +82,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'source/digest-mismatch':
     case 'source/no-ref':
     case 'source/track':
+    case 'artifact/not-cached':
     case 'build/failed':
     case 'build/interrupted':
     case 'cli/usage':

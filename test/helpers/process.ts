@@ -6,6 +6,7 @@ export interface ProcessResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
+  stderr: string;
   /** stdout and stderr, interleaved as they arrived. */
   output: string;
 }
@@ -18,26 +19,33 @@ export interface Exit {
 export function runProcess(
   cmd: string,
   args: string[],
-  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string },
+  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string; input?: string },
 ): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // stdin is a pipe holding `input` (empty without it).
+      stdio: ['pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs,
       killSignal: 'SIGKILL',
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });
     let stdout = '';
+    let stderr = '';
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       stdout += s;
       output += s;
     });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+      output += s;
+    });
+    child.stdin.on('error', () => undefined); // a child that exits without reading it
+    child.stdin.end(opts.input ?? '');
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      resolve({ code, signal, stdout, output });
+      resolve({ code, signal, stdout, stderr, output });
     });
   });
 }

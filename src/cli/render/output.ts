@@ -29,3 +29,16 @@ export function formatError(e: unknown, debug: boolean): string {
 export function reportError(e: unknown, debug: boolean): void {
   process.stderr.write(formatError(e, debug));
 }
+
+/** Bytes to stdout as they are (a log), waiting whenever the pipe is full. */
+export async function writeRaw(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  const out = process.stdout;
+  for await (const chunk of chunks) {
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+  }
+}
+
+/** A note on stderr that is neither a warning nor an error. */
+export function note(line: string): void {
+  console.error(line);
+}

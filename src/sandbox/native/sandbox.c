@@ -20,17 +20,28 @@
  *   specbuild-sandbox --scratch DIR [--upper DIR] [--layer DIR]...
  *       [--bind SRC DST]... [--ro-bind SRC DST]... [--cwd DIR] [--net]
  *       [--max-processes N] [--max-memory BYTES]
- *       [--hold] [--env K=V]... -- COMMAND [ARG]...
+ *       [--hold] [--foreground] [--env K=V]... -- COMMAND [ARG]...
  * Layers are given lowest first. --max-processes bounds the command's tasks
  * (processes and threads) at once, --max-memory the data memory of each of its
  * processes; without them there is no limit. Progress lines on fd 3: "pid N" (the
  * namespace's init, whose /proc/N/root shows the sandbox) and "done STATUS"
  * (the command's raw wait status); with --hold the sandbox stays up after the
  * command until fd 4 reaches end of file, so outputs can be read through it.
+ * With --foreground and a terminal on stdin (an interactive shell), the
+ * command gets a process group of its own, inside the sandbox, that becomes
+ * the terminal's foreground group (so a job-control shell finds its group
+ * and can hand the terminal back to it), and the helper gives the terminal
+ * back to its own group when the command has finished.
  * Setup errors are written to fd 3 when it is
  * open (else stderr) and give exit status 125; a command that cannot be
  * executed gives 127 (not found) or 126. Otherwise the exit status, or the
  * terminating signal, is the command's.
+ *
+ * The sandbox ends with its caller: the helper is killed when the process
+ * that started it dies (even by SIGKILL), and the namespace's init with the
+ * helper. SIGINT and SIGQUIT (a terminal's Ctrl-C and Ctrl-\, when the
+ * command shares the caller's terminal) are the command's alone: the helper
+ * ignores them, and the init, as any namespace's init, is not killed by them.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -100,7 +111,7 @@ static int n_binds;
 static char *envs[MAX_ITEMS + 1];
 static int n_envs;
 static const char *scratch, *upper, *cwd = "/";
-static int network, hold;
+static int network, hold, foreground;
 /* 0: no limit. */
 static unsigned long long max_processes, max_memory;
 /* Running as root: the command gets a host uid of its own (sandbox_id). */
@@ -536,6 +547,7 @@ static int parse_args(int argc, char **argv) {
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "--net") == 0) { network = 1; continue; }
     if (strcmp(a, "--hold") == 0) { hold = 1; continue; }
+    if (strcmp(a, "--foreground") == 0) { foreground = 1; continue; }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     errno = 0;
     if (v == NULL) die("%s needs a value", a);
@@ -562,9 +574,32 @@ static int parse_args(int argc, char **argv) {
   return i;
 }
 
+/* Makes the calling process's group the foreground group of the terminal on
+ * stdin, if there is one (as a background group would be stopped for it). */
+static void take_terminal(void) {
+  if (!isatty(0)) return;
+  signal(SIGTTOU, SIG_IGN);
+  if (tcsetpgrp(0, getpgrp()) != 0) { /* then the shell runs without job control */ }
+  signal(SIGTTOU, SIG_DFL);
+}
+
+/* The process that started the helper. */
+static pid_t caller;
+
+/* A caller killed outright takes its sandbox with it (the init follows the
+ * helper, see die_with_parent), rather than leave a build running. */
+static void die_with_caller(void) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != caller) _exit(SETUP_FAILED);
+}
+
 /* The helper's first process: stays outside the sandbox, maps the command's
  * ids when the init asks, and passes the command's status on. */
 static _Noreturn void parent(pid_t child, int status_fd, int ask_fd, int mapped_fd) {
+  die_with_caller(); /* again: credential changes on the way may have cleared it */
+  /* Set after the fork: the command's dispositions stay the default ones. */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
   report("pid %d\n", (int)child);
   /* End of file instead: the init failed before asking, and says why. */
   if (read_byte(ask_fd)) {
@@ -580,6 +615,7 @@ static _Noreturn void parent(pid_t child, int status_fd, int ask_fd, int mapped_
     got_status = read(status_fd, &cmd_status, sizeof cmd_status);
   } while (got_status < 0 && errno == EINTR);
   if (got_status == (ssize_t)sizeof cmd_status) report("done %d\n", cmd_status);
+  if (foreground) take_terminal(); /* back from the command's group, to the caller's */
   while (waitpid(child, &st, 0) < 0) {
     if (errno != EINTR) die("waitpid");
   }
@@ -592,6 +628,8 @@ static _Noreturn void parent(pid_t child, int status_fd, int ask_fd, int mapped_
 }
 
 int main(int argc, char **argv) {
+  caller = getppid();
+  die_with_caller();
   int cmd_index = parse_args(argc, argv);
   uid_t uid = getuid();
   gid_t gid = getgid();
@@ -662,6 +700,10 @@ int main(int argc, char **argv) {
   pid_t cmd = fork();
   if (cmd < 0) die("fork");
   if (cmd == 0) {
+    if (foreground && isatty(0)) {
+      if (setpgid(0, 0) != 0) die("setpgid");
+      take_terminal();
+    }
     close(3);
     close(4);
     environ = envs;
