@@ -71,6 +71,8 @@ interface ElementPriming {
 
 export class PrimingEngine {
   private readonly adapted = new Map<string, Digest>();
+  /** Base actions given up (unresolved): ACTION overlays on them cannot resolve. */
+  private readonly gaveUp = new Set<string>();
   /** Adapted actions submitted, by HASH/SIZE: settled when they complete. */
   private readonly submitted = new Map<string, Promise<void>>();
   /** Adapted actions whose priming ran them (not already cached). */
@@ -306,6 +308,7 @@ export class PrimingEngine {
       trees: this.opts.trees,
       element: name,
       adapted: (base) => this.adapted.get(digestKey(base)),
+      gaveUp: (base) => this.gaveUp.has(digestKey(base)),
       origin: (el): OriginState => {
         const c = this.current.get(el) ?? {};
         if (el === name) {
@@ -336,6 +339,12 @@ export class PrimingEngine {
     const name = ep.node.name;
     /** Actions settled without a submission (whose completion would kick the others). */
     let settledQuietly = false;
+    const giveUp = (base: Digest, reason: string): void => {
+      this.gaveUp.add(digestKey(base));
+      ep.stats.unresolved++;
+      this.emit(name, 'unresolved', base, { reason });
+      settledQuietly = true;
+    };
     for (let progress = true; progress && !ep.buildStarted;) {
       progress = false;
       for (const i of [...ep.open]) {
@@ -355,10 +364,8 @@ export class PrimingEngine {
           r = await instantiate(env, sa);
         } catch (e) {
           ep.open.delete(i);
-          ep.stats.unresolved++;
-          this.emit(name, 'unresolved', base, {
-            reason: e instanceof Error ? e.message : String(e),
-          });
+          giveUp(base, e instanceof Error ? e.message : String(e));
+          progress = true;
           continue;
         }
         // Another pass may have instantiated it while this one awaited.
@@ -390,13 +397,13 @@ export class PrimingEngine {
             break;
           case 'unresolved':
             ep.open.delete(i);
-            ep.stats.unresolved++;
-            this.emit(name, 'unresolved', base, { reason: r.reason });
+            giveUp(base, r.reason);
+            progress = true; // its consumers can no longer resolve through it
             break;
         }
       }
     }
-    // Other elements may wait on what this pass found unchanged (copied-in actions).
+    // Other elements may wait on what this pass found unchanged or gave up.
     if (settledQuietly)
       for (const other of this.elements.values()) if (other !== ep) this.kick(other);
   }
