@@ -35,6 +35,8 @@ export interface InstantiateEnv {
   origin(element: string): OriginState;
   /** The adapted digest of a base action, once it is instantiated. */
   adapted(base: Digest): Digest | undefined;
+  /** A base action was given up (unresolved): it will never be instantiated. */
+  gaveUp?(base: Digest): boolean;
 }
 
 export type Instantiation =
@@ -85,7 +87,9 @@ async function resolveOverlay(
       const base = fromPb(o.sourceActionDigest, 'Overlay.source_action_digest');
       const adapted = env.adapted(base);
       if (adapted === undefined)
-        return { wait: `action ${base.hash.slice(0, 12)} of ${name} to be instantiated` };
+        return env.gaveUp?.(base) === true
+          ? { fail: `action ${base.hash.slice(0, 12)} of ${name} could not be instantiated` }
+          : { wait: `action ${base.hash.slice(0, 12)} of ${name} to be instantiated` };
       if (adapted.hash === base.hash) return { digest: target };
       const result = await env.ac.getActionResult(adapted);
       if (result === undefined)

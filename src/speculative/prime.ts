@@ -48,6 +48,8 @@ interface Current {
   sources?: Digest;
   files?: Digest;
   overlays?: readonly Overlay[];
+  /** Its own actions (HASH/SIZE) in the list stored under its current weak key. */
+  actions?: ReadonlySet<string>;
 }
 
 interface ElementPriming {
@@ -69,6 +71,8 @@ interface ElementPriming {
 
 export class PrimingEngine {
   private readonly adapted = new Map<string, Digest>();
+  /** Base actions given up (unresolved): ACTION overlays on them cannot resolve. */
+  private readonly gaveUp = new Set<string>();
   /** Adapted actions submitted, by HASH/SIZE: settled when they complete. */
   private readonly submitted = new Map<string, Promise<void>>();
   /** Adapted actions whose priming ran them (not already cached). */
@@ -132,9 +136,14 @@ export class PrimingEngine {
       primed: new Set(),
       stats: this.stats(node.name),
     };
+    // Known before the element's first pass (no kick reaches it until it is
+    // registered): the artifact_overlays of dependencies not built yet, and
+    // which actions the elements its actions were copied from prime themselves.
+    const owners = new Set(sa.actions.map((a) => a.element).filter((e) => e !== ''));
+    const more = this.opts.graph.order.filter((n) => owners.has(n.name));
+    await Promise.all([...buildScope(node), ...more].map((d) => this.loadOverlays(d)));
+    if (this.elements.has(node.name)) return false;
     this.elements.set(node.name, ep);
-    // Dependencies not built yet resolve through their artifact_overlays.
-    await Promise.all(buildScope(node).map((d) => this.loadOverlays(d)));
     this.kick(ep);
     return true;
   }
@@ -152,11 +161,31 @@ export class PrimingEngine {
         );
         if (art?.speculativeActions === undefined) return;
         const sa = await loadSpeculativeActions(this.opts.cas, fromPb(art.speculativeActions));
-        this.cur(dep.name).overlays = sa.artifactOverlays;
+        const c = this.cur(dep.name);
+        c.overlays = sa.artifactOverlays;
+        c.actions = new Set(
+          sa.actions
+            .filter((a) => a.element === '')
+            .map((a) => digestKey(fromPb(a.baseActionDigest))),
+        );
       })().catch(() => undefined);
       this.overlaysLoaded.set(dep.name, p);
     }
     return p;
+  }
+
+  /**
+   * Whether `owner` primes the action `baseKey` itself in this run: the
+   * action is in the list stored under the owner's current weak key, and the
+   * owner is neither available (cached or built) nor done building. An
+   * element holding a copy of it leaves it to the owner, so that it is
+   * instantiated and reported once, by the element whose build records it,
+   * whatever the timing.
+   */
+  private primedByOwner(owner: string, baseKey: string): boolean {
+    const c = this.current.get(owner);
+    if (c?.actions?.has(baseKey) !== true || c.files !== undefined) return false;
+    return this.elements.get(owner)?.buildStarted !== true;
   }
 
   private cur(name: string): Current {
@@ -279,6 +308,7 @@ export class PrimingEngine {
       trees: this.opts.trees,
       element: name,
       adapted: (base) => this.adapted.get(digestKey(base)),
+      gaveUp: (base) => this.gaveUp.has(digestKey(base)),
       origin: (el): OriginState => {
         const c = this.current.get(el) ?? {};
         if (el === name) {
@@ -307,6 +337,14 @@ export class PrimingEngine {
   private async pass(ep: ElementPriming): Promise<void> {
     const env = this.env(ep);
     const name = ep.node.name;
+    /** Actions settled without a submission (whose completion would kick the others). */
+    let settledQuietly = false;
+    const giveUp = (base: Digest, reason: string): void => {
+      this.gaveUp.add(digestKey(base));
+      ep.stats.unresolved++;
+      this.emit(name, 'unresolved', base, { reason });
+      settledQuietly = true;
+    };
     for (let progress = true; progress && !ep.buildStarted;) {
       progress = false;
       for (const i of [...ep.open]) {
@@ -319,15 +357,15 @@ export class PrimingEngine {
           ep.open.delete(i);
           continue;
         }
+        // A copied-in action its own element primes in this run is left to it.
+        if (sa.element !== '' && this.primedByOwner(sa.element, baseKey)) continue;
         let r;
         try {
           r = await instantiate(env, sa);
         } catch (e) {
           ep.open.delete(i);
-          ep.stats.unresolved++;
-          this.emit(name, 'unresolved', base, {
-            reason: e instanceof Error ? e.message : String(e),
-          });
+          giveUp(base, e instanceof Error ? e.message : String(e));
+          progress = true;
           continue;
         }
         // Another pass may have instantiated it while this one awaited.
@@ -342,6 +380,7 @@ export class PrimingEngine {
             ep.stats.unchanged++;
             this.emit(name, 'unchanged', base);
             progress = true;
+            settledQuietly = true;
             break;
           case 'changed':
             this.adapted.set(baseKey, r.digest);
@@ -358,12 +397,15 @@ export class PrimingEngine {
             break;
           case 'unresolved':
             ep.open.delete(i);
-            ep.stats.unresolved++;
-            this.emit(name, 'unresolved', base, { reason: r.reason });
+            giveUp(base, r.reason);
+            progress = true; // its consumers can no longer resolve through it
             break;
         }
       }
     }
+    // Other elements may wait on what this pass found unchanged or gave up.
+    if (settledQuietly)
+      for (const other of this.elements.values()) if (other !== ep) this.kick(other);
   }
 
   /** Fire and forget: the executor runs it and lands its result; completion kicks every element. */

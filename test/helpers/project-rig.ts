@@ -2,7 +2,7 @@
 // loader, key and build tests: `await using rig = await ProjectRig.create({
 // 'project.conf': ..., 'elements/a.bst': ... })`. Committed fixtures are
 // never modified by tests; rigs are.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tempDir, type TempDir } from './tmp.js';
 
@@ -32,6 +32,11 @@ export class ProjectRig implements AsyncDisposable {
       await mkdir(dirname(join(this.dir, path)), { recursive: true });
       await writeFile(join(this.dir, path), content);
     }
+  }
+
+  /** Removes a file (or directory) of the project. */
+  async remove(path: string): Promise<void> {
+    await rm(join(this.dir, path), { recursive: true });
   }
 
   read(path: string): Promise<string> {
