@@ -28,6 +28,8 @@ export interface GenerateDependency {
   sources?: Digest;
   /** Its stored speculative actions (for `full`). */
   speculative?: SpeculativeActions;
+  /** Its weak key (copies of its actions remember it). */
+  weakKey?: string;
 }
 
 export interface GenerateInput {
@@ -119,7 +121,7 @@ export async function generate(
   // 2. Outputs of actions: the dependencies' (full mode), then the element's own as they come.
   const outputs = new Map<string, Origin[]>();
   /** Dependency actions by base digest, for copying in: [their element, the action]. */
-  const depActions = new Map<string, { element: string; sa: SpeculativeAction }>();
+  const depActions = new Map<string, { element: string; weakKey: string; sa: SpeculativeAction }>();
   const addOutputs = async (element: string, base: Digest): Promise<void> => {
     const result = await ac.getActionResult(base);
     if (result === undefined) return;
@@ -139,7 +141,9 @@ export async function generate(
         const base = fromPb(sa.baseActionDigest);
         const element = sa.element === '' ? dep.name : sa.element;
         if (depActions.has(digestKey(base))) continue;
-        depActions.set(digestKey(base), { element, sa });
+        // Its own actions carry its weak key; copies it holds carry theirs already.
+        const weakKey = sa.element === '' ? (dep.weakKey ?? '') : sa.elementWeakKey;
+        depActions.set(digestKey(base), { element, weakKey, sa });
         await addOutputs(element, base).catch(() => undefined);
       }
     }
@@ -227,7 +231,13 @@ export async function generate(
     done.add(key);
     const dep = depActions.get(key);
     if (dep === undefined) continue;
-    copied.push(create(speculativePb.SpeculativeActionSchema, { ...dep.sa, element: dep.element }));
+    copied.push(
+      create(speculativePb.SpeculativeActionSchema, {
+        ...dep.sa,
+        element: dep.element,
+        elementWeakKey: dep.weakKey,
+      }),
+    );
     for (const o of dep.sa.overlays)
       if (o.type === OverlayType.ACTION && o.sourceActionDigest !== undefined)
         queue.push(digestKey(fromPb(o.sourceActionDigest)));

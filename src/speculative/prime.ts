@@ -359,6 +359,15 @@ export class PrimingEngine {
         }
         // A copied-in action its own element primes in this run is left to it.
         if (sa.element !== '' && this.primedByOwner(sa.element, baseKey)) continue;
+        // A copy from an element whose own inputs changed since (another weak key) predicts nothing.
+        const now =
+          sa.element === '' ? undefined : this.opts.keys.get(sa.element as ElementName)?.weak;
+        if (sa.element !== '' && sa.elementWeakKey !== '' && now !== sa.elementWeakKey) {
+          ep.open.delete(i);
+          giveUp(base, `${sa.element} changed itself since this action was recorded`);
+          progress = true;
+          continue;
+        }
         let r;
         try {
           r = await instantiate(env, sa);

@@ -155,6 +155,7 @@ export class SpeculativeRun {
             name: d.name,
             files: fromPb(art.files),
             sources: art.sources === undefined ? undefined : fromPb(art.sources),
+            weakKey: art.weakKey,
             speculative:
               art.speculativeActions === undefined
                 ? undefined
