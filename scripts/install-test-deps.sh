@@ -11,6 +11,9 @@
 #   protobuf-compiler, libprotobuf-dev (the well-known .proto files protoc
 #   needs), python3-grpcio, python3-protobuf
 #                          - an independent Python REAPI client for interop tests
+# and downloads Debian's source archive of zlib (real C code nobody here
+# wrote, for the speculative-actions test on a real library) into
+# .cache/debian-src/ of the repository: the tests then work offline.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(gcc make cmake ninja-build openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf)
@@ -18,16 +21,36 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  as_root=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-      echo "install-test-deps.sh: missing ${missing[*]}; run this script as root (sudo is not installed)" >&2
-      exit 1
-    fi
-    as_root=(sudo --preserve-env=DEBIAN_FRONTEND)
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  as_root=(sudo --preserve-env=DEBIAN_FRONTEND)
+fi
+need_root() {
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "install-test-deps.sh: $1; run this script as root (sudo is not installed)" >&2
+    exit 1
   fi
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  need_root "missing ${missing[*]}"
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "test dependencies present: ${pkgs[*]}"
+
+# Debian's zlib source archive (its .orig tarball is what the test builds).
+repo=$(cd "$(dirname "$0")/.." && pwd)
+src="$repo/.cache/debian-src"
+if ! ls "$src"/zlib_*.orig.tar.* >/dev/null 2>&1; then
+  if ! grep -rqs 'deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    need_root "Debian source archives are not enabled"
+    # The same suites as the binary packages, for source archives.
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$codename" "$codename" | "${as_root[@]}" tee /etc/apt/sources.list.d/specbuild-src.sources >/dev/null
+    "${as_root[@]}" apt-get update -qq
+  fi
+  mkdir -p "$src"
+  (cd "$src" && apt-get source --download-only -qq zlib >/dev/null 2>&1 || apt-get source --download-only zlib)
+fi
+echo "source archives present: $(cd "$src" && ls zlib_*.orig.tar.*)"
