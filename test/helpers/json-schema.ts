@@ -21,6 +21,8 @@ const KEYWORDS = new Set([
   'items',
   'oneOf',
   '$ref',
+  'minimum',
+  'maximum',
 ]);
 
 /** RFC 3339 date-time, as format "date-time" means it. */
@@ -80,6 +82,12 @@ export function validate(schema: Schema, value: unknown): string[] {
       out.push(`${path}: is ${JSON.stringify(v)}, not ${JSON.stringify(s.const)}`);
     if (Array.isArray(s.enum) && !s.enum.some((e) => equal(e, v)))
       out.push(`${path}: ${JSON.stringify(v)} is not one of ${JSON.stringify(s.enum)}`);
+    if (typeof v === 'number') {
+      if (typeof s.minimum === 'number' && v < s.minimum)
+        out.push(`${path}: ${v} is below ${s.minimum}`);
+      if (typeof s.maximum === 'number' && v > s.maximum)
+        out.push(`${path}: ${v} is above ${s.maximum}`);
+    }
     if (typeof v === 'string') {
       if (typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(v))
         out.push(`${path}: ${JSON.stringify(v)} does not match ${s.pattern}`);
