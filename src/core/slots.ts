@@ -129,3 +129,58 @@ export class LentSlot {
     });
   }
 }
+
+/**
+ * One slot wanted through several ways at once: a run shared by identical
+ * requests may start with whichever of its callers' slots comes first (a
+ * build joining a primed run still queued at priming's low priority brings
+ * its own slot, instead of waiting behind the builds that hold the pool).
+ * The first acquisition to succeed is used; the others are cancelled or
+ * given back.
+ */
+export class SlotRace {
+  private won = false;
+  private readonly cancels: AbortController[] = [];
+  private settle!: { resolve: (r: Release) => void; reject: (e: Error) => void };
+  readonly slot: Promise<Release>;
+
+  constructor(private readonly signal?: AbortSignal) {
+    this.slot = new Promise<Release>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.slot.catch(() => undefined);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        if (this.won) return;
+        this.won = true;
+        for (const c of this.cancels) c.abort();
+        this.settle.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      },
+      { once: true },
+    );
+  }
+
+  /** Adds a way to get the slot (ignored once one has won). */
+  offer(acquire: (signal: AbortSignal) => Promise<Release>): void {
+    if (this.won) return;
+    const cancel = new AbortController();
+    this.cancels.push(cancel);
+    const signal =
+      this.signal === undefined ? cancel.signal : AbortSignal.any([this.signal, cancel.signal]);
+    acquire(signal).then(
+      (release) => {
+        if (this.won) {
+          release();
+          return;
+        }
+        this.won = true;
+        for (const c of this.cancels) if (c !== cancel) c.abort();
+        this.settle.resolve(release);
+      },
+      () => {
+        // Cancelled, or failed: another offer (or the abort) settles the race.
+      },
+    );
+  }
+}

@@ -7,7 +7,7 @@ import { availableParallelism, constants as osConstants, hostname } from 'node:o
 import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
-import { SlotPool, SpecbuildError, type Release } from '../core/index.js';
+import { SlotPool, SlotRace, SpecbuildError, type Release } from '../core/index.js';
 import {
   fetchTree,
   readBlobIfPresent,
@@ -70,6 +70,8 @@ interface InFlight {
   readonly stage: ExecutionStage;
   /** Every sharer's sink, told of each later stage. */
   listeners: Set<(stage: ExecutionStage) => void>;
+  /** How the run gets its slot: each caller joining while it is queued offers its own. */
+  race: SlotRace;
   /** The outcome for one more sharer, who may leave through its signal. */
   join(
     signal: AbortSignal | undefined,
@@ -112,7 +114,14 @@ export class LocalExecutor implements Executor {
     if (action.doNotCache) {
       emit('queued');
       // Never shared: each request runs.
-      return this.run(actionDigest, action, command, opts, opts.signal, emit).finally(() => {
+      return this.run(
+        actionDigest,
+        action,
+        command,
+        (sig) => this.slotFor(opts, sig),
+        opts.signal,
+        emit,
+      ).finally(() => {
         emit('completed');
       });
     }
@@ -121,9 +130,11 @@ export class LocalExecutor implements Executor {
     if (run === undefined) {
       run = this.startShared(key, actionDigest, action, command, opts);
     }
-    // Joins the run: told its stage now and each later one.
+    // Joins the run: told its stage now and each later one; still queued, it
+    // may start with this caller's slot if that comes first.
     emit(run.stage);
     run.listeners.add(emit);
+    if (run.stage === 'queued') run.race.offer((sig) => this.slotFor(opts, sig));
     return run.join(opts.signal, emit);
   }
 
@@ -150,15 +161,20 @@ export class LocalExecutor implements Executor {
       state.stage = stage;
       for (const l of listeners) l(stage);
     };
-    const outcome = this.run(digest, action, command, first, abort.signal, tell).finally(() => {
-      this.inFlight.delete(key);
-      tell('completed');
-    });
+    const race = new SlotRace(abort.signal);
+    race.offer((sig) => this.slotFor(first, sig));
+    const outcome = this.run(digest, action, command, () => race.slot, abort.signal, tell).finally(
+      () => {
+        this.inFlight.delete(key);
+        tell('completed');
+      },
+    );
     // Sharers that left must not see an unhandled rejection.
     outcome.catch(() => undefined);
     const entry: InFlight = {
       outcome,
       listeners,
+      race,
       get stage() {
         return state.stage;
       },
@@ -270,14 +286,14 @@ export class LocalExecutor implements Executor {
     actionDigest: Digest,
     action: Action,
     command: Command,
-    opts: ExecuteOptions,
+    slot: (signal: AbortSignal | undefined) => Promise<Release>,
     signal: AbortSignal | undefined,
     stage: (s: ExecutionStage) => void,
   ): Promise<ExecuteOutcome> {
     const queued = timestampNow();
     const timeout = this.timeoutMs(action);
     const inputRoot = fromPb(action.inputRootDigest, 'Action.input_root_digest');
-    const release = await this.slotFor(opts, signal);
+    const release = await slot(signal);
     try {
       return await this.runWithSlot(
         actionDigest,
