@@ -93,6 +93,16 @@ export function fromPb(pb: PbDigest | undefined, where = 'digest'): Digest {
   return parseDigest(pb.hash, pb.sizeBytes, where);
 }
 
+/**
+ * A digest out of a message that was validated when it was decoded (a
+ * Directory from decodeDirectory, whose every digest validateDirectory
+ * checked): the same value without checking it again, for hot paths that
+ * walk hundreds of thousands of entries.
+ */
+export function fromValidatedPb(pb: PbDigest): Digest {
+  return make(pb.hash as Hash, Number(pb.sizeBytes));
+}
+
 export function toPb(d: Digest): PbDigest {
   return create(DigestSchema, { hash: d.hash, sizeBytes: BigInt(d.size) });
 }

@@ -41,7 +41,8 @@ export interface InstantiateEnv {
 
 export type Instantiation =
   | { kind: 'unchanged' }
-  | { kind: 'changed'; digest: Digest }
+  /** Adapted: its digest, and the blobs (new Directories, the Action) to store before it is executed. */
+  | { kind: 'changed'; digest: Digest; blobs: Uint8Array[] }
   | { kind: 'deferred'; waiting: string }
   | { kind: 'unresolved'; overlay: Overlay; reason: string };
 
@@ -148,14 +149,8 @@ export async function instantiate(
     };
   if (replace.size === 0) return { kind: 'unchanged' };
   const action = fromBinary(ActionSchema, await env.cas.readBlob(base));
-  const root = await rewriteTree(
-    env.cas,
-    env.trees.reader,
-    fromPb(action.inputRootDigest),
-    replace,
-  );
-  action.inputRootDigest = toPb(root);
+  const tree = await rewriteTree(env.trees.reader, fromPb(action.inputRootDigest), replace);
+  action.inputRootDigest = toPb(tree.root);
   const enc = digestMessage(ActionSchema, action);
-  await env.cas.writeBlob(enc.bytes);
-  return { kind: 'changed', digest: enc.digest };
+  return { kind: 'changed', digest: enc.digest, blobs: [...tree.blobs, enc.bytes] };
 }

@@ -395,7 +395,7 @@ export class PrimingEngine {
             this.adapted.set(baseKey, r.digest);
             ep.open.delete(i);
             this.emit(name, 'instantiated', base, { adapted: r.digest });
-            this.submit(ep, base, r.digest);
+            this.submit(ep, base, r.digest, r.blobs);
             progress = true;
             break;
           case 'deferred':
@@ -418,7 +418,7 @@ export class PrimingEngine {
   }
 
   /** Fire and forget: the executor runs it and lands its result; completion kicks every element. */
-  private submit(ep: ElementPriming, base: Digest, adapted: Digest): void {
+  private submit(ep: ElementPriming, base: Digest, adapted: Digest, blobs: Uint8Array[]): void {
     const key = digestKey(adapted);
     if (this.submitted.has(key)) return; // never twice, whatever the interleaving
     const name = ep.node.name;
@@ -434,6 +434,8 @@ export class PrimingEngine {
         ep.stats.primed--;
       };
       try {
+        // The adapted action's new Directories and Action, stored now (instantiation only computed them).
+        await this.opts.cas.writeBlobs(blobs);
         const out = await this.opts.executor.execute(adapted, {
           priority: this.opts.priority ?? -1,
           signal: this.abort.signal,

@@ -5,21 +5,30 @@
 // tree the wrapper would build from the same files.
 import { create } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
-import type { Cas, DirectoryReader } from '../cas/index.js';
-import { digestMessage, DirectorySchema, fromPb, toPb, type Digest } from '../reapi/index.js';
+import type { DirectoryReader } from '../cas/index.js';
+import {
+  digestMessage,
+  DirectorySchema,
+  fromValidatedPb,
+  toPb,
+  type Digest,
+} from '../reapi/index.js';
 
 interface Node {
   files: Map<string, Digest>;
   dirs: Map<string, Node>;
 }
 
-/** `root` with the file at each path of `replace` given its new digest. */
+/**
+ * `root` with the file at each path of `replace` given its new digest. The
+ * new Directory blobs are returned, not stored: the caller stores them with
+ * the rest of what it adapted (or never, if it does not submit it).
+ */
 export async function rewriteTree(
-  cas: Cas,
   reader: DirectoryReader,
   root: Digest,
   replace: ReadonlyMap<string, Digest>,
-): Promise<Digest> {
+): Promise<{ root: Digest; blobs: Uint8Array[] }> {
   // The paths as a tree of edits.
   const edits: Node = { files: new Map(), dirs: new Map() };
   for (const [path, d] of replace) {
@@ -57,7 +66,13 @@ export async function rewriteTree(
       directories.push(
         sub === undefined
           ? x
-          : { ...x, digest: toPb(await apply(fromPb(x.digest), sub, `${at}${x.name}/`)) },
+          : // The reader validated the Directory's digests when it decoded it.
+            {
+              ...x,
+              digest: toPb(
+                await apply(fromValidatedPb(x.digest ?? toPb(d)), sub, `${at}${x.name}/`),
+              ),
+            },
       );
     }
     for (const name of e.dirs.keys())
@@ -74,6 +89,5 @@ export async function rewriteTree(
     return enc.digest;
   };
   const out = await apply(root, edits, '');
-  await cas.writeBlobs(blobs);
-  return out;
+  return { root: out, blobs };
 }

@@ -3,7 +3,7 @@
 // most of their subtrees, and dependency trees are indexed once and shared
 // by every element that stages them).
 import { DirectoryReader, type Cas } from '../cas/index.js';
-import { digestKey, fromPb, type Digest } from '../reapi/index.js';
+import { digestKey, fromValidatedPb, type Digest } from '../reapi/index.js';
 
 export interface FileEntry {
   /** Relative to the tree's root. */
@@ -15,6 +15,7 @@ export class TreeFiles {
   readonly reader: DirectoryReader;
   private readonly byTree = new Map<string, Promise<FileEntry[]>>();
   private readonly indexes = new Map<string, Promise<Map<string, string[]>>>();
+  private readonly byPath = new Map<string, Promise<Map<string, Digest>>>();
 
   constructor(cas: Cas) {
     this.reader = new DirectoryReader(cas);
@@ -50,28 +51,32 @@ export class TreeFiles {
     return p;
   }
 
-  /** The file at `path` in the tree, if there is one. */
+  /**
+   * The file at `path` in the tree, if there is one. Each tree is listed by
+   * path once: instantiation looks up hundreds of paths per action in the
+   * same few trees (a walk per lookup, scanning large directories, made it
+   * 50 times slower).
+   */
   async fileAt(root: Digest, path: string): Promise<Digest | undefined> {
-    const parts = path.split('/');
-    const name = parts.pop();
-    let d = root;
-    for (const p of parts) {
-      const dir = await this.reader.read(d);
-      const next = dir.directories.find((x) => x.name === p);
-      if (next === undefined) return undefined;
-      d = fromPb(next.digest);
+    const key = digestKey(root);
+    let p = this.byPath.get(key);
+    if (p === undefined) {
+      p = this.files(root).then((fs) => new Map(fs.map((f) => [f.path, f.digest])));
+      this.byPath.set(key, p);
     }
-    const dir = await this.reader.read(d);
-    const f = dir.files.find((x) => x.name === name);
-    return f === undefined ? undefined : fromPb(f.digest);
+    return (await p).get(path);
   }
 
   private async walk(root: Digest): Promise<FileEntry[]> {
     const out: FileEntry[] = [];
     const visit = async (d: Digest, prefix: string): Promise<void> => {
       const dir = await this.reader.read(d);
-      for (const f of dir.files) out.push({ path: prefix + f.name, digest: fromPb(f.digest) });
-      for (const x of dir.directories) await visit(fromPb(x.digest), `${prefix}${x.name}/`);
+      // The reader validated every digest of the Directory when it decoded it.
+      for (const f of dir.files)
+        if (f.digest !== undefined)
+          out.push({ path: prefix + f.name, digest: fromValidatedPb(f.digest) });
+      for (const x of dir.directories)
+        if (x.digest !== undefined) await visit(fromValidatedPb(x.digest), `${prefix}${x.name}/`);
     };
     await visit(root, '');
     return out;
