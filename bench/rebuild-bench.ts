@@ -91,6 +91,7 @@ async function writeProject(dir: string): Promise<void> {
 }
 
 interface Report {
+  elements: { name: string; state: string; speculative: Record<string, number | null> | null }[];
   speculative: {
     primed: number;
     hits_primed: number;
@@ -100,7 +101,6 @@ interface Report {
     recall: number | null;
     unchanged: number;
   };
-  elements: { state: string }[];
 }
 
 function build(project: string, cache: string, mode: string, report: string): number {
@@ -157,6 +157,12 @@ async function main(): Promise<void> {
       log(
         `  rebuild none ${tNone.toFixed(1)} s, full ${tFull.toFixed(1)} s; ${JSON.stringify(rep.speculative)}`,
       );
+      for (const e of rep.elements) {
+        const x = e.speculative;
+        log(
+          `    ${e.name}: ${e.state}${x === null ? '' : ` primed ${x.primed} hits ${x.hits_primed}+${x.hits_cached} misses ${x.misses} deferred ${x.deferred} unresolved ${x.unresolved}`}`,
+        );
+      }
       runs.push({ none: tNone, full: tFull, rep });
       for (const c of [start, none, full]) {
         await stopDaemonsUnder(c);

@@ -52,7 +52,9 @@ export async function buildCommand(
         mode,
         executor: stores.executor,
         ac: stores.ac,
-        maxInFlight: stores.slots.size * 2,
+        // Local: the slot pool bounds what runs at once; submitted actions
+        // must be in the executor (not queued here) for the build to join them.
+        maxInFlight: 256,
       },
     });
     progress.done();

@@ -245,6 +245,8 @@ export class PrimingEngine {
     let outcome: BuildActionOutcome;
     if (this.primedRuns.has(key)) outcome = 'hit-primed';
     else outcome = cached ? 'hit-cached' : 'miss';
+    // The build's result is in the action cache now: actions waiting on it may resolve.
+    this.kickAll();
     if (outcome === 'hit-primed') s.hits_primed++;
     else if (outcome === 'hit-cached') s.hits_cached++;
     else s.misses++;
