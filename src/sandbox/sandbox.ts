@@ -5,11 +5,13 @@
 // root only in a user namespace of its own, an unprivileged user on the host.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { isAbsolute, resolve as absolute } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import { sandboxHelper } from './helper.js';
 import { limitArgs, type SandboxLimits } from './limits.js';
+import { sharedSpawner, type SandboxSpawner, type SpawnedSandbox } from './spawner.js';
 
 export interface Bind {
   /** Host path (file or directory). */
@@ -110,29 +112,23 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
 }
 
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
-  const args = sandboxArgs(spec);
+  const args = [
+    '--stdout',
+    absolute(spec.stdoutFile), // the helper's working directory need not be ours
+    '--stderr',
+    absolute(spec.stderrFile),
+    ...sandboxArgs(spec),
+  ];
   const helper = sandboxHelper();
+  const spawner = await sharedSpawner();
   spec.signal?.throwIfAborted();
-  const out = openSync(spec.stdoutFile, 'w');
-  const err = openSync(spec.stderrFile, 'w');
   const started = performance.now();
-  let child;
-  try {
-    child = spawn(helper, args, {
-      stdio: ['ignore', out, err, 'pipe', 'pipe'],
-      env: {},
-      detached: true, // its own process group, so a timeout kills all of it
-    });
-  } finally {
-    closeSync(out);
-    closeSync(err);
-  }
   let setupMessage = '';
   let initPid: number | undefined;
   let captureDone: Promise<void> | undefined;
   const captured: { error?: Error } = {};
   const timing: { timer?: NodeJS.Timeout } = {};
-  const release = child.stdio[4] as Writable | null;
+  let pending = '';
   const onLine = (line: string): void => {
     const pid = /^pid (\d+)$/.exec(line);
     if (pid !== null) {
@@ -149,37 +145,29 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
             captured.error = e instanceof Error ? e : new Error(String(e));
           })
           .finally(() => {
-            release?.end();
+            helperRun.release();
           });
       }
       return;
     }
     setupMessage += `${line}\n`;
   };
-  const diag = child.stdio[3];
-  if (diag !== null && diag !== undefined && 'setEncoding' in diag) {
-    diag.setEncoding('utf8');
-    let pending = '';
-    diag.on('data', (s: string) => {
-      pending += s;
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        onLine(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-      }
-    });
-  }
-  release?.on('error', () => undefined);
-  if (spec.capture === undefined) release?.end();
+  const onOutput = (text: string): void => {
+    pending += text;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      onLine(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+  };
+  const helperRun =
+    spawner === undefined
+      ? spawnHelper(helper, args, onOutput)
+      : viaSpawner(spawner, args, onOutput);
+  if (spec.capture === undefined) helperRun.release();
   const deadline = { passed: false };
   const kill = (): void => {
-    if (child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    helperRun.kill();
   };
   timing.timer =
     spec.timeoutMs === undefined || spec.timeoutMs <= 0
@@ -189,22 +177,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
           kill();
         }, spec.timeoutMs);
   spec.signal?.addEventListener('abort', kill, { once: true });
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>(
-    (resolve, reject) => {
-      child.once('error', (e) => {
-        reject(
-          new SpecbuildError(
-            'sandbox/unavailable',
-            `cannot start the sandbox helper: ${e.message}`,
-            { cause: e },
-          ),
-        );
-      });
-      child.once('close', (c, s) => {
-        resolve([c, s]);
-      });
-    },
-  ).finally(() => {
+  const [code, signal] = await helperRun.ended.finally(() => {
     clearTimeout(timing.timer);
     spec.signal?.removeEventListener('abort', kill);
   });
@@ -229,6 +202,100 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     timedOut: deadline.passed,
     wallMs,
   };
+}
+
+/** One run of the helper, however it was started. */
+interface HelperRun {
+  /** Ends the sandbox's --hold (after capture, or at once without one). */
+  release(): void;
+  /** SIGKILLs the helper's process group: the kernel then ends its whole sandbox. */
+  kill(): void;
+  /** The helper's exit code or signal, once it has exited. */
+  ended: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** The helper run through the process's spawner (the usual way). */
+function viaSpawner(
+  spawner: SandboxSpawner,
+  args: readonly string[],
+  output: (text: string) => void,
+): HelperRun {
+  let run: SpawnedSandbox | undefined;
+  const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    run = spawner.run(args, {
+      output,
+      exit: (status) => {
+        resolve(decodeWaitStatus(status));
+      },
+      lost: reject,
+    });
+  });
+  return {
+    release: () => run?.release(),
+    kill: () => run?.kill(),
+    ended,
+  };
+}
+
+/**
+ * The helper spawned by Node for this one sandbox: when the spawner cannot
+ * start (or SPECBUILD_SANDBOX_SPAWNER=0).
+ */
+function spawnHelper(
+  helper: string,
+  args: readonly string[],
+  output: (text: string) => void,
+): HelperRun {
+  const child = spawn(helper, args, {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
+    env: {},
+    detached: true, // its own process group, so a timeout kills all of it
+  });
+  const release = child.stdio[4] as Writable | null;
+  release?.on('error', () => undefined);
+  const diag = child.stdio[3];
+  if (diag !== null && diag !== undefined && 'setEncoding' in diag) {
+    diag.setEncoding('utf8');
+    diag.on('data', output);
+  }
+  const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', (e) => {
+      reject(
+        new SpecbuildError('sandbox/unavailable', `cannot start the sandbox helper: ${e.message}`, {
+          cause: e,
+        }),
+      );
+    });
+    child.once('close', (c, s) => {
+      resolve([c, s]);
+    });
+  });
+  return {
+    release: () => release?.end(),
+    kill: () => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+    ended,
+  };
+}
+
+/** A raw wait status as Node reports a child's end: exit code, or signal. */
+function decodeWaitStatus(status: number): [number | null, NodeJS.Signals | null] {
+  const sig = status & 0x7f;
+  if (sig === 0) return [(status >> 8) & 0xff, null];
+  return [null, signalName(sig)];
+}
+
+function signalName(n: number): NodeJS.Signals | null {
+  for (const [name, num] of Object.entries(osConstants.signals)) {
+    if (num === n) return name as NodeJS.Signals;
+  }
+  return null;
 }
 
 /** Waits until the sandbox's init has exited: the kernel ends it only after every process of its namespace. */
