@@ -42,6 +42,7 @@ import { runInSandbox, type SandboxLimits } from '../sandbox/index.js';
 import { checkPlatform } from './platform.js';
 import { captureOutputs } from './capture.js';
 import { checkInputSize, DEFAULT_MAX_INPUT_ENTRIES } from './input-limit.js';
+import { StagingRemover } from './work-dir.js';
 
 export interface ExecutorOptions {
   cas: LocalCas;
@@ -84,10 +85,12 @@ export class LocalExecutor implements Executor {
   readonly workerName: string;
   /** Actions actually run in the sandbox (not cache hits, not de-duplicated waits). */
   runs = 0;
+  private readonly remover: StagingRemover;
 
   constructor(private readonly opts: ExecutorOptions) {
     this.slots = opts.slots ?? new SlotPool(opts.jobs ?? availableParallelism());
     this.workerName = opts.workerName ?? hostname();
+    this.remover = new StagingRemover(opts.workDir);
   }
 
   platform(): Promise<PlatformProperties> {
@@ -319,6 +322,7 @@ export class LocalExecutor implements Executor {
     const layer = join(dir, 'root');
     const upper = join(dir, 'upper');
     const scratch = join(dir, 'scratch');
+    let failed = false;
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 }); // private: the staged tree's directories are 0777
       await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
@@ -399,8 +403,13 @@ export class LocalExecutor implements Executor {
         await this.opts.ac.updateActionResult(actionDigest, result);
       }
       return { result, cached: false };
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      // A failed or cancelled run's caller is answered once its staging is gone.
+      if (failed) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      else await this.remover.remove(dir);
     }
   }
 
