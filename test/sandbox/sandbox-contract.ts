@@ -169,6 +169,17 @@ export function sandboxContract(path: HelperPath): void {
       );
     });
 
+    it('mounts its overlays volatile, so its end never syncs the disk of the upper directory', async () => {
+      await using tmp = await tempDir();
+      const r = rig(tmp);
+      // Twice on one upper directory: a volatile overlay leaves a mark there that must not stop the next.
+      for (let i = 0; i < 2; i++) {
+        const res = await r.run(['sh', '-c', 'grep " /usr " /proc/self/mountinfo']);
+        assert.equal(res.exitCode, 0, r.stderr());
+        assert.match(r.stdout(), /\boverlay\b.*\bvolatile\b/);
+      }
+    });
+
     it('closes stdin and separates stdout from stderr', async () => {
       await using tmp = await tempDir();
       const r = rig(tmp);

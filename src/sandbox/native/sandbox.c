@@ -208,6 +208,19 @@ static void give_to_sandbox(const char *path) {
   if (as_root && chown(path, sandbox_id, sandbox_id) != 0) die("chown %s", path);
 }
 
+/* A volatile overlay leaves WORK/work/incompat/volatile behind, and the
+ * kernel refuses to mount over it again (an upper directory that several
+ * runs share, as tests do). Upper directories are throw-away: the mark goes. */
+static void clear_volatile_mark(const char *work) {
+  char p[PATH_MAX_LEN];
+  path_join(p, work, "work/incompat/volatile/dirty");
+  if (unlink(p) != 0) return; /* the usual case: a fresh upper directory */
+  *strrchr(p, '/') = 0;
+  rmdir(p);
+  *strrchr(p, '/') = 0;
+  rmdir(p);
+}
+
 /* ROOT/NAME becomes an overlay of the layers' directories SUBS (each a path
  * in a layer; every layer's first SUB, highest layer first, then every
  * layer's second...) above the host directory HOST, if not NULL; writes go to
@@ -242,6 +255,7 @@ static void overlay(const char *root, const char *name, const char *const *subs,
    * the rest of its root. (Copy-up below it is done with the mounter's
    * credentials, the files the command creates are its own.) */
   give_to_sandbox(up);
+  clear_volatile_mark(work);
   if (len < sizeof opts)
     len += (size_t)snprintf(opts + len, sizeof opts - len, ",upperdir=%s,workdir=%s", up, work);
   if (len >= sizeof opts) {
@@ -249,6 +263,16 @@ static void overlay(const char *root, const char *name, const char *const *subs,
     die("too many layers (or too long paths) for one overlay of /%s: its options exceed %zu bytes",
         name, sizeof opts);
   }
+  /* volatile (Linux 5.10): no sync of the upper file system, which the
+   * kernel otherwise does when the overlay is unmounted, i.e. when the
+   * sandbox ends: a writeback of everything dirty on that whole file system
+   * (the cache's disk), for writes that are thrown away. With another process
+   * writing, a sandbox's end took 5-6 ms (p90 11-15), 0.5 ms with volatile
+   * (2-core CI machine, ext4). Older kernels refuse the option: then without. */
+  size_t plain = len;
+  len += (size_t)snprintf(opts + len, sizeof opts - len, ",volatile");
+  if (len < sizeof opts && mount("overlay", target, "overlay", MS_NOSUID, opts) == 0) return;
+  opts[plain] = 0;
   do_mount("overlay", target, "overlay", MS_NOSUID, opts);
 }
 
