@@ -17,6 +17,8 @@ const REQ_KILL = 3;
 const EV_HELLO = 0;
 const EV_OUTPUT = 1;
 const EV_EXIT = 2;
+/** The largest request the spawner takes (MAX_FRAME in sandbox.c); it ends everything on a larger one. */
+const MAX_FRAME = 64 * 1024 * 1024;
 
 /** What a sandbox started through the spawner tells its caller. */
 export interface SpawnHandlers {
@@ -105,10 +107,17 @@ export class SandboxSpawner {
   /** Starts a sandbox with the helper's arguments (as on its command line). */
   run(args: readonly string[], handlers: SpawnHandlers): SpawnedSandbox {
     if (this.dead) throw lostError();
+    const data = Buffer.from(args.map((a) => `${a}\0`).join(''));
+    if (data.length + 5 > MAX_FRAME) {
+      throw new SpecbuildError(
+        'sandbox/setup',
+        `the sandbox's arguments and environment take ${data.length} bytes, more than a command can be given`,
+      );
+    }
     const id = this.nextId++;
     this.jobs.set(id, { handlers, decoder: new StringDecoder('utf8') });
     this.setRef();
-    this.send(REQ_RUN, id, Buffer.from(args.map((a) => `${a}\0`).join('')));
+    this.send(REQ_RUN, id, data);
     return {
       release: () => {
         if (this.jobs.has(id)) this.send(REQ_RELEASE, id);

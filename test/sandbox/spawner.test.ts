@@ -163,6 +163,17 @@ describe('sandbox spawner', () => {
     await until('the sandbox is gone', () => processesWith(`sleep\0${mark}`) === 0);
   });
 
+  it('refuses a request larger than it takes, and goes on serving the others', async () => {
+    await using tmp = await tempDir();
+    const spawner = await sharedSpawner();
+    await assert.rejects(
+      runInSandbox({ ...spec(tmp, 'a', ['true']), env: { BIG: 'x'.repeat(64 * 1024 * 1024) } }),
+      { code: 'sandbox/setup' },
+    );
+    assert.equal((await runInSandbox(spec(tmp, 'b', ['true']))).exitCode, 0);
+    assert.equal((await sharedSpawner())?.pid, spawner?.pid, 'the same spawner');
+  });
+
   it('is not used when it cannot start: the caller spawns a helper per sandbox', async () => {
     await assert.rejects(SandboxSpawner.start('/no/such/helper'), {
       code: 'sandbox/unavailable',
