@@ -25,6 +25,7 @@ import {
 } from './cas.js';
 import { isDiskFull, writeError } from './disk-error.js';
 import { LruIndex } from './lru-index.js';
+import { readSmallFile, SMALL_FILE_BYTES } from './small-file.js';
 
 export interface LocalCasOptions {
   /** Root of the cache directory; blobs live under `DIR/cas/`. */
@@ -44,7 +45,7 @@ const TEMP_PREFIX = '.tmp-';
 /** A blob's mtime is refreshed (to mark use across restarts) at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;
 /** Blobs up to this size are read with one synchronous call. */
-const SYNC_READ_MAX_BYTES = 64 * 1024;
+const SYNC_READ_MAX_BYTES = SMALL_FILE_BYTES;
 
 function notFound(d: Digest): SpecbuildError {
   return new SpecbuildError('cas/not-found', `blob ${digestKey(d)} is not in the local CAS`);
@@ -366,6 +367,19 @@ export class LocalCas implements UploadableCas {
    * Memory stays constant whatever the file's size.
    */
   async writeFile(path: string, opts?: CallOptions): Promise<Digest> {
+    // Most imports are small (an action's stdout and stderr, most of its
+    // outputs) and often already stored: one synchronous read, and no write
+    // when the blob is present. Copying each through a temporary file cost
+    // thread-pool round trips: a trivial action's empty stdout and stderr
+    // took 1.9 ms (median, 2-core machine), now 0.15 ms; capturing its
+    // 6-byte output 1.7 ms, now 0.4 ms.
+    let small: Buffer | undefined;
+    try {
+      small = readSmallFile(path, SYNC_READ_MAX_BYTES);
+    } catch (e) {
+      throw new SpecbuildError('cas/io', `importing ${path}: ${String(e)}`, { cause: e });
+    }
+    if (small !== undefined) return this.writeBlob(small, opts);
     const tmp = this.tempName();
     const out = await open(tmp, 'wx', 0o444).catch((e: unknown) => {
       throw writeError(e, 'an imported file');

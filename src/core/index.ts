@@ -5,6 +5,7 @@ export * from './atomic-write.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './limit.js';
+export * from './lru-map.js';
 export * from './process-alive.js';
 export * from './result.js';
 export * from './slots.js';

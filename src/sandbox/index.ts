@@ -2,3 +2,10 @@
 export * from './sandbox.js';
 export { sandboxHelper } from './helper.js';
 export * from './limits.js';
+export {
+  SandboxSpawner,
+  SpawnerSlot,
+  sharedSpawner,
+  type SpawnHandlers,
+  type SpawnedSandbox,
+} from './spawner.js';

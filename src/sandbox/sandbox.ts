@@ -6,11 +6,13 @@
 // in a user namespace of its own, an unprivileged user on the host.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { isAbsolute, resolve as absolute } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import { sandboxHelper } from './helper.js';
 import { limitArgs, type SandboxLimits } from './limits.js';
+import { sharedSpawner, type SandboxSpawner, type SpawnedSandbox } from './spawner.js';
 
 export interface Bind {
   /** Host path (file or directory). */
@@ -120,36 +122,30 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
 }
 
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
-  const args = sandboxArgs(spec);
-  const helper = sandboxHelper();
-  spec.signal?.throwIfAborted();
+  // A terminal's command inherits this process's stdio, which only a helper
+  // that Node spawns can have; every other run goes through the spawner.
   const terminal = spec.inheritStdio === true;
   if (!terminal && (spec.stdoutFile === undefined || spec.stderrFile === undefined))
     throw new SpecbuildError('sandbox/setup', 'stdoutFile and stderrFile are needed');
-  const out =
-    terminal || spec.stdoutFile === undefined ? 'inherit' : openSync(spec.stdoutFile, 'w');
-  const err =
-    terminal || spec.stderrFile === undefined ? 'inherit' : openSync(spec.stderrFile, 'w');
+  const args = terminal
+    ? sandboxArgs(spec)
+    : [
+        '--stdout',
+        absolute(spec.stdoutFile as string), // the helper's working directory need not be ours
+        '--stderr',
+        absolute(spec.stderrFile as string),
+        ...sandboxArgs(spec),
+      ];
+  const helper = sandboxHelper();
+  const spawner = terminal ? undefined : await sharedSpawner();
+  spec.signal?.throwIfAborted();
   const started = performance.now();
-  let child;
-  try {
-    child = spawn(helper, args, {
-      stdio: [terminal ? 'inherit' : 'ignore', out, err, 'pipe', 'pipe'],
-      env: {},
-      // Its own process group, so that a timeout kills all of it; a terminal's
-      // command stays in the terminal's (killing the helper ends the sandbox).
-      detached: !terminal,
-    });
-  } finally {
-    if (typeof out === 'number') closeSync(out);
-    if (typeof err === 'number') closeSync(err);
-  }
   let setupMessage = '';
   let initPid: number | undefined;
   let captureDone: Promise<void> | undefined;
   const captured: { error?: Error } = {};
   const timing: { timer?: NodeJS.Timeout } = {};
-  const release = child.stdio[4] as Writable | null;
+  let pending = '';
   const onLine = (line: string): void => {
     const pid = /^pid (\d+)$/.exec(line);
     if (pid !== null) {
@@ -166,37 +162,29 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
             captured.error = e instanceof Error ? e : new Error(String(e));
           })
           .finally(() => {
-            release?.end();
+            helperRun.release();
           });
       }
       return;
     }
     setupMessage += `${line}\n`;
   };
-  const diag = child.stdio[3];
-  if (diag !== null && diag !== undefined && 'setEncoding' in diag) {
-    diag.setEncoding('utf8');
-    let pending = '';
-    diag.on('data', (s: string) => {
-      pending += s;
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        onLine(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-      }
-    });
-  }
-  release?.on('error', () => undefined);
-  if (spec.capture === undefined) release?.end();
+  const onOutput = (text: string): void => {
+    pending += text;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      onLine(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+  };
+  const helperRun =
+    spawner === undefined
+      ? spawnHelper(helper, args, onOutput, terminal)
+      : viaSpawner(spawner, args, onOutput);
+  if (spec.capture === undefined) helperRun.release();
   const deadline = { passed: false };
   const kill = (): void => {
-    if (child.pid !== undefined) {
-      try {
-        process.kill(terminal ? child.pid : -child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    helperRun.kill();
   };
   timing.timer =
     spec.timeoutMs === undefined || spec.timeoutMs <= 0
@@ -206,22 +194,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
           kill();
         }, spec.timeoutMs);
   spec.signal?.addEventListener('abort', kill, { once: true });
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>(
-    (resolve, reject) => {
-      child.once('error', (e) => {
-        reject(
-          new SpecbuildError(
-            'sandbox/unavailable',
-            `cannot start the sandbox helper: ${e.message}`,
-            { cause: e },
-          ),
-        );
-      });
-      child.once('close', (c, s) => {
-        resolve([c, s]);
-      });
-    },
-  ).finally(() => {
+  const [code, signal] = await helperRun.ended.finally(() => {
     clearTimeout(timing.timer);
     spec.signal?.removeEventListener('abort', kill);
   });
@@ -246,6 +219,105 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     timedOut: deadline.passed,
     wallMs,
   };
+}
+
+/** One run of the helper, however it was started. */
+interface HelperRun {
+  /** Ends the sandbox's --hold (after capture, or at once without one). */
+  release(): void;
+  /** SIGKILLs the helper's process group: the kernel then ends its whole sandbox. */
+  kill(): void;
+  /** The helper's exit code or signal, once it has exited. */
+  ended: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** The helper run through the process's spawner (the usual way). */
+function viaSpawner(
+  spawner: SandboxSpawner,
+  args: readonly string[],
+  output: (text: string) => void,
+): HelperRun {
+  let run: SpawnedSandbox | undefined;
+  const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    run = spawner.run(args, {
+      output,
+      exit: (status) => {
+        resolve(decodeWaitStatus(status));
+      },
+      lost: reject,
+    });
+  });
+  return {
+    release: () => run?.release(),
+    kill: () => run?.kill(),
+    ended,
+  };
+}
+
+/**
+ * The helper spawned by Node for this one sandbox: for a terminal's command,
+ * or when the spawner cannot start (or SPECBUILD_SANDBOX_SPAWNER=0).
+ */
+function spawnHelper(
+  helper: string,
+  args: readonly string[],
+  output: (text: string) => void,
+  terminal: boolean,
+): HelperRun {
+  const child = spawn(helper, args, {
+    stdio: terminal
+      ? ['inherit', 'inherit', 'inherit', 'pipe', 'pipe']
+      : ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
+    env: {},
+    // Its own process group, so that a timeout kills all of it; a terminal's
+    // command stays in the terminal's (killing the helper ends the sandbox).
+    detached: !terminal,
+  });
+  const release = child.stdio[4] as Writable | null;
+  release?.on('error', () => undefined);
+  const diag = child.stdio[3];
+  if (diag !== null && diag !== undefined && 'setEncoding' in diag) {
+    diag.setEncoding('utf8');
+    diag.on('data', output);
+  }
+  const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', (e) => {
+      reject(
+        new SpecbuildError('sandbox/unavailable', `cannot start the sandbox helper: ${e.message}`, {
+          cause: e,
+        }),
+      );
+    });
+    child.once('close', (c, s) => {
+      resolve([c, s]);
+    });
+  });
+  return {
+    release: () => release?.end(),
+    kill: () => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(terminal ? child.pid : -child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+    ended,
+  };
+}
+
+/** A raw wait status as Node reports a child's end: exit code, or signal. */
+function decodeWaitStatus(status: number): [number | null, NodeJS.Signals | null] {
+  const sig = status & 0x7f;
+  if (sig === 0) return [(status >> 8) & 0xff, null];
+  return [null, signalName(sig)];
+}
+
+function signalName(n: number): NodeJS.Signals | null {
+  for (const [name, num] of Object.entries(osConstants.signals)) {
+    if (num === n) return name as NodeJS.Signals;
+  }
+  return null;
 }
 
 /** Waits until the sandbox's init has exited: the kernel ends it only after every process of its namespace. */

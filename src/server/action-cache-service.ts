@@ -53,14 +53,16 @@ const INLINE_BUDGET = 1024 * 1024;
 
 /**
  * A copy of `result` with stdout_raw / stderr_raw / output file contents
- * filled where asked: small blobs only, within a total budget. The result
- * given is never changed (one result may answer several callers).
+ * filled where asked: small blobs only, within a total budget; `result`
+ * itself when nothing is asked. The result given is never changed (one result
+ * may answer several callers).
  */
 export async function inlineOutputs(
   cas: Cas,
   result: ActionResult,
   req: { inlineStdout: boolean; inlineStderr: boolean; inlineOutputFiles: string[] },
 ): Promise<ActionResult> {
+  if (!req.inlineStdout && !req.inlineStderr && req.inlineOutputFiles.length === 0) return result;
   const out = clone(ActionResultSchema, result);
   let budget = INLINE_BUDGET;
   const small = async (d: ActionResult['stdoutDigest']): Promise<Uint8Array | undefined> => {

@@ -4,7 +4,7 @@
 // not cancel it, and its result still lands in the action cache.
 import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import { anyPack } from '@bufbuild/protobuf/wkt';
+import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
 import {
   status as Status,
   type ServerWritableStream,
@@ -33,10 +33,12 @@ import {
 } from '../reapi/index.js';
 import { inlineOutputs } from './action-cache-service.js';
 import { writeMessage, type ServerContext } from './context.js';
+import { OperationStore } from './operation-store.js';
 import { grpcCodeOf } from './status.js';
 
-/** How long a finished operation can still be looked up. */
+/** How long a finished operation can still be looked up, and how many of them at most. */
 const KEEP_DONE_MS = 10 * 60 * 1000;
+const KEEP_DONE_COUNT = 10_000;
 
 const STAGES: Record<Exclude<ExecutionStage, 'completed'>, ExecutionStage_Value> = {
   'cache-check': ExecutionStage_Value.CACHE_CHECK,
@@ -49,11 +51,13 @@ interface OperationState {
   actionDigest: Digest;
   stage: ExecutionStage_Value;
   response: ExecuteResponse | undefined;
+  /** The response packed once for every Operation that carries it. */
+  packed: Any | undefined;
   listeners: Set<() => void>;
 }
 
 export class ExecutionService {
-  private readonly operations = new Map<string, OperationState>();
+  private readonly operations = new OperationStore<OperationState>(KEEP_DONE_COUNT, KEEP_DONE_MS);
   /** Executions still running (for tests and shutdown). */
   running = 0;
 
@@ -69,9 +73,7 @@ export class ExecutionService {
       metadata: anyPack(ExecuteOperationMetadataSchema, metadata),
       done: op.response !== undefined,
       result:
-        op.response === undefined
-          ? { case: undefined }
-          : { case: 'response', value: anyPack(ExecuteResponseSchema, op.response) },
+        op.packed === undefined ? { case: undefined } : { case: 'response', value: op.packed },
     });
   }
 
@@ -81,11 +83,23 @@ export class ExecutionService {
     response?: ExecuteResponse,
   ): void {
     op.stage = stage;
-    if (response !== undefined) op.response = response;
-    for (const l of op.listeners) l();
     if (response !== undefined) {
-      setTimeout(() => this.operations.delete(op.name), KEEP_DONE_MS).unref();
+      op.response = response;
+      op.packed = anyPack(ExecuteResponseSchema, response);
+      this.operations.finish(op.name);
     }
+    for (const l of op.listeners) l();
+  }
+
+  /** The operation named `name` (running, or finished and still kept). */
+  private lookup(name: string): OperationState {
+    const op = this.operations.get(name);
+    if (op === undefined)
+      throw new SpecbuildError(
+        'server/unknown-operation',
+        `no operation named "${name.slice(0, 200)}"`,
+      );
+    return op;
   }
 
   /** Streams the operation's state until it is done or the client leaves. */
@@ -98,6 +112,11 @@ export class ExecutionService {
     call.once('cancelled', () => {
       client.gone = true;
     });
+    // A result the executor has at hand (a cache hit: its reads are
+    // synchronous, so it settles within this turn) goes out alone, without
+    // the CACHE_CHECK Operation before it: half the messages of a cached
+    // Execute for both sides.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     while (!client.gone) {
       if (op.stage !== last || op.response !== undefined) {
         last = op.stage;
@@ -142,9 +161,10 @@ export class ExecutionService {
             ? ExecutionStage_Value.QUEUED
             : ExecutionStage_Value.CACHE_CHECK,
           response: undefined,
+          packed: undefined,
           listeners: new Set(),
         };
-        this.operations.set(op.name, op);
+        this.operations.add(op.name, op);
         this.running++;
         // Detached from the call on purpose: dropping the stream must not cancel it.
         void executor
@@ -167,13 +187,7 @@ export class ExecutionService {
       }),
 
       waitExecution: ctx.serverStream(async (req: WaitExecutionRequest, call) => {
-        const op = this.operations.get(req.name);
-        if (op === undefined)
-          throw new SpecbuildError(
-            'server/unknown-operation',
-            `no operation named "${req.name.slice(0, 200)}"`,
-          );
-        await this.follow(op, call);
+        await this.follow(this.lookup(req.name), call);
       }),
     };
   }
@@ -181,13 +195,7 @@ export class ExecutionService {
   operationsImplementation(): UntypedServiceImplementation {
     return {
       getOperation: this.ctx.unary((req: longrunning.GetOperationRequest) => {
-        const op = this.operations.get(req.name);
-        if (op === undefined)
-          throw new SpecbuildError(
-            'server/unknown-operation',
-            `no operation named "${req.name.slice(0, 200)}"`,
-          );
-        return Promise.resolve(this.toOperation(op));
+        return Promise.resolve(this.toOperation(this.lookup(req.name)));
       }),
     };
   }

@@ -149,4 +149,29 @@ describe('local CAS', () => {
     assert.equal(digestKey(d), digestKey(digestOf(data)));
     assert.ok(Buffer.from(await cas.readBlob(d)).equals(data));
   });
+
+  it('imports small and empty files, writing nothing for a blob it has, and names a missing file', async () => {
+    await using dir = await tempDir();
+    const cas = await LocalCas.open({ dir: join(dir.path, 'c') });
+    const { writeFile } = await import('node:fs/promises');
+    // Either side of the size read in one synchronous call (64 KiB).
+    for (const size of [0, 6, 64 * 1024, 64 * 1024 + 1]) {
+      const data = randomBytes(size);
+      const file = join(dir.path, `f${size}`);
+      await writeFile(file, data);
+      const d = await cas.writeFile(file);
+      assert.equal(digestKey(d), digestKey(digestOf(data)), `${size} bytes`);
+      assert.ok(Buffer.from(await cas.readBlob(d)).equals(data));
+      const before = (await stat(cas.pathOf(d))).ino;
+      assert.equal(digestKey(await cas.writeFile(file)), digestKey(d));
+      assert.equal((await stat(cas.pathOf(d))).ino, before, 'the stored blob is left alone');
+    }
+    assert.equal(digestKey(await cas.writeFile(join(dir.path, 'f0'))), digestKey(EMPTY_DIGEST));
+    await assert.rejects(cas.writeFile(join(dir.path, 'missing')), { code: 'cas/io' });
+    assert.deepEqual(
+      await readdir(join(dir.path, 'c', 'cas', 'tmp')),
+      [],
+      'no temporary file left',
+    );
+  });
 });

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   LocalActionCache,
   LocalCas,
@@ -93,6 +93,23 @@ describe('cancelled executions', () => {
     abort.abort(new Error('caller left'));
     await assert.rejects(call, /caller left/);
     assert.deepEqual(await r.staged(), [], 'no staging directory outlives the call');
+  });
+});
+
+describe('finished executions', () => {
+  it('leave no staging directory behind, and their trash is deleted in the background', async () => {
+    await using r = await rig();
+    const a = await uploadAction(r.cas, {
+      argv: ['sh', '-c', 'cat in.txt > out.txt'],
+      inputs: { 'in.txt': 'input\n' },
+      outputPaths: ['out.txt'],
+    });
+    const done = await r.executor.execute(a);
+    assert.equal(done.result.exitCode, 0);
+    assert.deepEqual(await r.staged(), [], 'the work directory holds only running actions');
+    const trash = async () =>
+      (await readdir(dirname(r.workDir))).filter((n) => n.startsWith('.trash-'));
+    await until('the trash is deleted', async () => (await trash()).length === 0);
   });
 });
 

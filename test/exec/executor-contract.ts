@@ -17,6 +17,7 @@ import {
   type Executor,
 } from '../../src/cas/index.js';
 import {
+  ActionSchema,
   TreeSchema,
   digestOf,
   fromPb,
@@ -466,6 +467,25 @@ export function specbuildExecutorContract(name: string, makeRig: () => Promise<E
       assert.equal(kept.result.exitCode, 0);
       assert.equal(kept.result.outputFiles[0]?.path, 'k');
       assert.equal(rig.runs?.(), 1);
+    });
+
+    it('still finds the Action or Command missing once they left the store after a run', async () => {
+      await using rig = await makeRig();
+      const a = await action(rig, { argv: ['true'], salt: randomBytes(4).toString('hex') });
+      assert.equal((await rig.executor.execute(a, { skipCacheLookup: true })).result.exitCode, 0);
+      const command = fromPb(fromBinary(ActionSchema, await rig.cas.readBlob(a)).commandDigest);
+      for (const gone of [command, a]) {
+        await rig.evict(gone);
+        // (Past the action cache, which remote clients ask first.)
+        await assert.rejects(rig.executor.execute(a, { skipCacheLookup: true }), (e: unknown) => {
+          assert.ok(e instanceof MissingBlobsError, String(e));
+          assert.deepEqual(
+            e.digests.map((d) => d.hash),
+            [gone.hash],
+          );
+          return true;
+        });
+      }
     });
 
     it('rejects platform properties it does not offer', async () => {

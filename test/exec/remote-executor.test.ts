@@ -11,10 +11,13 @@ import { LocalExecutor } from '../../src/exec/index.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import {
   ExecuteOperationMetadataSchema,
+  ExecuteResponseSchema,
   Execution,
   ExecutionStage_Value,
   digestOf,
+  fromPb,
   longrunning,
+  toPb,
   type Digest,
 } from '../../src/reapi/index.js';
 import { missingBlobs, RemoteEndpoint } from '../../src/remote/index.js';
@@ -147,6 +150,35 @@ describe('Execution service', () => {
       assert.ok(stages.includes('executing'), stages.join(','));
       assert.equal(stages.at(-1), 'completed');
     }
+  });
+
+  it('answers a cached Execute with one Operation, done, and finds an evicted output a miss', async () => {
+    await using s = await execServer('tcp');
+    const a = await uploadAction(s.ep.cas, {
+      argv: ['sh', '-c', 'echo 1 > o'],
+      outputPaths: ['o'],
+    });
+    assert.equal((await s.ep.execution.execute(a)).cachedResult, false);
+    const ops: longrunning.Operation[] = [];
+    for await (const op of s.ep.connection.serverStream(Execution.method.execute, {
+      actionDigest: toPb(a),
+    })) {
+      ops.push(op);
+    }
+    assert.equal(ops.length, 1, 'no CACHE_CHECK Operation before the answer');
+    const [op] = ops as [longrunning.Operation];
+    assert.equal(op.done, true);
+    assert.equal(op.result.case, 'response');
+    const meta = op.metadata && anyUnpack(op.metadata, ExecuteOperationMetadataSchema);
+    assert.equal(meta?.stage, ExecutionStage_Value.COMPLETED);
+    const res = anyUnpack(op.result.value, ExecuteResponseSchema);
+    assert.ok(res?.result);
+    assert.equal(res.cachedResult, true);
+    // The same action again after its output left the CAS: a miss, so it runs.
+    const out = fromPb(res.result.outputFiles[0]?.digest);
+    await unlink(s.cas.pathOf(out));
+    assert.equal((await s.ep.execution.execute(a)).cachedResult, false);
+    assert.equal(s.executor.runs, 2);
   });
 
   it('answers over a thousand Executes on one connection (finished streams are not reset)', async () => {
