@@ -84,6 +84,9 @@ function ccElement(opts: {
   ].join('\n');
 }
 
+/** A sleep long enough never to end during a test, and unique to this file. */
+const NAP = `600.${process.pid}`;
+
 describe('specbuild build, end to end', () => {
   it('survives kill -9 mid-build: the cache verifies and a rebuild succeeds', async () => {
     await using rig = await ProjectRig.create({
@@ -98,7 +101,9 @@ describe('specbuild build, end to end', () => {
         src: 'slow',
         deps: ['first.bst'],
         // NAP is kept out of the key: the rebuild below is under the same key.
-        extra: ['environment:', '  NAP: "600"', 'environment-nocache:', '- NAP'],
+        // Its value marks the command's process (a sandbox forked by the
+        // spawner has no command line of its own to find it by).
+        extra: ['environment:', `  NAP: "${NAP}"`, 'environment-nocache:', '- NAP'],
         build: ['gcc -c slow.c -o slow.o', 'echo compiled, now sleeping', 'sleep "$NAP"'],
         install: ['install -D slow.o %{install-root}%{libdir}/slow.o'],
       }),
@@ -112,18 +117,21 @@ describe('specbuild build, end to end', () => {
         log !== undefined && (await readFile(log, 'utf8').catch(() => '')).includes('sleeping')
       );
     });
-    assert.ok(processesWith(cacheDir) > 0, 'its sandbox is running');
+    assert.equal(processesWith(`sleep\0${NAP}\0`), 1, 'its sandbox is running');
     const exit = await build.kill();
     assert.equal(exit.signal, 'SIGKILL');
     // Its sandbox goes with it (the helper dies with its caller).
-    for (let i = 0; i < 500 && processesWith(cacheDir) > 0; i++)
-      await new Promise((r) => setTimeout(r, 20));
-    assert.equal(processesWith(cacheDir), 0, 'no process of the killed build is left');
+    const left = (): number => processesWith(cacheDir) + processesWith(`sleep\0${NAP}\0`);
+    for (let i = 0; i < 500 && left() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(left(), 0, 'no process of the killed build is left');
     assert.deepEqual(await verifyCache(cacheDir), []);
     assert.ok(!existsSync(join(cacheDir, 'refs', 'artifacts', 'test', 'slow', key)));
 
     await rig.write({
-      'elements/slow.bst': (await rig.read('elements/slow.bst')).replace('NAP: "600"', 'NAP: "0"'),
+      'elements/slow.bst': (await rig.read('elements/slow.bst')).replace(
+        `NAP: "${NAP}"`,
+        'NAP: "0"',
+      ),
     });
     assert.equal(await fullKey(rig, 'slow.bst'), key, 'the same key');
     const again = await buildWithReport(rig, ['slow.bst']);
