@@ -11,6 +11,7 @@ export * from './tree-builder.js';
 export * from './action.js';
 export * from './action-result.js';
 export * from './platform.js';
+export * from './timestamp.js';
 export * from './grpc.js';
 export * from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 export * from './gen/build/bazel/semver/semver_pb.js';
