@@ -12,5 +12,6 @@ export * from './stage.js';
 export * from './upload.js';
 export * from './refs.js';
 export * from './artifact-cache.js';
+export * from './artifact-urn.js';
 export * from './asset-store.js';
 export * from './local-asset-store.js';
