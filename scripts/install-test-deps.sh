@@ -4,13 +4,15 @@
 #   gcc, openssl           - real compiles and a TLS test certificate
 #   cmake, ninja-build     - examples/hello's cmake element (its end-to-end test)
 #   bazel-bootstrap        - Bazel 4.2.3, a real REAPI client (interop tests)
-#   bazel-bootstrap-source - the published REAPI .proto files (Bazel's copy), and
+#   bazel-bootstrap-source - the published REAPI and Remote Asset .proto files
+#                            (Bazel's copy), and
 #                            the sources of Bazel's remote worker, an independent
 #                            REAPI server that executes actions (built with javac)
 #   default-jdk-headless   - javac for that worker
 #   protobuf-compiler, libprotobuf-dev (the well-known .proto files protoc
 #   needs), python3-grpcio, python3-protobuf
-#                          - an independent Python REAPI client for interop tests
+#                          - independent Python REAPI and Remote Asset clients
+#                            for interop tests
 # and downloads Debian's source archive of zlib (real C code nobody here
 # wrote, for the speculative-actions test on a real library) into
 # .cache/debian-src/ of the repository: the tests then work offline.

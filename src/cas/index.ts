@@ -1,5 +1,6 @@
 // Storage layer: the Cas, ActionCache and Executor interfaces, the local store
-// and action cache, trees (fetching, staging, editing), refs and artifacts.
+// and action cache, trees (fetching, staging, editing), refs and artifacts,
+// the AssetStore interface (Remote Asset names) and its local index.
 export * from './cas.js';
 export * from './executor.js';
 export * from './local-cas.js';
@@ -11,3 +12,6 @@ export * from './stage.js';
 export * from './upload.js';
 export * from './refs.js';
 export * from './artifact-cache.js';
+export * from './artifact-urn.js';
+export * from './asset-store.js';
+export * from './local-asset-store.js';

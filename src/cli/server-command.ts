@@ -1,10 +1,11 @@
-// `specbuild server`: serves the local CAS and action cache over REAPI gRPC.
+// `specbuild server`: serves the local CAS, action cache and asset index over
+// REAPI and Remote Asset gRPC.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MAX_INPUT_ENTRIES, LocalExecutor, prepareWorkDir } from '../exec/index.js';
-import { LocalActionCache, LocalCas } from '../cas/index.js';
+import { LocalActionCache, LocalAssetStore, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
 import { routeGrpcLog, startServer } from '../server/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
@@ -15,7 +16,9 @@ export const serverHelp = `Usage: specbuild server [options]
 Serve a Remote Execution API v2 endpoint: the local CAS and action cache
 (Capabilities, ContentAddressableStorage, ByteStream, ActionCache), and the
 execution of actions in a Linux sandbox, --jobs at once (Execution,
-Operations). With --jobs 0 it serves storage only, without Execution.
+Operations). With --jobs 0 it serves storage only, without Execution. It
+also serves the Remote Asset API (Fetch, Push) as a push/fetch cache of
+names for content in its CAS (kept in the cache directory's assets/).
 
 Options:
   --listen ADDR      HOST:PORT or unix:/path/to.sock (default 127.0.0.1:50051;
@@ -114,6 +117,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
     throw new SpecbuildError('cli/usage', `--token-file ${tokenFile ?? ''} is empty`);
   const cas = await LocalCas.open({ dir: cacheDir, quotaBytes });
   const ac = await LocalActionCache.open(cacheDir, cas);
+  const assets = await LocalAssetStore.open({ dir: cacheDir, cas });
   const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 0) {
     throw new SpecbuildError('cli/usage', `--jobs "${values.jobs ?? ''}" is not a whole number`, {
@@ -137,7 +141,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
       : new LocalExecutor({ cas, ac, workDir: work.path, jobs, maxInputEntries });
   const server = await startServer({
     listen: values.listen,
-    instances: new Map([[instance, { cas, ac, executor }]]),
+    instances: new Map([[instance, { cas, ac, executor, assets }]]),
     tls,
     token,
     socketMode,

@@ -1,5 +1,6 @@
 // Protocol layer: generated REAPI messages, digests, canonical encoding,
-// name validation, Merkle trees and the grpc-js adapter.
+// name validation, Merkle trees and the grpc-js adapter; Remote Asset messages
+// as `assetPb`.
 export * from './digest.js';
 export type { Digest } from './digest.js';
 export type { Digest as PbDigest } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
@@ -10,9 +11,11 @@ export * from './tree-builder.js';
 export * from './action.js';
 export * from './action-result.js';
 export * from './platform.js';
+export * from './timestamp.js';
 export * from './grpc.js';
 export * from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 export * from './gen/build/bazel/semver/semver_pb.js';
+export * as assetPb from './gen/build/bazel/remote/asset/v1/remote_asset_pb.js';
 export * as bytestream from './gen/google/bytestream/bytestream_pb.js';
 export * as longrunning from './gen/google/longrunning/operations_pb.js';
 export * as rpc from './gen/google/rpc/status_pb.js';

@@ -1,9 +1,11 @@
 // A connected remote REAPI endpoint: reads Capabilities first, then offers the
-// Cas and ActionCache interfaces configured by what the server advertised.
+// Cas and ActionCache interfaces configured by what the server advertised,
+// and the Remote Asset client over the same connection.
 import { SpecbuildError } from '../core/index.js';
 import { Capabilities, DigestFunction_Value, type ServerCapabilities } from '../reapi/index.js';
 import { Connection, type CallOpts, type ConnectionOptions } from './connection.js';
 import { RemoteActionCache } from './remote-action-cache.js';
+import { RemoteAsset } from './remote-asset.js';
 import { RemoteCas } from './remote-cas.js';
 import { RemoteExecution } from './remote-execution.js';
 import { RemoteExecutor } from './remote-executor.js';
@@ -16,6 +18,11 @@ export interface EndpointOptions extends ConnectionOptions {
 export class RemoteEndpoint {
   /** The Executor interface over `execution`. */
   readonly executor: RemoteExecutor;
+  /**
+   * Remote Asset (Fetch, Push) at the same target and instance. Capabilities
+   * do not advertise it: a server without it answers UNIMPLEMENTED.
+   */
+  readonly assets: RemoteAsset;
 
   private constructor(
     readonly connection: Connection,
@@ -26,6 +33,7 @@ export class RemoteEndpoint {
     readonly execution: RemoteExecution,
   ) {
     this.executor = new RemoteExecutor(execution, cas, actionCache, connection.target.text);
+    this.assets = new RemoteAsset(connection, instance);
   }
 
   /** True when the server advertises remote execution. */

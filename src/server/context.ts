@@ -12,7 +12,7 @@ import type {
   ServerWritableStream,
 } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
-import type { ActionCache, Executor, UploadableCas } from '../cas/index.js';
+import type { ActionCache, AssetStore, Executor, UploadableCas } from '../cas/index.js';
 import { DigestFunction_Value } from '../reapi/index.js';
 import { toGrpcError } from './status.js';
 
@@ -21,6 +21,8 @@ export interface InstanceStores {
   ac: ActionCache;
   /** Present when this instance executes actions. */
   executor?: Executor;
+  /** Present when this instance serves the Remote Asset API (Fetch, Push). */
+  assets?: AssetStore;
 }
 
 /** Largest total of blob bytes in one batch call (advertised in Capabilities). */

@@ -1,11 +1,13 @@
-// The REAPI gRPC server: binds Capabilities, CAS, ByteStream and ActionCache
-// over the stores of each instance, on TCP or a unix socket.
+// The REAPI gRPC server: binds Capabilities, CAS, ByteStream, ActionCache,
+// Execution and Operations, and Remote Asset's Fetch and Push, over the stores
+// of each instance, on TCP or a unix socket.
 import type { EventEmitter } from 'node:events';
 import type { Http2Session } from 'node:http2';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { SpecbuildError } from '../core/index.js';
 import {
   ActionCache as ActionCacheDesc,
+  assetPb,
   Capabilities as CapabilitiesDesc,
   ContentAddressableStorage as CasDesc,
   bytestream,
@@ -14,6 +16,7 @@ import {
   serviceDefinition,
 } from '../reapi/index.js';
 import { actionCacheService } from './action-cache-service.js';
+import { fetchService, pushService } from './asset-service.js';
 import { ByteStreamService } from './bytestream-service.js';
 import { capabilitiesService } from './capabilities-service.js';
 import { ExecutionService } from './execution-service.js';
@@ -65,6 +68,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     serviceDefinition(longrunning.Operations),
     execution.operationsImplementation(),
   );
+  server.addService(serviceDefinition(assetPb.Fetch), fetchService(ctx));
+  server.addService(serviceDefinition(assetPb.Push), pushService(ctx));
 
   const listen = opts.listen.startsWith('unix://') ? `unix:${opts.listen.slice(7)}` : opts.listen;
   const creds =

@@ -9,6 +9,9 @@ import { rpc } from '../reapi/index.js';
 /** The gRPC status code for each error code that can reach a client. */
 export function grpcCodeOf(code: ErrorCode): Status {
   switch (code) {
+    // Remote Asset's Push lists INVALID_ARGUMENT, not FAILED_PRECONDITION, for
+    // content the client failed to upload first.
+    case 'asset/missing-content':
     case 'reapi/invalid-digest':
     case 'reapi/invalid-name':
     case 'reapi/invalid-path':
@@ -43,6 +46,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'server/client-gone':
       return Status.CANCELLED;
     case 'server/no-execution':
+    case 'server/no-assets':
       return Status.UNIMPLEMENTED;
     case 'server/unknown-operation':
       return Status.NOT_FOUND;

@@ -3,7 +3,7 @@
 // teardown fails the test if a call was left running on the server.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
+import { LocalActionCache, LocalAssetStore, LocalCas } from '../../src/cas/index.js';
 import { RemoteEndpoint, type EndpointOptions } from '../../src/remote/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { tempDir, type TempDir } from './tmp.js';
@@ -14,6 +14,7 @@ export interface ServerFixture extends AsyncDisposable {
   dir: TempDir;
   cas: LocalCas;
   ac: LocalActionCache;
+  assets: LocalAssetStore;
   server: RunningServer;
   endpoint: RemoteEndpoint;
   /** Opens another client to the same server. */
@@ -28,6 +29,10 @@ export async function startFixture(
     maxBatchBytes?: number;
     tls?: { cert: Buffer; key: Buffer };
     token?: string;
+    /** The asset index's clock (ms since 1970), for expiry and push times. */
+    now?: () => number;
+    /** Serve the instance without the Remote Asset API. */
+    noAssets?: boolean;
     /** Options of the first client (e.g. tokenFile, caFile, a grpcs:// target). */
     client?: Partial<EndpointOptions>;
   } = {},
@@ -35,10 +40,13 @@ export async function startFixture(
   const dir = await tempDir();
   const cas = await LocalCas.open({ dir: join(dir.path, 'cache'), quotaBytes: opts.quotaBytes });
   const ac = await LocalActionCache.open(join(dir.path, 'cache'), cas);
+  const assets = await LocalAssetStore.open({ dir: join(dir.path, 'cache'), cas, now: opts.now });
   const instance = opts.instance ?? '';
   const server = await startServer({
     listen: transport === 'tcp' ? '127.0.0.1:0' : `unix:${join(dir.path, 's.sock')}`,
-    instances: new Map([[instance, { cas, ac }]]),
+    instances: new Map([
+      [instance, { cas, ac, assets: opts.noAssets === true ? undefined : assets }],
+    ]),
     maxBatchBytes: opts.maxBatchBytes,
     tls: opts.tls,
     token: opts.token,
@@ -58,6 +66,7 @@ export async function startFixture(
     dir,
     cas,
     ac,
+    assets,
     server,
     endpoint,
     connect,
