@@ -1,0 +1,314 @@
+// The hand-written Directory codec is exact: on randomized and edge-case
+// Directories it returns what protobuf-es's fromBinary returns (or fails
+// where it fails), writes the bytes its toBinary writes, and accepts as
+// valid only what validateDirectory accepts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import {
+  DirectorySchema,
+  EMPTY_HASH,
+  NodePropertiesSchema,
+  decodeDirectoryMessage,
+  decodeValidDirectory,
+  digestOf,
+  encodeCanonical,
+  encodeDirectory,
+  validateDirectory,
+  type Directory,
+} from '../../src/reapi/index.js';
+
+/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const HASH = digestOf(Buffer.from('x')).hash;
+
+function gen(r: () => number): Directory {
+  // Half the cases are valid and plain (what the fast path takes), half anything.
+  const clean = r() < 0.5;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  const chars = ['a', 'b', 'z', 'A', '0', '.', '-', '_', ' ', '~', '\x7f'];
+  const odd = ['é', '€', '😀', '\uE000', '\uFFFD', '/', '\0', '\x01'];
+  const name = (): string => {
+    const roll = r();
+    if (roll < 0.03 && !clean) return pick(['', '.', '..']);
+    const len = roll < 0.1 ? 120 + Math.floor(r() * 20) : 1 + Math.floor(r() * 12);
+    let s = '';
+    for (let i = 0; i < len; i++) s += r() < 0.02 && !clean ? pick(odd) : pick(chars);
+    return s === '.' || s === '..' ? `${s}x` : s;
+  };
+  const digest = (): { hash: string; sizeBytes: bigint } | undefined => {
+    const roll = clean ? 0.05 + r() * 0.95 : r();
+    if (roll < 0.02) return undefined;
+    const hash =
+      roll < 0.05
+        ? pick(['', HASH.toUpperCase(), HASH.slice(1), `${HASH}0`, HASH.replace('a', 'é')])
+        : roll < 0.1
+          ? EMPTY_HASH
+          : Array.from(HASH, (c) =>
+              r() < 0.5 ? c : '0123456789abcdef'.charAt(Math.floor(r() * 16)),
+            ).join('');
+    const sizes = [0n, 1n, 127n, 128n, 16383n, 16384n, 2n ** 31n, 2n ** 32n + 5n];
+    const rare = [2n ** 53n - 1n, 2n ** 53n, 2n ** 63n - 1n, -1n];
+    let sizeBytes =
+      r() < 0.05 && !clean ? pick(rare) : r() < 0.5 ? pick(sizes) : BigInt(Math.floor(r() * 1e6));
+    if (clean && (hash === EMPTY_HASH) !== (sizeBytes === 0n))
+      sizeBytes = hash === EMPTY_HASH ? 0n : 1n;
+    return { hash, sizeBytes };
+  };
+  const n = (max: number): number => Math.floor(r() * r() * max);
+  const props = (): { properties: { name: string; value: string }[] } | undefined =>
+    r() < 0.03 && !clean ? { properties: [{ name: 'mtime', value: '1' }] } : undefined;
+  const dir = create(DirectorySchema, {
+    files: Array.from({ length: n(40) }, () => ({
+      name: name(),
+      digest: digest(),
+      isExecutable: r() < 0.3,
+      nodeProperties: props(),
+    })),
+    directories: Array.from({ length: n(10) }, () => ({ name: name(), digest: digest() })),
+    symlinks: Array.from({ length: n(6) }, () => ({
+      name: name(),
+      target: r() < 0.05 && !clean ? '' : `../${name()}`,
+      nodeProperties: props(),
+    })),
+    nodeProperties: r() < 0.03 && !clean ? create(NodePropertiesSchema, {}) : undefined,
+  });
+  if (clean) {
+    // One entry per name.
+    const seen = new Set<string>();
+    const once = (x: { name: string }): boolean => {
+      if (seen.has(x.name)) return false;
+      seen.add(x.name);
+      return true;
+    };
+    dir.files = dir.files.filter(once);
+    dir.directories = dir.directories.filter(once);
+    dir.symlinks = dir.symlinks.filter(once);
+  }
+  // Mostly sorted, as stored Directories are; sometimes not.
+  if (clean || r() < 0.8) {
+    const byBytes = (a: { name: string }, b: { name: string }): number =>
+      Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
+    dir.files.sort(byBytes);
+    dir.directories.sort(byBytes);
+    dir.symlinks.sort(byBytes);
+  }
+  if (r() < 0.03 && !clean) dir.$unknown = [{ no: 9, wireType: 0, data: new Uint8Array([1]) }];
+  return dir;
+}
+
+/** What a function returns, or the error it throws, comparable with deepEqual. */
+function outcome<T>(f: () => T): { ok: T } | { error: string } {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    return { error: e instanceof Error ? e.constructor.name : String(e) };
+  }
+}
+
+function validOrError(dir: Directory): string | undefined {
+  try {
+    validateDirectory(dir, 'test');
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/** One mistake in a list: a name twice, two names swapped, or one name in two lists. */
+function nearlyValid(r: () => number, dir: Directory): void {
+  const lists = [dir.files, dir.directories, dir.symlinks] as { name: string }[][];
+  const list = lists[Math.floor(r() * 3)] as { name: string }[];
+  const at = Math.floor(r() * list.length);
+  const x = list[at];
+  if (x === undefined) return;
+  const roll = r();
+  if (roll < 0.3) list.splice(at, 0, { ...x });
+  else if (roll < 0.6 && at + 1 < list.length)
+    list.splice(at, 2, list[at + 1] as { name: string }, x);
+  else if (roll < 0.8) list.splice(at + 1, 0, { ...x, name: `${x.name}${r() < 0.5 ? '' : 'a'}` });
+  else {
+    const other = lists.find((l) => l !== list && l.length > 0);
+    const y = other?.[Math.floor(r() * other.length)];
+    if (y !== undefined) y.name = x.name;
+  }
+}
+
+/** Random damage to encoded bytes: flips, truncation, duplicated or inserted bytes. */
+function damage(r: () => number, bytes: Uint8Array): Uint8Array {
+  const b = [...bytes];
+  const roll = r();
+  const at = Math.floor(r() * (b.length + 1));
+  if (roll < 0.3 && b.length > 0) b[Math.min(at, b.length - 1)] = Math.floor(r() * 256);
+  else if (roll < 0.5) b.length = at;
+  else if (roll < 0.7) b.splice(at, 0, ...b.slice(at, at + 1 + Math.floor(r() * 90)));
+  else if (roll < 0.85) b.splice(at, 0, pick8(r));
+  else b.splice(at, 1 + Math.floor(r() * 4));
+  return new Uint8Array(b);
+}
+const pick8 = (r: () => number): number =>
+  [0x0a, 0x12, 0x1a, 0x20, 0x10, 0x2a, 0x22, 0x80, 0x00, 0x2e, 0x2f, 0xff][
+    Math.floor(r() * 12)
+  ] as number;
+
+test('encodeDirectory writes what toBinary writes (randomized)', () => {
+  const r = rng(1);
+  for (let i = 0; i < 3000; i++) {
+    const dir = gen(r);
+    const want = outcome(() =>
+      Buffer.from(toBinary(DirectorySchema, dir, { writeUnknownFields: false })).toString('hex'),
+    );
+    const got = outcome(() => Buffer.from(encodeDirectory(dir)).toString('hex'));
+    assert.deepEqual(got, want, `case ${i}`);
+    if ('ok' in want)
+      assert.equal(
+        Buffer.from(encodeCanonical(DirectorySchema, dir)).toString('hex'),
+        want.ok,
+        `case ${i}`,
+      );
+  }
+});
+
+test('decoding returns what fromBinary returns, and validates as validateDirectory does (randomized)', () => {
+  const r = rng(2);
+  let fast = 0;
+  for (let i = 0; i < 6000; i++) {
+    const dir = gen(r);
+    if (i % 4 === 2) nearlyValid(r, dir);
+    let bytes: Uint8Array = toBinary(DirectorySchema, dir);
+    if (i % 4 === 1 || i % 4 === 3) bytes = damage(r, bytes);
+    const want = outcome(() => fromBinary(DirectorySchema, bytes));
+    assert.deepEqual(
+      outcome(() => decodeDirectoryMessage(bytes)),
+      want,
+      `case ${i}: ${Buffer.from(bytes).toString('hex')}`,
+    );
+    const valid = decodeValidDirectory(bytes);
+    if (valid !== undefined) {
+      fast++;
+      assert.ok('ok' in want, `case ${i}`);
+      assert.deepEqual(valid, want.ok, `case ${i}`);
+      assert.equal(validOrError(want.ok), undefined, `case ${i}`);
+    } else if ('ok' in want && validOrError(want.ok) === undefined) {
+      // Valid but not taken by the fast path: only for what it leaves to protobuf-es.
+      const plain =
+        want.ok.nodeProperties === undefined &&
+        want.ok.$unknown === undefined &&
+        want.ok.files.every((f) => f.nodeProperties === undefined) &&
+        want.ok.symlinks.every((l) => l.nodeProperties === undefined) &&
+        // eslint-disable-next-line no-control-regex -- ASCII is the point
+        /^[\x00-\x7f]*$/.test(Buffer.from(bytes).toString('latin1'));
+      const canonical =
+        Buffer.compare(
+          Buffer.from(bytes),
+          Buffer.from(toBinary(DirectorySchema, want.ok, { writeUnknownFields: false })),
+        ) === 0;
+      assert.ok(!(plain && canonical), `case ${i}: a valid plain Directory missed the fast path`);
+    }
+  }
+  assert.ok(fast > 1000, `only ${fast} cases took the fast path`);
+});
+
+/** A length-delimited field: tag, length, then the parts (hex, spaces ignored). */
+const ld = (tag: string, ...parts: string[]): string => {
+  const body = parts.join('').replace(/\s+/g, '');
+  const n = body.length / 2;
+  const len =
+    n < 128
+      ? n.toString(16).padStart(2, '0')
+      : `${((n & 0x7f) | 0x80).toString(16)}${(n >> 7).toString(16).padStart(2, '0')}`;
+  return `${tag}${len}${body}`;
+};
+const text = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
+
+test('edge cases decode as fromBinary decodes them', () => {
+  const full = ld('0a', text(HASH));
+  const empty = ld('0a', text(EMPTY_HASH));
+  const file = (name: string, ...rest: string[]): string => ld('0a', ld('0a', text(name)), ...rest);
+  const emptyFile = (name: string): string => file(name, ld('12', empty));
+  const cases: [string, string, boolean][] = [
+    ['empty message', '', true],
+    ['file', file('a', ld('12', full, '1001'), '2001'), true],
+    ['fields out of order', ld('0a', '2001', ld('12', full, '1001'), ld('0a', text('a'))), true],
+    ['size before hash', file('a', ld('12', '1001', full)), true],
+    ['explicit size 0, empty hash', file('a', ld('12', empty, '1000')), true],
+    ['overlong varint size', file('a', ld('12', full, '108100')), true],
+    ['bool 0', file('a', ld('12', full, '1001'), '2000'), true],
+    ['bool 2', file('a', ld('12', full, '1001'), '2002'), false],
+    ['bool as multi-byte varint', file('a', ld('12', full, '1001'), '208100'), false],
+    [
+      'name twice',
+      ld('0a', ld('0a', text('a')), ld('0a', text('b')), ld('12', full, '1001')),
+      false,
+    ],
+    ['digest twice', file('a', ld('12', full, '1001'), ld('12', '1002')), false],
+    ['digest missing', file('a'), false],
+    [
+      'interleaved lists',
+      emptyFile('b') + ld('12', ld('0a', text('a')), ld('12', empty)) + emptyFile('c'),
+      true,
+    ],
+    ['unknown field in Directory', '2801', false],
+    ['node properties', '2a00', false],
+    ['unknown in Digest', file('a', ld('12', full, '1001', '1801')), false],
+    ['truncated', file('a', ld('12', full, '1001')).slice(0, -2), false],
+    ['length past the end', '0a7f0a0161', false],
+    ['group wire type', '0b0c', false],
+    ['multi-byte tag', '820100', false],
+    ['symlink', ld('1a', ld('0a', text('s')), ld('12', text('a/b'))), true],
+    ['symlink empty target', ld('1a', ld('0a', text('s'))), false],
+    [
+      'symlink target twice',
+      ld('1a', ld('0a', text('s')), ld('12', text('a')), ld('12', text('b'))),
+      false,
+    ],
+    ['dot name', ld('1a', ld('0a', text('.')), ld('12', text('a'))), false],
+    ['dot-dot name', emptyFile('..'), false],
+    ['dot-dot-dot name', emptyFile('...'), true],
+    ['slash in name', emptyFile('a/b'), false],
+    ['NUL in name', emptyFile('a\0'), false],
+    [
+      'equal names in two lists',
+      emptyFile('a') + ld('12', ld('0a', text('a')), ld('12', empty)),
+      false,
+    ],
+    ['unsorted', emptyFile('b') + emptyFile('a'), false],
+    ['prefix sorts first', emptyFile('a') + emptyFile('aa'), true],
+    ['longer first (unsorted)', emptyFile('aa') + emptyFile('a'), false],
+    ['twice', emptyFile('a') + emptyFile('a'), false],
+    ['high byte in name', emptyFile('é'), false],
+    ['invalid UTF-8 in name', ld('0a', ld('0a', 'ff'), ld('12', empty)), false],
+    ['long name', emptyFile('n'.repeat(300)), true],
+    ['size 2^53-1', file('a', ld('12', full, '10ffffffffffffff0f')), true],
+    ['size 2^53', file('a', ld('12', full, '1080808080808080' + '10')), false],
+    ['negative size', file('a', ld('12', full, '10ffffffffffffffffff01')), false],
+    ['empty hash with size 1', file('a', ld('12', empty, '1001')), false],
+    ['uppercase hash', file('a', ld('12', ld('0a', text(HASH.toUpperCase())), '1001')), false],
+  ];
+  for (const [what, h, fastPath] of cases) {
+    const bytes = Buffer.from(h, 'hex');
+    const want = outcome(() => fromBinary(DirectorySchema, bytes));
+    assert.deepEqual(
+      outcome(() => decodeDirectoryMessage(bytes)),
+      want,
+      what,
+    );
+    const valid = decodeValidDirectory(bytes);
+    assert.equal(valid !== undefined, fastPath, `${what}: fast path`);
+    if (valid !== undefined) {
+      assert.ok('ok' in want, what);
+      assert.deepEqual(valid, want.ok, what);
+      assert.equal(validOrError(want.ok), undefined, what);
+    }
+  }
+});
