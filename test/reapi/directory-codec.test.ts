@@ -5,12 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { SpecbuildError } from '../../src/core/index.js';
+import { decodeDirectory } from '../../src/cas/index.js';
 import {
   DirectorySchema,
   EMPTY_HASH,
   NodePropertiesSchema,
   decodeDirectoryMessage,
   decodeValidDirectory,
+  digestKey,
   digestOf,
   encodeCanonical,
   encodeDirectory,
@@ -311,4 +314,54 @@ test('edge cases decode as fromBinary decodes them', () => {
       assert.equal(validOrError(want.ok), undefined, what);
     }
   }
+});
+
+/** What CAS reads did before the codec: fromBinary, then validateDirectory. */
+function decodeBefore(bytes: Uint8Array, where: string): Directory {
+  let dir: Directory;
+  try {
+    dir = fromBinary(DirectorySchema, bytes);
+  } catch (e) {
+    throw new SpecbuildError('reapi/invalid-directory', `${where} does not parse: ${String(e)}`);
+  }
+  validateDirectory(dir, where);
+  return dir;
+}
+
+/** A result, or the code and text of the SpecbuildError thrown. */
+function codeOrValue<T>(f: () => T): { ok: T } | { code: string; message: string } {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    if (!(e instanceof SpecbuildError)) throw e;
+    return { code: e.code, message: e.message };
+  }
+}
+
+test('decodeDirectory accepts what it accepted before and fails with the same error otherwise', () => {
+  const r = rng(3);
+  const d = digestOf(Buffer.from('where'));
+  const codes = new Map<string, number>();
+  for (let i = 0; i < 6000; i++) {
+    const dir = gen(r);
+    if (i % 3 === 1) nearlyValid(r, dir);
+    let bytes: Uint8Array = toBinary(DirectorySchema, dir);
+    if (i % 3 === 2) bytes = damage(r, bytes);
+    const want = codeOrValue(() => decodeBefore(bytes, `Directory ${digestKey(d)}`));
+    assert.deepEqual(
+      codeOrValue(() => decodeDirectory(bytes, d)),
+      want,
+      `case ${i}: ${Buffer.from(bytes).toString('hex')}`,
+    );
+    const code = 'code' in want ? want.code : 'ok';
+    codes.set(code, (codes.get(code) ?? 0) + 1);
+  }
+  // Every kind of refusal was exercised.
+  for (const code of [
+    'ok',
+    'reapi/invalid-directory',
+    'reapi/invalid-name',
+    'reapi/invalid-digest',
+  ])
+    assert.ok((codes.get(code) ?? 0) > 100, `${code}: ${JSON.stringify([...codes])}`);
 });
