@@ -12,7 +12,19 @@
 // non-ASCII text, repeated fields, anything invalid) goes to protobuf-es and
 // validateDirectory as before.
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { EMPTY_HASH } from './digest.js';
+import {
+  asBuffer,
+  FILE,
+  LINK,
+  R_EXEC,
+  R_KIND,
+  R_NAME,
+  R_NAME_END,
+  R_VALUE,
+  R_VALUE_END,
+  REC,
+  scanDirectory,
+} from './directory-scan.js';
 import {
   DirectorySchema,
   type Digest as PbDigest,
@@ -28,231 +40,36 @@ const DIRECTORY_NODE = 'build.bazel.remote.execution.v2.DirectoryNode';
 const SYMLINK_NODE = 'build.bazel.remote.execution.v2.SymlinkNode';
 const DIGEST = 'build.bazel.remote.execution.v2.Digest';
 
-// Tags (field number << 3 | wire type) of the fields handled here.
-const TAG_1_LEN = 0x0a; // Directory.files, *.name, Digest.hash
-const TAG_2_LEN = 0x12; // Directory.directories, *.digest, SymlinkNode.target
-const TAG_3_LEN = 0x1a; // Directory.symlinks
-const TAG_2_VARINT = 0x10; // Digest.size_bytes
-const TAG_4_VARINT = 0x20; // FileNode.is_executable
-
-/** 1 for the bytes of lowercase hexadecimal digits. */
-const HEX = new Uint8Array(256);
-for (const c of '0123456789abcdef') HEX[c.charCodeAt(0)] = 1;
-const EMPTY_HASH_BYTES = Buffer.from(EMPTY_HASH, 'latin1');
-
-/** Where decoding is: the bytes and the position of the next one. */
-interface Cursor {
-  buf: Buffer;
-  pos: number;
-  /** Where the last name readName returned starts (its bytes are its characters). */
-  nameAt: number;
-}
-
-/** A length prefix (at most 4 bytes) ending no later than `end`, or -1. */
-function readLength(c: Cursor, end: number): number {
-  const buf = c.buf;
-  let n = 0;
-  for (let shift = 0; shift < 28; shift += 7) {
-    if (c.pos >= end) return -1;
-    const b = buf[c.pos++] as number;
-    n |= (b & 0x7f) << shift;
-    if (b < 0x80) return c.pos + n <= end ? n : -1;
-  }
-  return -1;
-}
-
-/**
- * A valid entry name (non-empty ASCII, no `/` or NUL, not `.` or `..`)
- * sorting strictly after the one at [prevStart, prevEnd), or undefined.
- */
-function readName(c: Cursor, end: number, prevStart: number, prevEnd: number): string | undefined {
-  const len = readLength(c, end);
-  if (len <= 0) return undefined;
-  const buf = c.buf;
-  const start = c.pos;
-  const stop = start + len;
-  for (let i = start; i < stop; i++) {
-    const b = buf[i] as number;
-    if (b === 0 || b === 0x2f || b > 0x7f) return undefined;
-  }
-  if (buf[start] === 0x2e && (len === 1 || (len === 2 && buf[start + 1] === 0x2e)))
-    return undefined;
-  if (prevEnd > prevStart) {
-    // Byte order (REAPI's), strictly increasing.
-    const prevLen = prevEnd - prevStart;
-    const n = Math.min(len, prevLen);
-    let i = 0;
-    while (i < n && buf[start + i] === buf[prevStart + i]) i++;
-    // A differing byte decides; else the longer name (the other is its prefix) is after.
-    const after =
-      i < n ? (buf[start + i] as number) > (buf[prevStart + i] as number) : len > prevLen;
-    if (!after) return undefined;
-  }
-  c.pos = stop;
-  c.nameAt = start;
-  return buf.toString('latin1', start, stop);
-}
-
-/** A valid Digest message (hash, size ≤ 2^53 - 1, the empty hash iff size 0), or undefined. */
-function readDigest(c: Cursor, end: number): PbDigest | undefined {
-  const len = readLength(c, end);
-  if (len < 0) return undefined;
-  const buf = c.buf;
-  const stop = c.pos + len;
-  let hashAt = -1;
-  let size = -1;
-  while (c.pos < stop) {
-    const tag = buf[c.pos++];
-    if (tag === TAG_1_LEN && hashAt < 0) {
-      if (readLength(c, stop) !== 64) return undefined;
-      hashAt = c.pos;
-      for (let i = hashAt; i < hashAt + 64; i++) if (HEX[buf[i] as number] === 0) return undefined;
-      c.pos += 64;
-    } else if (tag === TAG_2_VARINT && size < 0) {
-      // At most 8 bytes: 56 bits, enough for every safe integer.
-      size = 0;
-      let scale = 1;
-      for (let k = 0; ; k++) {
-        if (k === 8 || c.pos >= stop) return undefined;
-        const b = buf[c.pos++] as number;
-        size += (b & 0x7f) * scale;
-        scale *= 128;
-        if (b < 0x80) break;
-      }
-    } else {
-      return undefined;
-    }
-  }
-  if (hashAt < 0 || size > Number.MAX_SAFE_INTEGER) return undefined;
-  if (size < 0) size = 0;
-  if ((size === 0) !== (buf.compare(EMPTY_HASH_BYTES, 0, 64, hashAt, hashAt + 64) === 0))
-    return undefined;
-  return {
-    $typeName: DIGEST,
-    hash: buf.toString('latin1', hashAt, hashAt + 64),
-    sizeBytes: BigInt(size),
-  };
-}
-
-/** Names in two lists sorted by name: true when none is in both. */
-function disjoint(a: readonly { name: string }[], b: readonly { name: string }[]): boolean {
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    // ASCII only here: string order is byte order.
-    const x = (a[i] as { name: string }).name;
-    const y = (b[j] as { name: string }).name;
-    if (x === y) return false;
-    if (x < y) i++;
-    else j++;
-  }
-  return true;
-}
-
 /**
  * The Directory in `bytes` when they hold a valid one of the common shape,
  * else undefined (then fromBinary and validateDirectory say what it is).
- * Valid means what validateDirectory checks: single-component names, each
- * list strictly sorted, no name in two lists, digests well-formed, symlink
- * targets non-empty without NUL.
+ * Valid means what validateDirectory checks (see scanDirectory).
  */
 export function decodeValidDirectory(bytes: Uint8Array): Directory | undefined {
-  const buf = Buffer.isBuffer(bytes)
-    ? bytes
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const c: Cursor = { buf, pos: 0, nameAt: 0 };
-  const end = buf.length;
+  const buf = asBuffer(bytes);
+  const scan = scanDirectory(buf);
+  if (scan === undefined) return undefined;
+  const { count, rec, size } = scan;
   const files: FileNode[] = [];
   const directories: DirectoryNode[] = [];
   const symlinks: SymlinkNode[] = [];
-  // The previous name of each list, as [start, end) in buf.
-  let fileStart = 0;
-  let fileEnd = 0;
-  let dirStart = 0;
-  let dirEnd = 0;
-  let linkStart = 0;
-  let linkEnd = 0;
-  while (c.pos < end) {
-    const tag = buf[c.pos++];
-    const len = readLength(c, end);
-    if (len < 0) return undefined;
-    const stop = c.pos + len;
-    let name: string | undefined;
-    if (tag === TAG_1_LEN) {
-      let digest: PbDigest | undefined;
-      let isExecutable = false;
-      while (c.pos < stop) {
-        const t = buf[c.pos++];
-        if (t === TAG_1_LEN && name === undefined) {
-          name = readName(c, stop, fileStart, fileEnd);
-          if (name === undefined) return undefined;
-        } else if (t === TAG_2_LEN && digest === undefined) {
-          digest = readDigest(c, stop);
-          if (digest === undefined) return undefined;
-        } else if (t === TAG_4_VARINT && c.pos < stop) {
-          const b = buf[c.pos++];
-          if (b !== 0 && b !== 1) return undefined;
-          isExecutable = b === 1;
-        } else {
-          return undefined;
-        }
-      }
-      if (name === undefined || digest === undefined) return undefined;
-      fileStart = c.nameAt;
-      fileEnd = fileStart + name.length;
-      files.push({ $typeName: FILE_NODE, name, isExecutable, digest });
-    } else if (tag === TAG_2_LEN) {
-      let digest: PbDigest | undefined;
-      while (c.pos < stop) {
-        const t = buf[c.pos++];
-        if (t === TAG_1_LEN && name === undefined) {
-          name = readName(c, stop, dirStart, dirEnd);
-          if (name === undefined) return undefined;
-        } else if (t === TAG_2_LEN && digest === undefined) {
-          digest = readDigest(c, stop);
-          if (digest === undefined) return undefined;
-        } else {
-          return undefined;
-        }
-      }
-      if (name === undefined || digest === undefined) return undefined;
-      dirStart = c.nameAt;
-      dirEnd = dirStart + name.length;
-      directories.push({ $typeName: DIRECTORY_NODE, name, digest });
-    } else if (tag === TAG_3_LEN) {
-      let target: string | undefined;
-      while (c.pos < stop) {
-        const t = buf[c.pos++];
-        if (t === TAG_1_LEN && name === undefined) {
-          name = readName(c, stop, linkStart, linkEnd);
-          if (name === undefined) return undefined;
-        } else if (t === TAG_2_LEN && target === undefined) {
-          const n = readLength(c, stop);
-          if (n <= 0) return undefined;
-          for (let i = c.pos; i < c.pos + n; i++) {
-            const b = buf[i] as number;
-            if (b === 0 || b > 0x7f) return undefined;
-          }
-          target = buf.toString('latin1', c.pos, c.pos + n);
-          c.pos += n;
-        } else {
-          return undefined;
-        }
-      }
-      if (name === undefined || target === undefined) return undefined;
-      linkStart = c.nameAt;
-      linkEnd = linkStart + name.length;
-      symlinks.push({ $typeName: SYMLINK_NODE, name, target });
-    } else {
-      return undefined;
+  for (let i = 0, r = 0; i < count; i++, r += REC) {
+    const kind = rec[r + R_KIND];
+    const name = buf.toString('latin1', rec[r + R_NAME], rec[r + R_NAME_END]);
+    const value = buf.toString('latin1', rec[r + R_VALUE], rec[r + R_VALUE_END]);
+    if (kind === LINK) {
+      symlinks.push({ $typeName: SYMLINK_NODE, name, target: value });
+      continue;
     }
+    const digest: PbDigest = {
+      $typeName: DIGEST,
+      hash: value,
+      sizeBytes: BigInt(size[i] as number),
+    };
+    if (kind === FILE)
+      files.push({ $typeName: FILE_NODE, name, isExecutable: rec[r + R_EXEC] === 1, digest });
+    else directories.push({ $typeName: DIRECTORY_NODE, name, digest });
   }
-  if (
-    (files.length > 0 && directories.length > 0 && !disjoint(files, directories)) ||
-    (files.length > 0 && symlinks.length > 0 && !disjoint(files, symlinks)) ||
-    (directories.length > 0 && symlinks.length > 0 && !disjoint(directories, symlinks))
-  )
-    return undefined;
   return { $typeName: DIRECTORY, files, directories, symlinks };
 }
 
@@ -260,6 +77,13 @@ export function decodeValidDirectory(bytes: Uint8Array): Directory | undefined {
 export function decodeDirectoryMessage(bytes: Uint8Array): Directory {
   return decodeValidDirectory(bytes) ?? fromBinary(DirectorySchema, bytes);
 }
+
+// Tags (field number << 3 | wire type) of the fields written here.
+const TAG_1_LEN = 0x0a; // Directory.files, *.name, Digest.hash
+const TAG_2_LEN = 0x12; // Directory.directories, *.digest, SymlinkNode.target
+const TAG_3_LEN = 0x1a; // Directory.symlinks
+const TAG_2_VARINT = 0x10; // Digest.size_bytes
+const TAG_4_VARINT = 0x20; // FileNode.is_executable
 
 /** Bytes of `n` (0 ≤ n < 2^53) as a varint. */
 function varintSize(n: number): number {

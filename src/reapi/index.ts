@@ -6,6 +6,7 @@ export type { Digest as PbDigest } from './gen/build/bazel/remote/execution/v2/r
 export * from './names.js';
 export * from './directory.js';
 export * from './directory-codec.js';
+export * from './encoded-directory.js';
 export * from './merkle.js';
 export * from './tree-builder.js';
 export * from './action.js';

@@ -4,13 +4,12 @@
 // valid only what validateDirectory accepts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../../src/core/index.js';
 import { decodeDirectory } from '../../src/cas/index.js';
 import {
   DirectorySchema,
   EMPTY_HASH,
-  NodePropertiesSchema,
   decodeDirectoryMessage,
   decodeValidDirectory,
   digestKey,
@@ -20,94 +19,19 @@ import {
   validateDirectory,
   type Directory,
 } from '../../src/reapi/index.js';
+import { scanDirectory } from '../../src/reapi/directory-scan.js';
+import { damage, gen, HASH, nearlyValid, rng } from '../helpers/random-directories.js';
 
-/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const HASH = digestOf(Buffer.from('x')).hash;
-
-function gen(r: () => number): Directory {
-  // Half the cases are valid and plain (what the fast path takes), half anything.
-  const clean = r() < 0.5;
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
-  const chars = ['a', 'b', 'z', 'A', '0', '.', '-', '_', ' ', '~', '\x7f'];
-  const odd = ['é', '€', '😀', '\uE000', '\uFFFD', '/', '\0', '\x01'];
-  const name = (): string => {
-    const roll = r();
-    if (roll < 0.03 && !clean) return pick(['', '.', '..']);
-    const len = roll < 0.1 ? 120 + Math.floor(r() * 20) : 1 + Math.floor(r() * 12);
-    let s = '';
-    for (let i = 0; i < len; i++) s += r() < 0.02 && !clean ? pick(odd) : pick(chars);
-    return s === '.' || s === '..' ? `${s}x` : s;
-  };
-  const digest = (): { hash: string; sizeBytes: bigint } | undefined => {
-    const roll = clean ? 0.05 + r() * 0.95 : r();
-    if (roll < 0.02) return undefined;
-    const hash =
-      roll < 0.05
-        ? pick(['', HASH.toUpperCase(), HASH.slice(1), `${HASH}0`, HASH.replace('a', 'é')])
-        : roll < 0.1
-          ? EMPTY_HASH
-          : Array.from(HASH, (c) =>
-              r() < 0.5 ? c : '0123456789abcdef'.charAt(Math.floor(r() * 16)),
-            ).join('');
-    const sizes = [0n, 1n, 127n, 128n, 16383n, 16384n, 2n ** 31n, 2n ** 32n + 5n];
-    const rare = [2n ** 53n - 1n, 2n ** 53n, 2n ** 63n - 1n, -1n];
-    let sizeBytes =
-      r() < 0.05 && !clean ? pick(rare) : r() < 0.5 ? pick(sizes) : BigInt(Math.floor(r() * 1e6));
-    if (clean && (hash === EMPTY_HASH) !== (sizeBytes === 0n))
-      sizeBytes = hash === EMPTY_HASH ? 0n : 1n;
-    return { hash, sizeBytes };
-  };
-  const n = (max: number): number => Math.floor(r() * r() * max);
-  const props = (): { properties: { name: string; value: string }[] } | undefined =>
-    r() < 0.03 && !clean ? { properties: [{ name: 'mtime', value: '1' }] } : undefined;
-  const dir = create(DirectorySchema, {
-    files: Array.from({ length: n(40) }, () => ({
-      name: name(),
-      digest: digest(),
-      isExecutable: r() < 0.3,
-      nodeProperties: props(),
-    })),
-    directories: Array.from({ length: n(10) }, () => ({ name: name(), digest: digest() })),
-    symlinks: Array.from({ length: n(6) }, () => ({
-      name: name(),
-      target: r() < 0.05 && !clean ? '' : `../${name()}`,
-      nodeProperties: props(),
-    })),
-    nodeProperties: r() < 0.03 && !clean ? create(NodePropertiesSchema, {}) : undefined,
-  });
-  if (clean) {
-    // One entry per name.
-    const seen = new Set<string>();
-    const once = (x: { name: string }): boolean => {
-      if (seen.has(x.name)) return false;
-      seen.add(x.name);
-      return true;
-    };
-    dir.files = dir.files.filter(once);
-    dir.directories = dir.directories.filter(once);
-    dir.symlinks = dir.symlinks.filter(once);
-  }
-  // Mostly sorted, as stored Directories are; sometimes not.
-  if (clean || r() < 0.8) {
-    const byBytes = (a: { name: string }, b: { name: string }): number =>
-      Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
-    dir.files.sort(byBytes);
-    dir.directories.sort(byBytes);
-    dir.symlinks.sort(byBytes);
-  }
-  if (r() < 0.03 && !clean) dir.$unknown = [{ no: 9, wireType: 0, data: new Uint8Array([1]) }];
-  return dir;
+/** The scan calls bytes canonical exactly when they are toBinary's encoding of what they hold. */
+function assertCanonicalFlag(bytes: Uint8Array, dir: Directory, what: string): void {
+  const scan = scanDirectory(Buffer.from(bytes));
+  assert.ok(scan, what);
+  const same =
+    Buffer.compare(
+      Buffer.from(bytes),
+      Buffer.from(toBinary(DirectorySchema, dir, { writeUnknownFields: false })),
+    ) === 0;
+  assert.equal(scan.canonical, same, `${what}: canonical`);
 }
 
 /** What a function returns, or the error it throws, comparable with deepEqual. */
@@ -127,42 +51,6 @@ function validOrError(dir: Directory): string | undefined {
     return e instanceof Error ? e.message : String(e);
   }
 }
-
-/** One mistake in a list: a name twice, two names swapped, or one name in two lists. */
-function nearlyValid(r: () => number, dir: Directory): void {
-  const lists = [dir.files, dir.directories, dir.symlinks] as { name: string }[][];
-  const list = lists[Math.floor(r() * 3)] as { name: string }[];
-  const at = Math.floor(r() * list.length);
-  const x = list[at];
-  if (x === undefined) return;
-  const roll = r();
-  if (roll < 0.3) list.splice(at, 0, { ...x });
-  else if (roll < 0.6 && at + 1 < list.length)
-    list.splice(at, 2, list[at + 1] as { name: string }, x);
-  else if (roll < 0.8) list.splice(at + 1, 0, { ...x, name: `${x.name}${r() < 0.5 ? '' : 'a'}` });
-  else {
-    const other = lists.find((l) => l !== list && l.length > 0);
-    const y = other?.[Math.floor(r() * other.length)];
-    if (y !== undefined) y.name = x.name;
-  }
-}
-
-/** Random damage to encoded bytes: flips, truncation, duplicated or inserted bytes. */
-function damage(r: () => number, bytes: Uint8Array): Uint8Array {
-  const b = [...bytes];
-  const roll = r();
-  const at = Math.floor(r() * (b.length + 1));
-  if (roll < 0.3 && b.length > 0) b[Math.min(at, b.length - 1)] = Math.floor(r() * 256);
-  else if (roll < 0.5) b.length = at;
-  else if (roll < 0.7) b.splice(at, 0, ...b.slice(at, at + 1 + Math.floor(r() * 90)));
-  else if (roll < 0.85) b.splice(at, 0, pick8(r));
-  else b.splice(at, 1 + Math.floor(r() * 4));
-  return new Uint8Array(b);
-}
-const pick8 = (r: () => number): number =>
-  [0x0a, 0x12, 0x1a, 0x20, 0x10, 0x2a, 0x22, 0x80, 0x00, 0x2e, 0x2f, 0xff][
-    Math.floor(r() * 12)
-  ] as number;
 
 test('encodeDirectory writes what toBinary writes (randomized)', () => {
   const r = rng(1);
@@ -202,6 +90,7 @@ test('decoding returns what fromBinary returns, and validates as validateDirecto
       assert.ok('ok' in want, `case ${i}`);
       assert.deepEqual(valid, want.ok, `case ${i}`);
       assert.equal(validOrError(want.ok), undefined, `case ${i}`);
+      assertCanonicalFlag(bytes, valid, `case ${i}`);
     } else if ('ok' in want && validOrError(want.ok) === undefined) {
       // Valid but not taken by the fast path: only for what it leaves to protobuf-es.
       const plain =
@@ -233,6 +122,9 @@ const ld = (tag: string, ...parts: string[]): string => {
   return `${tag}${len}${body}`;
 };
 const text = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
+/** A length-delimited field whose length (< 128) takes two bytes: valid, not canonical. */
+const overlong = (tag: string, body: string): string =>
+  `${tag}${((body.length / 2) | 0x80).toString(16)}00${body}`;
 
 test('edge cases decode as fromBinary decodes them', () => {
   const full = ld('0a', text(HASH));
@@ -247,6 +139,9 @@ test('edge cases decode as fromBinary decodes them', () => {
     ['explicit size 0, empty hash', file('a', ld('12', empty, '1000')), true],
     ['overlong varint size', file('a', ld('12', full, '108100')), true],
     ['bool 0', file('a', ld('12', full, '1001'), '2000'), true],
+    ['bool twice', file('a', ld('12', full, '1001'), '2001', '2001'), true],
+    ['overlong name length', ld('0a', '0a8100', text('a'), ld('12', full, '1001')), true],
+    ['overlong entry length', overlong('0a', ld('0a', text('a')) + ld('12', empty)), true],
     ['bool 2', file('a', ld('12', full, '1001'), '2002'), false],
     ['bool as multi-byte varint', file('a', ld('12', full, '1001'), '208100'), false],
     [
@@ -312,6 +207,7 @@ test('edge cases decode as fromBinary decodes them', () => {
       assert.ok('ok' in want, what);
       assert.deepEqual(valid, want.ok, what);
       assert.equal(validOrError(want.ok), undefined, what);
+      assertCanonicalFlag(bytes, valid, what);
     }
   }
 });
