@@ -16,6 +16,8 @@ export class TreeFiles {
   private readonly byTree = new Map<string, Promise<FileEntry[]>>();
   private readonly indexes = new Map<string, Promise<Map<string, string[]>>>();
   private readonly byPath = new Map<string, Promise<Map<string, Digest>>>();
+  /** The same maps once they are made, for lookups that need not wait. */
+  private readonly byPathNow = new Map<string, ReadonlyMap<string, Digest>>();
 
   constructor(cas: Cas) {
     this.reader = new DirectoryReader(cas);
@@ -58,13 +60,31 @@ export class TreeFiles {
    * 50 times slower).
    */
   async fileAt(root: Digest, path: string): Promise<Digest | undefined> {
+    return (await this.paths(root)).get(path);
+  }
+
+  /** The tree's files by path (made once per tree). */
+  paths(root: Digest): Promise<ReadonlyMap<string, Digest>> {
     const key = digestKey(root);
     let p = this.byPath.get(key);
     if (p === undefined) {
-      p = this.files(root).then((fs) => new Map(fs.map((f) => [f.path, f.digest])));
+      p = this.files(root).then((fs) => {
+        const m = new Map(fs.map((f) => [f.path, f.digest]));
+        this.byPathNow.set(key, m);
+        return m;
+      });
       this.byPath.set(key, p);
     }
-    return (await p).get(path);
+    return p;
+  }
+
+  /**
+   * The tree's files by path if paths() has made them already, else
+   * undefined: instantiation resolves hundreds of overlays per action
+   * against the same few trees, most without waiting for anything.
+   */
+  pathsNow(root: Digest): ReadonlyMap<string, Digest> | undefined {
+    return this.byPathNow.get(digestKey(root));
   }
 
   private async walk(root: Digest): Promise<FileEntry[]> {
