@@ -2,7 +2,6 @@
 // only be made by parsing untrusted input or by hashing bytes or files.
 import { createHash, type Hash as CryptoHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { create } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
 import {
   DigestSchema,
@@ -103,8 +102,14 @@ export function fromValidatedPb(pb: PbDigest): Digest {
   return make(pb.hash as Hash, Number(pb.sizeBytes));
 }
 
+/** The same for a hash and size a decoder has checked itself (EncodedDirectory's scan). */
+export function fromValidatedParts(hash: string, size: number): Digest {
+  return make(hash as Hash, size);
+}
+
+/** The protobuf Digest: what create(DigestSchema, ...) makes, without its reflection (hot in generation). */
 export function toPb(d: Digest): PbDigest {
-  return create(DigestSchema, { hash: d.hash, sizeBytes: BigInt(d.size) });
+  return { $typeName: DigestSchema.typeName, hash: d.hash, sizeBytes: BigInt(d.size) };
 }
 
 /** `hash/size`: a stable string key for maps and messages. */

@@ -4,7 +4,7 @@
 // are copied as bytes, never decoded into objects and encoded back; the
 // result is byte for byte what encodeDirectory writes for the edited message
 // (test/reapi/encoded-directory.test.ts), so digests are the same.
-import { parseDigest, type Digest } from './digest.js';
+import { fromValidatedParts, type Digest } from './digest.js';
 import {
   asBuffer,
   DIR,
@@ -46,14 +46,18 @@ function writeVarint(out: Buffer, pos: number, n: number): number {
 /** Size of a Digest message's body. */
 const digestBody = (d: Digest): number => 66 + (d.size === 0 ? 0 : 1 + varintSize(d.size));
 
+/**
+ * Entries by index, in encoded order: files are [0, fileCount), directories
+ * [fileCount, directoryEnd), symlinks after.
+ */
 export class EncodedDirectory {
   private constructor(
     /** The canonical encoding. */
     readonly bytes: Buffer,
     private readonly rec: Int32Array,
-    /** Entries [0, files) are files, [files, dirs) directories, then symlinks. */
-    private readonly files: number,
-    private readonly dirs: number,
+    private readonly sizes: Float64Array,
+    readonly fileCount: number,
+    readonly directoryEnd: number,
   ) {}
 
   /**
@@ -70,7 +74,26 @@ export class EncodedDirectory {
     while (files < scan.count && rec[files * REC + R_KIND] === FILE) files++;
     let dirs = files;
     while (dirs < scan.count && rec[dirs * REC + R_KIND] === DIR) dirs++;
-    return new EncodedDirectory(buf, rec, files, dirs);
+    return new EncodedDirectory(buf, rec, scan.size.slice(0, scan.count), files, dirs);
+  }
+
+  /** The name of entry `i`. */
+  name(i: number): string {
+    return this.bytes.toString(
+      'latin1',
+      this.rec[i * REC + R_NAME],
+      this.rec[i * REC + R_NAME_END],
+    );
+  }
+
+  /** The digest of file or directory `i` (checked by the scan). */
+  digest(i: number): Digest {
+    const at = this.rec[i * REC + R_VALUE] as number;
+    return fromValidatedParts(this.bytes.toString('latin1', at, at + 64), this.sizes[i] as number);
+  }
+
+  executable(i: number): boolean {
+    return this.rec[i * REC + R_EXEC] === 1;
   }
 
   /** The entry named `name` in [lo, hi) (a sorted list), or -1. */
@@ -96,27 +119,13 @@ export class EncodedDirectory {
   }
 
   hasFile(name: string): boolean {
-    return this.find(name, 0, this.files) >= 0;
+    return this.find(name, 0, this.fileCount) >= 0;
   }
 
   /** The digest of the subdirectory `name`, if there is one. */
   directory(name: string): Digest | undefined {
-    const i = this.find(name, this.files, this.dirs);
-    if (i < 0) return undefined;
-    const r = i * REC;
-    const hashAt = this.rec[r + R_VALUE] as number;
-    // Its size: the varint after the hash, if any (the bytes are canonical).
-    let size = 0;
-    let pos = hashAt + 64;
-    if (pos < (this.rec[r + R_END] as number) && this.bytes[pos] === TAG_2_VARINT) {
-      pos++;
-      for (let scale = 1; ; scale *= 128) {
-        const b = this.bytes[pos++] as number;
-        size += (b & 0x7f) * scale;
-        if (b < 0x80) break;
-      }
-    }
-    return parseDigest(this.bytes.toString('latin1', hashAt, hashAt + 64), size);
+    const i = this.find(name, this.fileCount, this.directoryEnd);
+    return i < 0 ? undefined : this.digest(i);
   }
 
   /**
@@ -131,12 +140,12 @@ export class EncodedDirectory {
   ): Uint8Array | undefined {
     const edits: { at: number; digest: Digest }[] = [];
     for (const [name, digest] of files) {
-      const at = this.find(name, 0, this.files);
+      const at = this.find(name, 0, this.fileCount);
       if (at < 0) return undefined;
       edits.push({ at, digest });
     }
     for (const [name, digest] of dirs) {
-      const at = this.find(name, this.files, this.dirs);
+      const at = this.find(name, this.fileCount, this.directoryEnd);
       if (at < 0) return undefined;
       edits.push({ at, digest });
     }

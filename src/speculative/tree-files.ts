@@ -34,6 +34,16 @@ export class TreeFiles {
     return p;
   }
 
+  /**
+   * The same list, made again on each call and not kept: for trees read
+   * once, such as each recorded action's input tree in generation (kept,
+   * a thousand lists of hundreds of entries cost more in garbage collection
+   * than reading them).
+   */
+  list(root: Digest): Promise<FileEntry[]> {
+    return this.byTree.get(digestKey(root)) ?? this.walk(root);
+  }
+
   /** The tree's files by content: hash → paths (computed once per tree). */
   index(root: Digest): Promise<Map<string, string[]>> {
     const key = digestKey(root);
@@ -90,6 +100,15 @@ export class TreeFiles {
   private async walk(root: Digest): Promise<FileEntry[]> {
     const out: FileEntry[] = [];
     const visit = async (d: Digest, prefix: string): Promise<void> => {
+      // Stored canonically (ours always are): read off the bytes, no messages made.
+      const enc = await this.reader.encoded(d);
+      if (enc !== undefined) {
+        for (let i = 0; i < enc.fileCount; i++)
+          out.push({ path: prefix + enc.name(i), digest: enc.digest(i) });
+        for (let i = enc.fileCount; i < enc.directoryEnd; i++)
+          await visit(enc.digest(i), `${prefix}${enc.name(i)}/`);
+        return;
+      }
       const dir = await this.reader.read(d);
       // The reader validated every digest of the Directory when it decoded it.
       for (const f of dir.files)

@@ -47,6 +47,18 @@ test('withDigests writes what encodeDirectory writes for the edited Directory (r
     assert.equal(enc !== undefined, valid !== undefined, `case ${i}`);
     if (enc === undefined || valid === undefined) continue;
     assert.equal(hex(enc.bytes), hex(bytes));
+    // Entries by index read as the decoded message has them.
+    assert.equal(enc.fileCount, valid.files.length);
+    assert.equal(enc.directoryEnd, valid.files.length + valid.directories.length);
+    valid.files.forEach((f, k) => {
+      assert.equal(enc.name(k), f.name);
+      assert.deepEqual(enc.digest(k), fromPb(f.digest));
+      assert.equal(enc.executable(k), f.isExecutable);
+    });
+    valid.directories.forEach((x, k) => {
+      assert.equal(enc.name(enc.fileCount + k), x.name);
+      assert.deepEqual(enc.digest(enc.fileCount + k), fromPb(x.digest));
+    });
     // Some files and directories get new digests; sometimes a name is not there.
     const files = new Map<string, Digest>();
     const dirs = new Map<string, Digest>();
