@@ -78,6 +78,25 @@ export function compareSpans(
   return aEnd - a - (bEnd - b);
 }
 
+/**
+ * The length prefix at buf[pos] of a field that must end by `limit`, packed
+ * as length * 16 + bytes read * 2 + 1 if not minimal; -1 when it does not
+ * fit or is 2^26 or more (a Directory that large goes to protobuf-es).
+ */
+function lengthAt(buf: Buffer, pos: number, limit: number): number {
+  let n = 0;
+  for (let k = 0; k < 4; k++) {
+    if (pos + k >= limit) return -1;
+    const b = buf[pos + k] as number;
+    n |= (b & 0x7f) << (7 * k);
+    if (b < 0x80) {
+      if (n >= 1 << 26 || pos + k + 1 + n > limit) return -1;
+      return n * 16 + (k + 1) * 2 + (b === 0 && k > 0 ? 1 : 0);
+    }
+  }
+  return -1;
+}
+
 /** The index of the next entry of `kind` at or after `i`, or `count`. */
 function nextOf(kind: number, i: number, count: number): number {
   while (i < count && rec[i * REC + R_KIND] !== kind) i++;
@@ -122,22 +141,6 @@ export function scanDirectory(buf: Buffer): Scan | undefined {
   const prevStart = [0, 0, 0];
   const prevEnd = [0, 0, 0];
 
-  /** A length prefix ending no later than `limit` (at most 4 bytes), or -1. */
-  const length = (limit: number): number => {
-    let n = 0;
-    for (let shift = 0; shift < 28; shift += 7) {
-      if (pos >= limit) return -1;
-      const b = buf[pos++] as number;
-      n |= (b & 0x7f) << shift;
-      if (b < 0x80) {
-        // Minimal: no trailing zero group.
-        if (b === 0 && shift > 0) canonical = false;
-        return pos + n <= limit ? n : -1;
-      }
-    }
-    return -1;
-  };
-
   while (pos < end) {
     const start = pos;
     const tag = buf[pos++];
@@ -145,9 +148,11 @@ export function scanDirectory(buf: Buffer): Scan | undefined {
     if (kind < 0) return undefined;
     if (kind < lastKind) canonical = false;
     lastKind = kind;
-    const len = length(end);
-    if (len < 0) return undefined;
-    const stop = pos + len;
+    let v = lengthAt(buf, pos, end);
+    if (v < 0) return undefined;
+    if ((v & 1) === 1) canonical = false;
+    pos += (v >>> 1) & 7;
+    const stop = pos + (v >>> 4);
     if (rec.length < (count + 1) * REC) {
       const grown = new Int32Array(rec.length * 2);
       grown.set(rec);
@@ -169,8 +174,11 @@ export function scanDirectory(buf: Buffer): Scan | undefined {
       if (t === TAG_1_LEN && name < 0) {
         if (lastField > 1) canonical = false;
         lastField = 1;
-        const n = length(stop);
-        if (n <= 0) return undefined;
+        v = lengthAt(buf, pos, stop);
+        if (v < 16) return undefined; // invalid, or empty
+        if ((v & 1) === 1) canonical = false;
+        pos += (v >>> 1) & 7;
+        const n = v >>> 4;
         name = pos;
         nameEnd = pos + n;
         for (let i = name; i < nameEnd; i++) {
@@ -186,10 +194,12 @@ export function scanDirectory(buf: Buffer): Scan | undefined {
       } else if (t === TAG_2_LEN && kind === LINK && value < 0) {
         if (lastField > 2) canonical = false;
         lastField = 2;
-        const n = length(stop);
-        if (n <= 0) return undefined;
+        v = lengthAt(buf, pos, stop);
+        if (v < 16) return undefined;
+        if ((v & 1) === 1) canonical = false;
+        pos += (v >>> 1) & 7;
         value = pos;
-        valueEnd = pos + n;
+        valueEnd = pos + (v >>> 4);
         for (let i = value; i < valueEnd; i++) {
           const b = buf[i] as number;
           if (b === 0 || b > 0x7f) return undefined;
@@ -199,16 +209,21 @@ export function scanDirectory(buf: Buffer): Scan | undefined {
         // The Digest: its hash, and its size unless 0.
         if (lastField > 2) canonical = false;
         lastField = 2;
-        const n = length(stop);
-        if (n < 0) return undefined;
-        const dstop = pos + n;
+        v = lengthAt(buf, pos, stop);
+        if (v < 0) return undefined;
+        if ((v & 1) === 1) canonical = false;
+        pos += (v >>> 1) & 7;
+        const dstop = pos + (v >>> 4);
         let digestField = 0;
         while (pos < dstop) {
           const dt = buf[pos++];
           if (dt === TAG_1_LEN && value < 0) {
             if (digestField > 1) canonical = false;
             digestField = 1;
-            if (length(dstop) !== 64) return undefined;
+            v = lengthAt(buf, pos, dstop);
+            if (v >>> 4 !== 64 || v < 0) return undefined;
+            if ((v & 1) === 1) canonical = false;
+            pos += (v >>> 1) & 7;
             value = pos;
             valueEnd = pos + 64;
             for (let i = value; i < valueEnd; i++)

@@ -207,12 +207,14 @@ export async function instantiate(
       'digest' in r &&
       (r.digest.hash !== o.targetDigest?.hash ||
         r.digest.size !== Number(o.targetDigest.sizeBytes));
+    // One path (the usual case) is not resolved yet: allIn said so.
+    const single = o.targetPaths.length === 1;
     for (const p of o.targetPaths) {
-      if (resolvedPaths.has(p)) continue;
+      if (!single && resolvedPaths.has(p)) continue;
       if ('digest' in r) {
         resolvedPaths.add(p);
-        waiting.delete(p);
-        failed.delete(p);
+        if (waiting.size > 0) waiting.delete(p);
+        if (failed.size > 0) failed.delete(p);
         if (changed) replace.set(p, r.digest);
       } else if ('wait' in r) {
         if (!waiting.has(p)) waiting.set(p, r.wait);
