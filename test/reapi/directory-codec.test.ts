@@ -4,7 +4,7 @@
 // valid only what validateDirectory accepts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../../src/core/index.js';
 import { decodeDirectory } from '../../src/cas/index.js';
 import {
@@ -260,4 +260,22 @@ test('decodeDirectory accepts what it accepted before and fails with the same er
     'reapi/invalid-digest',
   ])
     assert.ok((codes.get(code) ?? 0) > 100, `${code}: ${JSON.stringify([...codes])}`);
+});
+
+test('a hash with any byte other than a lowercase hex digit, anywhere, is refused', () => {
+  const ok = Buffer.from(
+    toBinary(
+      DirectorySchema,
+      create(DirectorySchema, { files: [{ name: 'f', digest: { hash: HASH, sizeBytes: 1n } }] }),
+    ),
+  );
+  assert.ok(scanDirectory(ok));
+  const at = ok.indexOf(Buffer.from(HASH, 'latin1'));
+  for (let i = 0; i < 64; i++)
+    for (let b = 0; b < 256; b++) {
+      const bytes = Buffer.from(ok);
+      bytes[at + i] = b;
+      const digit = (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66);
+      assert.equal(scanDirectory(bytes) !== undefined, digit, `byte ${b} at ${i}`);
+    }
 });
