@@ -9,6 +9,7 @@ import {
   digestKey,
   digestMessage,
   DirectorySchema,
+  EncodedDirectory,
   fromPb,
   toPb,
   type Digest,
@@ -20,6 +21,7 @@ import { decodeDirectory } from './tree.js';
 /** Reads Directory messages, each digest once (trees share most subtrees). */
 export class DirectoryReader {
   private readonly cache = new Map<string, Promise<Directory>>();
+  private readonly encodedCache = new Map<string, Promise<EncodedDirectory | undefined>>();
 
   constructor(
     private readonly cas: Cas,
@@ -32,6 +34,21 @@ export class DirectoryReader {
     if (p === undefined) {
       p = this.cas.readBlob(d, this.opts).then((bytes) => decodeDirectory(bytes, d));
       this.cache.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * The Directory as its bytes, validated and indexed for edits, when they
+   * are a canonical encoding of the common shape; undefined for the rest,
+   * which read() decodes (and refuses, if invalid, saying why).
+   */
+  encoded(d: Digest): Promise<EncodedDirectory | undefined> {
+    const key = digestKey(d);
+    let p = this.encodedCache.get(key);
+    if (p === undefined) {
+      p = this.cas.readBlob(d, this.opts).then((bytes) => EncodedDirectory.from(bytes));
+      this.encodedCache.set(key, p);
     }
     return p;
   }

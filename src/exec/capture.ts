@@ -3,10 +3,10 @@
 // stored in the CAS.
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { create, fromBinary } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import type { LocalCas } from '../cas/index.js';
 import {
-  DirectorySchema,
+  decodeDirectoryMessage,
   OutputDirectorySchema,
   OutputFileSchema,
   OutputSymlinkSchema,
@@ -74,8 +74,8 @@ async function captureTree(cas: LocalCas, dir: string): Promise<Digest> {
   const children = [...tree.directories.entries()]
     .filter(([k]) => k !== digestKey(tree.root))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, d]) => fromBinary(DirectorySchema, d.bytes));
-  const msg = create(TreeSchema, { root: fromBinary(DirectorySchema, root.bytes), children });
+    .map(([, d]) => decodeDirectoryMessage(d.bytes));
+  const msg = create(TreeSchema, { root: decodeDirectoryMessage(root.bytes), children });
   const { bytes } = digestMessage(TreeSchema, msg);
   return cas.writeBlob(bytes);
 }

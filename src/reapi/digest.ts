@@ -1,8 +1,8 @@
 // Digests: the validated identity of a blob (SHA-256 hex + size). A Digest can
 // only be made by parsing untrusted input or by hashing bytes or files.
+import * as crypto from 'node:crypto';
 import { createHash, type Hash as CryptoHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { create } from '@bufbuild/protobuf';
 import { SpecbuildError } from '../core/index.js';
 import {
   DigestSchema,
@@ -103,8 +103,14 @@ export function fromValidatedPb(pb: PbDigest): Digest {
   return make(pb.hash as Hash, Number(pb.sizeBytes));
 }
 
+/** The same for a hash and size a decoder has checked itself (EncodedDirectory's scan). */
+export function fromValidatedParts(hash: string, size: number): Digest {
+  return make(hash as Hash, size);
+}
+
+/** The protobuf Digest: what create(DigestSchema, ...) makes, without its reflection (hot in generation). */
 export function toPb(d: Digest): PbDigest {
-  return create(DigestSchema, { hash: d.hash, sizeBytes: BigInt(d.size) });
+  return { $typeName: DigestSchema.typeName, hash: d.hash, sizeBytes: BigInt(d.size) };
 }
 
 /** `hash/size`: a stable string key for maps and messages. */
@@ -116,8 +122,19 @@ export function digestEquals(a: Digest, b: Digest): boolean {
   return a.hash === b.hash && a.size === b.size;
 }
 
+/**
+ * crypto.hash (Node ≥ 20.12): one call, no Hash object; 1.1 µs instead of
+ * 2.4-3.2 µs for a small Directory or Action on this 2-core machine, which
+ * instantiation hashes several of per action.
+ */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'hex') => string }).hash;
+
 export function digestOf(data: Uint8Array): Digest {
-  const hash = createHash('sha256').update(data).digest('hex') as Hash;
+  const hash = (
+    oneShot !== undefined
+      ? oneShot('sha256', data, 'hex')
+      : createHash('sha256').update(data).digest('hex')
+  ) as Hash;
   return make(hash, data.byteLength);
 }
 

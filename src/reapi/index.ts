@@ -6,6 +6,8 @@ export type { Digest } from './digest.js';
 export type { Digest as PbDigest } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 export * from './names.js';
 export * from './directory.js';
+export * from './directory-codec.js';
+export * from './encoded-directory.js';
 export * from './merkle.js';
 export * from './tree-builder.js';
 export * from './action.js';

@@ -12,6 +12,7 @@ import {
   DirectorySchema,
   fromPb,
   speculativePb,
+  toPb,
   TreeSchema,
   type Action,
   type ActionResult,
@@ -111,6 +112,30 @@ export async function loadSpeculativeActions(cas: Cas, d: Digest): Promise<Specu
   } catch (e) {
     throw SpecbuildError.from(e, 'reapi/invalid-message');
   }
+}
+
+/**
+ * An Overlay: what create(OverlaySchema, ...) makes (no key for an absent
+ * digest), without its reflection: generation makes one per recorded input.
+ */
+export function newOverlay(o: {
+  type: speculativePb.Overlay_Type;
+  sourceElement: string;
+  sourcePath: string;
+  targetDigest: Digest;
+  sourceActionDigest?: Digest;
+  targetPaths: string[];
+}): Overlay {
+  const overlay: Overlay = {
+    $typeName: speculativePb.OverlaySchema.typeName,
+    type: o.type,
+    sourceElement: o.sourceElement,
+    sourcePath: o.sourcePath,
+    targetDigest: toPb(o.targetDigest),
+    targetPaths: o.targetPaths,
+  };
+  if (o.sourceActionDigest !== undefined) overlay.sourceActionDigest = toPb(o.sourceActionDigest);
+  return overlay;
 }
 
 export function newSpeculativeActions(): SpeculativeActions {

@@ -10,6 +10,7 @@ import { create } from '@bufbuild/protobuf';
 import type { ActionCache, Cas } from '../cas/index.js';
 import { digestKey, fromPb, speculativePb, toPb, type Digest } from '../reapi/index.js';
 import {
+  newOverlay,
   OverlayType,
   outputFilesOf,
   readAction,
@@ -55,6 +56,14 @@ interface Origin {
   location: string | undefined;
   /** ACTION: the producing action's base digest. */
   action?: Digest;
+  /** Its overlay's identity with the content's hash: files of one input tree are grouped by it. */
+  key: string;
+}
+
+/** An origin of the file of content `hash` (the key is made once, not per input file). */
+function origin(hash: string, o: Omit<Origin, 'key'>): Origin {
+  const action = o.action === undefined ? '' : digestKey(o.action);
+  return { ...o, key: `${o.type}\0${o.element}\0${o.path}\0${action}\0${hash}` };
 }
 
 /** SOURCE first, then ACTION, then ARTIFACT (the order resolution tries them in). */
@@ -93,30 +102,42 @@ export async function generate(
   // 1. Where files of known origin sit: own sources, dependencies' sources and artifacts.
   const origins = new Map<string, Origin[]>();
   for (const f of await trees.files(input.sources))
-    push(origins, f.digest.hash, {
-      type: OverlayType.SOURCE,
-      element: '',
-      path: f.path,
-      location: joinPath(buildRoot, f.path),
-    });
+    push(
+      origins,
+      f.digest.hash,
+      origin(f.digest.hash, {
+        type: OverlayType.SOURCE,
+        element: '',
+        path: f.path,
+        location: joinPath(buildRoot, f.path),
+      }),
+    );
   for (const dep of input.deps) {
     if (dep.sources === undefined) continue;
     for (const f of await trees.files(dep.sources))
-      push(origins, f.digest.hash, {
-        type: OverlayType.SOURCE,
-        element: dep.name,
-        path: f.path,
-        location: undefined,
-      });
+      push(
+        origins,
+        f.digest.hash,
+        origin(f.digest.hash, {
+          type: OverlayType.SOURCE,
+          element: dep.name,
+          path: f.path,
+          location: undefined,
+        }),
+      );
   }
   for (const dep of input.deps)
     for (const f of await trees.files(dep.files))
-      push(origins, f.digest.hash, {
-        type: OverlayType.ARTIFACT,
-        element: dep.name,
-        path: f.path,
-        location: f.path,
-      });
+      push(
+        origins,
+        f.digest.hash,
+        origin(f.digest.hash, {
+          type: OverlayType.ARTIFACT,
+          element: dep.name,
+          path: f.path,
+          location: f.path,
+        }),
+      );
 
   // 2. Outputs of actions: the dependencies' (full mode), then the element's own as they come.
   const outputs = new Map<string, Origin[]>();
@@ -127,13 +148,17 @@ export async function generate(
     if (result === undefined) return;
     const { workingDirectory } = await readAction(cas, base);
     for (const o of await outputFilesOf(cas, result))
-      push(outputs, o.digest.hash, {
-        type: OverlayType.ACTION,
-        element,
-        path: o.path,
-        location: joinPath(workingDirectory, o.path),
-        action: base,
-      });
+      push(
+        outputs,
+        o.digest.hash,
+        origin(o.digest.hash, {
+          type: OverlayType.ACTION,
+          element,
+          path: o.path,
+          location: joinPath(workingDirectory, o.path),
+          action: base,
+        }),
+      );
   };
   if (crossElement(input.mode)) {
     for (const dep of input.deps) {
@@ -157,10 +182,9 @@ export async function generate(
   let skipped = 0;
   let skipReason: string | undefined;
   for (const base of input.subactions) {
-    let act;
+    let files;
     try {
-      act = await readAction(cas, base);
-      await trees.files(act.inputRoot);
+      files = await trees.list((await readAction(cas, base)).inputRoot);
     } catch (e) {
       skipped++;
       skipReason ??= `${digestKey(base)}: ${e instanceof Error ? e.message : String(e)}`;
@@ -168,22 +192,28 @@ export async function generate(
     }
     const groups = new Map<string, { origin: Origin; digest: Digest; paths: string[] }>();
     const add = (o: Origin, digest: Digest, path: string): void => {
-      const key = `${o.type}\0${o.element}\0${o.path}\0${o.action === undefined ? '' : digestKey(o.action)}\0${digest.hash}`;
-      const g = groups.get(key);
-      if (g === undefined) groups.set(key, { origin: o, digest, paths: [path] });
+      const g = groups.get(o.key);
+      if (g === undefined) groups.set(o.key, { origin: o, digest, paths: [path] });
       else if (!g.paths.includes(path)) g.paths.push(path);
     };
-    for (const f of await trees.files(act.inputRoot)) {
-      const known = origins.get(f.digest.hash) ?? [];
-      const made = intraElement(input.mode) ? (outputs.get(f.digest.hash) ?? []) : [];
-      const here = known.filter((o) => o.location === f.path);
-      const madeHere = made.filter((o) => o.location === f.path);
-      if (here.length > 0) for (const o of here) add(o, f.digest, f.path);
-      else if (madeHere.length > 0) {
-        // The latest producer of that file at that place.
-        const o = madeHere[madeHere.length - 1];
-        if (o !== undefined) add(o, f.digest, f.path);
-      } else {
+    const none: Origin[] = [];
+    for (const f of files) {
+      const known = origins.get(f.digest.hash) ?? none;
+      const made = intraElement(input.mode) ? (outputs.get(f.digest.hash) ?? none) : none;
+      // Where it was staged or produced, if it is at that place (no arrays made per file).
+      let here = false;
+      for (const o of known)
+        if (o.location === f.path) {
+          add(o, f.digest, f.path);
+          here = true;
+        }
+      if (here) continue;
+      // The latest producer of that file at that place.
+      let madeHere: Origin | undefined;
+      for (let i = made.length - 1; i >= 0 && madeHere === undefined; i--)
+        if ((made[i] as Origin).location === f.path) madeHere = made[i];
+      if (madeHere !== undefined) add(madeHere, f.digest, f.path);
+      else {
         // Of known content but found elsewhere (copied by an unrecorded command): every origin.
         for (const o of known) add(o, f.digest, f.path);
         const last = made[made.length - 1];
@@ -197,13 +227,13 @@ export async function generate(
         g.origin.action !== undefined
       )
         needed.add(digestKey(g.origin.action));
-      return create(speculativePb.OverlaySchema, {
+      return newOverlay({
         type: g.origin.type,
         sourceElement: g.origin.element,
         sourcePath: g.origin.path,
-        targetDigest: toPb(g.digest),
-        sourceActionDigest: g.origin.action === undefined ? undefined : toPb(g.origin.action),
-        targetPaths: [...g.paths].sort(),
+        targetDigest: g.digest,
+        sourceActionDigest: g.origin.action,
+        targetPaths: g.paths.length === 1 ? g.paths : [...g.paths].sort(),
       });
     });
     if (intraElement(input.mode)) await addOutputs('', base).catch(() => undefined);
@@ -297,9 +327,12 @@ function keyOf(sa: SpeculativeAction): string {
 
 /** SOURCE, ACTION, ARTIFACT; then by element, path and first target path: a stable order. */
 export function sortOverlays(overlays: Overlay[]): Overlay[] {
-  const k = (o: Overlay): string =>
-    `${o.sourceElement}\0${o.sourcePath}\0${o.targetPaths[0] ?? ''}\0${o.targetDigest?.hash ?? ''}`;
-  return [...overlays].sort(
-    (a, b) => RANK[a.type] - RANK[b.type] || (k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0),
-  );
+  // Each key made once, not twice per comparison.
+  const keyed = overlays.map((o) => ({
+    o,
+    rank: RANK[o.type],
+    k: `${o.sourceElement}\0${o.sourcePath}\0${o.targetPaths[0] ?? ''}\0${o.targetDigest?.hash ?? ''}`,
+  }));
+  keyed.sort((a, b) => a.rank - b.rank || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  return keyed.map((x) => x.o);
 }

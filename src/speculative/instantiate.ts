@@ -48,60 +48,142 @@ export type Instantiation =
 
 type Resolved = { digest: Digest } | { wait: string } | { fail: string };
 
+/** A file to look up in a tree: the sources or the artifact of `name`. */
+interface Lookup {
+  tree: Digest;
+  path: string;
+  of: 'sources' | 'artifact';
+  name: string;
+}
+
+/** A file to take from the result of an adapted action (of element `name`). */
+interface FromResult {
+  adapted: Digest;
+  path: string;
+  name: string;
+}
+
 function describe(o: Overlay): string {
   const type = OverlayType[o.type];
   return `${type} ${o.sourceElement === '' ? '(own)' : o.sourceElement}:${o.sourcePath}`;
 }
 
-async function resolveOverlay(
-  env: InstantiateEnv,
-  o: Overlay,
-  element: string,
-  depth = 0,
-): Promise<Resolved> {
-  const target = fromPb(o.targetDigest, 'Overlay.target_digest');
-  const name = o.sourceElement === '' ? element : o.sourceElement;
-  const st = env.origin(name);
-  switch (o.type) {
-    case OverlayType.SOURCE: {
-      if (st.sourcesUnchanged === true) return { digest: target };
-      if (st.sources === undefined) return { wait: `sources of ${name}` };
-      const d = await env.trees.fileAt(st.sources, o.sourcePath);
-      return d === undefined
-        ? { fail: `${o.sourcePath} is no longer in the sources of ${name}` }
-        : { digest: d };
+/** What was recorded, for origins that did not change. */
+function recorded(o: Overlay): Resolved {
+  return { digest: fromPb(o.targetDigest, 'Overlay.target_digest') };
+}
+
+function allIn(paths: readonly string[], set: ReadonlySet<string>): boolean {
+  for (const p of paths) if (!set.has(p)) return false;
+  return true;
+}
+
+function lookUp(paths: ReadonlyMap<string, Digest>, l: Lookup): Resolved {
+  const d = paths.get(l.path);
+  return d === undefined
+    ? { fail: `${l.path} is no longer in the ${l.of} of ${l.name}` }
+    : { digest: d };
+}
+
+/**
+ * Resolves the overlays of one action. An action has hundreds, nearly all
+ * looked up in the same one or two trees, so each origin is asked for once
+ * and a lookup in a tree already indexed is made without waiting (an await
+ * per overlay, and building map keys, cost more than the lookups).
+ */
+class Resolver {
+  private readonly origins = new Map<string, OriginState>();
+  private lastTree: Digest | undefined;
+  private lastPaths: ReadonlyMap<string, Digest> | undefined;
+  /** The first artifact overlay placing each path, per element not built yet. */
+  private readonly placing = new Map<string, Map<string, Overlay>>();
+
+  constructor(
+    private readonly env: InstantiateEnv,
+    private readonly element: string,
+  ) {}
+
+  /** The overlay resolved if nothing needs waiting for, else undefined. */
+  now(o: Overlay): Resolved | undefined {
+    const step = this.plan(o, this.element, 0);
+    if (!('tree' in step)) return 'adapted' in step ? undefined : step;
+    let paths = step.tree === this.lastTree ? this.lastPaths : undefined;
+    if (paths === undefined) {
+      paths = this.env.trees.pathsNow(step.tree);
+      if (paths === undefined) return undefined;
+      this.lastTree = step.tree;
+      this.lastPaths = paths;
     }
-    case OverlayType.ARTIFACT: {
-      if (st.artifactUnchanged === true) return { digest: target };
-      if (st.files !== undefined) {
-        const d = await env.trees.fileAt(st.files, o.sourcePath);
-        return d === undefined
-          ? { fail: `${o.sourcePath} is no longer in the artifact of ${name}` }
-          : { digest: d };
+    return lookUp(paths, step);
+  }
+
+  async resolve(o: Overlay): Promise<Resolved> {
+    const step = this.plan(o, this.element, 0);
+    if ('tree' in step) return lookUp(await this.env.trees.paths(step.tree), step);
+    if (!('adapted' in step)) return step;
+    const { adapted, path, name } = step;
+    const result = await this.env.ac.getActionResult(adapted);
+    if (result === undefined)
+      return { wait: `action ${adapted.hash.slice(0, 12)} of ${name} to complete` };
+    const out = (await outputFilesOf(this.env.cas, result)).find((f) => f.path === path);
+    return out === undefined
+      ? { fail: `action ${adapted.hash.slice(0, 12)} no longer outputs ${path}` }
+      : { digest: out.digest };
+  }
+
+  private origin(name: string): OriginState {
+    let st = this.origins.get(name);
+    if (st === undefined) {
+      st = this.env.origin(name);
+      this.origins.set(name, st);
+    }
+    return st;
+  }
+
+  /** What resolving `o` takes: nothing more, a lookup in a tree, or an action's result. */
+  private plan(o: Overlay, element: string, depth: number): Resolved | Lookup | FromResult {
+    const name = o.sourceElement === '' ? element : o.sourceElement;
+    const st = this.origin(name);
+    switch (o.type) {
+      case OverlayType.SOURCE: {
+        if (st.sourcesUnchanged === true) return recorded(o);
+        if (st.sources === undefined) return { wait: `sources of ${name}` };
+        return { tree: st.sources, path: o.sourcePath, of: 'sources', name };
       }
-      // Not built yet: where that file of its artifact comes from.
-      const via = st.artifactOverlays?.find((a) => a.targetPaths.includes(o.sourcePath));
-      if (via === undefined || depth > 8) return { wait: `artifact of ${name}` };
-      return resolveOverlay(env, via, name, depth + 1);
+      case OverlayType.ARTIFACT: {
+        if (st.artifactUnchanged === true) return recorded(o);
+        if (st.files !== undefined)
+          return { tree: st.files, path: o.sourcePath, of: 'artifact', name };
+        // Not built yet: where that file of its artifact comes from.
+        const via = this.placer(name, st).get(o.sourcePath);
+        if (via === undefined || depth > 8) return { wait: `artifact of ${name}` };
+        return this.plan(via, name, depth + 1);
+      }
+      case OverlayType.ACTION: {
+        const base = fromPb(o.sourceActionDigest, 'Overlay.source_action_digest');
+        const adapted = this.env.adapted(base);
+        if (adapted === undefined)
+          return this.env.gaveUp?.(base) === true
+            ? { fail: `action ${base.hash.slice(0, 12)} of ${name} could not be instantiated` }
+            : { wait: `action ${base.hash.slice(0, 12)} of ${name} to be instantiated` };
+        if (adapted.hash === base.hash) return recorded(o);
+        return { adapted, path: o.sourcePath, name };
+      }
+      default:
+        return { fail: `unknown overlay type ${String(o.type)}` };
     }
-    case OverlayType.ACTION: {
-      const base = fromPb(o.sourceActionDigest, 'Overlay.source_action_digest');
-      const adapted = env.adapted(base);
-      if (adapted === undefined)
-        return env.gaveUp?.(base) === true
-          ? { fail: `action ${base.hash.slice(0, 12)} of ${name} could not be instantiated` }
-          : { wait: `action ${base.hash.slice(0, 12)} of ${name} to be instantiated` };
-      if (adapted.hash === base.hash) return { digest: target };
-      const result = await env.ac.getActionResult(adapted);
-      if (result === undefined)
-        return { wait: `action ${adapted.hash.slice(0, 12)} of ${name} to complete` };
-      const out = (await outputFilesOf(env.cas, result)).find((f) => f.path === o.sourcePath);
-      return out === undefined
-        ? { fail: `action ${adapted.hash.slice(0, 12)} no longer outputs ${o.sourcePath}` }
-        : { digest: out.digest };
+  }
+
+  /** The first of an element's artifact overlays placing each path. */
+  private placer(name: string, st: OriginState): Map<string, Overlay> {
+    let m = this.placing.get(name);
+    if (m === undefined) {
+      m = new Map();
+      for (const a of st.artifactOverlays ?? [])
+        for (const p of a.targetPaths) if (!m.has(p)) m.set(p, a);
+      this.placing.set(name, m);
     }
-    default:
-      return { fail: `unknown overlay type ${String(o.type)}` };
+    return m;
   }
 }
 
@@ -116,20 +198,24 @@ export async function instantiate(
   const resolvedPaths = new Set<string>();
   const waiting = new Map<string, string>();
   const failed = new Map<string, { overlay: Overlay; reason: string }>();
+  const resolver = new Resolver(env, element);
   for (const o of sa.overlays) {
-    const open = o.targetPaths.filter((p) => !resolvedPaths.has(p));
-    if (open.length === 0) continue;
-    const r = await resolveOverlay(env, o, element);
-    for (const p of open) {
+    if (allIn(o.targetPaths, resolvedPaths)) continue;
+    const r = resolver.now(o) ?? (await resolver.resolve(o));
+    // The recorded digest is only compared here: a differing one is replaced.
+    const changed =
+      'digest' in r &&
+      (r.digest.hash !== o.targetDigest?.hash ||
+        r.digest.size !== Number(o.targetDigest.sizeBytes));
+    // One path (the usual case) is not resolved yet: allIn said so.
+    const single = o.targetPaths.length === 1;
+    for (const p of o.targetPaths) {
+      if (!single && resolvedPaths.has(p)) continue;
       if ('digest' in r) {
         resolvedPaths.add(p);
-        waiting.delete(p);
-        failed.delete(p);
-        if (
-          r.digest.hash !== o.targetDigest?.hash ||
-          r.digest.size !== Number(o.targetDigest.sizeBytes)
-        )
-          replace.set(p, r.digest);
+        if (waiting.size > 0) waiting.delete(p);
+        if (failed.size > 0) failed.delete(p);
+        if (changed) replace.set(p, r.digest);
       } else if ('wait' in r) {
         if (!waiting.has(p)) waiting.set(p, r.wait);
       } else if (!failed.has(p)) {

@@ -16,6 +16,8 @@ export class TreeFiles {
   private readonly byTree = new Map<string, Promise<FileEntry[]>>();
   private readonly indexes = new Map<string, Promise<Map<string, string[]>>>();
   private readonly byPath = new Map<string, Promise<Map<string, Digest>>>();
+  /** The same maps once they are made, for lookups that need not wait. */
+  private readonly byPathNow = new Map<string, ReadonlyMap<string, Digest>>();
 
   constructor(cas: Cas) {
     this.reader = new DirectoryReader(cas);
@@ -30,6 +32,16 @@ export class TreeFiles {
       this.byTree.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * The same list, made again on each call and not kept: for trees read
+   * once, such as each recorded action's input tree in generation (kept,
+   * a thousand lists of hundreds of entries cost more in garbage collection
+   * than reading them).
+   */
+  list(root: Digest): Promise<FileEntry[]> {
+    return this.byTree.get(digestKey(root)) ?? this.walk(root);
   }
 
   /** The tree's files by content: hash → paths (computed once per tree). */
@@ -58,18 +70,45 @@ export class TreeFiles {
    * 50 times slower).
    */
   async fileAt(root: Digest, path: string): Promise<Digest | undefined> {
+    return (await this.paths(root)).get(path);
+  }
+
+  /** The tree's files by path (made once per tree). */
+  paths(root: Digest): Promise<ReadonlyMap<string, Digest>> {
     const key = digestKey(root);
     let p = this.byPath.get(key);
     if (p === undefined) {
-      p = this.files(root).then((fs) => new Map(fs.map((f) => [f.path, f.digest])));
+      p = this.files(root).then((fs) => {
+        const m = new Map(fs.map((f) => [f.path, f.digest]));
+        this.byPathNow.set(key, m);
+        return m;
+      });
       this.byPath.set(key, p);
     }
-    return (await p).get(path);
+    return p;
+  }
+
+  /**
+   * The tree's files by path if paths() has made them already, else
+   * undefined: instantiation resolves hundreds of overlays per action
+   * against the same few trees, most without waiting for anything.
+   */
+  pathsNow(root: Digest): ReadonlyMap<string, Digest> | undefined {
+    return this.byPathNow.get(digestKey(root));
   }
 
   private async walk(root: Digest): Promise<FileEntry[]> {
     const out: FileEntry[] = [];
     const visit = async (d: Digest, prefix: string): Promise<void> => {
+      // Stored canonically (ours always are): read off the bytes, no messages made.
+      const enc = await this.reader.encoded(d);
+      if (enc !== undefined) {
+        for (let i = 0; i < enc.fileCount; i++)
+          out.push({ path: prefix + enc.name(i), digest: enc.digest(i) });
+        for (let i = enc.fileCount; i < enc.directoryEnd; i++)
+          await visit(enc.digest(i), `${prefix}${enc.name(i)}/`);
+        return;
+      }
       const dir = await this.reader.read(d);
       // The reader validated every digest of the Directory when it decoded it.
       for (const f of dir.files)

@@ -1,7 +1,15 @@
 // Digests from outside are checked before anything trusts them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EMPTY_HASH, digestOf, parseDigest, parseDigestString } from '../../src/reapi/index.js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import {
+  DigestSchema,
+  EMPTY_HASH,
+  digestOf,
+  parseDigest,
+  parseDigestString,
+  toPb,
+} from '../../src/reapi/index.js';
 
 describe('digest validation', () => {
   it('accepts well-formed digests, including the empty blob', () => {
@@ -25,5 +33,14 @@ describe('digest validation', () => {
       assert.throws(() => parseDigest(hash, size), { code: 'reapi/invalid-digest', message: why });
     }
     assert.throws(() => parseDigestString(`${h}-1`), { code: 'reapi/invalid-digest' });
+  });
+
+  it('toPb makes what create makes', () => {
+    for (const d of [digestOf(Buffer.from('x')), digestOf(new Uint8Array(0))]) {
+      const want = create(DigestSchema, { hash: d.hash, sizeBytes: BigInt(d.size) });
+      assert.deepEqual(toPb(d), want);
+      assert.deepEqual(Object.keys(toPb(d)), Object.keys(want));
+      assert.deepEqual(toBinary(DigestSchema, toPb(d)), toBinary(DigestSchema, want));
+    }
   });
 });
