@@ -186,8 +186,9 @@ export class ElementBuilder {
         writableFiles: true,
         signal: req.signal,
       });
-      const layers = await Promise.all(
-        req.deps.map((d) => this.extracts.extract(d.files, req.signal)),
+      const layers = await this.extracts.layers(
+        req.deps.map((d) => d.files),
+        req.signal,
       );
       const binds: Bind[] = [
         { src: root, dst: decl.buildRoot },
