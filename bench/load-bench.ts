@@ -1,10 +1,11 @@
 // Load benchmark: what a large project costs before anything builds. A
 // generated project of 1,000 elements (bench/gen-project.ts: random DAG,
-// fixed seed, depth ~20, 3 dependencies each) is loaded, resolved and keyed
+// fixed seed, depth ~20, 3 dependencies each) is built once through the CLI
+// (cheap commands; this caches everything), then loaded, resolved and keyed
 // as `specbuild show` does it, in a fresh Node process each time (cold, as a
-// user's command is); then, after one build that caches everything, the top
-// element's null build runs through the real CLI, timed as a whole process
-// with its peak RSS. Prints one JSON line: medians and min/max of each, over
+// user's command is, with the cache it opens full), and the top element's
+// null build runs through the real CLI, timed as a whole process with its
+// peak RSS. Prints one JSON line: medians and min/max of each, over
 // BENCH_RUNS repetitions (BENCH_ELEMENTS, BENCH_LEVELS, BENCH_SEED: the project). Targets: load+keys ≤ 0.5 s, null build ≤ 1.5 s,
 // peak RSS ≤ 300 MB.
 import { spawnSync } from 'node:child_process';
@@ -83,8 +84,11 @@ function loadInChild(projectDir: string, cacheDir: string, top: string): LoadFig
 
 interface CliRun {
   wall_s: number;
+  /** User + system CPU time of the process. */
+  cpu_s: number;
   max_rss_mb: number;
-  stderr: string;
+  /** What it printed (progress on stderr, the summary on stdout). */
+  output: string;
 }
 
 /** `specbuild build TARGET` as a whole process: wall time and peak RSS (GNU time). */
@@ -92,7 +96,7 @@ function cliBuild(projectDir: string, cacheHome: string, top: string, timeFile: 
   const t = performance.now();
   const r = spawnSync(
     '/usr/bin/time',
-    ['-f', '%M', '-o', timeFile, process.execPath, cliMain, '-C', projectDir, 'build', top],
+    ['-f', '%M %U %S', '-o', timeFile, process.execPath, cliMain, '-C', projectDir, 'build', top],
     {
       env: {
         ...process.env,
@@ -105,10 +109,17 @@ function cliBuild(projectDir: string, cacheHome: string, top: string, timeFile: 
   );
   const wall = (performance.now() - t) / 1000;
   if (r.status !== 0) throw new Error(`build failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  const rssKb = Number(
-    spawnSync('tail', ['-n1', timeFile], { encoding: 'utf8' }).stdout.trim() || NaN,
-  );
-  return { wall_s: wall, max_rss_mb: rssKb / 1024, stderr: r.stderr };
+  const [rssKb, user, sys] = (
+    spawnSync('tail', ['-n1', timeFile], { encoding: 'utf8' }).stdout.trim() || 'NaN NaN NaN'
+  )
+    .split(' ')
+    .map(Number);
+  return {
+    wall_s: wall,
+    cpu_s: (user ?? NaN) + (sys ?? NaN),
+    max_rss_mb: (rssKb ?? NaN) / 1024,
+    output: r.stderr + r.stdout,
+  };
 }
 
 function spread(xs: number[], digits = 2): { median: number; min: number; max: number } {
@@ -134,6 +145,10 @@ async function main(): Promise<void> {
     const cacheHome = join(dir, 'xdg-cache');
     const cacheDir = join(cacheHome, 'specbuild');
 
+    log('first build (caches everything)');
+    const timeFile = join(dir, 'time.txt');
+    const first = cliBuild(project, cacheHome, top, timeFile);
+    log(`first build ${first.wall_s.toFixed(1)} s, rss ${first.max_rss_mb.toFixed(0)} MB`);
     const loads: LoadFigures[] = [];
     for (let i = 0; i < RUNS; i++) {
       const f = loadInChild(project, cacheDir, top);
@@ -149,18 +164,14 @@ async function main(): Promise<void> {
       if (i > 0) warm.push(f.total_ms);
     }
 
-    log('first build (caches everything)');
-    const timeFile = join(dir, 'time.txt');
-    const first = cliBuild(project, cacheHome, top, timeFile);
-    log(`first build ${first.wall_s.toFixed(1)} s, rss ${first.max_rss_mb.toFixed(0)} MB`);
     const nulls: CliRun[] = [];
     for (let i = 0; i < RUNS; i++) {
       const n = cliBuild(project, cacheHome, top, timeFile);
-      const summary = /build succeeded: (\d+) built, (\d+) cached/.exec(n.stderr);
+      const summary = /build succeeded: (\d+) built, (\d+) cached/.exec(n.output);
       if (summary?.[1] !== '0')
-        throw new Error(`the null build built something:\n${n.stderr.slice(-2000)}`);
+        throw new Error(`the null build built something:\n${n.output.slice(-2000)}`);
       log(
-        `null build ${n.wall_s.toFixed(2)} s, rss ${n.max_rss_mb.toFixed(0)} MB (${summary[2]} cached)`,
+        `null build ${n.wall_s.toFixed(2)} s, cpu ${n.cpu_s.toFixed(2)} s, rss ${n.max_rss_mb.toFixed(0)} MB (${summary[2]} cached)`,
       );
       nulls.push(n);
     }
@@ -189,6 +200,7 @@ async function main(): Promise<void> {
         null_build_s: nw.median,
         null_build_s_min: nw.min,
         null_build_s_max: nw.max,
+        null_build_cpu_s: round2(median(nulls.map((n) => n.cpu_s))),
         null_build_rss_mb: nr.median,
         null_build_rss_mb_min: nr.min,
         null_build_rss_mb_max: nr.max,
