@@ -118,18 +118,22 @@ export function computeKeys(
   // once: a dependant's key splices them. bench:load's 1,000 elements have
   // build scopes of 143 elements median (171,000 entries in all); with every
   // entry serialized afresh, computeKeys took 1.2-1.8 s, now 0.25-0.4 s.
-  const nameJson = new Map<GraphNode, string>();
-  const pairJson = new Map<GraphNode, string>();
+  // By the node's number in `scopes`.
+  const nameJson: (string | undefined)[] = [];
+  const pairJson: (string | undefined)[] = [];
   const one = (node: GraphNode): ElementKeys | undefined => {
     const src = sourceKeys.get(node.name);
     if (src === undefined) return undefined;
-    const own = ownKeyDict(node.decl, src, toolchain);
-    const scope = scopes.buildScope(node);
+    // Each value serialized once, for both keys.
+    const own: Record<string, CanonicalText> = {};
+    for (const [k, v] of Object.entries(ownKeyDict(node.decl, src, toolchain)))
+      own[k] = new CanonicalText(canonicalJson(v));
+    const scope = scopes.buildScopeIds(node);
     const names: string[] = [];
     const pairs: string[] = [];
-    for (const n of scope) {
-      names.push(nameJson.get(n) ?? canonicalJson(n.name));
-      const pair = pairJson.get(n);
+    for (const id of scope) {
+      names.push(nameJson[id] ?? canonicalJson(scopes.node(id).name));
+      const pair = pairJson[id];
       if (pair === undefined) return undefined; // a dependency has no keys
       pairs.push(pair);
     }
@@ -144,9 +148,10 @@ export function computeKeys(
   for (const node of graph.order) {
     const k = one(node);
     keys.set(node.name, k);
+    const id = scopes.idOf(node);
     const name = canonicalJson(node.name);
-    nameJson.set(node, name);
-    if (k !== undefined) pairJson.set(node, `[${name},${canonicalJson(k.strong)}]`);
+    nameJson[id] = name;
+    if (k !== undefined) pairJson[id] = `[${name},${canonicalJson(k.strong)}]`;
   }
   return keys;
 }
