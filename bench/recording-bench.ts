@@ -9,8 +9,10 @@
 // compile a miss, executed), then again with only an uncompiled file changed
 // (every compile a hit); the order of the two ways alternates run to run.
 // The wrapper log, printed into the build log, proves the outcomes: no
-// fallback to a local compile. Prints one JSON line: the medians and their
-// ratios (session/server), per-run ratios' min/max, and the target (≤ 1.1).
+// fallback to a local compile. Prints one JSON line: the element builds'
+// medians and their ratios (session/server), per-run ratios' min/max, each
+// wrapped compile's median time as the wrapper logged it, and the target
+// (≤ 1.1).
 //
 // The plain server's socket has to be reachable inside the sandbox, whose
 // root shows only the host's /usr and /etc and specbuild's own package
@@ -86,12 +88,18 @@ async function writeProject(dir: string, serverSocket: string): Promise<void> {
   await writeFiles(dir, files);
 }
 
-/** The wrapper's outcomes, from the log the build printed. */
-async function outcomes(
+interface WrapperRun {
+  outcome: string;
+  /** The wrapped command's time as the wrapper saw it. */
+  ms: number;
+}
+
+/** The wrapper's runs, from the log the build printed. */
+async function wrapperRuns(
   b: InProcessBuilder,
   build: TimedBuild,
   element: string,
-): Promise<string[]> {
+): Promise<WrapperRun[]> {
   const r = build.results.find((x) => x.name === element);
   const logDigest = r?.artifact?.buildLog;
   if (logDigest === undefined) throw new Error(`${element}: no build log`);
@@ -101,7 +109,7 @@ async function outcomes(
   return (m[1] ?? '')
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => (JSON.parse(l) as { outcome: string }).outcome);
+    .map((l) => JSON.parse(l) as WrapperRun);
 }
 
 function spread(xs: number[]): { median: number; min: number; max: number } {
@@ -127,6 +135,11 @@ async function main(): Promise<void> {
       session: { miss: [], hit: [] },
       server: { miss: [], hit: [] },
     };
+    /** Each wrapped compile's own time (the wrapper log's ms). */
+    const wrapped: Record<Way, { miss: number[]; hit: number[] }> = {
+      session: { miss: [], hit: [] },
+      server: { miss: [], hit: [] },
+    };
     const pairs: { miss: number; hit: number }[] = [];
     // Run 0 warms up (JIT, daemons' first start, the server's first actions).
     for (let run = 0; run <= RUNS; run++) {
@@ -135,12 +148,14 @@ async function main(): Promise<void> {
         const el = `${way}.bst`;
         await writeFile(join(project, `files/${way}/salt.h`), `#define SALT ${String(run + 1)}\n`);
         const miss = await builder.build(project, [el]);
-        const missOut = await outcomes(builder, miss, el);
+        const missRuns = await wrapperRuns(builder, miss, el);
+        const missOut = missRuns.map((w) => w.outcome);
         if (missOut.length !== FILES + 1 || missOut.some((o) => o !== 'miss'))
           throw new Error(`${way}: expected ${String(FILES + 1)} misses, got ${missOut.join(',')}`);
         await writeFile(join(project, `files/${way}/README`), `run ${String(run)}\n`);
         const hit = await builder.build(project, [el]);
-        const hitOut = await outcomes(builder, hit, el);
+        const hitRuns = await wrapperRuns(builder, hit, el);
+        const hitOut = hitRuns.map((w) => w.outcome);
         if (hitOut.length !== FILES + 1 || hitOut.some((o) => o !== 'hit'))
           throw new Error(`${way}: expected ${String(FILES + 1)} hits, got ${hitOut.join(',')}`);
         const span = (b: TimedBuild): number => {
@@ -153,6 +168,8 @@ async function main(): Promise<void> {
         if (run === 0) continue;
         times[way].miss.push(span(miss));
         times[way].hit.push(span(hit));
+        wrapped[way].miss.push(...missRuns.map((w) => w.ms));
+        wrapped[way].hit.push(...hitRuns.map((w) => w.ms));
       }
       if (run === 0) continue;
       const last = (w: Way, k: 'miss' | 'hit'): number => times[w][k].at(-1) ?? NaN;
@@ -178,6 +195,10 @@ async function main(): Promise<void> {
         hit_ratio: round2(hitRatio),
         hit_ratio_min: hitPairs.min,
         hit_ratio_max: hitPairs.max,
+        wrapped_miss_ms_session: round2(median(wrapped.session.miss)),
+        wrapped_miss_ms_server: round2(median(wrapped.server.miss)),
+        wrapped_hit_ms_session: round2(median(wrapped.session.hit)),
+        wrapped_hit_ms_server: round2(median(wrapped.server.hit)),
         target_ratio: TARGET_RATIO,
         met: missRatio <= TARGET_RATIO && hitRatio <= TARGET_RATIO,
         actions: FILES + 1,
