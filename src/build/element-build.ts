@@ -34,7 +34,7 @@ import {
 import { toPb, treeFromDirectory, type Digest } from '../reapi/index.js';
 import { prepareWorkDir } from '../exec/index.js';
 import { runInSandbox, type Bind, type SandboxLimits } from '../sandbox/index.js';
-import { RecordingSession, startServer, type RunningServer } from '../server/index.js';
+import type { RecordingSession, RunningServer } from '../server/index.js';
 import type { BuildEvent } from './events.js';
 import { ExtractCache } from './extract-cache.js';
 import { wrapperBinds } from './tools.js';
@@ -186,8 +186,9 @@ export class ElementBuilder {
         writableFiles: true,
         signal: req.signal,
       });
-      const layers = await Promise.all(
-        req.deps.map((d) => this.extracts.extract(d.files, req.signal)),
+      const layers = await this.extracts.layers(
+        req.deps.map((d) => d.files),
+        req.signal,
       );
       const binds: Bind[] = [
         { src: root, dst: decl.buildRoot },
@@ -196,6 +197,9 @@ export class ElementBuilder {
         ...wrapperBinds(),
       ];
       if (decl.sandbox.remoteApisSocket !== undefined) {
+        // Imported when first needed: the server brings gRPC, ~70 ms to load
+        // that a build of elements without a socket (a null build) never needs.
+        const { RecordingSession, startServer } = await import('../server/index.js');
         // The build's own slot goes to its first action; more come from the pool.
         const lent = new LentSlot(this.opts.slots);
         session = new RecordingSession({

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stageTree, type LocalCas } from '../cas/index.js';
-import type { Digest } from '../reapi/index.js';
+import { digestKey, EMPTY_HASH, type Digest } from '../reapi/index.js';
 
 export class ExtractCache {
   private readonly pending = new Map<string, Promise<string>>();
@@ -14,6 +14,21 @@ export class ExtractCache {
     private readonly cas: LocalCas,
     private readonly dir: string,
   ) {}
+
+  /**
+   * The directories of `trees` (lowest first) as overlay layers, lowest
+   * first: an empty tree brings nothing, and a tree that comes twice only
+   * its highest place (the lower copy is hidden by the same files above it).
+   * The sandbox takes at most 512 layers and one page of overlay options per
+   * directory, and a build scope of 1,000 elements (bench:load) is mostly
+   * artifacts with no files: passing each as a layer failed such builds.
+   */
+  layers(trees: readonly Digest[], signal?: AbortSignal): Promise<string[]> {
+    const highest = new Map<string, number>();
+    trees.forEach((t, i) => highest.set(digestKey(t), i));
+    const kept = trees.filter((t, i) => t.hash !== EMPTY_HASH && highest.get(digestKey(t)) === i);
+    return Promise.all(kept.map((t) => this.extract(t, signal)));
+  }
 
   /** The directory holding the tree `root` (made once; concurrent callers share it). */
   extract(root: Digest, signal?: AbortSignal): Promise<string> {

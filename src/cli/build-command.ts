@@ -33,7 +33,9 @@ export async function buildCommand(
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  const progress = progressRenderer({ tty: process.stderr.isTTY && process.env.CI !== 'true' });
+  const progress = await progressRenderer({
+    tty: process.stderr.isTTY && process.env.CI !== 'true',
+  });
   const started = Date.now();
   try {
     const summary = await runScheduler({

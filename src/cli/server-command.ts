@@ -7,7 +7,6 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_MAX_INPUT_ENTRIES, LocalExecutor, prepareWorkDir } from '../exec/index.js';
 import { LocalActionCache, LocalAssetStore, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
-import { routeGrpcLog, startServer } from '../server/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
 import { info, warn } from './render/output.js';
 
@@ -73,6 +72,8 @@ export async function serverCommand(argv: string[]): Promise<number> {
     info(serverHelp);
     return 0;
   }
+  // Imported here, not by main.ts's other commands: gRPC takes ~70 ms to load.
+  const { routeGrpcLog, startServer } = await import('../server/index.js');
   // grpc-js's own log lines repeat the errors we report (a taken port: its
   // "E No address added…" before our message and hint); --debug shows them.
   routeGrpcLog(

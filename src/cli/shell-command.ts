@@ -24,7 +24,7 @@ import {
 } from '../project/index.js';
 import { fromPb } from '../reapi/index.js';
 import { runInSandbox, type Bind } from '../sandbox/index.js';
-import { startServer, type RunningServer } from '../server/index.js';
+import type { RunningServer } from '../server/index.js';
 import {
   findArtifact,
   openElement,
@@ -131,6 +131,7 @@ export async function shellCommand(
       binds.push(...wrapperBinds());
       if (decl.sandbox.remoteApisSocket !== undefined) {
         // The same services the build reaches there (not recorded: nothing is stored).
+        const { startServer } = await import('../server/index.js');
         const sock = join(dir, 'reapi.sock');
         server = await startServer({
           listen: `unix:${sock}`,

@@ -24,7 +24,7 @@ import {
 } from './schema.js';
 import { SOURCE_KEYS, type SourceDecl, type SourceKind } from './source-decl.js';
 import { Variables, type VariableDef } from './variables.js';
-import { emptyMap, parseYaml, toPlain, type MapNode, type Plain, type YNode } from './yaml.js';
+import { emptyMap, toPlain, type MapNode, type Plain, type YNode } from './yaml.js';
 
 export interface DependencyDecl {
   name: ElementName;
@@ -279,7 +279,11 @@ export async function loadElement(
   const kind = kindText as Kind;
 
   // Layers, lowest first.
-  const defaults = d.take(parseYaml(KIND_DEFAULTS[kind] ?? '', `<built-in ${kind} defaults>`));
+  const defaults = project.files.builtin(
+    `<built-in ${kind} defaults>`,
+    KIND_DEFAULTS[kind] ?? '',
+    d,
+  );
   const kindLayer = defaults?.kind === 'map' ? defaults : emptyMap(el.at);
   const override = asMap(
     section(project.config, 'elements', d).entries.get(kind),

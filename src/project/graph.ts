@@ -113,16 +113,7 @@ export async function loadGraph(
 
 /** `node` and everything it needs at run time, dependencies first. */
 export function runtimeClosure(node: GraphNode): GraphNode[] {
-  const out: GraphNode[] = [];
-  const seen = new Set<ElementName>();
-  const walk = (n: GraphNode): void => {
-    if (seen.has(n.name)) return;
-    seen.add(n.name);
-    for (const r of n.runtimeDeps) walk(r);
-    out.push(n);
-  };
-  walk(node);
-  return out;
+  return new Scopes().runtimeClosure(node);
 }
 
 /**
@@ -130,16 +121,106 @@ export function runtimeClosure(node: GraphNode): GraphNode[] {
  * closure, dependencies first, each once (BuildStream's build scope).
  */
 export function buildScope(node: GraphNode): GraphNode[] {
-  const out: GraphNode[] = [];
-  const seen = new Set<ElementName>();
-  for (const b of node.buildDeps) {
-    for (const n of runtimeClosure(b)) {
-      if (seen.has(n.name)) continue;
-      seen.add(n.name);
-      out.push(n);
-    }
+  return new Scopes().buildScope(node);
+}
+
+/**
+ * Runtime closures and build scopes of many nodes, each closure walked once
+ * and reused: a node's closure is its runtime dependencies' closures, in
+ * order, each node once, then the node (the same order as a depth-first
+ * walk, since a node already seen brings only nodes already seen). Walking
+ * every closure afresh for each of bench:load's 1,000 elements (build scopes
+ * of 143 elements median, 1,000 at most) took ~0.2 s of computeKeys; reused,
+ * ~0.03 s. Inside, nodes are numbered as first met and closures are arrays
+ * of numbers, merged with an array of marks instead of a Set: the 171,000
+ * scope entries of bench:load's keys cost ~0.1 s less that way. A caller
+ * that asks for many nodes keeps one of these while the graph lives (a
+ * graph does not change).
+ */
+export class Scopes {
+  private readonly ids = new Map<GraphNode, number>();
+  private readonly nodes: GraphNode[] = [];
+  private readonly closures: (Int32Array | undefined)[] = [];
+  /** marks[id] === epoch: already taken by the union in progress. */
+  private marks = new Uint32Array(64);
+  private epoch = 0;
+
+  /** `node` and everything it needs at run time, dependencies first. */
+  runtimeClosure(node: GraphNode): GraphNode[] {
+    return this.nodesOf(this.closure(this.idOf(node)));
   }
-  return out;
+
+  /** What is staged to build `node` (see `buildScope`). */
+  buildScope(node: GraphNode): GraphNode[] {
+    return this.nodesOf(this.buildScopeIds(node));
+  }
+
+  /** buildScope as the numbers of its nodes (see `idOf`, `node`). */
+  buildScopeIds(node: GraphNode): Int32Array {
+    return this.union(node.buildDeps.map((b) => this.closure(this.idOf(b))));
+  }
+
+  /** The number of `node` in this Scopes (given on first sight, from 0). */
+  idOf(node: GraphNode): number {
+    let id = this.ids.get(node);
+    if (id === undefined) {
+      id = this.nodes.length;
+      this.ids.set(node, id);
+      this.nodes.push(node);
+    }
+    return id;
+  }
+
+  /** The node numbered `id`. */
+  node(id: number): GraphNode {
+    const n = this.nodes[id];
+    if (n === undefined) throw new Error(`bug: no node numbered ${String(id)}`);
+    return n;
+  }
+
+  private nodesOf(ids: Int32Array): GraphNode[] {
+    return Array.from(ids, (id) => this.node(id));
+  }
+
+  private closure(id: number): Int32Array {
+    let c = this.closures[id];
+    if (c === undefined) {
+      const node = this.node(id);
+      // Deep runtime chains recurse here, as the depth-first walk did.
+      const deps = node.runtimeDeps.map((r) => this.closure(this.idOf(r)));
+      c = this.union([...deps, Int32Array.of(id)]);
+      this.closures[id] = c;
+    }
+    return c;
+  }
+
+  /** The lists concatenated, each node kept at its first place only. */
+  private union(lists: readonly Int32Array[]): Int32Array {
+    if (lists.length === 1) return lists[0] ?? new Int32Array(0);
+    if (this.marks.length < this.nodes.length) {
+      const grown = new Uint32Array(Math.max(this.nodes.length, this.marks.length * 2));
+      grown.set(this.marks);
+      this.marks = grown;
+    }
+    if (this.epoch === 0xffffffff) {
+      this.marks.fill(0);
+      this.epoch = 0;
+    }
+    const epoch = ++this.epoch;
+    const marks = this.marks;
+    let total = 0;
+    for (const l of lists) total += l.length;
+    const out = new Int32Array(total);
+    let n = 0;
+    for (const l of lists)
+      for (let i = 0; i < l.length; i++) {
+        const id = l[i] ?? 0;
+        if (marks[id] === epoch) continue;
+        marks[id] = epoch;
+        out[n++] = id;
+      }
+    return n === total ? out : out.slice(0, n);
+  }
 }
 
 /** The elements `--deps` selects around the targets, dependencies first. */

@@ -6,7 +6,7 @@
 // actions are stored under). What goes in is documented in docs/project.md.
 import { createHash } from 'node:crypto';
 import type { ElementDecl } from './element.js';
-import { buildScope, type Graph, type GraphNode } from './graph.js';
+import { Scopes, type Graph, type GraphNode } from './graph.js';
 import type { ElementName } from './names.js';
 import type { Plain } from './yaml.js';
 
@@ -14,21 +14,48 @@ import type { Plain } from './yaml.js';
 export const KEY_FORMAT = 1;
 
 /**
+ * Text that is already canonical JSON, spliced into `canonicalJson`'s output
+ * as it is: the large parts of keys (the dependency lists) are serialized
+ * once per element instead of once per dependant.
+ */
+export class CanonicalText {
+  constructor(readonly text: string) {}
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+const NON_ASCII_ALL = /[\u0080-\uffff]/g;
+
+function canonicalString(s: string): string {
+  const j = JSON.stringify(s);
+  // Nearly all text is ASCII: a test is cheaper than a replace that finds nothing.
+  return NON_ASCII.test(j)
+    ? j.replace(NON_ASCII_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    : j;
+}
+
+/**
  * JSON with keys sorted at every level, no whitespace, and characters
  * outside ASCII escaped: the same text for the same value on every machine.
  */
 export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') {
-    return JSON.stringify(v).replace(
-      /[\u0080-\uffff]/g,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    );
+  if (typeof v === 'string') return canonicalString(v);
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (v instanceof CanonicalText) return v.text;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(v[i]);
+    return `${out}]`;
   }
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(v as Record<string, unknown>)
-    .filter(([, x]) => x !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, x]) => `${canonicalJson(k)}:${canonicalJson(x)}`).join(',')}}`;
+  const o = v as Record<string, unknown>;
+  const names = Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let out = '{';
+  for (let i = 0; i < names.length; i++) {
+    const k = names[i] as string;
+    out += `${i === 0 ? '' : ','}${canonicalString(k)}:${canonicalJson(o[k])}`;
+  }
+  return `${out}}`;
 }
 
 export function keyOf(v: unknown): string {
@@ -86,20 +113,45 @@ export function computeKeys(
   toolchain: string,
 ): Map<ElementName, ElementKeys | undefined> {
   const keys = new Map<ElementName, ElementKeys | undefined>();
+  const scopes = new Scopes();
+  // Each element's name and `[name, strong key]` as canonical JSON, made
+  // once: a dependant's key splices them. bench:load's 1,000 elements have
+  // build scopes of 143 elements median (171,000 entries in all); with every
+  // entry serialized afresh, computeKeys took 1.2-1.8 s, now 0.25-0.4 s.
+  // By the node's number in `scopes`.
+  const nameJson: (string | undefined)[] = [];
+  const pairJson: (string | undefined)[] = [];
   const one = (node: GraphNode): ElementKeys | undefined => {
     const src = sourceKeys.get(node.name);
     if (src === undefined) return undefined;
-    const own = ownKeyDict(node.decl, src, toolchain);
-    const scope = buildScope(node);
-    const weak = keyOf({ ...own, dependencies: scope.map((n) => n.name) });
-    const deps: [string, string][] = [];
-    for (const n of scope) {
-      const k = keys.get(n.name);
-      if (k === undefined) return undefined;
-      deps.push([n.name, k.strong]);
+    // Each value serialized once, for both keys.
+    const own: Record<string, CanonicalText> = {};
+    for (const [k, v] of Object.entries(ownKeyDict(node.decl, src, toolchain)))
+      own[k] = new CanonicalText(canonicalJson(v));
+    const scope = scopes.buildScopeIds(node);
+    const names: string[] = [];
+    const pairs: string[] = [];
+    for (const id of scope) {
+      names.push(nameJson[id] ?? canonicalJson(scopes.node(id).name));
+      const pair = pairJson[id];
+      if (pair === undefined) return undefined; // a dependency has no keys
+      pairs.push(pair);
     }
-    return { weak, strong: keyOf({ ...own, dependencies: deps, 'weak-key': weak }) };
+    const weak = keyOf({ ...own, dependencies: new CanonicalText(`[${names.join(',')}]`) });
+    const strong = keyOf({
+      ...own,
+      dependencies: new CanonicalText(`[${pairs.join(',')}]`),
+      'weak-key': weak,
+    });
+    return { weak, strong };
   };
-  for (const node of graph.order) keys.set(node.name, one(node));
+  for (const node of graph.order) {
+    const k = one(node);
+    keys.set(node.name, k);
+    const id = scopes.idOf(node);
+    const name = canonicalJson(node.name);
+    nameJson[id] = name;
+    if (k !== undefined) pairJson[id] = `[${name},${canonicalJson(k.strong)}]`;
+  }
   return keys;
 }

@@ -66,6 +66,41 @@ describe('element builds', () => {
   });
 });
 
+describe('element builds with many dependencies', () => {
+  it('stage a build scope of more than 512 artifacts, most of them empty or the same tree', async () => {
+    // 520 stacks in a chain (empty artifacts), under two imports of the same files.
+    const files: Record<string, string> = { 'project.conf': PROJECT_CONF };
+    const STACKS = 520;
+    for (let i = 0; i < STACKS; i++)
+      files[`elements/s${i}.bst`] = `kind: stack\n${i === 0 ? '' : `depends:\n- s${i - 1}.bst\n`}`;
+    for (const name of ['imp1', 'imp2'])
+      files[`elements/${name}.bst`] =
+        'kind: import\nsources:\n- kind: local\n  path: data\nconfig:\n  target: /opt/data\n';
+    files['data/hello.txt'] = 'hello\n';
+    files['elements/top.bst'] = [
+      'kind: manual',
+      'depends:',
+      '- imp1.bst',
+      `- s${STACKS - 1}.bst`,
+      '- imp2.bst',
+      'config:',
+      '  install-commands:',
+      '  - install -D /opt/data/hello.txt %{install-root}/seen.txt',
+      '',
+    ].join('\n');
+    await using rig = await ProjectRig.create(files);
+    const built = await buildRig(rig, ['top.bst']);
+    const top = built.results.find((r) => r.name === 'top.bst');
+    assert.equal(top?.state, 'built', top?.error?.message);
+    assert.ok(top.artifact?.files);
+    const seen = await listFiles(built.cas, fromPb(top.artifact.files));
+    assert.deepEqual(
+      seen.map((f) => f.path),
+      ['seen.txt'],
+    );
+  });
+});
+
 describe('element builds with a REAPI socket', () => {
   const appFiles = {
     'project.conf': PROJECT_CONF,

@@ -1,15 +1,19 @@
 // Digests from outside are checked before anything trusts them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
   DigestSchema,
   EMPTY_HASH,
   digestOf,
+  digestOfFile,
   parseDigest,
   parseDigestString,
   toPb,
 } from '../../src/reapi/index.js';
+import { tempDir } from '../helpers/tmp.js';
 
 describe('digest validation', () => {
   it('accepts well-formed digests, including the empty blob', () => {
@@ -42,5 +46,20 @@ describe('digest validation', () => {
       assert.deepEqual(Object.keys(toPb(d)), Object.keys(want));
       assert.deepEqual(toBinary(DigestSchema, toPb(d)), toBinary(DigestSchema, want));
     }
+  });
+});
+
+describe('file digests', () => {
+  it('hash a file as its bytes, read whole or streamed (around the 1 MiB chunk)', async () => {
+    await using tmp = await tempDir();
+    const MiB = 1 << 20;
+    for (const size of [0, 1, 100, MiB - 1, MiB, MiB + 1, 3 * MiB + 5]) {
+      const bytes = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) bytes[i] = (i * 31 + size) & 0xff;
+      const path = join(tmp.path, `f${size}`);
+      await writeFile(path, bytes);
+      assert.deepEqual(await digestOfFile(path), digestOf(bytes), `size ${size}`);
+    }
+    await assert.rejects(digestOfFile(join(tmp.path, 'missing')), { code: 'ENOENT' });
   });
 });

@@ -2,7 +2,6 @@
 // terminal a live block of the elements in flight with counts and elapsed
 // time (log-update redraws it in place), elsewhere (CI=true, or not a TTY)
 // one timestamped line per change. The only place that prints progress.
-import { createLogUpdate } from 'log-update';
 import type { RunEvent } from '../../scheduler/index.js';
 
 export type ProgressEvent = RunEvent;
@@ -20,13 +19,16 @@ function clock(ms: number): string {
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
-export function progressRenderer(opts: {
+export async function progressRenderer(opts: {
   tty: boolean;
   out?: NodeJS.WriteStream;
-}): ProgressRenderer {
+}): Promise<ProgressRenderer> {
   const out = opts.out ?? process.stderr;
   const started = Date.now();
-  return opts.tty ? liveRenderer(out, started) : lineRenderer(out, started);
+  if (!opts.tty) return lineRenderer(out, started);
+  // Loaded only for a terminal: importing log-update takes ~70 ms.
+  const { createLogUpdate } = await import('log-update');
+  return liveRenderer(out, createLogUpdate(out), started);
 }
 
 function lineRenderer(out: NodeJS.WriteStream, started: number): ProgressRenderer {
@@ -51,8 +53,11 @@ function lineRenderer(out: NodeJS.WriteStream, started: number): ProgressRendere
   };
 }
 
-function liveRenderer(out: NodeJS.WriteStream, started: number): ProgressRenderer {
-  const render = createLogUpdate(out);
+function liveRenderer(
+  out: NodeJS.WriteStream,
+  render: { (text: string): void; clear(): void; done(): void },
+  started: number,
+): ProgressRenderer {
   const states = new Map<string, { state: string; since: number; subactions: number }>();
   const draw = (): void => {
     const counts = new Map<string, number>();
