@@ -4,7 +4,6 @@
 // surrounding whitespace stripped, an empty or `~` plain scalar is null.
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { SpecbuildError, type Location, type Result } from '../core/index.js';
-import { parseBlockYaml } from './yaml-block.js';
 
 export interface ScalarNode {
   kind: 'scalar';
@@ -51,16 +50,6 @@ function locate(
  * node tree. Every syntax problem of the file is returned at once.
  */
 export function parseYaml(text: string, file: string): Result<YNode> {
-  // Most element files are plain block YAML, which parseBlockYaml reads
-  // much faster: bench:load's 1,001 element files in 35-55 ms in a fresh
-  // process instead of ~0.45 s (warm, 8 ms against 120 ms).
-  const simple = parseBlockYaml(text, file);
-  if (simple !== undefined) return { ok: true, value: simple };
-  return parseYamlDocument(text, file);
-}
-
-/** parseYaml the full way, through the `yaml` package's document. */
-export function parseYamlDocument(text: string, file: string): Result<YNode> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,
