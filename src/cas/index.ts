@@ -15,3 +15,4 @@ export * from './artifact-cache.js';
 export * from './artifact-urn.js';
 export * from './asset-store.js';
 export * from './local-asset-store.js';
+export * from './artifact-transfer.js';

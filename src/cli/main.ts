@@ -10,6 +10,7 @@ import {
   artifactListContentsCommand,
   artifactLogCommand,
 } from './artifact-command.js';
+import { artifactPullCommand, artifactPushCommand, type ArtifactRemote } from './artifact-share.js';
 import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
@@ -27,6 +28,10 @@ import { loadUserConfig } from './user-config.js';
 import { MODES, parseMode, type Mode } from '../speculative/index.js';
 import { LoadFailed } from './workspace.js';
 import { formatDiagnostics } from './render/diagnostic.js';
+
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -222,6 +227,50 @@ function program(): { cli: Command; result: { code: number } } {
     .addHelpText('after', '\nExample:\n  specbuild artifact list-contents app.bst\n')
     .action(async (element: string) => {
       result.code = await artifactListContentsCommand(element, await globals(cli));
+    });
+  const remotesOf = (opts: { remote?: string[] }): ArtifactRemote[] =>
+    (opts.remote ?? []).map((url) => ({ url, push: true }));
+  artifact
+    .command('push')
+    .description(
+      "send the elements' cached artifacts, and what priming on another machine needs, to an artifact remote",
+    )
+    .argument('<elements...>', 'element names')
+    .option(
+      '--remote <url>',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH)',
+      collect,
+    )
+    .addHelpText(
+      'after',
+      '\nExample:\n  specbuild artifact push --remote cache.example.com:50051 app.bst\n',
+    )
+    .action(async (elements: string[], opts: { remote?: string[] }) => {
+      result.code = await artifactPushCommand(
+        elements,
+        { remotes: remotesOf(opts) },
+        await globals(cli),
+      );
+    });
+  artifact
+    .command('pull')
+    .description("fetch the elements' artifacts of their current keys from an artifact remote")
+    .argument('<elements...>', 'element names')
+    .option(
+      '--remote <url>',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH)',
+      collect,
+    )
+    .addHelpText(
+      'after',
+      '\nExample:\n  specbuild artifact pull --remote cache.example.com:50051 app.bst\n',
+    )
+    .action(async (elements: string[], opts: { remote?: string[] }) => {
+      result.code = await artifactPullCommand(
+        elements,
+        { remotes: remotesOf(opts) },
+        await globals(cli),
+      );
     });
   artifact
     .command('delete')

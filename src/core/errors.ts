@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'remote/unsupported'
   | 'remote/invalid-target'
   | 'remote/token-file'
+  | 'remote/read-only'
   | 'server/unknown-instance'
   | 'server/batch-too-large'
   | 'server/listen'

@@ -37,6 +37,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
       return Status.UNAVAILABLE;
     case 'remote/deadline':
       return Status.DEADLINE_EXCEEDED;
+    case 'remote/read-only':
     case 'remote/permission':
       return Status.PERMISSION_DENIED;
     case 'remote/unsupported':

@@ -9,3 +9,4 @@ export * from './instantiate.js';
 export * from './rewrite.js';
 export * from './prime.js';
 export * from './run.js';
+export * from './share.js';

@@ -1,0 +1,168 @@
+// `specbuild artifact push | pull`: an element's artifact of its current
+// strong key sent to artifact remotes (with what priming on another machine
+// needs), or fetched from the first remote that has it whole. A remote with
+// `push: false` is never written; a remote artifact partly gone is a miss.
+import { SpecbuildError } from '../core/index.js';
+import {
+  artifactRef,
+  LocalActionCache,
+  pullArtifact,
+  pushArtifact,
+  type CopyStats,
+} from '../cas/index.js';
+import { normalName } from '../project/index.js';
+import { RemoteEndpoint } from '../remote/index.js';
+import { fromPb, type ActionResult, type Digest } from '../reapi/index.js';
+import { primingData } from '../speculative/index.js';
+import { currentKeys, findArtifact, notCached, openElement } from './element-artifact.js';
+import { EXIT } from './exit-codes.js';
+import type { GlobalOptions } from './options.js';
+import { info, note, warn } from './render/output.js';
+import { openCache } from './workspace.js';
+
+/** An artifact server, as `artifacts: servers:` entries name one (or `--remote URL`). */
+export interface ArtifactRemote {
+  url: string;
+  /** False: only pulled from, never written. */
+  push: boolean;
+  instanceName?: string;
+  /** Bearer token file (auth.access-token). */
+  tokenFile?: string;
+  /** CA certificate (auth.server-cert). */
+  caFile?: string;
+}
+
+export interface ShareOptions {
+  remotes: readonly ArtifactRemote[];
+}
+
+function noRemote(verb: string): SpecbuildError {
+  return new SpecbuildError('cli/usage', `no artifact remote to ${verb}`, {
+    hint: `name one: specbuild artifact ${verb} --remote HOST:PORT ELEMENT`,
+  });
+}
+
+async function connect(r: ArtifactRemote): Promise<RemoteEndpoint> {
+  return RemoteEndpoint.connect({
+    target: r.url,
+    instance: r.instanceName,
+    tokenFile: r.tokenFile,
+    caFile: r.caFile,
+  });
+}
+
+function sizeOf(s: CopyStats): string {
+  return `${s.copied} of ${s.blobs} blobs sent, ${s.bytes} bytes`;
+}
+
+export async function artifactPushCommand(
+  names: readonly string[],
+  opts: ShareOptions,
+  g: GlobalOptions,
+): Promise<number> {
+  if (opts.remotes.length === 0) throw noRemote('push');
+  const writable = opts.remotes.filter((r) => r.push);
+  for (const r of opts.remotes)
+    if (!r.push) warn(`${r.url} is read-only (push: false): nothing is pushed to it`);
+  if (writable.length === 0)
+    throw new SpecbuildError(
+      'remote/read-only',
+      `no remote to push to: ${opts.remotes.map((r) => r.url).join(', ')} ${opts.remotes.length === 1 ? 'is' : 'are'} read-only`,
+      { hint: 'set push: true on an artifact server you may write to' },
+    );
+  const stores = await openCache(g.config);
+  const ac = await LocalActionCache.open(stores.cacheDir, stores.cas);
+  const endpoints: [ArtifactRemote, RemoteEndpoint][] = [];
+  try {
+    for (const r of writable) endpoints.push([r, await connect(r)]);
+    for (const name of names) {
+      const t = await openElement(g, name, stores);
+      const found = await findArtifact(t);
+      if (found.artifact === undefined)
+        throw notCached(t.node, found.keys.strong, found.failedLog !== undefined);
+      const element = normalName(t.node.name);
+      const record = await stores.artifacts.refs.get(
+        artifactRef(t.project.name, element, found.keys.strong),
+      );
+      if (record === undefined) throw new Error(`bug: ${name} found without a ref`);
+      const sa = found.artifact.speculativeActions;
+      const priming =
+        sa === undefined
+          ? { blobs: [] as Digest[], results: [] as { action: Digest; result: ActionResult }[] }
+          : await primingData(stores.cas, ac, fromPb(sa));
+      for (const [r, ep] of endpoints) {
+        const stats = await pushArtifact({
+          local: stores.cas,
+          remote: ep.cas,
+          assets: ep.assets,
+          project: t.project.name,
+          element,
+          record,
+          artifact: found.artifact,
+          extra: priming.blobs,
+        });
+        for (const { action, result } of priming.results)
+          await ep.actionCache.updateActionResult(action, result);
+        info(
+          `pushed ${t.node.name} (${found.keys.strong.slice(0, 8)}) to ${r.url}: ${sizeOf(stats)}, ${priming.results.length} action results`,
+        );
+      }
+    }
+  } finally {
+    for (const [, ep] of endpoints) ep.close();
+  }
+  return EXIT.ok;
+}
+
+export async function artifactPullCommand(
+  names: readonly string[],
+  opts: ShareOptions,
+  g: GlobalOptions,
+): Promise<number> {
+  if (opts.remotes.length === 0) throw noRemote('pull');
+  const stores = await openCache(g.config);
+  const endpoints = new Map<ArtifactRemote, RemoteEndpoint>();
+  let code: number = EXIT.ok;
+  try {
+    for (const name of names) {
+      const t = await openElement(g, name, stores);
+      const keys = currentKeys(t);
+      if ((await findArtifact(t)).artifact !== undefined) {
+        info(`${t.node.name} (${keys.strong.slice(0, 8)}) is cached already`);
+        continue;
+      }
+      const misses: string[] = [];
+      let pulled = false;
+      for (const r of opts.remotes) {
+        let ep = endpoints.get(r);
+        if (ep === undefined) {
+          ep = await connect(r);
+          endpoints.set(r, ep);
+        }
+        const out = await pullArtifact({
+          local: stores.artifacts,
+          remote: ep.cas,
+          assets: ep.assets,
+          project: t.project.name,
+          element: normalName(t.node.name),
+          key: keys.strong,
+        });
+        if (out.pulled) {
+          info(
+            `pulled ${t.node.name} (${keys.strong.slice(0, 8)}) from ${r.url}: ${out.stats.copied} blobs fetched, ${out.stats.bytes} bytes`,
+          );
+          pulled = true;
+          break;
+        }
+        misses.push(`${r.url}: ${out.why}`);
+      }
+      if (!pulled) {
+        note(`${t.node.name} (${keys.strong.slice(0, 8)}) is not pulled: ${misses.join('; ')}`);
+        code = EXIT.failure;
+      }
+    }
+  } finally {
+    for (const ep of endpoints.values()) ep.close();
+  }
+  return code;
+}
