@@ -1,0 +1,107 @@
+// What a push sends so that another machine can prime: after a real build
+// through the recording socket, primingData names exactly each recorded
+// action, its Command, every Directory of its input root and the blobs of
+// its result, and writes each result; an action whose tree has left the CAS
+// is skipped and counted, never sent half.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fromBinary } from '@bufbuild/protobuf';
+import { LocalActionCache } from '../../src/cas/index.js';
+import {
+  ActionSchema,
+  DirectorySchema,
+  digestKey,
+  fromPb,
+  parseDigestString,
+  type Digest,
+} from '../../src/reapi/index.js';
+import { primingData } from '../../src/speculative/share.js';
+import { buildRig } from '../helpers/build-rig.js';
+import { PROJECT_CONF, ProjectRig } from '../helpers/project-rig.js';
+
+const files = {
+  'project.conf': PROJECT_CONF,
+  'elements/app.bst': [
+    'kind: manual',
+    'sources:',
+    '- kind: local',
+    '  path: app',
+    'environment:',
+    '  CC: specbuild-cc gcc',
+    '  SPECBUILD_SERVER: unix:/run/reapi.sock',
+    '  SPECBUILD_LINK: "1"',
+    'variables:',
+    '  notparallel: true',
+    'sandbox:',
+    '  remote-apis-socket:',
+    '    path: /run/reapi.sock',
+    'config:',
+    '  build-commands:',
+    '  - $CC -c main.c -o main.o',
+    '  - $CC -c other.c -o other.o',
+    '  - $CC -o app main.o other.o',
+    '  install-commands:',
+    '  - install -D app %{install-root}%{bindir}/app',
+    '',
+  ].join('\n'),
+  'app/main.c': 'int other(void);\nint main(void) { return other(); }\n',
+  'app/other.c': 'int other(void) { return 0; }\n',
+};
+
+describe('priming data for a push', () => {
+  it('names each recorded action, its Command, its input Directories and its result blobs; a broken tree is skipped', async () => {
+    await using rig = await ProjectRig.create(files);
+    const cacheDir = join(rig.scratch, 'cache');
+    const r = await buildRig(rig, ['app.bst'], { mode: 'full', cacheDir });
+    assert.equal(r.states['app.bst'], 'built');
+    const app = r.results.find((x) => x.name === 'app.bst');
+    const recorded = app?.subactions ?? [];
+    assert.equal(recorded.length, 3, 'two compiles and the link');
+    const sa = app?.artifact?.speculativeActions;
+    assert.ok(sa !== undefined, 'full mode stored speculative actions');
+    const cas = r.cas;
+    const ac = await LocalActionCache.open(cacheDir, cas);
+
+    // What it should name, found by reading the blobs directly.
+    const expected = new Set<string>();
+    const directories = async (d: Digest): Promise<void> => {
+      expected.add(digestKey(d));
+      const dir = fromBinary(DirectorySchema, await cas.readBlob(d));
+      for (const sub of dir.directories) await directories(fromPb(sub.digest));
+    };
+    for (const key of recorded) {
+      const digest = parseDigestString(key, 'test');
+      const action = fromBinary(ActionSchema, await cas.readBlob(digest));
+      expected.add(key);
+      expected.add(digestKey(fromPb(action.commandDigest)));
+      await directories(fromPb(action.inputRootDigest));
+      const result = await ac.getActionResult(digest);
+      assert.ok(result !== undefined);
+      for (const f of result.outputFiles) expected.add(digestKey(fromPb(f.digest)));
+      if (result.stdoutDigest !== undefined) expected.add(digestKey(fromPb(result.stdoutDigest)));
+      if (result.stderrDigest !== undefined) expected.add(digestKey(fromPb(result.stderrDigest)));
+    }
+
+    const data = await primingData(cas, ac, fromPb(sa));
+    assert.equal(data.skipped, 0);
+    assert.deepEqual(data.blobs.map(digestKey).sort(), [...expected].sort());
+    assert.deepEqual(data.results.map((x) => digestKey(x.action)).sort(), [...recorded].sort());
+
+    // The link's input root leaves the CAS: the link is skipped (counted),
+    // and the compiles, whose results its overlays name, are still sent.
+    const link = fromBinary(
+      ActionSchema,
+      await cas.readBlob(parseDigestString(recorded[2] ?? '', 'test')),
+    );
+    await rm(cas.pathOf(fromPb(link.inputRootDigest)));
+    const broken = await primingData(cas, ac, fromPb(sa));
+    assert.equal(broken.skipped, 1);
+    assert.deepEqual(
+      broken.results.map((x) => digestKey(x.action)).sort(),
+      [recorded[0], recorded[1]].sort(),
+    );
+    assert.ok(!broken.blobs.some((d) => digestKey(d) === recorded[2]), 'the link is not sent');
+  });
+});
