@@ -5,8 +5,8 @@
 // %{install-root} captured into CAS as the artifact. A failed build keeps its
 // directory (for `specbuild shell --build`) and stores nothing.
 import { randomBytes } from 'node:crypto';
-import { hostname, tmpdir } from 'node:os';
-import { chmod, mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { LentSlot, SpecbuildError, type EventSink, type SlotPool } from '../core/index.js';
@@ -37,6 +37,7 @@ import { runInSandbox, type Bind, type SandboxLimits } from '../sandbox/index.js
 import type { RecordingSession, RunningServer } from '../server/index.js';
 import type { BuildEvent } from './events.js';
 import { ExtractCache } from './extract-cache.js';
+import { makeSocketDir } from './socket-dir.js';
 import { wrapperBinds } from './tools.js';
 
 export interface BuilderOptions {
@@ -213,7 +214,7 @@ export class ElementBuilder {
         });
         // Not in `dir`: a unix socket's path has at most 107 bytes, and `dir`
         // grows with the cache directory and the element's name. Private (0700).
-        sockDir = await mkdtemp(join(tmpdir(), 'specbuild-reapi-'));
+        sockDir = await makeSocketDir();
         const sock = join(sockDir, 'reapi.sock');
         server = await startServer({
           listen: `unix:${sock}`,

@@ -4,3 +4,4 @@ export * from './element-build.js';
 export * from './events.js';
 export * from './extract-cache.js';
 export * from './tools.js';
+export * from './socket-dir.js';
