@@ -31,6 +31,8 @@ export class InProcessBuilder {
       onError: 'quit',
       maxJobs: jobs,
       speculativeActions: 'none',
+      artifactServers: [],
+      remoteExecution: {},
       file: undefined,
     });
     return new InProcessBuilder(stores);

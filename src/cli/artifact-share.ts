@@ -17,6 +17,7 @@ import { primingData } from '../speculative/index.js';
 import { currentKeys, findArtifact, notCached, openElement } from './element-artifact.js';
 import { EXIT } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
+import type { ArtifactServer } from './remote-config.js';
 import { info, note, warn } from './render/output.js';
 import { openCache } from './workspace.js';
 
@@ -30,6 +31,22 @@ export interface ArtifactRemote {
   tokenFile?: string;
   /** CA certificate (auth.server-cert). */
   caFile?: string;
+  /** Client certificate and key (auth.client-cert, auth.client-key). */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+}
+
+/** An `artifacts: servers:` entry of the user configuration as a remote. */
+export function configuredRemote(s: ArtifactServer): ArtifactRemote {
+  return {
+    url: s.url,
+    push: s.push,
+    instanceName: s.instanceName,
+    tokenFile: s.auth.accessToken,
+    caFile: s.auth.serverCert,
+    clientCertFile: s.auth.clientCert,
+    clientKeyFile: s.auth.clientKey,
+  };
 }
 
 export interface ShareOptions {
@@ -38,7 +55,7 @@ export interface ShareOptions {
 
 function noRemote(verb: string): SpecbuildError {
   return new SpecbuildError('cli/usage', `no artifact remote to ${verb}`, {
-    hint: `name one: specbuild artifact ${verb} --remote HOST:PORT ELEMENT`,
+    hint: `name one (specbuild artifact ${verb} --remote HOST:PORT ELEMENT) or list them under artifacts: servers: in the user configuration`,
   });
 }
 
@@ -48,6 +65,8 @@ async function connect(r: ArtifactRemote): Promise<RemoteEndpoint> {
     instance: r.instanceName,
     tokenFile: r.tokenFile,
     caFile: r.caFile,
+    clientCertFile: r.clientCertFile,
+    clientKeyFile: r.clientKeyFile,
   });
 }
 

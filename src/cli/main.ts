@@ -10,7 +10,12 @@ import {
   artifactListContentsCommand,
   artifactLogCommand,
 } from './artifact-command.js';
-import { artifactPullCommand, artifactPushCommand, type ArtifactRemote } from './artifact-share.js';
+import {
+  artifactPullCommand,
+  artifactPushCommand,
+  configuredRemote,
+  type ArtifactRemote,
+} from './artifact-share.js';
 import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
@@ -228,8 +233,11 @@ function program(): { cli: Command; result: { code: number } } {
     .action(async (element: string) => {
       result.code = await artifactListContentsCommand(element, await globals(cli));
     });
-  const remotesOf = (opts: { remote?: string[] }): ArtifactRemote[] =>
-    (opts.remote ?? []).map((url) => ({ url, push: true }));
+  // --remote for one-off use; else the user configuration's artifacts.servers.
+  const remotesOf = (opts: { remote?: string[] }, g: GlobalOptions): ArtifactRemote[] =>
+    opts.remote === undefined
+      ? g.config.artifactServers.map(configuredRemote)
+      : opts.remote.map((url) => ({ url, push: true }));
   artifact
     .command('push')
     .description(
@@ -238,7 +246,7 @@ function program(): { cli: Command; result: { code: number } } {
     .argument('<elements...>', 'element names')
     .option(
       '--remote <url>',
-      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH)',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration',
       collect,
     )
     .addHelpText(
@@ -246,11 +254,8 @@ function program(): { cli: Command; result: { code: number } } {
       '\nExample:\n  specbuild artifact push --remote cache.example.com:50051 app.bst\n',
     )
     .action(async (elements: string[], opts: { remote?: string[] }) => {
-      result.code = await artifactPushCommand(
-        elements,
-        { remotes: remotesOf(opts) },
-        await globals(cli),
-      );
+      const g = await globals(cli);
+      result.code = await artifactPushCommand(elements, { remotes: remotesOf(opts, g) }, g);
     });
   artifact
     .command('pull')
@@ -258,7 +263,7 @@ function program(): { cli: Command; result: { code: number } } {
     .argument('<elements...>', 'element names')
     .option(
       '--remote <url>',
-      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH)',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration',
       collect,
     )
     .addHelpText(
@@ -266,11 +271,8 @@ function program(): { cli: Command; result: { code: number } } {
       '\nExample:\n  specbuild artifact pull --remote cache.example.com:50051 app.bst\n',
     )
     .action(async (elements: string[], opts: { remote?: string[] }) => {
-      result.code = await artifactPullCommand(
-        elements,
-        { remotes: remotesOf(opts) },
-        await globals(cli),
-      );
+      const g = await globals(cli);
+      result.code = await artifactPullCommand(elements, { remotes: remotesOf(opts, g) }, g);
     });
   artifact
     .command('delete')

@@ -6,9 +6,15 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Diagnostics, SpecbuildError, type Result } from '../core/index.js';
-import { parseYaml, type MapNode, type YNode } from '../project/index.js';
+import { asMap, checkKeys, parseYaml, type YNode } from '../project/index.js';
 import { parseMode, type Mode } from '../speculative/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
+import {
+  parseArtifacts,
+  parseRemoteExecution,
+  type ArtifactServer,
+  type RemoteExecution,
+} from './remote-config.js';
 
 export interface UserConfig {
   /** Where everything is cached. */
@@ -22,6 +28,10 @@ export interface UserConfig {
   maxJobs: number | undefined;
   /** scheduler.speculative-actions (default none). */
   speculativeActions: Mode;
+  /** artifacts.servers, in order. */
+  artifactServers: ArtifactServer[];
+  /** remote-execution (checked, not used yet). */
+  remoteExecution: RemoteExecution;
   /** The file it came from, if any. */
   file: string | undefined;
 }
@@ -35,20 +45,9 @@ export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string 
   );
 }
 
-const TOP_KEYS = ['cachedir', 'quota', 'scheduler', 'build'];
+const TOP_KEYS = ['cachedir', 'quota', 'scheduler', 'build', 'artifacts', 'remote-execution'];
 const SCHEDULER_KEYS = ['builders', 'on-error', 'speculative-actions'];
 const BUILD_KEYS = ['max-jobs'];
-
-function unknownKeys(m: MapNode, allowed: string[], where: string, d: Diagnostics): void {
-  for (const k of m.entries.keys())
-    if (!allowed.includes(k))
-      d.add(
-        new SpecbuildError('load/unknown-key', `unknown key "${k}" in ${where}`, {
-          location: m.keyAt.get(k),
-          hint: `allowed: ${allowed.join(', ')}`,
-        }),
-      );
-}
 
 function scalar(n: YNode | undefined, what: string, d: Diagnostics): string | undefined {
   if (n === undefined) return undefined;
@@ -102,6 +101,8 @@ export async function loadUserConfig(
     onError: 'quit',
     maxJobs: undefined,
     speculativeActions: 'none',
+    artifactServers: [],
+    remoteExecution: {},
     file: undefined,
   };
   let text: string;
@@ -127,7 +128,7 @@ export async function loadUserConfig(
       ],
     };
   }
-  unknownKeys(root, TOP_KEYS, file, d);
+  checkKeys(root, TOP_KEYS, file, d);
   const dir = scalar(root.entries.get('cachedir'), 'cachedir', d);
   if (dir !== undefined) {
     const expanded = dir
@@ -164,7 +165,7 @@ export async function loadUserConfig(
         }),
       );
     else {
-      unknownKeys(sched, SCHEDULER_KEYS, 'scheduler', d);
+      checkKeys(sched, SCHEDULER_KEYS, 'scheduler', d);
       cfg.builders =
         positiveInt(sched.entries.get('builders'), 'scheduler.builders', d) ?? cfg.builders;
       const sa = scalar(
@@ -202,10 +203,14 @@ export async function loadUserConfig(
         new SpecbuildError('load/wrong-type', 'build must be a mapping', { location: build.at }),
       );
     else {
-      unknownKeys(build, BUILD_KEYS, 'build', d);
+      checkKeys(build, BUILD_KEYS, 'build', d);
       const mj = positiveInt(build.entries.get('max-jobs'), 'build.max-jobs', d, true);
       if (mj !== undefined && mj > 0) cfg.maxJobs = mj;
     }
   }
+  const artifacts = asMap(root.entries.get('artifacts'), 'artifacts', d);
+  if (artifacts !== undefined) cfg.artifactServers = parseArtifacts(artifacts, file, d);
+  const re = asMap(root.entries.get('remote-execution'), 'remote-execution', d);
+  if (re !== undefined) cfg.remoteExecution = parseRemoteExecution(re, file, d);
   return d.result(cfg);
 }

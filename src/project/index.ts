@@ -10,3 +10,4 @@ export * from './graph.js';
 export * from './keys.js';
 export * from './defaults.js';
 export * from './sources/index.js';
+export { asBool, asMap, asSeq, asString, checkKeys, didYouMean } from './schema.js';

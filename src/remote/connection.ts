@@ -47,6 +47,9 @@ export interface ConnectionOptions {
   tokenFile?: string;
   /** PEM file of CA certificates for grpcs:// (default: the system's). */
   caFile?: string;
+  /** PEM client certificate chain and its key, for mutual TLS (both or neither). */
+  clientCertFile?: string;
+  clientKeyFile?: string;
   /** Deadline of each unary call in ms (default 60 s). */
   callTimeoutMs?: number;
   retry?: RetryPolicy;
@@ -140,7 +143,11 @@ export class Connection {
       ),
     );
     const creds = this.target.tls
-      ? grpcCredentials.createSsl(opts.caFile === undefined ? null : readFileSync(opts.caFile))
+      ? grpcCredentials.createSsl(
+          opts.caFile === undefined ? null : readFileSync(opts.caFile),
+          opts.clientKeyFile === undefined ? null : readFileSync(opts.clientKeyFile),
+          opts.clientCertFile === undefined ? null : readFileSync(opts.clientCertFile),
+        )
       : grpcCredentials.createInsecure();
     const max = opts.maxMessageBytes ?? 64 * 1024 * 1024;
     this.client = new Client(this.target.address, creds, {

@@ -104,6 +104,8 @@ describe('specbuild artifact push | pull', () => {
                 onError: 'quit',
                 maxJobs: undefined,
                 speculativeActions: 'none',
+                artifactServers: [],
+                remoteExecution: {},
                 file: undefined,
               },
             },

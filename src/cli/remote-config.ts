@@ -1,0 +1,158 @@
+// The remotes of the user configuration, in BuildStream's shape:
+// `artifacts: servers:` (used by `artifact push | pull`) and
+// `remote-execution:` (parsed and checked, not used yet). Certificate and
+// token paths are relative to the configuration file's directory.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { SpecbuildError, type Diagnostics } from '../core/index.js';
+import { parseTarget } from '../remote/index.js';
+import { asBool, asMap, asSeq, asString, checkKeys, type MapNode } from '../project/index.js';
+
+/** `auth:` of a remote: absolute paths of files that exist. */
+export interface RemoteAuth {
+  /** PEM CA certificates the server's certificate is checked against. */
+  serverCert?: string;
+  clientCert?: string;
+  clientKey?: string;
+  /** A file holding a bearer token. */
+  accessToken?: string;
+}
+
+/** One remote service: where it is, which instance, how to authenticate. */
+export interface RemoteService {
+  url: string;
+  instanceName?: string;
+  auth: RemoteAuth;
+}
+
+/** An `artifacts: servers:` entry. */
+export interface ArtifactServer extends RemoteService {
+  /** False (the default, as BuildStream's): only pulled from, never written. */
+  push: boolean;
+}
+
+export interface RemoteExecution {
+  executionService?: RemoteService;
+  storageService?: RemoteService;
+  actionCacheService?: RemoteService;
+}
+
+const SCHEMES = ['grpc://', 'grpcs://', 'http://', 'https://', 'unix:'];
+const AUTH_KEYS = ['server-cert', 'client-cert', 'client-key', 'access-token'];
+const SERVICE_KEYS = ['url', 'instance-name', 'auth'];
+const SERVER_KEYS = ['url', 'push', 'instance-name', 'auth'];
+const ARTIFACTS_KEYS = ['servers'];
+const EXECUTION_KEYS = ['execution-service', 'storage-service', 'action-cache-service'];
+
+function parseAuth(n: MapNode, what: string, base: string, d: Diagnostics): RemoteAuth {
+  checkKeys(n, AUTH_KEYS, what, d);
+  const auth: RemoteAuth = {};
+  const field = {
+    'server-cert': 'serverCert',
+    'client-cert': 'clientCert',
+    'client-key': 'clientKey',
+    'access-token': 'accessToken',
+  } as const;
+  for (const key of AUTH_KEYS as (keyof typeof field)[]) {
+    const node = n.entries.get(key);
+    const p = asString(node, `${what}.${key}`, d);
+    if (p === undefined) continue;
+    const file = resolve(base, p.replace(/^~(?=\/|$)/, homedir()));
+    if (!existsSync(file))
+      d.add(
+        new SpecbuildError('load/missing-file', `${what}.${key}: no file ${file}`, {
+          location: node?.at,
+          hint: `write the path of an existing file (relative to ${base})`,
+        }),
+      );
+    else auth[field[key]] = file;
+  }
+  if (n.entries.has('client-cert') !== n.entries.has('client-key'))
+    d.add(
+      new SpecbuildError('load/invalid-value', `${what}: client-cert and client-key go together`, {
+        location: n.at,
+      }),
+    );
+  return auth;
+}
+
+function parseService(
+  n: MapNode,
+  what: string,
+  keys: readonly string[],
+  base: string,
+  d: Diagnostics,
+): RemoteService | undefined {
+  checkKeys(n, keys, what, d);
+  const urlNode = n.entries.get('url');
+  const url = asString(urlNode, `${what}.url`, d);
+  const instanceName = asString(n.entries.get('instance-name'), `${what}.instance-name`, d);
+  const authNode = asMap(n.entries.get('auth'), `${what}.auth`, d);
+  const auth = authNode === undefined ? {} : parseAuth(authNode, `${what}.auth`, base, d);
+  if (url === undefined) {
+    if (urlNode === undefined)
+      d.add(
+        new SpecbuildError('load/missing-key', `${what}: url is missing`, {
+          location: n.at,
+          hint: 'e.g. url: grpcs://cache.example.com:11002',
+        }),
+      );
+    return undefined;
+  }
+  if (!SCHEMES.some((s) => url.startsWith(s))) {
+    d.add(
+      new SpecbuildError('load/invalid-value', `${what}.url "${url}" has no known scheme`, {
+        location: urlNode?.at,
+        hint: `start it with ${SCHEMES.join(', ')}`,
+      }),
+    );
+    return undefined;
+  }
+  try {
+    parseTarget(url);
+  } catch (e) {
+    d.add(
+      new SpecbuildError('load/invalid-value', `${what}.url: ${SpecbuildError.from(e).message}`, {
+        location: urlNode?.at,
+        hint: SpecbuildError.from(e).hint,
+      }),
+    );
+    return undefined;
+  }
+  return instanceName === undefined ? { url, auth } : { url, instanceName, auth };
+}
+
+/** `artifacts:` of the configuration file `file`. */
+export function parseArtifacts(n: MapNode, file: string, d: Diagnostics): ArtifactServer[] {
+  checkKeys(n, ARTIFACTS_KEYS, 'artifacts', d);
+  const servers = asSeq(n.entries.get('servers'), 'artifacts.servers', d);
+  const out: ArtifactServer[] = [];
+  servers?.items.forEach((item, i) => {
+    const what = `artifacts.servers[${i}]`;
+    const m = asMap(item, what, d);
+    if (m === undefined) return;
+    const s = parseService(m, what, SERVER_KEYS, dirname(file), d);
+    const push = asBool(m.entries.get('push'), `${what}.push`, d) ?? false;
+    if (s !== undefined) out.push({ ...s, push });
+  });
+  return out;
+}
+
+/** `remote-execution:` of the configuration file `file`. */
+export function parseRemoteExecution(n: MapNode, file: string, d: Diagnostics): RemoteExecution {
+  checkKeys(n, EXECUTION_KEYS, 'remote-execution', d);
+  const out: RemoteExecution = {};
+  const field = {
+    'execution-service': 'executionService',
+    'storage-service': 'storageService',
+    'action-cache-service': 'actionCacheService',
+  } as const;
+  for (const key of EXECUTION_KEYS as (keyof typeof field)[]) {
+    const m = asMap(n.entries.get(key), `remote-execution.${key}`, d);
+    if (m === undefined) continue;
+    const s = parseService(m, `remote-execution.${key}`, SERVICE_KEYS, dirname(file), d);
+    if (s !== undefined) out[field[key]] = s;
+  }
+  return out;
+}
