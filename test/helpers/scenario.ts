@@ -16,6 +16,9 @@ export const SOCKET_ENV = [
   '    path: /run/reapi.sock',
 ];
 
+/** SOCKET_ENV with make's jobs one at a time, so actions are recorded in command order. */
+export const SOCKET_SERIAL = [...SOCKET_ENV, 'variables:', '  notparallel: true'];
+
 /** specbuild-exec with the PATH its commands find sh, sed and ar on. */
 export const EXEC = 'specbuild-exec --env PATH=/usr/bin:/bin';
 

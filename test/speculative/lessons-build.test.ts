@@ -11,18 +11,9 @@ import type { Executor } from '../../src/cas/index.js';
 import { digestKey, fromPb, parseDigest } from '../../src/reapi/index.js';
 import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
+import { SOCKET_SERIAL } from '../helpers/scenario.js';
 
-const SOCKET = [
-  'environment:',
-  '  CC: specbuild-cc gcc',
-  '  SPECBUILD_SERVER: unix:/run/reapi.sock',
-  '  SPECBUILD_LINK: "1"',
-  'variables:',
-  '  notparallel: true',
-  'sandbox:',
-  '  remote-apis-socket:',
-  '    path: /run/reapi.sock',
-];
+const SOCKET = SOCKET_SERIAL;
 
 /** base (a header) ← liba (runtime-depends on base) ← app (build-depends on liba only). */
 const chain = {

@@ -13,6 +13,7 @@ import { repoRoot } from '../helpers/paths.js';
 import { ProjectRig } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
 import { counts } from '../helpers/scenario.js';
+import { SOCKET_SERIAL } from '../helpers/scenario.js';
 
 const SRC_DIR = join(repoRoot, '.cache', 'debian-src');
 
@@ -29,17 +30,7 @@ function zlibTarball(): { file: string; sha256: string; topDir: string } {
   return { file, sha256, topDir };
 }
 
-const SOCKET = [
-  'environment:',
-  '  CC: specbuild-cc gcc',
-  '  SPECBUILD_SERVER: unix:/run/reapi.sock',
-  '  SPECBUILD_LINK: "1"',
-  'variables:',
-  '  notparallel: true',
-  'sandbox:',
-  '  remote-apis-socket:',
-  '    path: /run/reapi.sock',
-];
+const SOCKET = SOCKET_SERIAL;
 
 const MINIZIP_C = ['ioapi', 'unzip', 'zip', 'mztools', 'miniunz', 'minizip'];
 

@@ -20,6 +20,7 @@ import {
 import { primingData } from '../../src/speculative/share.js';
 import { buildRig } from '../helpers/build-rig.js';
 import { PROJECT_CONF, ProjectRig } from '../helpers/project-rig.js';
+import { SOCKET_SERIAL } from '../helpers/scenario.js';
 
 const files = {
   'project.conf': PROJECT_CONF,
@@ -28,15 +29,7 @@ const files = {
     'sources:',
     '- kind: local',
     '  path: app',
-    'environment:',
-    '  CC: specbuild-cc gcc',
-    '  SPECBUILD_SERVER: unix:/run/reapi.sock',
-    '  SPECBUILD_LINK: "1"',
-    'variables:',
-    '  notparallel: true',
-    'sandbox:',
-    '  remote-apis-socket:',
-    '    path: /run/reapi.sock',
+    ...SOCKET_SERIAL,
     'config:',
     '  build-commands:',
     '  - $CC -c main.c -o main.o',
