@@ -49,6 +49,27 @@ export class ArtifactCache {
     return (await this.complete(art)) ? art : undefined;
   }
 
+  /**
+   * The record under `key` when it and its SpeculativeActions blob are
+   * present, whether or not its trees are: what priming reads by weak key
+   * (a record pulled for priming alone has no files here).
+   */
+  async lookupRecord(project: string, element: string, key: string): Promise<Artifact | undefined> {
+    const ref = await this.refs.get(artifactRef(project, element, key));
+    if (ref === undefined) return undefined;
+    const bytes = await readBlobIfPresent(this.cas, ref);
+    if (bytes === undefined) return undefined;
+    let art: Artifact;
+    try {
+      art = fromBinary(specbuildPb.ArtifactSchema, bytes);
+    } catch {
+      return undefined;
+    }
+    if (art.speculativeActions === undefined) return art;
+    const missing = await this.cas.findMissingBlobs([fromPb(art.speculativeActions)]);
+    return missing.length === 0 ? art : undefined;
+  }
+
   /** True when the files tree, the sources tree and the log are all in the CAS. */
   async complete(art: Artifact): Promise<boolean> {
     try {
@@ -75,6 +96,16 @@ export class ArtifactCache {
     await this.refs.set(artifactRef(project, element, art.strongKey), d);
     await this.refs.set(artifactRef(project, element, art.weakKey), d);
     await this.failures?.delete(artifactRef(project, element, art.strongKey));
+    return d;
+  }
+
+  /**
+   * Stores a record pulled for priming (its trees need not be here) and names
+   * it under its weak key only: its strong key stays a miss.
+   */
+  async storeWeak(project: string, element: string, art: Artifact): Promise<Digest> {
+    const d = await this.cas.writeBlob(toBinary(specbuildPb.ArtifactSchema, art));
+    await this.refs.set(artifactRef(project, element, art.weakKey), d);
     return d;
   }
 

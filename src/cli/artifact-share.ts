@@ -13,7 +13,7 @@ import {
 import { normalName } from '../project/index.js';
 import { RemoteEndpoint } from '../remote/index.js';
 import { fromPb, type ActionResult, type Digest } from '../reapi/index.js';
-import { primingData } from '../speculative/index.js';
+import { primingBlobs, primingData } from '../speculative/index.js';
 import { currentKeys, findArtifact, notCached, openElement } from './element-artifact.js';
 import { EXIT } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
@@ -59,7 +59,8 @@ function noRemote(verb: string): SpecbuildError {
   });
 }
 
-async function connect(r: ArtifactRemote): Promise<RemoteEndpoint> {
+/** Connects to an artifact remote with its credentials. */
+export async function connectRemote(r: ArtifactRemote): Promise<RemoteEndpoint> {
   return RemoteEndpoint.connect({
     target: r.url,
     instance: r.instanceName,
@@ -93,7 +94,7 @@ export async function artifactPushCommand(
   const ac = await LocalActionCache.open(stores.cacheDir, stores.cas);
   const endpoints: [ArtifactRemote, RemoteEndpoint][] = [];
   try {
-    for (const r of writable) endpoints.push([r, await connect(r)]);
+    for (const r of writable) endpoints.push([r, await connectRemote(r)]);
     for (const name of names) {
       const t = await openElement(g, name, stores);
       const found = await findArtifact(t);
@@ -108,7 +109,10 @@ export async function artifactPushCommand(
       const priming =
         sa === undefined
           ? { blobs: [] as Digest[], results: [] as { action: Digest; result: ActionResult }[] }
-          : await primingData(stores.cas, ac, fromPb(sa));
+          : await primingData(stores.cas, ac, fromPb(sa)).then((p) => ({
+              blobs: primingBlobs(p),
+              results: p.results,
+            }));
       for (const [r, ep] of endpoints) {
         const stats = await pushArtifact({
           local: stores.cas,
@@ -155,7 +159,7 @@ export async function artifactPullCommand(
       for (const r of opts.remotes) {
         let ep = endpoints.get(r);
         if (ep === undefined) {
-          ep = await connect(r);
+          ep = await connectRemote(r);
           endpoints.set(r, ep);
         }
         const out = await pullArtifact({

@@ -7,12 +7,15 @@ import { progressRenderer } from './render/progress.js';
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import { runScheduler } from '../scheduler/index.js';
-import type { Mode } from '../speculative/index.js';
+import { primes, RemoteShare, type Mode, type ShareEvent } from '../speculative/index.js';
+import { connectRemote, type ArtifactRemote } from './artifact-share.js';
 import type { GlobalOptions } from './options.js';
 import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
 
 export interface BuildOptions {
   report?: string;
+  /** Artifact remotes to pull from and push to (--remote, else the configuration's). */
+  remotes?: readonly ArtifactRemote[];
   /** --speculative-actions (overrides scheduler.speculative-actions). */
   speculativeActions?: Mode;
 }
@@ -26,7 +29,35 @@ export async function buildCommand(
   const mode = opts.speculativeActions ?? cfg.speculativeActions;
   const project = await openProject(g.directory, cfg);
   const graph = await openGraph(project, targets);
-  const stores = await openStores(cfg);
+  const shared: ShareEvent[] = [];
+  const remotes = opts.remotes ?? [];
+  let share: RemoteShare | undefined;
+  const stores = await openStores(
+    cfg,
+    remotes.length === 0
+      ? undefined
+      : (local) => {
+          const s = new RemoteShare({
+            remotes: remotes.map((r) => ({
+              url: r.url,
+              push: r.push,
+              connect: () => connectRemote(r),
+            })),
+            project: project.name,
+            artifacts: local.artifacts,
+            ac: local.ac,
+            priming: primes(mode),
+            localExecution: true,
+            events: (e) => {
+              shared.push(e);
+              progress.event(e);
+            },
+          });
+          share = s;
+          const ac = s.actionCache(local.ac);
+          return { ac, executor: s.executor(local.executor, ac) };
+        },
+  );
   const abort = new AbortController();
   const interrupt = (): void => {
     abort.abort(new Error('interrupted'));
@@ -38,6 +69,7 @@ export async function buildCommand(
   });
   const started = Date.now();
   try {
+    await share?.open();
     const summary = await runScheduler({
       graph,
       builder: stores.builder,
@@ -50,10 +82,11 @@ export async function buildCommand(
       events: (e) => {
         progress.event(e);
       },
+      share,
       speculative: {
         mode,
-        executor: stores.executor,
-        ac: stores.ac,
+        executor: stores.actions.executor,
+        ac: stores.actions.ac,
         // Local: the slot pool bounds what runs at once; submitted actions
         // must be in the executor (not queued here) for the build to join them.
         maxInFlight: 256,
@@ -73,6 +106,13 @@ export async function buildCommand(
     info(
       `actions: ${t.hits_primed} primed hits, ${t.hits_cached} cached hits, ${t.misses} executed; speculative-actions ${mode}: ${t.primed} primed, ${t.unchanged} unchanged, ${t.deferred + t.unresolved} not primed (precision ${pct(t.precision)}, recall ${pct(t.recall)})`,
     );
+    if (share !== undefined) {
+      const n = (op: string, outcome: string): number =>
+        shared.filter((e) => e.op === op && e.outcome === outcome).length;
+      info(
+        `remotes: ${n('pull', 'pulled')} pulled, ${n('pull-priming', 'pulled')} pulled for priming, ${n('push', 'pushed')} pushed${n('push', 'failed') > 0 ? `, ${n('push', 'failed')} pushes failed` : ''}`,
+      );
+    }
     for (const r of summary.results) {
       if (r.error === undefined) continue;
       process.stderr.write(
@@ -85,5 +125,6 @@ export async function buildCommand(
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
     progress.done();
+    share?.close();
   }
 }

@@ -99,6 +99,11 @@ function program(): { cli: Command; result: { code: number } } {
     .showHelpAfterError()
     .exitOverride();
 
+  // --remote for one-off use; else the user configuration's artifacts.servers.
+  const remotesOf = (opts: { remote?: string[] }, g: GlobalOptions): ArtifactRemote[] =>
+    opts.remote === undefined
+      ? g.config.artifactServers.map(configuredRemote)
+      : opts.remote.map((url) => ({ url, push: true }));
   cli
     .command('build')
     .description('build the elements and everything they need that is not cached')
@@ -118,13 +123,24 @@ function program(): { cli: Command; result: { code: number } } {
         }
       },
     )
+    .option(
+      '--remote <url>',
+      'an artifact server to pull from and push to (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the configuration',
+      collect,
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  specbuild build app.bst\n  specbuild -C examples/hello build hello.bst --report /tmp/report.json\n',
+      '\nExamples:\n  specbuild build app.bst\n  specbuild -C examples/hello build hello.bst --report /tmp/report.json\n  specbuild build --speculative-actions full --remote cache.example.com:50051 app.bst\n',
     )
-    .action(async (elements: string[], opts: { report?: string; speculativeActions?: Mode }) => {
-      result.code = await buildCommand(elements, opts, await globals(cli));
-    });
+    .action(
+      async (
+        elements: string[],
+        opts: { report?: string; speculativeActions?: Mode; remote?: string[] },
+      ) => {
+        const g = await globals(cli);
+        result.code = await buildCommand(elements, { ...opts, remotes: remotesOf(opts, g) }, g);
+      },
+    );
 
   cli
     .command('show')
@@ -233,11 +249,6 @@ function program(): { cli: Command; result: { code: number } } {
     .action(async (element: string) => {
       result.code = await artifactListContentsCommand(element, await globals(cli));
     });
-  // --remote for one-off use; else the user configuration's artifacts.servers.
-  const remotesOf = (opts: { remote?: string[] }, g: GlobalOptions): ArtifactRemote[] =>
-    opts.remote === undefined
-      ? g.config.artifactServers.map(configuredRemote)
-      : opts.remote.map((url) => ({ url, push: true }));
   artifact
     .command('push')
     .description(

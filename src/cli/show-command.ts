@@ -114,7 +114,7 @@ export async function showSpeculative(targets: string[], g: GlobalOptions): Prom
       info(`${node.name}: no keys yet (a source has no ref)`);
       continue;
     }
-    const art = await stores.artifacts.lookup(project.name, normalName(node.name), k.weak);
+    const art = await stores.artifacts.lookupRecord(project.name, normalName(node.name), k.weak);
     if (art?.speculativeActions === undefined) {
       info(`${node.name}: no speculative actions stored under weak key ${k.weak.slice(0, 8)}`);
       continue;

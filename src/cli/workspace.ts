@@ -5,7 +5,14 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SlotPool, SpecbuildError } from '../core/index.js';
-import { ArtifactCache, LocalActionCache, LocalCas, RefStore } from '../cas/index.js';
+import {
+  ArtifactCache,
+  LocalActionCache,
+  LocalCas,
+  RefStore,
+  type ActionCache,
+  type Executor,
+} from '../cas/index.js';
 import { ElementBuilder } from '../build/index.js';
 import { LocalExecutor, prepareWorkDir } from '../exec/index.js';
 import {
@@ -31,6 +38,8 @@ export interface CacheStores {
 export interface Stores extends CacheStores {
   ac: LocalActionCache;
   executor: LocalExecutor;
+  /** What builds and priming look results up in and run actions on (the local ones, or layered). */
+  actions: { ac: ActionCache; executor: Executor };
   slots: SlotPool;
   builder: ElementBuilder;
 }
@@ -48,7 +57,15 @@ export async function openCache(cfg: UserConfig): Promise<CacheStores> {
   return { cacheDir, cas, artifacts, toolchain };
 }
 
-export async function openStores(cfg: UserConfig): Promise<Stores> {
+/** Puts something between builds and the local action cache and executor (artifact remotes). */
+export type ActionLayer = (local: {
+  cas: LocalCas;
+  artifacts: ArtifactCache;
+  ac: LocalActionCache;
+  executor: LocalExecutor;
+}) => { ac: ActionCache; executor: Executor };
+
+export async function openStores(cfg: UserConfig, layer?: ActionLayer): Promise<Stores> {
   const { cacheDir, cas, artifacts, toolchain } = await openCache(cfg);
   const ac = await LocalActionCache.open(cacheDir, cas);
   const slots = new SlotPool(availableParallelism());
@@ -58,8 +75,17 @@ export async function openStores(cfg: UserConfig): Promise<Stores> {
     workDir: (await prepareWorkDir(join(cacheDir, 'exec'))).path,
     slots,
   });
-  const builder = new ElementBuilder({ cas, ac, executor, artifacts, slots, cacheDir, toolchain });
-  return { cacheDir, cas, ac, executor, artifacts, slots, builder, toolchain };
+  const actions = layer?.({ cas, artifacts, ac, executor }) ?? { ac, executor };
+  const builder = new ElementBuilder({
+    cas,
+    ac: actions.ac,
+    executor: actions.executor,
+    artifacts,
+    slots,
+    cacheDir,
+    toolchain,
+  });
+  return { cacheDir, cas, ac, executor, actions, artifacts, slots, builder, toolchain };
 }
 
 /** Every load problem, already rendered (file:line:col, the text, the hint). */

@@ -2,7 +2,7 @@
 // (progress, plain lines, the --report file) are built from these alone.
 import type { BuildEvent } from '../build/index.js';
 import type { ElementKeys } from '../project/index.js';
-import type { SpeculativeEvent } from '../speculative/index.js';
+import type { ShareEvent, SpeculativeEvent } from '../speculative/index.js';
 
 /**
  * BuildStream's states, plus what happened in this run: built, failed,
@@ -11,6 +11,7 @@ import type { SpeculativeEvent } from '../speculative/index.js';
  */
 export type ElementState =
   | 'no reference'
+  | 'pulling'
   | 'waiting'
   | 'fetching'
   | 'buildable'
@@ -32,4 +33,4 @@ export interface ElementEvent {
 export type SchedulerEvent = ElementEvent;
 
 /** Everything a run reports: the scheduler's, the builds' and speculative actions' events. */
-export type RunEvent = SchedulerEvent | BuildEvent | SpeculativeEvent;
+export type RunEvent = SchedulerEvent | BuildEvent | SpeculativeEvent | ShareEvent;

@@ -3,7 +3,7 @@
 // dependency order, at most `builders` builds at once, each build's commands
 // and subactions sharing one CPU slot pool. Elements whose strong key is
 // cached are skipped. Everything that happens is an event; nothing prints.
-import { isSpecbuildError, SpecbuildError, type EventSink } from '../core/index.js';
+import { isSpecbuildError, Limiter, SpecbuildError, type EventSink } from '../core/index.js';
 import type { ActionCache, Artifact, ArtifactCache, Executor } from '../cas/index.js';
 import { SpeculativeRun, type Mode, type SpeculativeStats } from '../speculative/index.js';
 import type { ElementBuilder } from '../build/index.js';
@@ -34,6 +34,27 @@ export interface SpeculativeConfig {
   maxInFlight: number;
 }
 
+/**
+ * Artifact remotes (speculative/RemoteShare): pulled from before an element
+ * builds, pushed to after. None of it ever fails a build.
+ */
+export interface ArtifactSharing {
+  /** The artifact of the strong key from a remote, stored locally; undefined on a miss. Elements by name (app.bst). */
+  pull(
+    element: ElementName,
+    strongKey: string,
+    signal?: AbortSignal,
+  ): Promise<Artifact | undefined>;
+  /** The weak-key record and its priming data, when none is stored locally. */
+  pullPriming(element: ElementName, weakKey: string, signal?: AbortSignal): Promise<boolean>;
+  /** Queues the push of a built element's artifact. */
+  push(element: ElementName, artifact: Artifact): void;
+  /** Queues the push of a cached artifact to remotes that lack it. */
+  pushIfMissing(element: ElementName, artifact: Artifact): void;
+  /** Waits for every queued push. */
+  flush(): Promise<void>;
+}
+
 export interface SchedulerOptions {
   graph: Graph;
   builder: ElementBuilder;
@@ -46,6 +67,7 @@ export interface SchedulerOptions {
   signal?: AbortSignal;
   events?: EventSink<RunEvent>;
   speculative?: SpeculativeConfig;
+  share?: ArtifactSharing;
 }
 
 export interface ElementResult {
@@ -59,6 +81,8 @@ export interface ElementResult {
   subactions: string[];
   error?: SpecbuildError;
   artifact?: Artifact;
+  /** Cached: it came from an artifact remote in this run. */
+  pulled?: boolean;
   /** What priming did and what the build got from it (counted in every mode). */
   speculative?: SpeculativeStats;
 }
@@ -109,6 +133,8 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
           maxInFlight: opts.speculative.maxInFlight,
           events: emit,
         });
+  /** Pulls at once (each element's pull runs before it waits for its dependencies). */
+  const pulls = new Limiter(8);
   const results = new Map<ElementName, ElementResult>();
   const done = new Map<ElementName, Promise<ElementResult>>();
   /** After a failure with on-error quit: nothing new starts. */
@@ -154,6 +180,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
     const cached = await artifacts.lookup(project.name, normalName(node.name), k.strong);
     if (cached !== undefined) {
       spec?.available(node, cached);
+      opts.share?.pushIfMissing(node.name, cached);
       return finish({
         name: node.name,
         state: 'cached',
@@ -161,6 +188,25 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
         subactions: cached.subactions.map((d) => digestKey(fromPb(d))),
         artifact: cached,
       });
+    }
+    const share = opts.share;
+    if (share !== undefined && !stopped()) {
+      const element = node.name;
+      state(node.name, 'pulling', { keys: k });
+      const pulled = await pulls.run(() => share.pull(element, k.strong, opts.signal));
+      if (pulled !== undefined) {
+        spec?.available(node, pulled);
+        return finish({
+          name: node.name,
+          state: 'cached',
+          keys: k,
+          subactions: pulled.subactions.map((d) => digestKey(fromPb(d))),
+          artifact: pulled,
+          pulled: true,
+        });
+      }
+      if (spec?.primes === true)
+        await pulls.run(() => share.pullPriming(element, k.weak, opts.signal));
     }
     state(node.name, 'waiting', { keys: k });
     // Sources are fetched while dependencies build.
@@ -208,6 +254,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
       spec?.buildFinished(node);
       const stored = spec === undefined ? artifact : await spec.afterBuild(node, artifact);
       spec?.available(node, stored);
+      opts.share?.push(node.name, stored);
       return finish({
         name: node.name,
         state: 'built',
@@ -273,6 +320,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
     await Promise.all(graph.order.filter((n) => needed.has(n.name)).map((n) => run(n)));
   } finally {
     await spec?.close();
+    await opts.share?.flush();
   }
   const ordered = graph.order
     .filter((n) => needed.has(n.name))

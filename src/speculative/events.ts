@@ -82,3 +82,19 @@ export function emptyStats(): SpeculativeStats {
     recall: null,
   };
 }
+
+/** Artifacts and priming data moved to and from artifact remotes (never a build failure). */
+export interface ShareEvent {
+  type: 'share';
+  /** The remote's URL. */
+  remote: string;
+  op: 'connect' | 'pull' | 'pull-priming' | 'push';
+  outcome: 'pulled' | 'miss' | 'pushed' | 'retrying' | 'failed' | 'unreachable';
+  element?: string;
+  /** Blobs and bytes that moved; action-cache entries written (priming pulls). */
+  blobs?: number;
+  bytes?: number;
+  results?: number;
+  /** Miss, retrying, failed, unreachable: why. */
+  reason?: string;
+}

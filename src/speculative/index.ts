@@ -10,3 +10,4 @@ export * from './rewrite.js';
 export * from './prime.js';
 export * from './run.js';
 export * from './share.js';
+export * from './remote-share.js';

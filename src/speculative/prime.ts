@@ -121,7 +121,7 @@ export class PrimingEngine {
     const keys = this.opts.keys.get(node.name);
     if (keys === undefined || this.elements.has(node.name)) return false;
     const project = this.opts.graph.project.name;
-    const base = await this.opts.artifacts.lookup(project, normalName(node.name), keys.weak);
+    const base = await this.opts.artifacts.lookupRecord(project, normalName(node.name), keys.weak);
     if (base?.speculativeActions === undefined) return false;
     const sa = await loadSpeculativeActions(this.opts.cas, fromPb(base.speculativeActions));
     const ep: ElementPriming = {
@@ -154,7 +154,7 @@ export class PrimingEngine {
       p = (async () => {
         const k = this.opts.keys.get(dep.name);
         if (k === undefined) return;
-        const art = await this.opts.artifacts.lookup(
+        const art = await this.opts.artifacts.lookupRecord(
           this.opts.graph.project.name,
           normalName(dep.name),
           k.weak,

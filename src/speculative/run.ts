@@ -62,11 +62,16 @@ export class SpeculativeRun {
     return this.opts.mode;
   }
 
+  /** This run primes (so records stored under weak keys are wanted). */
+  get primes(): boolean {
+    return this.engine !== undefined;
+  }
+
   /** The element will build: its sources are staged. Priming starts (pending until buildable). */
   async sourcesStaged(node: GraphNode, sources: Digest): Promise<void> {
     const k = this.opts.keys.get(node.name);
     if (k !== undefined && !this.previous.has(node.name)) {
-      const prev = await this.opts.artifacts.lookup(
+      const prev = await this.opts.artifacts.lookupRecord(
         this.opts.graph.project.name,
         normalName(node.name),
         k.weak,

@@ -86,6 +86,10 @@ describe('specbuild artifact push | pull with artifacts.servers', () => {
         'hello.bst',
       ]);
       const key = shown.stdout.trim();
+      // The build itself pushed to the writable server (with the token), not to the mirror.
+      assert.match(built.stdout, /^remotes: 0 pulled, 0 pulled for priming, 1 pushed$/m);
+      assert.equal(await knows(cache, key, tokenFile), true);
+      assert.equal(await knows(mirror, key), false, 'the read-only mirror is never written');
 
       // Without the token the server refuses the push (--remote: one-off, no auth).
       const refused = await specbuild(a, [
@@ -97,7 +101,6 @@ describe('specbuild artifact push | pull with artifacts.servers', () => {
       ]);
       assert.equal(refused.code, 1, ran(refused));
       assert.equal(refused.stderr, `error: ${cache.address}: missing or wrong bearer token\n`);
-      assert.equal(await knows(cache, key, tokenFile), false);
 
       // With the configuration: the token is sent, the mirror only warned about.
       const pushed = await specbuild(a, ['artifact', 'push', 'hello.bst']);

@@ -17,7 +17,7 @@ import { loadGraph, loadProject } from '../../src/project/index.js';
 import { TOOLCHAIN_PROPERTY, hostPlatform } from '../../src/reapi/index.js';
 import { runScheduler, type BuildSummary, type RunEvent } from '../../src/scheduler/index.js';
 import type { ProjectRig } from './project-rig.js';
-import type { Mode } from '../../src/speculative/index.js';
+import { RemoteShare, primes, type Mode, type ShareRemote } from '../../src/speculative/index.js';
 
 export interface RigBuild extends BuildSummary {
   cas: LocalCas;
@@ -38,6 +38,8 @@ export async function buildRig(
     mode?: Mode;
     /** Wraps the executor priming submits to (to inject a fault a real one cannot produce). */
     primingExecutor?: (real: Executor) => Executor;
+    /** Artifact remotes pulled from and pushed to (through RemoteShare). */
+    remotes?: ShareRemote[];
   } = {},
 ): Promise<RigBuild> {
   const cacheDir = opts.cacheDir ?? join(rig.scratch, 'cache');
@@ -57,9 +59,35 @@ export async function buildRig(
   const executor = new LocalExecutor({ cas, ac, workDir: join(cacheDir, 'exec'), slots });
   const artifacts = new ArtifactCache(cas, new RefStore(join(cacheDir, 'refs')));
   const toolchain = (await hostPlatform()).get(TOOLCHAIN_PROPERTY) ?? '';
-  const builder = new ElementBuilder({ cas, ac, executor, artifacts, slots, cacheDir, toolchain });
   const events: RunEvent[] = [];
+  const share =
+    opts.remotes === undefined
+      ? undefined
+      : new RemoteShare({
+          remotes: opts.remotes,
+          project: p.value.name,
+          artifacts,
+          ac,
+          priming: opts.mode !== undefined && primes(opts.mode),
+          localExecution: true,
+          pushBackoffMs: 100,
+          events: (e) => events.push(e),
+        });
+  // With remotes, builds and priming ask the remotes' action caches after the local one.
+  const sharedAc = share?.actionCache(ac) ?? ac;
+  const sharedExecutor = share?.executor(executor, sharedAc) ?? executor;
+  const builder = new ElementBuilder({
+    cas,
+    ac: sharedAc,
+    executor: sharedExecutor,
+    artifacts,
+    slots,
+    cacheDir,
+    toolchain,
+  });
+  await share?.open();
   const summary = await runScheduler({
+    share,
     graph: g.value,
     builder,
     artifacts,
@@ -73,11 +101,12 @@ export async function buildRig(
         ? undefined
         : {
             mode: opts.mode,
-            executor: opts.primingExecutor?.(executor) ?? executor,
-            ac,
+            executor: opts.primingExecutor?.(sharedExecutor) ?? sharedExecutor,
+            ac: sharedAc,
             maxInFlight: 4,
           },
   });
+  share?.close();
   const states: Record<string, string> = {};
   for (const r of summary.results) states[r.name] = r.state;
   return { ...summary, events, states, cas, artifacts };

@@ -25,13 +25,14 @@ export function cliEnv(rig: ProjectRig): NodeJS.ProcessEnv {
 export function specbuild(
   rig: ProjectRig,
   args: string[],
-  opts: { input?: string; timeoutMs?: number } = {},
+  opts: { input?: string; timeoutMs?: number; onOutput?: (output: string) => void } = {},
 ): Promise<ProcessResult> {
   return runProcess(process.execPath, [cliMain, ...args], {
     cwd: rig.dir,
     env: cliEnv(rig),
     timeoutMs: opts.timeoutMs ?? 120_000,
     input: opts.input,
+    onOutput: opts.onOutput,
   });
 }
 

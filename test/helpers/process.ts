@@ -19,7 +19,14 @@ export interface Exit {
 export function runProcess(
   cmd: string,
   args: string[],
-  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string; input?: string },
+  opts: {
+    timeoutMs: number;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    input?: string;
+    /** Told of everything printed so far, on each chunk (to act at a given point). */
+    onOutput?: (output: string) => void;
+  },
 ): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
@@ -36,10 +43,12 @@ export function runProcess(
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       stdout += s;
       output += s;
+      opts.onOutput?.(output);
     });
     child.stderr.setEncoding('utf8').on('data', (s: string) => {
       stderr += s;
       output += s;
+      opts.onOutput?.(output);
     });
     child.stdin.on('error', () => undefined); // a child that exits without reading it
     child.stdin.end(opts.input ?? '');

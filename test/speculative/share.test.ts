@@ -1,18 +1,20 @@
 // What a push sends so that another machine can prime: after a real build
 // through the recording socket, primingData names exactly each recorded
 // action, its Command, every Directory of its input root and the blobs of
-// its result, and writes each result; an action whose tree has left the CAS
+// its result, and the one input file no overlay replaces (written by an
+// unrecorded command) and the toolchain files the link reads, and each result; an action whose tree has left the CAS
 // is skipped and counted, never sent half.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { LocalActionCache } from '../../src/cas/index.js';
+import { LocalActionCache, listFiles } from '../../src/cas/index.js';
 import {
   ActionSchema,
   DirectorySchema,
   digestKey,
+  digestOf,
   fromPb,
   parseDigestString,
   type Digest,
@@ -32,6 +34,7 @@ const files = {
     ...SOCKET_SERIAL,
     'config:',
     '  build-commands:',
+    "  - printf '#define ANSWER 0\\n' > gen.h",
     '  - $CC -c main.c -o main.o',
     '  - $CC -c other.c -o other.o',
     '  - $CC -o app main.o other.o',
@@ -39,7 +42,7 @@ const files = {
     '  - install -D app %{install-root}%{bindir}/app',
     '',
   ].join('\n'),
-  'app/main.c': 'int other(void);\nint main(void) { return other(); }\n',
+  'app/main.c': '#include "gen.h"\nint other(void);\nint main(void) { return other() + ANSWER; }\n',
   'app/other.c': 'int other(void) { return 0; }\n',
 };
 
@@ -59,6 +62,7 @@ describe('priming data for a push', () => {
 
     // What it should name, found by reading the blobs directly.
     const expected = new Set<string>();
+    const expectedResults = new Set<string>();
     const directories = async (d: Digest): Promise<void> => {
       expected.add(digestKey(d));
       const dir = fromBinary(DirectorySchema, await cas.readBlob(d));
@@ -72,15 +76,31 @@ describe('priming data for a push', () => {
       await directories(fromPb(action.inputRootDigest));
       const result = await ac.getActionResult(digest);
       assert.ok(result !== undefined);
-      for (const f of result.outputFiles) expected.add(digestKey(fromPb(f.digest)));
-      if (result.stdoutDigest !== undefined) expected.add(digestKey(fromPb(result.stdoutDigest)));
-      if (result.stderrDigest !== undefined) expected.add(digestKey(fromPb(result.stderrDigest)));
+      for (const f of result.outputFiles) expectedResults.add(digestKey(fromPb(f.digest)));
+      for (const d of [result.stdoutDigest, result.stderrDigest])
+        if (d !== undefined) expectedResults.add(digestKey(fromPb(d)));
     }
 
     const data = await primingData(cas, ac, fromPb(sa));
     assert.equal(data.skipped, 0);
-    assert.deepEqual(data.blobs.map(digestKey).sort(), [...expected].sort());
-    assert.deepEqual(data.results.map((x) => digestKey(x.action)).sort(), [...recorded].sort());
+    assert.deepEqual(data.structure.map(digestKey).sort(), [...expected].sort());
+    assert.deepEqual(data.resultBlobs.map(digestKey).sort(), [...expectedResults].sort());
+    // Inputs no overlay replaces: gen.h (written by an unrecorded command)
+    // and the host toolchain's files the actions read (stdc-predef.h, crt*.o,
+    // libc); never the element's sources or the compiles' objects.
+    const genH = digestOf(Buffer.from('#define ANSWER 0\n'));
+    const ownFiles = /^buildstream\/test\/app\.bst\/(main|other)\.[co]$/;
+    const host = new Set<string>();
+    for (const key of recorded) {
+      const action = fromBinary(ActionSchema, await cas.readBlob(parseDigestString(key, 'test')));
+      for (const f of await listFiles(cas, fromPb(action.inputRootDigest)))
+        if (!ownFiles.test(f.path) && !f.path.endsWith('/gen.h')) {
+          assert.match(f.path, /^(usr|lib|lib64)\//, 'only host files besides the own ones');
+          host.add(digestKey(f.digest));
+        }
+    }
+    assert.ok(host.size > 3, 'the compiles and the link read host toolchain files');
+    assert.deepEqual(data.inputFiles.map(digestKey).sort(), [digestKey(genH), ...host].sort());
 
     // The link's input root leaves the CAS: the link is skipped (counted),
     // and the compiles, whose results its overlays name, are still sent.
@@ -95,6 +115,6 @@ describe('priming data for a push', () => {
       broken.results.map((x) => digestKey(x.action)).sort(),
       [recorded[0], recorded[1]].sort(),
     );
-    assert.ok(!broken.blobs.some((d) => digestKey(d) === recorded[2]), 'the link is not sent');
+    assert.ok(!broken.structure.some((d) => digestKey(d) === recorded[2]), 'the link is not sent');
   });
 });

@@ -45,6 +45,8 @@ function lineRenderer(out: NodeJS.WriteStream, started: number): ProgressRendere
         );
       } else if (e.type === 'build-log') {
         line(`      log ${e.element}: ${e.path}`);
+      } else if (e.type === 'share') {
+        line(shareLine(e));
       }
     },
     done() {
@@ -92,6 +94,9 @@ function liveRenderer(
       } else if (e.type === 'subaction') {
         const s = states.get(e.element);
         if (s !== undefined) s.subactions++;
+      } else if (e.type === 'share' && SHARE_WARNINGS.has(e.outcome)) {
+        render.clear();
+        out.write(`${shareLine(e)}\n`);
       }
       draw();
     },
@@ -101,6 +106,33 @@ function liveRenderer(
       render.done();
     },
   };
+}
+
+/** Share outcomes a live display shows (the rest are in --report and the summary). */
+const SHARE_WARNINGS = new Set(['unreachable', 'failed']);
+
+/** One line for an artifact remote's event. */
+export function shareLine(e: Extract<ProgressEvent, { type: 'share' }>): string {
+  const what = e.element === undefined ? '' : ` ${e.element}`;
+  const moved =
+    e.blobs === undefined
+      ? ''
+      : ` (${e.blobs} blobs, ${e.bytes ?? 0} bytes${e.results === undefined || e.results === 0 ? '' : `, ${e.results} action results`})`;
+  const why = e.reason === undefined ? '' : `: ${firstLine(e.reason)}`;
+  switch (e.outcome) {
+    case 'unreachable':
+      return `  warning: artifact remote ${e.remote} is unreachable${why}; going on without it`;
+    case 'failed':
+      return `  warning: ${e.op}${what} ${e.op === 'push' ? 'to' : 'from'} ${e.remote} failed${why}`;
+    case 'retrying':
+      return `    retry ${e.op}${what} to ${e.remote}${why}`;
+    case 'pulled':
+      return `${(e.op === 'pull' ? 'pulled' : 'pulled for priming').padStart(9)}${what} from ${e.remote}${moved}`;
+    case 'pushed':
+      return `   pushed${what} to ${e.remote}${moved}`;
+    case 'miss':
+      return `     miss${what} on ${e.remote}${why}`;
+  }
 }
 
 function firstLine(s: string): string {
