@@ -5,7 +5,15 @@
 // sent; small blobs go in batches, large ones as streams.
 import { fromBinary } from '@bufbuild/protobuf';
 import { isSpecbuildError, SpecbuildError } from '../core/index.js';
-import { digestKey, fromPb, parseDigestString, specbuildPb, type Digest } from '../reapi/index.js';
+import {
+  digestKey,
+  fromPb,
+  parseDigestString,
+  specbuildPb,
+  TreeSchema,
+  type ActionResult,
+  type Digest,
+} from '../reapi/index.js';
 import type { Artifact, ArtifactCache } from './artifact-cache.js';
 import { artifactUrn } from './artifact-urn.js';
 import type { AssetStore } from './asset-store.js';
@@ -67,6 +75,46 @@ export async function copyBlobs(
   }
   await flush();
   return stats;
+}
+
+/** The blobs an ActionResult refers to (outputs, their Trees and files, stdout, stderr); its Trees are read from `cas`. */
+export async function resultBlobs(
+  cas: Cas,
+  r: ActionResult,
+  opts: CallOptions = {},
+): Promise<Digest[]> {
+  const out: Digest[] = r.outputFiles.map((f) => fromPb(f.digest));
+  for (const dir of r.outputDirectories) {
+    const td = fromPb(dir.treeDigest);
+    out.push(td);
+    const tree = fromBinary(TreeSchema, await cas.readBlob(td, opts));
+    for (const d of [tree.root, ...tree.children])
+      for (const f of d?.files ?? []) out.push(fromPb(f.digest));
+  }
+  if (r.stdoutDigest !== undefined) out.push(fromPb(r.stdoutDigest));
+  if (r.stderrDigest !== undefined) out.push(fromPb(r.stderrDigest));
+  return out;
+}
+
+/**
+ * Copies an ActionResult's blobs from `from` to `to`: the Trees of its
+ * output directories first (their files are found by reading them), then
+ * the rest.
+ */
+export async function copyResult(
+  from: Cas,
+  to: Cas,
+  r: ActionResult,
+  opts: CallOptions = {},
+): Promise<CopyStats> {
+  const trees = r.outputDirectories.map((d) => fromPb(d.treeDigest));
+  const first = await copyBlobs(from, to, trees, opts);
+  const rest = await copyBlobs(from, to, await resultBlobs(to, r, opts), opts);
+  return {
+    blobs: first.blobs + rest.blobs,
+    copied: first.copied + rest.copied,
+    bytes: first.bytes + rest.bytes,
+  };
 }
 
 /** Every blob of an artifact (record excluded): trees' Directories and files, log, SpeculativeActions. */

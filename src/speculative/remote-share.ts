@@ -14,6 +14,7 @@ import {
   artifactRef,
   artifactUrn,
   copyBlobs,
+  copyResult,
   pullArtifact,
   pushArtifact,
   type ActionCache,
@@ -29,7 +30,7 @@ import { backoffMs, sleep, type RemoteEndpoint } from '../remote/index.js';
 import { normalName, type ElementName } from '../project/index.js';
 import { fromPb, specbuildPb, type ActionResult, type Digest } from '../reapi/index.js';
 import type { ShareEvent } from './events.js';
-import { primingBlobs, primingData, pullPrimingData, resultBlobs } from './share.js';
+import { primingBlobs, primingData, pullPrimingData } from './share.js';
 
 export interface ShareRemote {
   /** Its URL, as configured (for messages). */
@@ -438,10 +439,7 @@ export class RemoteShare {
       try {
         const result = await l.endpoint.actionCache.getActionResult(action, opts);
         if (result === undefined) continue;
-        const local = this.opts.artifacts.cas;
-        const trees = result.outputDirectories.map((d) => fromPb(d.treeDigest));
-        await copyBlobs(l.endpoint.cas, local, trees, opts);
-        await copyBlobs(l.endpoint.cas, local, await resultBlobs(local, result), opts);
+        await copyResult(l.endpoint.cas, this.opts.artifacts.cas, result, opts);
         await this.opts.ac.updateActionResult(action, result, opts);
         return result;
       } catch (e) {

@@ -11,6 +11,8 @@ import { isSpecbuildError, SpecbuildError } from '../core/index.js';
 import {
   copyBlobs,
   decodeDirectory,
+  copyResult,
+  resultBlobs,
   fetchTree,
   type ActionCache,
   type Cas,
@@ -21,7 +23,6 @@ import {
   digestKey,
   fromPb,
   parseDigestString,
-  TreeSchema,
   type ActionResult,
   type Digest,
 } from '../reapi/index.js';
@@ -44,21 +45,6 @@ export interface PrimingData {
 /** Every blob of priming data, for a push. */
 export function primingBlobs(p: PrimingData): Digest[] {
   return [...p.structure, ...p.resultBlobs, ...p.inputFiles];
-}
-
-/** The blobs an ActionResult refers to (outputs, their Trees and files, stdout, stderr). */
-export async function resultBlobs(cas: Cas, r: ActionResult): Promise<Digest[]> {
-  const out: Digest[] = r.outputFiles.map((f) => fromPb(f.digest));
-  for (const dir of r.outputDirectories) {
-    const td = fromPb(dir.treeDigest);
-    out.push(td);
-    const tree = fromBinary(TreeSchema, await cas.readBlob(td));
-    for (const d of [tree.root, ...tree.children])
-      for (const f of d?.files ?? []) out.push(fromPb(f.digest));
-  }
-  if (r.stdoutDigest !== undefined) out.push(fromPb(r.stdoutDigest));
-  if (r.stderrDigest !== undefined) out.push(fromPb(r.stderrDigest));
-  return out;
 }
 
 /** The actions whose results priming data carries: each base action and each ACTION overlay's source. */
@@ -192,15 +178,15 @@ export async function pullPrimingData(p: PrimingPull): Promise<PrimingPullStats>
     const result = await p.remoteAc.getActionResult(action, opts);
     if (result !== undefined) results.push({ action, result });
   }
-  // Trees of output directories first: their files are found by reading them.
-  const trees = results.flatMap(({ result }) =>
-    result.outputDirectories.map((d) => fromPb(d.treeDigest)),
+  for (const { result } of results) add(await copyResult(p.remote, p.local, result, opts));
+  add(
+    await copyBlobs(
+      p.remote,
+      p.local,
+      await unreplacedInputs(new TreeFiles(p.local), p.local, actions),
+      opts,
+    ),
   );
-  add(await copyBlobs(p.remote, p.local, trees, opts));
-  const wanted: Digest[] = [];
-  for (const { result } of results) wanted.push(...(await resultBlobs(p.local, result)));
-  wanted.push(...(await unreplacedInputs(new TreeFiles(p.local), p.local, actions)));
-  add(await copyBlobs(p.remote, p.local, wanted, opts));
   for (const { action, result } of results) {
     await p.localAc.updateActionResult(action, result, opts);
     stats.results++;
