@@ -30,6 +30,8 @@ export interface RemoteService {
 export interface ArtifactServer extends RemoteService {
   /** False (the default, as BuildStream's): only pulled from, never written. */
   push: boolean;
+  /** Which entry of which file, for messages: `artifacts.servers[0] in /path/specbuild.yaml`. */
+  origin: string;
 }
 
 export interface RemoteExecution {
@@ -134,7 +136,7 @@ export function parseArtifacts(n: MapNode, file: string, d: Diagnostics): Artifa
     if (m === undefined) return;
     const s = parseService(m, what, SERVER_KEYS, dirname(file), d);
     const push = asBool(m.entries.get('push'), `${what}.push`, d) ?? false;
-    if (s !== undefined) out.push({ ...s, push });
+    if (s !== undefined) out.push({ ...s, push, origin: `${what} in ${file}` });
   });
   return out;
 }

@@ -66,6 +66,7 @@ describe('user configuration: remotes', () => {
     );
     assert.ok(r.ok, JSON.stringify(r));
     const certs = join(t.path, 'specbuild', 'certs');
+    const file = join(t.path, 'specbuild', 'specbuild.yaml');
     assert.deepEqual(r.value.artifactServers, [
       {
         url: 'grpcs://cache.example.com:11002',
@@ -77,8 +78,14 @@ describe('user configuration: remotes', () => {
           clientKey: join(certs, 'client.key'),
           accessToken: join(certs, 'token'),
         },
+        origin: `artifacts.servers[0] in ${file}`,
       },
-      { url: 'http://mirror.example.com:8080', push: false, auth: {} },
+      {
+        url: 'http://mirror.example.com:8080',
+        push: false,
+        auth: {},
+        origin: `artifacts.servers[1] in ${file}`,
+      },
     ]);
     assert.deepEqual(r.value.remoteExecution, {
       executionService: { url: 'unix:/run/reapi.sock', instanceName: 'cluster', auth: {} },
