@@ -17,40 +17,9 @@ import { primingData } from '../speculative/index.js';
 import { currentKeys, findArtifact, notCached, openElement } from './element-artifact.js';
 import { EXIT } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
-import type { ArtifactServer } from './remote-config.js';
+import type { ArtifactRemote } from './artifact-remotes.js';
 import { info, note, warn } from './render/output.js';
 import { openCache } from './workspace.js';
-
-/** An artifact server, as `artifacts: servers:` entries name one (or `--remote URL`). */
-export interface ArtifactRemote {
-  url: string;
-  /** False: only pulled from, never written. */
-  push: boolean;
-  instanceName?: string;
-  /** Bearer token file (auth.access-token). */
-  tokenFile?: string;
-  /** CA certificate (auth.server-cert). */
-  caFile?: string;
-  /** Client certificate and key (auth.client-cert, auth.client-key). */
-  clientCertFile?: string;
-  clientKeyFile?: string;
-  /** The configuration entry it comes from, for hints (none: `--remote`). */
-  origin?: string;
-}
-
-/** An `artifacts: servers:` entry of the user configuration as a remote. */
-export function configuredRemote(s: ArtifactServer): ArtifactRemote {
-  return {
-    url: s.url,
-    origin: s.origin,
-    push: s.push,
-    instanceName: s.instanceName,
-    tokenFile: s.auth.accessToken,
-    caFile: s.auth.serverCert,
-    clientCertFile: s.auth.clientCert,
-    clientKeyFile: s.auth.clientKey,
-  };
-}
 
 export interface ShareOptions {
   remotes: readonly ArtifactRemote[];
@@ -58,7 +27,7 @@ export interface ShareOptions {
 
 function noRemote(verb: string): SpecbuildError {
   return new SpecbuildError('cli/usage', `no artifact remote to ${verb}`, {
-    hint: `name one (specbuild artifact ${verb} --remote HOST:PORT ELEMENT) or list them under artifacts: servers: in the user configuration`,
+    hint: `name one (specbuild artifact ${verb} --remote HOST:PORT ELEMENT) or list them under artifacts: servers: in the user configuration, or under artifacts: in project.conf`,
   });
 }
 

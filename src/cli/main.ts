@@ -10,12 +10,8 @@ import {
   artifactListContentsCommand,
   artifactLogCommand,
 } from './artifact-command.js';
-import {
-  artifactPullCommand,
-  artifactPushCommand,
-  configuredRemote,
-  type ArtifactRemote,
-} from './artifact-share.js';
+import { artifactRemotes, type ArtifactRemote } from './artifact-remotes.js';
+import { artifactPullCommand, artifactPushCommand } from './artifact-share.js';
 import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
@@ -31,7 +27,7 @@ import { shellCommand } from './shell-command.js';
 import { sourceFetchCommand, sourceTrackCommand } from './source-command.js';
 import { loadUserConfig } from './user-config.js';
 import { MODES, parseMode, type Mode } from '../speculative/index.js';
-import { LoadFailed } from './workspace.js';
+import { LoadFailed, openProject } from './workspace.js';
 import { formatDiagnostics } from './render/diagnostic.js';
 
 function collect(v: string, prev: string[] | undefined): string[] {
@@ -233,10 +229,13 @@ function program(): { cli: Command; result: { code: number } } {
     .action(async (element: string) => {
       result.code = await artifactListContentsCommand(element, await globals(cli));
     });
-  // --remote for one-off use; else the user configuration's artifacts.servers.
-  const remotesOf = (opts: { remote?: string[] }, g: GlobalOptions): ArtifactRemote[] =>
+  // --remote for one-off use; else the user configuration's servers, then the project's.
+  const remotesOf = async (
+    opts: { remote?: string[] },
+    g: GlobalOptions,
+  ): Promise<ArtifactRemote[]> =>
     opts.remote === undefined
-      ? g.config.artifactServers.map(configuredRemote)
+      ? artifactRemotes(g.config, await openProject(g.directory, g.config))
       : opts.remote.map((url) => ({ url, push: true }));
   artifact
     .command('push')
@@ -246,7 +245,7 @@ function program(): { cli: Command; result: { code: number } } {
     .argument('<elements...>', 'element names')
     .option(
       '--remote <url>',
-      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration, then artifacts of project.conf',
       collect,
     )
     .addHelpText(
@@ -255,7 +254,7 @@ function program(): { cli: Command; result: { code: number } } {
     )
     .action(async (elements: string[], opts: { remote?: string[] }) => {
       const g = await globals(cli);
-      result.code = await artifactPushCommand(elements, { remotes: remotesOf(opts, g) }, g);
+      result.code = await artifactPushCommand(elements, { remotes: await remotesOf(opts, g) }, g);
     });
   artifact
     .command('pull')
@@ -263,7 +262,7 @@ function program(): { cli: Command; result: { code: number } } {
     .argument('<elements...>', 'element names')
     .option(
       '--remote <url>',
-      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration, then artifacts of project.conf',
       collect,
     )
     .addHelpText(
@@ -272,7 +271,7 @@ function program(): { cli: Command; result: { code: number } } {
     )
     .action(async (elements: string[], opts: { remote?: string[] }) => {
       const g = await globals(cli);
-      result.code = await artifactPullCommand(elements, { remotes: remotesOf(opts, g) }, g);
+      result.code = await artifactPullCommand(elements, { remotes: await remotesOf(opts, g) }, g);
     });
   artifact
     .command('delete')
