@@ -11,43 +11,15 @@ import {
   type CopyStats,
 } from '../cas/index.js';
 import { normalName } from '../project/index.js';
-import { RemoteEndpoint } from '../remote/index.js';
+import { RemoteEndpoint, TlsError, type TlsFailureKind } from '../remote/index.js';
 import { fromPb, type ActionResult, type Digest } from '../reapi/index.js';
 import { primingBlobs, primingData } from '../speculative/index.js';
 import { currentKeys, findArtifact, notCached, openElement } from './element-artifact.js';
 import { EXIT } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
-import type { ArtifactServer } from './remote-config.js';
+import type { ArtifactRemote } from './artifact-remotes.js';
 import { info, note, warn } from './render/output.js';
 import { openCache } from './workspace.js';
-
-/** An artifact server, as `artifacts: servers:` entries name one (or `--remote URL`). */
-export interface ArtifactRemote {
-  url: string;
-  /** False: only pulled from, never written. */
-  push: boolean;
-  instanceName?: string;
-  /** Bearer token file (auth.access-token). */
-  tokenFile?: string;
-  /** CA certificate (auth.server-cert). */
-  caFile?: string;
-  /** Client certificate and key (auth.client-cert, auth.client-key). */
-  clientCertFile?: string;
-  clientKeyFile?: string;
-}
-
-/** An `artifacts: servers:` entry of the user configuration as a remote. */
-export function configuredRemote(s: ArtifactServer): ArtifactRemote {
-  return {
-    url: s.url,
-    push: s.push,
-    instanceName: s.instanceName,
-    tokenFile: s.auth.accessToken,
-    caFile: s.auth.serverCert,
-    clientCertFile: s.auth.clientCert,
-    clientKeyFile: s.auth.clientKey,
-  };
-}
 
 export interface ShareOptions {
   remotes: readonly ArtifactRemote[];
@@ -55,20 +27,49 @@ export interface ShareOptions {
 
 function noRemote(verb: string): SpecbuildError {
   return new SpecbuildError('cli/usage', `no artifact remote to ${verb}`, {
-    hint: `name one (specbuild artifact ${verb} --remote HOST:PORT ELEMENT) or list them under artifacts: servers: in the user configuration`,
+    hint: `name one (specbuild artifact ${verb} --remote HOST:PORT ELEMENT) or list them under artifacts: servers: in the user configuration, or under artifacts: in project.conf`,
   });
 }
 
-/** Connects to an artifact remote with its credentials. */
+/** Connects to an artifact remote with its credentials (a TLS failure's hint names the configuration entry). */
 export async function connectRemote(r: ArtifactRemote): Promise<RemoteEndpoint> {
-  return RemoteEndpoint.connect({
-    target: r.url,
-    instance: r.instanceName,
-    tokenFile: r.tokenFile,
-    caFile: r.caFile,
-    clientCertFile: r.clientCertFile,
-    clientKeyFile: r.clientKeyFile,
-  });
+  try {
+    return await RemoteEndpoint.connect({
+      target: r.url,
+      instance: r.instanceName,
+      tokenFile: r.tokenFile,
+      caFile: r.caFile,
+      clientCertFile: r.clientCertFile,
+      clientKeyFile: r.clientKeyFile,
+    });
+  } catch (e) {
+    throw e instanceof TlsError ? authHint(e, r) : e;
+  }
+}
+
+/** A refused TLS handshake, its hint in the words of the configuration. */
+function authHint(e: TlsError, r: ArtifactRemote): SpecbuildError {
+  const hint = tlsHint(e.failure.kind, r);
+  return hint === undefined ? e : new SpecbuildError('remote/tls', e.message, { hint, cause: e });
+}
+
+/** What to set after a TLS failure (undefined: the remote layer's hint fits already). */
+function tlsHint(kind: TlsFailureKind, r: ArtifactRemote): string | undefined {
+  const signer = "the CA that signed the server's certificate";
+  const listIt = `--remote takes no certificates: list ${r.url} under artifacts: servers: in the user configuration`;
+  switch (kind) {
+    case 'server-cert':
+      if (r.origin === undefined) return `${listIt}, with auth.server-cert`;
+      return r.caFile === undefined
+        ? `set auth.server-cert of ${r.origin} to the PEM certificate of ${signer}`
+        : `auth.server-cert of ${r.origin} (${r.caFile}) does not hold the certificate of ${signer}`;
+    case 'client-cert':
+      if (r.origin === undefined) return `${listIt}, with auth.client-cert and auth.client-key`;
+      return `set auth.client-cert and auth.client-key of ${r.origin} to a certificate and key signed by a CA that the server trusts`;
+    case 'host-name':
+    case 'not-tls':
+      return undefined;
+  }
 }
 
 function sizeOf(s: CopyStats): string {

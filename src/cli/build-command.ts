@@ -8,14 +8,15 @@ import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import { runScheduler } from '../scheduler/index.js';
 import { primes, RemoteShare, type Mode, type ShareEvent } from '../speculative/index.js';
-import { connectRemote, type ArtifactRemote } from './artifact-share.js';
+import { artifactRemotes, type ArtifactRemote } from './artifact-remotes.js';
+import { connectRemote } from './artifact-share.js';
 import type { GlobalOptions } from './options.js';
 import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
 
 export interface BuildOptions {
   report?: string;
-  /** Artifact remotes to pull from and push to (--remote, else the configuration's). */
-  remotes?: readonly ArtifactRemote[];
+  /** --remote: artifact remotes to pull from and push to, instead of the configured ones. */
+  remote?: string[];
   /** --speculative-actions (overrides scheduler.speculative-actions). */
   speculativeActions?: Mode;
 }
@@ -30,7 +31,10 @@ export async function buildCommand(
   const project = await openProject(g.directory, cfg);
   const graph = await openGraph(project, targets);
   const shared: ShareEvent[] = [];
-  const remotes = opts.remotes ?? [];
+  const remotes: ArtifactRemote[] =
+    opts.remote === undefined
+      ? artifactRemotes(cfg, project)
+      : opts.remote.map((url) => ({ url, push: true }));
   let share: RemoteShare | undefined;
   const stores = await openStores(
     cfg,

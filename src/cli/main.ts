@@ -10,12 +10,8 @@ import {
   artifactListContentsCommand,
   artifactLogCommand,
 } from './artifact-command.js';
-import {
-  artifactPullCommand,
-  artifactPushCommand,
-  configuredRemote,
-  type ArtifactRemote,
-} from './artifact-share.js';
+import { artifactRemotes, type ArtifactRemote } from './artifact-remotes.js';
+import { artifactPullCommand, artifactPushCommand } from './artifact-share.js';
 import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
 import type { GlobalOptions } from './options.js';
@@ -31,7 +27,7 @@ import { shellCommand } from './shell-command.js';
 import { sourceFetchCommand, sourceTrackCommand } from './source-command.js';
 import { loadUserConfig } from './user-config.js';
 import { MODES, parseMode, type Mode } from '../speculative/index.js';
-import { LoadFailed } from './workspace.js';
+import { LoadFailed, openProject } from './workspace.js';
 import { formatDiagnostics } from './render/diagnostic.js';
 
 function collect(v: string, prev: string[] | undefined): string[] {
@@ -99,10 +95,13 @@ function program(): { cli: Command; result: { code: number } } {
     .showHelpAfterError()
     .exitOverride();
 
-  // --remote for one-off use; else the user configuration's artifacts.servers.
-  const remotesOf = (opts: { remote?: string[] }, g: GlobalOptions): ArtifactRemote[] =>
+  // --remote for one-off use; else the user configuration's servers, then the project's.
+  const remotesOf = async (
+    opts: { remote?: string[] },
+    g: GlobalOptions,
+  ): Promise<ArtifactRemote[]> =>
     opts.remote === undefined
-      ? g.config.artifactServers.map(configuredRemote)
+      ? artifactRemotes(g.config, await openProject(g.directory, g.config))
       : opts.remote.map((url) => ({ url, push: true }));
   cli
     .command('build')
@@ -138,7 +137,7 @@ function program(): { cli: Command; result: { code: number } } {
         opts: { report?: string; speculativeActions?: Mode; remote?: string[] },
       ) => {
         const g = await globals(cli);
-        result.code = await buildCommand(elements, { ...opts, remotes: remotesOf(opts, g) }, g);
+        result.code = await buildCommand(elements, opts, g);
       },
     );
 
@@ -257,7 +256,7 @@ function program(): { cli: Command; result: { code: number } } {
     .argument('<elements...>', 'element names')
     .option(
       '--remote <url>',
-      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration, then artifacts of project.conf',
       collect,
     )
     .addHelpText(
@@ -266,7 +265,7 @@ function program(): { cli: Command; result: { code: number } } {
     )
     .action(async (elements: string[], opts: { remote?: string[] }) => {
       const g = await globals(cli);
-      result.code = await artifactPushCommand(elements, { remotes: remotesOf(opts, g) }, g);
+      result.code = await artifactPushCommand(elements, { remotes: await remotesOf(opts, g) }, g);
     });
   artifact
     .command('pull')
@@ -274,7 +273,7 @@ function program(): { cli: Command; result: { code: number } } {
     .argument('<elements...>', 'element names')
     .option(
       '--remote <url>',
-      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration',
+      'an artifact server (HOST:PORT, grpc://, grpcs://, unix:PATH); default: artifacts.servers of the user configuration, then artifacts of project.conf',
       collect,
     )
     .addHelpText(
@@ -283,7 +282,7 @@ function program(): { cli: Command; result: { code: number } } {
     )
     .action(async (elements: string[], opts: { remote?: string[] }) => {
       const g = await globals(cli);
-      result.code = await artifactPullCommand(elements, { remotes: remotesOf(opts, g) }, g);
+      result.code = await artifactPullCommand(elements, { remotes: await remotesOf(opts, g) }, g);
     });
   artifact
     .command('delete')

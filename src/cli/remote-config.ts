@@ -1,13 +1,23 @@
 // The remotes of the user configuration, in BuildStream's shape:
 // `artifacts: servers:` (used by `artifact push | pull`) and
-// `remote-execution:` (parsed and checked, not used yet). Certificate and
-// token paths are relative to the configuration file's directory.
+// `remote-execution:` (parsed and checked, not used yet), and the artifact
+// servers of project.conf. Certificate and token paths are relative to the
+// configuration file's directory, or project.conf's.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { SpecbuildError, type Diagnostics } from '../core/index.js';
+import { SpecbuildError, type Diagnostics, type Location } from '../core/index.js';
 import { parseTarget } from '../remote/index.js';
-import { asBool, asMap, asSeq, asString, checkKeys, type MapNode } from '../project/index.js';
+import {
+  asBool,
+  asMap,
+  asSeq,
+  asString,
+  checkKeys,
+  type MapNode,
+  type SeqNode,
+  type YNode,
+} from '../project/index.js';
 
 /** `auth:` of a remote: absolute paths of files that exist. */
 export interface RemoteAuth {
@@ -30,6 +40,8 @@ export interface RemoteService {
 export interface ArtifactServer extends RemoteService {
   /** False (the default, as BuildStream's): only pulled from, never written. */
   push: boolean;
+  /** Which entry of which file, for messages: `artifacts.servers[0] in /path/specbuild.yaml`. */
+  origin: string;
 }
 
 export interface RemoteExecution {
@@ -127,14 +139,56 @@ function parseService(
 export function parseArtifacts(n: MapNode, file: string, d: Diagnostics): ArtifactServer[] {
   checkKeys(n, ARTIFACTS_KEYS, 'artifacts', d);
   const servers = asSeq(n.entries.get('servers'), 'artifacts.servers', d);
+  if (servers === undefined) return [];
+  return parseServers(servers, 'artifacts.servers', dirname(file), () => file, d);
+}
+
+/**
+ * `artifacts:` of project.conf, the servers the project recommends: a list
+ * of servers, as BuildStream 2 projects write it, or `servers:` holding one,
+ * as the user configuration does. Each entry reads as a user configuration's
+ * entry, its relative paths against the project directory `projectDir`.
+ */
+export function parseProjectArtifacts(
+  n: YNode,
+  projectDir: string,
+  d: Diagnostics,
+): ArtifactServer[] {
+  const fileOf = (at: Location): string => resolve(projectDir, at.file);
+  if (n.kind === 'seq') return parseServers(n, 'artifacts', projectDir, fileOf, d);
+  if (n.kind === 'scalar' && n.value === null) return [];
+  // A mapping with url: is one server written as BuildStream 1 projects did.
+  if (n.kind !== 'map' || n.entries.has('url')) {
+    d.add(
+      new SpecbuildError('load/wrong-type', 'artifacts must be a list of artifact servers', {
+        location: n.at,
+        hint: 'write each server as an entry: - url: grpcs://cache.example.com:11002',
+      }),
+    );
+    return [];
+  }
+  checkKeys(n, ARTIFACTS_KEYS, 'artifacts', d);
+  const servers = asSeq(n.entries.get('servers'), 'artifacts.servers', d);
+  if (servers === undefined) return [];
+  return parseServers(servers, 'artifacts.servers', projectDir, fileOf, d);
+}
+
+/** A list of artifact servers named `what`; `fileOf` says which file an entry is in. */
+function parseServers(
+  servers: SeqNode,
+  what: string,
+  base: string,
+  fileOf: (at: Location) => string,
+  d: Diagnostics,
+): ArtifactServer[] {
   const out: ArtifactServer[] = [];
-  servers?.items.forEach((item, i) => {
-    const what = `artifacts.servers[${i}]`;
-    const m = asMap(item, what, d);
+  servers.items.forEach((item, i) => {
+    const entry = `${what}[${i}]`;
+    const m = asMap(item, entry, d);
     if (m === undefined) return;
-    const s = parseService(m, what, SERVER_KEYS, dirname(file), d);
-    const push = asBool(m.entries.get('push'), `${what}.push`, d) ?? false;
-    if (s !== undefined) out.push({ ...s, push });
+    const s = parseService(m, entry, SERVER_KEYS, base, d);
+    const push = asBool(m.entries.get('push'), `${entry}.push`, d) ?? false;
+    if (s !== undefined) out.push({ ...s, push, origin: `${entry} in ${fileOf(m.at)}` });
   });
   return out;
 }

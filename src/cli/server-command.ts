@@ -1,5 +1,6 @@
 // `specbuild server`: serves the local CAS, action cache and asset index over
 // REAPI and Remote Asset gRPC.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
@@ -36,6 +37,9 @@ Options:
   --token-file FILE  require clients to send this bearer token
   --tls-cert FILE    serve TLS with this PEM certificate chain (with --tls-key)
   --tls-key FILE     PEM private key for --tls-cert
+  --tls-client-ca FILE
+                     with --tls-cert: require client certificates signed by
+                     a CA certificate in this PEM file (mutual TLS)
   --debug            show stack traces on errors, and grpc-js's own log lines
   -h, --help         show this help
 
@@ -46,6 +50,10 @@ Examples:
       storage only (a remote cache), on a unix socket only you can use
   specbuild server --listen 0.0.0.0:50051 --token-file ~/.reapi-token --quota 20G
       for the whole network, with a token, keeping at most 20G of blobs
+  specbuild server --listen 0.0.0.0:11002 --jobs 0 --tls-cert cache.pem \\
+      --tls-key cache.key --tls-client-ca clients-ca.pem
+      a TLS cache that lets in only clients with a certificate clients-ca
+      signed (their auth.client-cert and auth.client-key)
 
 Stop with Ctrl-C (SIGINT) or SIGTERM.`;
 
@@ -63,6 +71,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
       'max-input-entries': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
       debug: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -102,12 +111,19 @@ export async function serverCommand(argv: string[]): Promise<number> {
       hint: 'pass both, or neither for plain TCP',
     });
   }
+  const clientCa = values['tls-client-ca'];
+  if (clientCa !== undefined && values['tls-cert'] === undefined) {
+    throw new SpecbuildError('cli/usage', '--tls-client-ca needs --tls-cert and --tls-key', {
+      hint: 'client certificates are checked in a TLS handshake: serve TLS too',
+    });
+  }
   const tls =
     values['tls-cert'] === undefined || values['tls-key'] === undefined
       ? undefined
       : {
           cert: readInput(values['tls-cert'], '--tls-cert'),
           key: readInput(values['tls-key'], '--tls-key'),
+          clientCa: clientCa === undefined ? undefined : readCaFile(clientCa),
         };
   const tokenFile = values['token-file'];
   const token =
@@ -213,4 +229,17 @@ function readInput(file: string, flag: string): Buffer {
       `${flag}: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`,
     );
   }
+}
+
+/** --tls-client-ca: checked now, for a file of no certificate would refuse every client. */
+function readCaFile(file: string): Buffer {
+  const pem = readInput(file, '--tls-client-ca');
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new SpecbuildError('cli/usage', `--tls-client-ca: ${file} holds no PEM certificate`, {
+      hint: 'give the PEM certificate (-----BEGIN CERTIFICATE-----) of the CA that signs client certificates',
+    });
+  }
+  return pem;
 }

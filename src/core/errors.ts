@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'remote/invalid-target'
   | 'remote/token-file'
   | 'remote/read-only'
+  | 'remote/tls'
   | 'server/unknown-instance'
   | 'server/batch-too-large'
   | 'server/listen'

@@ -9,7 +9,7 @@ import { checkComposed, compose } from './compose.js';
 import { defaultMaxJobs, PROJECT_DEFAULTS } from './defaults.js';
 import { FileLoader, projectPath, resolveIncludes } from './includes.js';
 import { asMap, asString, checkKeys, type Diag } from './schema.js';
-import { emptyMap, parseYaml, type MapNode } from './yaml.js';
+import { emptyMap, parseYaml, type MapNode, type YNode } from './yaml.js';
 
 export const PROJECT_FILE = 'project.conf';
 
@@ -25,6 +25,7 @@ const USED_KEYS = [
   'sandbox',
   'elements',
   'split-rules',
+  'artifacts',
 ];
 /**
  * Keys a BuildStream project may carry that specbuild accepts and does not
@@ -38,7 +39,6 @@ const ACCEPTED_KEYS = [
   'fatal-warnings',
   'ref-storage',
   'mirrors',
-  'artifacts',
   'source-caches',
   'remote-execution',
   'sources',
@@ -56,6 +56,12 @@ export interface Project {
   aliases: ReadonlyMap<string, string>;
   /** project.conf over the built-in defaults (variables, environment, sandbox, elements, ...). */
   config: MapNode;
+  /**
+   * `artifacts:` as written (after includes): the artifact servers the
+   * project recommends. Parsed by the command line, which alone may check
+   * remote addresses and certificate files (src/cli/remote-config.ts).
+   */
+  artifacts: YNode | undefined;
   /** Variables every element starts from (project-name and max-jobs included). */
   maxJobs: number;
   files: FileLoader;
@@ -174,6 +180,7 @@ export async function loadProject(
     minVersion: minVersion ?? '2.0',
     aliases,
     config: composed,
+    artifacts: composed.entries.get('artifacts'),
     maxJobs,
     files,
   });

@@ -37,6 +37,7 @@ import {
   type RetryPolicy,
 } from './retry.js';
 import { parseTarget, type Target } from './target.js';
+import { tlsFailure, TlsError } from './tls-failure.js';
 
 /** HTTP/2 flow-control window for data the client receives. */
 export const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
@@ -122,6 +123,7 @@ export class Connection {
   readonly target: Target;
   private readonly client: Client;
   private readonly token: string | undefined;
+  private readonly caFile: string | undefined;
   private readonly requestMetadata: Buffer;
   private readonly callTimeoutMs: number;
   readonly retryPolicy: RetryPolicy;
@@ -129,6 +131,7 @@ export class Connection {
   constructor(opts: ConnectionOptions) {
     this.target = parseTarget(opts.target);
     this.token = opts.tokenFile === undefined ? undefined : readToken(opts.tokenFile);
+    this.caFile = opts.caFile;
     this.callTimeoutMs = opts.callTimeoutMs ?? 60_000;
     this.retryPolicy = opts.retry ?? DEFAULT_RETRY;
     const rm = opts.requestMetadata;
@@ -171,8 +174,12 @@ export class Connection {
     return md;
   }
 
-  private error(e: ServiceError): RemoteCallError {
-    return new RemoteCallError(e.code, e.details || e.message, e.metadata, this.target.text);
+  /** Our error for a failed call; a refused TLS handshake is a TlsError, never retried. */
+  private error(e: ServiceError): RemoteCallError | TlsError {
+    const details = e.details || e.message;
+    const tls = this.target.tls && e.code === Status.UNAVAILABLE ? tlsFailure(details) : undefined;
+    if (tls !== undefined) return new TlsError(tls, this.target.text, this.caFile);
+    return new RemoteCallError(e.code, details, e.metadata, this.target.text);
   }
 
   /** A grpc-js completion callback that settles a promise, turning errors into ours. */

@@ -4,6 +4,7 @@
 export * from './target.js';
 export * from './retry.js';
 export * from './connection.js';
+export * from './tls-failure.js';
 export * from './remote-cas.js';
 export * from './remote-action-cache.js';
 export * from './remote-asset.js';

@@ -29,8 +29,12 @@ export interface ServerOptions {
   listen: string;
   instances: ReadonlyMap<string, InstanceStores>;
   maxBatchBytes?: number;
-  /** Serve TLS with this PEM certificate chain and private key. */
-  tls?: { cert: Buffer; key: Buffer };
+  /**
+   * Serve TLS with this PEM certificate chain and private key; with
+   * `clientCa`, require client certificates signed by one of its PEM CA
+   * certificates (mutual TLS): others are refused in the handshake.
+   */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** Require `authorization: Bearer <token>` on every call. */
   token?: string;
   /** Permissions of a unix socket (default 0600: its owner only). */
@@ -75,9 +79,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const creds =
     opts.tls === undefined
       ? ServerCredentials.createInsecure()
-      : ServerCredentials.createSsl(null, [
-          { cert_chain: opts.tls.cert, private_key: opts.tls.key },
-        ]);
+      : ServerCredentials.createSsl(
+          opts.tls.clientCa ?? null,
+          [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }],
+          opts.tls.clientCa !== undefined,
+        );
   const bind = (address: string): Promise<number> =>
     new Promise<number>((resolve, reject) => {
       server.bindAsync(address, creds, (err, p) => {

@@ -34,6 +34,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'cas/stage-conflict':
       return Status.FAILED_PRECONDITION;
     case 'remote/unavailable':
+    case 'remote/tls':
       return Status.UNAVAILABLE;
     case 'remote/deadline':
       return Status.DEADLINE_EXCEEDED;

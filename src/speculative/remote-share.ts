@@ -123,15 +123,6 @@ export class RemoteShare {
                 cause: e,
               },
             );
-          if (/certificate|SSL|handshake|TLS/i.test(reasonOf(e)))
-            throw new SpecbuildError(
-              'remote/permission',
-              `artifact remote ${l.remote.url}: the TLS connection failed: ${reasonOf(e)}`,
-              {
-                hint: "set auth.server-cert to the CA that signed the server's certificate (and auth.client-cert, auth.client-key if it asks for one)",
-                cause: e,
-              },
-            );
           if (!unreachable(e))
             throw new SpecbuildError(
               isSpecbuildError(e) ? e.code : 'remote/protocol',

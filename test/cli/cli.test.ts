@@ -40,6 +40,7 @@ describe('specbuild CLI', () => {
       '--quota',
       '--token-file',
       '--tls-cert',
+      '--tls-client-ca',
     ]) {
       assert.ok(server.stdout.includes(flag), flag);
     }
@@ -63,6 +64,18 @@ describe('specbuild CLI', () => {
     assert.equal(badInstance.status, 2);
     const halfTls = run('server', '--tls-cert', '/nonexistent');
     assert.equal(halfTls.status, 2);
+    const clientCaAlone = run('server', '--tls-client-ca', cliMain);
+    assert.equal(clientCaAlone.status, 2);
+    assert.match(clientCaAlone.stderr, /^error: --tls-client-ca needs --tls-cert and --tls-key\n/);
+    const notACa = run(
+      'server',
+      ...['--tls-cert', cliMain, '--tls-key', cliMain, '--tls-client-ca', cliMain],
+    );
+    assert.equal(notACa.status, 2);
+    assert.equal(
+      notACa.stderr,
+      `error: --tls-client-ca: ${cliMain} holds no PEM certificate\n  hint: give the PEM certificate (-----BEGIN CERTIFICATE-----) of the CA that signs client certificates\n`,
+    );
     for (const mode of ['888', '6600', 'rw', '0x1ff', '']) {
       const badMode = run('server', '--listen', 'unix:/tmp/x.sock', '--socket-mode', mode);
       assert.equal(badMode.status, 2, mode);

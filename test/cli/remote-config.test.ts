@@ -1,11 +1,14 @@
-// The remotes of the user configuration (artifacts.servers, remote-execution):
-// what a correct file yields, and the exact error for each kind of mistake,
-// placed at file:line:col.
+// The remotes of the user configuration (artifacts.servers, remote-execution)
+// and the artifact servers of project.conf: what a correct file yields, and
+// the exact error for each kind of mistake, placed at file:line:col.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseProjectArtifacts } from '../../src/cli/remote-config.js';
 import { loadUserConfig, type UserConfig } from '../../src/cli/user-config.js';
+import { Diagnostics } from '../../src/core/index.js';
+import { parseYaml } from '../../src/project/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 interface Problem {
@@ -66,6 +69,7 @@ describe('user configuration: remotes', () => {
     );
     assert.ok(r.ok, JSON.stringify(r));
     const certs = join(t.path, 'specbuild', 'certs');
+    const file = join(t.path, 'specbuild', 'specbuild.yaml');
     assert.deepEqual(r.value.artifactServers, [
       {
         url: 'grpcs://cache.example.com:11002',
@@ -77,8 +81,14 @@ describe('user configuration: remotes', () => {
           clientKey: join(certs, 'client.key'),
           accessToken: join(certs, 'token'),
         },
+        origin: `artifacts.servers[0] in ${file}`,
       },
-      { url: 'http://mirror.example.com:8080', push: false, auth: {} },
+      {
+        url: 'http://mirror.example.com:8080',
+        push: false,
+        auth: {},
+        origin: `artifacts.servers[1] in ${file}`,
+      },
     ]);
     assert.deepEqual(r.value.remoteExecution, {
       executionService: { url: 'unix:/run/reapi.sock', instanceName: 'cluster', auth: {} },
@@ -218,6 +228,67 @@ describe('user configuration: remotes', () => {
         message: 'artifacts must be a mapping, not a string',
         at: '1:12',
         hint: undefined,
+      },
+    ]);
+  });
+});
+
+describe('project.conf: artifacts', () => {
+  /** parseProjectArtifacts on `text` as project.conf of a project in `dir`. */
+  function parse(dir: string, text: string): { servers: unknown[]; problems: Problem[] } {
+    const root = parseYaml(text, 'project.conf');
+    assert.ok(root.ok && root.value.kind === 'map');
+    const node = root.value.entries.get('artifacts');
+    assert.ok(node !== undefined);
+    const d = new Diagnostics();
+    const servers = parseProjectArtifacts(node, dir, d);
+    const problems = d.errors.map((e) => ({
+      code: e.code,
+      message: e.message,
+      at: `${e.location?.file}:${e.location?.line}:${e.location?.col}`,
+      hint: e.hint,
+    }));
+    return { servers, problems };
+  }
+
+  it('reads a list of servers or servers:, paths relative to the project directory', async () => {
+    await using t = await tempDir();
+    await writeFile(join(t.path, 'ca.pem'), 'x\n');
+    const conf = join(t.path, 'project.conf');
+    const entry = (what: string): unknown => ({
+      url: 'grpcs://cache.example.com:11002',
+      push: false,
+      auth: { serverCert: join(t.path, 'ca.pem') },
+      origin: `${what} in ${conf}`,
+    });
+    const list =
+      'artifacts:\n- url: grpcs://cache.example.com:11002\n  auth:\n    server-cert: ca.pem\n';
+    assert.deepEqual(parse(t.path, list), { servers: [entry('artifacts[0]')], problems: [] });
+    const servers =
+      'artifacts:\n  servers:\n  - url: grpcs://cache.example.com:11002\n    auth:\n      server-cert: ca.pem\n';
+    assert.deepEqual(parse(t.path, servers), {
+      servers: [entry('artifacts.servers[0]')],
+      problems: [],
+    });
+    assert.deepEqual(parse(t.path, 'artifacts:\n'), { servers: [], problems: [] });
+  });
+
+  it('wants a list of servers, or servers: holding one', async () => {
+    await using t = await tempDir();
+    assert.deepEqual(parse(t.path, 'artifacts: grpc://x:1\n').problems, [
+      {
+        code: 'load/wrong-type',
+        message: 'artifacts must be a list of artifact servers',
+        at: 'project.conf:1:12',
+        hint: 'write each server as an entry: - url: grpcs://cache.example.com:11002',
+      },
+    ]);
+    assert.deepEqual(parse(t.path, 'artifacts:\n  url: grpc://x:1\n').problems, [
+      {
+        code: 'load/wrong-type',
+        message: 'artifacts must be a list of artifact servers',
+        at: 'project.conf:2:3',
+        hint: 'write each server as an entry: - url: grpcs://cache.example.com:11002',
       },
     ]);
   });

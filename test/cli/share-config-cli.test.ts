@@ -143,7 +143,7 @@ describe('specbuild artifact push | pull with artifacts.servers', () => {
       assert.equal(none.code, 2, ran(none));
       assert.equal(
         none.stderr,
-        'error: no artifact remote to pull\n  hint: name one (specbuild artifact pull --remote HOST:PORT ELEMENT) or list them under artifacts: servers: in the user configuration\n',
+        'error: no artifact remote to pull\n  hint: name one (specbuild artifact pull --remote HOST:PORT ELEMENT) or list them under artifacts: servers: in the user configuration, or under artifacts: in project.conf\n',
       );
     } finally {
       await assertStopsCleanly(mirror);
