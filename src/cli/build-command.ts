@@ -7,9 +7,8 @@ import { progressRenderer } from './render/progress.js';
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import { runScheduler } from '../scheduler/index.js';
-import { primes, RemoteShare, type Mode, type ShareEvent } from '../speculative/index.js';
-import { artifactRemotes, type ArtifactRemote } from './artifact-remotes.js';
-import { connectRemote } from './artifact-share.js';
+import type { Mode, ShareEvent } from '../speculative/index.js';
+import { buildRemotes } from './build-remotes.js';
 import type { GlobalOptions } from './options.js';
 import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
 
@@ -30,50 +29,33 @@ export async function buildCommand(
   const mode = opts.speculativeActions ?? cfg.speculativeActions;
   const project = await openProject(g.directory, cfg);
   const graph = await openGraph(project, targets);
+  const progress = await progressRenderer({
+    tty: process.stderr.isTTY && process.env.CI !== 'true',
+  });
   const shared: ShareEvent[] = [];
-  const remotes: ArtifactRemote[] =
-    opts.remote === undefined
-      ? artifactRemotes(cfg, project)
-      : opts.remote.map((url) => ({ url, push: true }));
-  let share: RemoteShare | undefined;
-  const stores = await openStores(
+  const remotes = await buildRemotes({
     cfg,
-    remotes.length === 0
-      ? undefined
-      : (local) => {
-          const s = new RemoteShare({
-            remotes: remotes.map((r) => ({
-              url: r.url,
-              push: r.push,
-              connect: () => connectRemote(r),
-            })),
-            project: project.name,
-            artifacts: local.artifacts,
-            ac: local.ac,
-            priming: primes(mode),
-            localExecution: true,
-            events: (e) => {
-              shared.push(e);
-              progress.event(e);
-            },
-          });
-          share = s;
-          const ac = s.actionCache(local.ac);
-          return { ac, executor: s.executor(local.executor, ac) };
-        },
-  );
+    project,
+    remote: opts.remote,
+    mode,
+    events: (e) => {
+      shared.push(e);
+      progress.event(e);
+    },
+  }).catch((e: unknown) => {
+    progress.done();
+    throw e;
+  });
+  const stores = await openStores(cfg, remotes.layer);
   const abort = new AbortController();
   const interrupt = (): void => {
     abort.abort(new Error('interrupted'));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  const progress = await progressRenderer({
-    tty: process.stderr.isTTY && process.env.CI !== 'true',
-  });
   const started = Date.now();
   try {
-    await share?.open();
+    await remotes.open();
     const summary = await runScheduler({
       graph,
       builder: stores.builder,
@@ -86,14 +68,15 @@ export async function buildCommand(
       events: (e) => {
         progress.event(e);
       },
-      share,
+      share: remotes.share(),
       speculative: {
         mode,
         executor: stores.actions.executor,
         ac: stores.actions.ac,
         // Local: the slot pool bounds what runs at once; submitted actions
         // must be in the executor (not queued here) for the build to join them.
-        maxInFlight: 256,
+        // On a cluster: its size.
+        maxInFlight: remotes.maxInFlight ?? 256,
       },
     });
     progress.done();
@@ -110,7 +93,12 @@ export async function buildCommand(
     info(
       `actions: ${t.hits_primed} primed hits, ${t.hits_cached} cached hits, ${t.misses} executed; speculative-actions ${mode}: ${t.primed} primed, ${t.unchanged} unchanged, ${t.deferred + t.unresolved} not primed (precision ${pct(t.precision)}, recall ${pct(t.recall)})`,
     );
-    if (share !== undefined) {
+    const cluster = remotes.cluster();
+    if (cluster !== undefined)
+      info(
+        `remote execution: ${cluster.counts.executed} executed, ${cluster.counts.cached} cached there${cluster.counts.fallback > 0 ? `, ${cluster.counts.fallback} run here` : ''}`,
+      );
+    if (remotes.share() !== undefined) {
       const n = (op: string, outcome: string): number =>
         shared.filter((e) => e.op === op && e.outcome === outcome).length;
       info(
@@ -129,6 +117,6 @@ export async function buildCommand(
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
     progress.done();
-    share?.close();
+    remotes.close();
   }
 }

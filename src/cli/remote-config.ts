@@ -1,6 +1,6 @@
 // The remotes of the user configuration, in BuildStream's shape:
 // `artifacts: servers:` (used by `artifact push | pull`) and
-// `remote-execution:` (parsed and checked, not used yet), and the artifact
+// `remote-execution:` (where builds' actions and priming run), and the artifact
 // servers of project.conf. Certificate and token paths are relative to the
 // configuration file's directory, or project.conf's.
 import { existsSync } from 'node:fs';
@@ -45,6 +45,8 @@ export interface ArtifactServer extends RemoteService {
 }
 
 export interface RemoteExecution {
+  /** Actions the cluster runs at once: how many primed actions are kept in flight there. */
+  jobs?: number;
   executionService?: RemoteService;
   storageService?: RemoteService;
   actionCacheService?: RemoteService;
@@ -195,8 +197,25 @@ function parseServers(
 
 /** `remote-execution:` of the configuration file `file`. */
 export function parseRemoteExecution(n: MapNode, file: string, d: Diagnostics): RemoteExecution {
-  checkKeys(n, EXECUTION_KEYS, 'remote-execution', d);
+  checkKeys(n, [...EXECUTION_KEYS, 'jobs'], 'remote-execution', d);
   const out: RemoteExecution = {};
+  const jobsNode = n.entries.get('jobs');
+  const jobs = asString(jobsNode, 'remote-execution.jobs', d);
+  if (jobs !== undefined) {
+    const v = Number(jobs);
+    if (!Number.isInteger(v) || v < 1 || v > 100_000)
+      d.add(
+        new SpecbuildError(
+          'load/invalid-value',
+          `remote-execution.jobs: "${jobs}" is not a whole number from 1 to 100000`,
+          {
+            location: jobsNode?.at,
+            hint: "the number of actions the cluster's workers run at once, e.g. jobs: 64",
+          },
+        ),
+      );
+    else out.jobs = v;
+  }
   const field = {
     'execution-service': 'executionService',
     'storage-service': 'storageService',

@@ -30,7 +30,7 @@ export interface UserConfig {
   speculativeActions: Mode;
   /** artifacts.servers, in order. */
   artifactServers: ArtifactServer[];
-  /** remote-execution (checked, not used yet). */
+  /** remote-execution: where element subactions and priming run, when set. */
   remoteExecution: RemoteExecution;
   /** The file it came from, if any. */
   file: string | undefined;

@@ -11,3 +11,4 @@ export * from './remote-asset.js';
 export * from './endpoint.js';
 export * from './remote-execution.js';
 export * from './remote-executor.js';
+export * from './cluster-executor.js';

@@ -88,7 +88,8 @@ export interface ShareEvent {
   type: 'share';
   /** The remote's URL. */
   remote: string;
-  op: 'connect' | 'pull' | 'pull-priming' | 'push';
+  /** execute: the remote execution service (its unreachable outcome). */
+  op: 'connect' | 'pull' | 'pull-priming' | 'push' | 'execute';
   outcome: 'pulled' | 'miss' | 'pushed' | 'retrying' | 'failed' | 'unreachable';
   element?: string;
   /** Blobs and bytes that moved; action-cache entries written (priming pulls). */

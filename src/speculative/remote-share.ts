@@ -38,6 +38,12 @@ export interface ShareRemote {
   /** False: only pulled from. */
   push: boolean;
   connect(): Promise<RemoteEndpoint>;
+  /**
+   * Priming pulls fetch action results and the input files no overlay
+   * replaces (default): primed actions run here, or on a cluster whose
+   * storage is not this remote. False when the cluster's storage is it.
+   */
+  filesNeeded?: boolean;
 }
 
 export interface RemoteShareOptions {
@@ -48,8 +54,6 @@ export interface RemoteShareOptions {
   ac: ActionCache;
   /** Pull weak-key records and priming data when the strong key misses. */
   priming: boolean;
-  /** Primed actions run on this machine (their inputs and results are fetched). */
-  localExecution: boolean;
   /** Push attempts in all, and the first backoff (doubling). */
   pushAttempts?: number;
   pushBackoffMs?: number;
@@ -79,7 +83,7 @@ function reasonOf(e: unknown): string {
 }
 
 /** Why a remote is unreachable, without gRPC's wording around it. */
-function unreachableReason(e: unknown): string {
+export function unreachableReason(e: unknown): string {
   const m = reasonOf(e);
   if (m.includes('ECONNREFUSED')) return 'connection refused';
   if (m.includes('ENOTFOUND') || m.includes('EAI_AGAIN')) return 'no such host';
@@ -257,7 +261,7 @@ export class RemoteShare {
           local: local.cas,
           localAc: this.opts.ac,
           sa,
-          localExecution: this.opts.localExecution,
+          localExecution: l.remote.filesNeeded ?? true,
           signal,
         });
         await local.storeWeak(this.opts.project, normal, art);

@@ -152,4 +152,65 @@ describe('specbuild build with artifact remotes', () => {
       await server.stop();
     }
   });
+
+  it('remote-execution runs the subactions on the cluster; an unreachable cluster is one warning and they run here', async () => {
+    const files = await exampleFiles();
+    await using serverCache = await tempDir();
+    const server = await startCliServer(serverCache.path);
+    try {
+      await using a = await ProjectRig.create(files);
+      await configure(
+        a,
+        [
+          'remote-execution:',
+          '  jobs: 4',
+          '  execution-service:',
+          `    url: grpc://${server.address}`,
+          '',
+        ].join('\n'),
+      );
+      const r = await specbuild(a, ['build', 'hello.bst']);
+      assert.equal(r.code, 0, ran(r));
+      // libbase 5, libmid 6, app 4 actions (the wrapper logs' count), all run there.
+      assert.match(r.stdout, /^remote execution: 15 executed, 0 cached there$/m, ran(r));
+      assert.match(r.stdout, /^actions: 0 primed hits, 0 cached hits, 15 executed/m);
+
+      await using b = await ProjectRig.create(files);
+      await configure(b, 'remote-execution:\n  execution-service:\n    url: grpc://127.0.0.1:1\n');
+      const down = await specbuild(b, ['build', 'hello.bst']);
+      assert.equal(down.code, 0, ran(down));
+      const warnings = lines(down.stderr, /warning/);
+      assert.deepEqual(
+        warnings.map((w) => w.replace(/^\[\d\d:\d\d\] +/, '')),
+        [
+          'warning: remote execution at grpc://127.0.0.1:1 is unreachable: connection refused; running actions here',
+        ],
+      );
+      assert.doesNotMatch(down.stdout, /^remote execution:/m);
+      assert.match(down.stdout, /^build succeeded: 4 built/m);
+
+      // A third machine: libbase's 5 actions are answered from the cluster's
+      // action cache (A ran them there); the cluster is killed once libbase
+      // is built, and libmid's and app's 10 find it gone (one warning) and
+      // run here.
+      await using c = await ProjectRig.create(files);
+      await configure(
+        c,
+        `remote-execution:\n  execution-service:\n    url: grpc://${server.address}\n`,
+      );
+      let killed: Promise<unknown> | undefined;
+      const midway = await specbuild(c, ['build', 'hello.bst'], {
+        onOutput: (out) => {
+          if (killed === undefined && /built \S+ libbase\.bst/.test(out)) killed = server.kill();
+        },
+      });
+      await killed;
+      assert.equal(midway.code, 0, ran(midway));
+      assert.match(midway.stdout, /^build succeeded: 4 built/m);
+      assert.match(midway.stdout, /^remote execution: 0 executed, 5 cached there, 10 run here$/m);
+      assert.equal(lines(midway.stderr, /warning: remote execution .* is unreachable/).length, 1);
+    } finally {
+      await server.stop();
+    }
+  });
 });

@@ -13,6 +13,7 @@ import {
 } from '../../src/cas/index.js';
 import { LocalExecutor } from '../../src/exec/index.js';
 import { ElementBuilder } from '../../src/build/index.js';
+import { ClusterExecutor, type RemoteEndpoint } from '../../src/remote/index.js';
 import { loadGraph, loadProject } from '../../src/project/index.js';
 import { TOOLCHAIN_PROPERTY, hostPlatform } from '../../src/reapi/index.js';
 import { runScheduler, type BuildSummary, type RunEvent } from '../../src/scheduler/index.js';
@@ -20,6 +21,10 @@ import type { ProjectRig } from './project-rig.js';
 import { RemoteShare, primes, type Mode, type ShareRemote } from '../../src/speculative/index.js';
 
 export interface RigBuild extends BuildSummary {
+  /** The cluster executor, when one was given. */
+  cluster?: ClusterExecutor;
+  /** Actions the local executor was asked to run (not counting builds' own commands). */
+  localExecutions: number;
   cas: LocalCas;
   artifacts: ArtifactCache;
   events: RunEvent[];
@@ -40,6 +45,8 @@ export async function buildRig(
     primingExecutor?: (real: Executor) => Executor;
     /** Artifact remotes pulled from and pushed to (through RemoteShare). */
     remotes?: ShareRemote[];
+    /** A remote execution service: subactions and primed actions run there. */
+    cluster?: RemoteEndpoint;
   } = {},
 ): Promise<RigBuild> {
   const cacheDir = opts.cacheDir ?? join(rig.scratch, 'cache');
@@ -69,13 +76,23 @@ export async function buildRig(
           artifacts,
           ac,
           priming: opts.mode !== undefined && primes(opts.mode),
-          localExecution: true,
           pushBackoffMs: 100,
           events: (e) => events.push(e),
         });
+  let localExecutions = 0;
+  const counted: Executor = {
+    execute: (d, o) => {
+      localExecutions++;
+      return executor.execute(d, o);
+    },
+  };
+  const cluster =
+    opts.cluster === undefined
+      ? undefined
+      : new ClusterExecutor({ local: cas, localAc: ac, execution: opts.cluster });
   // With remotes, builds and priming ask the remotes' action caches after the local one.
   const sharedAc = share?.actionCache(ac) ?? ac;
-  const sharedExecutor = share?.executor(executor, sharedAc) ?? executor;
+  const sharedExecutor = share?.executor(cluster ?? counted, sharedAc) ?? cluster ?? counted;
   const builder = new ElementBuilder({
     cas,
     ac: sharedAc,
@@ -103,11 +120,11 @@ export async function buildRig(
             mode: opts.mode,
             executor: opts.primingExecutor?.(sharedExecutor) ?? sharedExecutor,
             ac: sharedAc,
-            maxInFlight: 4,
+            maxInFlight: opts.cluster === undefined ? 4 : 8,
           },
   });
   share?.close();
   const states: Record<string, string> = {};
   for (const r of summary.results) states[r.name] = r.state;
-  return { ...summary, events, states, cas, artifacts };
+  return { ...summary, events, states, cas, artifacts, cluster, localExecutions };
 }

@@ -4,7 +4,9 @@
 // with an empty cache and a new version of libbase's header, pulls by weak
 // key and primes, and every element's build gets exactly the counts that
 // the same rebuild gets on machine A itself. Then B rebuilds with the
-// header A built: everything is pulled by strong key, nothing runs.
+// header A built: everything is pulled by strong key, nothing runs. The
+// same rebuild of B with its subactions and priming on the server's
+// Execution service gets the same counts with nothing run here.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp } from 'node:fs/promises';
@@ -118,6 +120,48 @@ describe('sharing speculative actions through an artifact remote', () => {
           .length,
         0,
       );
+
+      // B again from an empty cache, its subactions and priming on the
+      // server's Execution service (which is also the artifact remote, so
+      // no input files or results are fetched here): the same counts, and
+      // nothing runs on this machine.
+      const endpoint = await RemoteEndpoint.connect({ target: server.address });
+      let onCluster: RigBuild;
+      try {
+        onCluster = await buildRig(b, ['hello.bst'], {
+          mode: 'full',
+          cacheDir: join(b.scratch, 'cache-cluster'),
+          remotes: [{ ...remote(false), filesNeeded: false }],
+          cluster: endpoint,
+        });
+      } finally {
+        endpoint.close();
+      }
+      assert.deepEqual(onCluster.states, reference.states);
+      for (const e of ELEMENTS)
+        assert.deepEqual(
+          counts(onCluster, e),
+          counts(reference, e),
+          `${e}: on the cluster, B's counts equal A's`,
+        );
+      assert.equal(onCluster.localExecutions, 0, 'no action ran on this machine');
+      const ranThere = ELEMENTS.reduce(
+        (n, e) =>
+          n +
+          (counts(reference, e)['build-action:miss'] ?? 0) +
+          (counts(reference, e)['prime:completed'] ?? 0),
+        0,
+      );
+      assert.ok(ranThere > 0);
+      assert.equal(onCluster.cluster?.counts.executed, ranThere, 'every miss and primed action');
+      assert.equal(onCluster.cluster.counts.fallback, 0);
+      const priming = shareEvents(onCluster).filter(
+        (e) => e.op === 'pull-priming' && e.outcome === 'pulled',
+      );
+      assert.deepEqual(priming.map((e) => [e.element, e.results]).sort(), [
+        ['app.bst', 0],
+        ['libmid.bst', 0],
+      ]);
 
       // B again, with the header A built: everything comes by strong key.
       await b.write({ [HEADER]: files[HEADER] ?? '' });

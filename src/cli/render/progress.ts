@@ -121,6 +121,8 @@ export function shareLine(e: Extract<ProgressEvent, { type: 'share' }>): string 
   const why = e.reason === undefined ? '' : `: ${firstLine(e.reason)}`;
   switch (e.outcome) {
     case 'unreachable':
+      if (e.op === 'execute')
+        return `  warning: remote execution at ${e.remote} is unreachable${why}; running actions here`;
       return `  warning: artifact remote ${e.remote} is unreachable${why}; going on without it`;
     case 'failed':
       return `  warning: ${e.op}${what} ${e.op === 'push' ? 'to' : 'from'} ${e.remote} failed${why}`;
