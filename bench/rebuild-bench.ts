@@ -7,88 +7,16 @@
 // hit_rate_resolvable, precision, recall, primed, wasted (and the spread of
 // `runs` repetitions).
 import { spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { logger, median, round2 } from './common.js';
+import { ELEMENTS, FILES, writeProject } from './rebuild-project.js';
 import { cliMain } from '../test/helpers/paths.js';
 import { stopDaemonsUnder } from '../test/helpers/daemons.js';
 
 const log = logger('rebuild-bench');
-const FILES = Number(process.env.BENCH_FILES ?? 6);
-const CONFIGURE_S = Number(process.env.BENCH_CONFIGURE_S ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-
-/** base ← a ← b (chain), b ← left, b ← right, left+right ← top (diamond). */
-const ELEMENTS: Record<string, string[]> = {
-  base: [],
-  a: ['base'],
-  b: ['a'],
-  left: ['b'],
-  right: ['b'],
-  top: ['left', 'right'],
-};
-
-function source(el: string, i: number, deps: string[]): string {
-  // Enough work per compile (~0.2-0.4 s at -O2) that compiles dominate.
-  const body = Array.from(
-    { length: 60 },
-    (_, k) =>
-      `double ${el}_f${i}_${k}(double x) { double s = 0; for (int j = 0; j < ${30 + k}; j++) s += x * j / (j + ${k + 1}); return s + BASE_VERSION; }`,
-  ).join('\n');
-  const version = el === 'base' ? '#include "version.h"' : '#include <base/version.h>';
-  const includes = [version, ...deps.map((d) => `#include <${d}/api.h>`)].join('\n');
-  return `${includes}\n${body}\n`;
-}
-
-async function writeProject(dir: string): Promise<void> {
-  const files: Record<string, string> = {
-    'project.conf': [
-      'name: bench',
-      'min-version: 2.0',
-      'element-path: elements',
-      'environment:',
-      '  CC: specbuild-cc gcc',
-      '  SPECBUILD_SERVER: unix:/run/reapi.sock',
-      '  SPECBUILD_LINK: "1"',
-      'sandbox:',
-      '  remote-apis-socket:',
-      '    path: /run/reapi.sock',
-      '',
-    ].join('\n'),
-  };
-  for (const [el, deps] of Object.entries(ELEMENTS)) {
-    const objs = Array.from({ length: FILES }, (_, i) => `f${i}.o`);
-    files[`elements/${el}.bst`] = [
-      'kind: manual',
-      ...(deps.length > 0 ? ['depends:', ...deps.map((d) => `- ${d}.bst`)] : []),
-      'sources:',
-      '- kind: local',
-      `  path: src/${el}`,
-      'config:',
-      '  configure-commands:',
-      `  - sleep ${CONFIGURE_S}`,
-      '  build-commands:',
-      '  - make -j2',
-      '  install-commands:',
-      `  - install -D -m 644 api.h %{install-root}%{includedir}/${el}/api.h`,
-      ...(el === 'base'
-        ? ['  - install -D -m 644 version.h %{install-root}%{includedir}/base/version.h']
-        : []),
-      `  - install -D -m 644 lib${el}.so %{install-root}%{libdir}/lib${el}.so`,
-      '',
-    ].join('\n');
-    files[`src/${el}/Makefile`] =
-      `lib${el}.so: ${objs.join(' ')}\n\t$(CC) -shared -o $@ ${objs.join(' ')}\n%.o: %.c\n\t$(CC) -O2 -fPIC -c $< -o $@\n`;
-    files[`src/${el}/api.h`] = `/* ${el} */\n#define ${el.toUpperCase()}_API 1\n`;
-    for (let i = 0; i < FILES; i++) files[`src/${el}/f${i}.c`] = source(el, i, deps);
-  }
-  files['src/base/version.h'] = '#define BASE_VERSION 1\n';
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), text);
-  }
-}
 
 interface Report {
   elements: { name: string; state: string; speculative: Record<string, number | null> | null }[];

@@ -2,6 +2,7 @@
 // with the embedded default, renders progress, writes --report, and exits 0
 // only when every element is built or cached. Ctrl-C stops the builds
 // (their sandboxes are killed) and leaves the cache consistent.
+import { setMaxListeners } from 'node:events';
 import { buildReport, totalStats, writeReport } from './render/report.js';
 import { progressRenderer } from './render/progress.js';
 import { info } from './render/output.js';
@@ -48,6 +49,8 @@ export async function buildCommand(
   });
   const stores = await openStores(cfg, remotes.layer);
   const abort = new AbortController();
+  // Every pull, push, remote call and sandbox of the run listens to it.
+  setMaxListeners(0, abort.signal);
   const interrupt = (): void => {
     abort.abort(new Error('interrupted'));
   };
