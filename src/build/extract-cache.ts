@@ -4,8 +4,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stageTree, type LocalCas } from '../cas/index.js';
+import { layerTrees, stageTree, type LocalCas } from '../cas/index.js';
 import { digestKey, EMPTY_HASH, type Digest } from '../reapi/index.js';
+
+/**
+ * Layers passed to the sandbox at most: each costs its directory's path
+ * (~150 bytes) in the one page (4,096 bytes) of overlay options of every
+ * top-level directory it has; 160 dependencies with files failed a build.
+ */
+export const MAX_LAYERS = 16;
 
 export class ExtractCache {
   private readonly pending = new Map<string, Promise<string>>();
@@ -23,10 +30,22 @@ export class ExtractCache {
    * directory, and a build scope of 1,000 elements (bench:load) is mostly
    * artifacts with no files: passing each as a layer failed such builds.
    */
-  layers(trees: readonly Digest[], signal?: AbortSignal): Promise<string[]> {
+  async layers(trees: readonly Digest[], signal?: AbortSignal): Promise<string[]> {
     const highest = new Map<string, number>();
     trees.forEach((t, i) => highest.set(digestKey(t), i));
-    const kept = trees.filter((t, i) => t.hash !== EMPTY_HASH && highest.get(digestKey(t)) === i);
+    let kept = trees.filter((t, i) => t.hash !== EMPTY_HASH && highest.get(digestKey(t)) === i);
+    if (kept.length > MAX_LAYERS) {
+      // More than one page of overlay options holds: the lowest ones merged
+      // into one tree (later ones win, as in the overlay), extracted once
+      // per such set and reused like any other.
+      const cut = kept.length - (MAX_LAYERS - 1);
+      const merged = await layerTrees(
+        this.cas,
+        kept.slice(0, cut).map((root) => ({ path: '', root })),
+        { signal },
+      );
+      kept = [merged, ...kept.slice(cut)];
+    }
     return Promise.all(kept.map((t) => this.extract(t, signal)));
   }
 
