@@ -54,6 +54,12 @@ export interface Executor {
    * does not offer throws `exec/platform`.
    */
   execute(action: Digest, opts?: ExecuteOptions): Promise<ExecuteOutcome>;
+  /**
+   * The highest REAPI version (`major.minor`) the actions sent here may be
+   * shaped for (a cluster of REAPI 2.0 reads output_files, not
+   * output_paths); undefined: any this code speaks.
+   */
+  readonly apiHigh?: string;
 }
 
 /** Raised when blobs an action needs are not in the executor's CAS. */

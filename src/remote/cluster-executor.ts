@@ -66,6 +66,11 @@ export class ClusterExecutor implements Executor {
     );
   }
 
+  /** The execution service's highest REAPI version: builds shape their actions for it. */
+  get apiHigh(): string {
+    return this.opts.execution.apiVersion.high;
+  }
+
   async execute(action: Digest, opts: ExecuteOptions = {}): Promise<ExecuteOutcome> {
     if (this.down && this.opts.fallback !== undefined) return this.fallback(action, opts);
     try {

@@ -19,7 +19,21 @@ import type { ServerContext } from './context.js';
 export const LOW_API_VERSION = { major: 2, minor: 0, patch: 0 };
 export const HIGH_API_VERSION = { major: 2, minor: 3, patch: 0 };
 
-export function serverCapabilities(ctx: ServerContext, executes: boolean): ServerCapabilities {
+/** `major.minor` as a SemVer no higher than this server's own. */
+function capped(apiHigh: string | undefined): { major: number; minor: number; patch: number } {
+  if (apiHigh === undefined) return HIGH_API_VERSION;
+  const [major = 2, minor = 0] = apiHigh.split('.').map(Number);
+  const own = HIGH_API_VERSION;
+  return major < own.major || (major === own.major && minor < own.minor)
+    ? { major, minor, patch: 0 }
+    : own;
+}
+
+export function serverCapabilities(
+  ctx: ServerContext,
+  executes: boolean,
+  apiHigh?: string,
+): ServerCapabilities {
   return create(ServerCapabilitiesSchema, {
     cacheCapabilities: create(CacheCapabilitiesSchema, {
       digestFunctions: [DigestFunction_Value.SHA256],
@@ -37,7 +51,7 @@ export function serverCapabilities(ctx: ServerContext, executes: boolean): Serve
         })
       : undefined,
     lowApiVersion: create(SemVerSchema, LOW_API_VERSION),
-    highApiVersion: create(SemVerSchema, HIGH_API_VERSION),
+    highApiVersion: create(SemVerSchema, capped(apiHigh)),
   });
 }
 
@@ -45,7 +59,9 @@ export function capabilitiesService(ctx: ServerContext): UntypedServiceImplement
   return {
     getCapabilities: ctx.unary((req: GetCapabilitiesRequest) => {
       const stores = ctx.instance(req.instanceName);
-      return Promise.resolve(serverCapabilities(ctx, stores.executor !== undefined));
+      return Promise.resolve(
+        serverCapabilities(ctx, stores.executor !== undefined, stores.apiHigh),
+      );
     }),
   };
 }

@@ -23,6 +23,8 @@ export interface InstanceStores {
   executor?: Executor;
   /** Present when this instance serves the Remote Asset API (Fetch, Push). */
   assets?: AssetStore;
+  /** The highest REAPI version to advertise (`major.minor`), below this server's own (a forwarding session). */
+  apiHigh?: string;
 }
 
 /** Largest total of blob bytes in one batch call (advertised in Capabilities). */

@@ -72,7 +72,8 @@ export class RecordingSession {
               return out;
             },
           };
-    this.stores = { cas: opts.cas, ac, executor };
+    // The wrapper shapes its actions for what it is told: the cluster's version when forwarding.
+    this.stores = { cas: opts.cas, ac, executor, apiHigh: inner?.apiHigh };
   }
 
   private record(d: Digest, outcome: SubactionOutcome, cached: boolean): void {

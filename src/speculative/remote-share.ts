@@ -458,6 +458,7 @@ export class RemoteShare {
   /** `inner`, asking `ac` (local, then the remotes) before running an action. */
   executor(inner: Executor, ac: ActionCache): Executor {
     return {
+      apiHigh: inner.apiHigh,
       execute: async (d: Digest, o: ExecuteOptions = {}): Promise<ExecuteOutcome> => {
         if (o.skipCacheLookup !== true && o.cacheChecked !== true) {
           const hit = await ac.getActionResult(d, { signal: o.signal });
