@@ -53,6 +53,8 @@ export interface BuilderOptions {
   /** The host toolchain identity (goes on the artifact). */
   toolchain: string;
   limits?: SandboxLimits;
+  /** Variables every build's commands get unless the element sets them (the cluster's platform). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface DependencyArtifact {
@@ -232,7 +234,7 @@ export class ElementBuilder {
       emit({ type: 'build-phase', element: decl.name, phase: 'configure-commands' });
       const ran = await runInSandbox({
         argv: ['sh', '-e', script],
-        env: Object.fromEntries(decl.environment),
+        env: { ...this.opts.env, ...Object.fromEntries(decl.environment) },
         cwd,
         layers,
         upperDir: join(dir, 'upper'),

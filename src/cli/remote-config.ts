@@ -47,6 +47,8 @@ export interface ArtifactServer extends RemoteService {
 export interface RemoteExecution {
   /** Actions the cluster runs at once: how many primed actions are kept in flight there. */
   jobs?: number;
+  /** Platform properties of the cluster's workers, put on every recorded action instead of this host's. */
+  platform?: [string, string][];
   executionService?: RemoteService;
   storageService?: RemoteService;
   actionCacheService?: RemoteService;
@@ -197,8 +199,26 @@ function parseServers(
 
 /** `remote-execution:` of the configuration file `file`. */
 export function parseRemoteExecution(n: MapNode, file: string, d: Diagnostics): RemoteExecution {
-  checkKeys(n, [...EXECUTION_KEYS, 'jobs'], 'remote-execution', d);
+  checkKeys(n, [...EXECUTION_KEYS, 'jobs', 'platform'], 'remote-execution', d);
   const out: RemoteExecution = {};
+  const platform = asMap(n.entries.get('platform'), 'remote-execution.platform', d);
+  if (platform !== undefined) {
+    const props: [string, string][] = [];
+    for (const [name, node] of platform.entries) {
+      const value = asString(node, `remote-execution.platform.${name}`, d);
+      if (value === undefined) continue;
+      if (!/^[A-Za-z0-9_.-]+$/.test(name) || value.includes(','))
+        d.add(
+          new SpecbuildError(
+            'load/invalid-value',
+            `remote-execution.platform.${name}: a property is NAME: VALUE, the name of letters, digits, _ . -, the value without a comma`,
+            { location: node.at, hint: 'e.g. platform: {OSFamily: linux, ISA: x86-64}' },
+          ),
+        );
+      else props.push([name, value]);
+    }
+    out.platform = props;
+  }
   const jobsNode = n.entries.get('jobs');
   const jobs = asString(jobsNode, 'remote-execution.jobs', d);
   if (jobs !== undefined) {

@@ -76,7 +76,13 @@ export async function openStores(cfg: UserConfig, layer?: ActionLayer): Promise<
     slots,
   });
   const actions = layer?.({ cas, artifacts, ac, executor }) ?? { ac, executor };
+  const platform = cfg.remoteExecution.platform;
   const builder = new ElementBuilder({
+    // The cluster's platform on every recorded action (the wrapper reads it).
+    env:
+      platform === undefined || platform.length === 0
+        ? undefined
+        : { SPECBUILD_REMOTE_PLATFORM: platform.map(([k, v]) => `${k}=${v}`).join(',') },
     cas,
     ac: actions.ac,
     executor: actions.executor,

@@ -22,6 +22,7 @@ import {
 import type { RemoteEndpoint } from '../remote/index.js';
 import { parseCompilerArgs } from './cc-args.js';
 import { depsOf } from './make-deps.js';
+import { parsePlatform } from './env.js';
 import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
@@ -86,20 +87,6 @@ export interface CcConfig {
    * saying what is wrong when the variable does not parse.
    */
   platform: [string, string][] | string | undefined;
-}
-
-/** Parses "K=V,K=V" (a value may hold "="; a key may repeat, as REAPI allows). */
-function parsePlatform(v: string | undefined): [string, string][] | string | undefined {
-  if (v === undefined || v.trim() === '') return undefined;
-  const out: [string, string][] = [];
-  for (const part of v.split(',')) {
-    const eq = part.indexOf('=');
-    const name = part.slice(0, eq).trim();
-    if (eq <= 0 || name === '')
-      return `SPECBUILD_REMOTE_PLATFORM: "${part}" is not KEY=VALUE (write e.g. OSFamily=linux,ISA=x86-64)`;
-    out.push([name, part.slice(eq + 1).trim()]);
-  }
-  return out.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
 }
 
 export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {

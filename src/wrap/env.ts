@@ -17,3 +17,17 @@ export function wrapperTarget(get: (name: string) => string | undefined): Wrappe
     logFile: nonEmpty(get('SPECBUILD_WRAPPER_LOG')),
   };
 }
+
+/** Parses "K=V,K=V" (a value may hold "="; a key may repeat, as REAPI allows). */
+export function parsePlatform(v: string | undefined): [string, string][] | string | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const out: [string, string][] = [];
+  for (const part of v.split(',')) {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim();
+    if (eq <= 0 || name === '')
+      return `SPECBUILD_REMOTE_PLATFORM: "${part}" is not KEY=VALUE (write e.g. OSFamily=linux,ISA=x86-64)`;
+    out.push([name, part.slice(eq + 1).trim()]);
+  }
+  return out.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+}

@@ -1,7 +1,7 @@
 // Parsing of specbuild-exec's command line (shared by the Node entry point
 // and the wrapper daemon that serves the native client).
 import { SpecbuildError } from '../core/index.js';
-import { wrapperTarget } from './env.js';
+import { parsePlatform, wrapperTarget } from './env.js';
 import type { ExecRequest } from './exec-wrapper.js';
 
 /** An --output: relative to the working directory and inside it, as REAPI requires. */
@@ -37,7 +37,8 @@ Options:
   --input PATH       an input file or directory (repeatable)
   --output PATH      an output file or directory, relative to the working
                      directory (repeatable)
-  --platform K=V     a required platform property (repeatable)
+  --platform K=V     a required platform property (repeatable; else those of
+                     $SPECBUILD_REMOTE_PLATFORM, K=V,K=V)
   --env K=V          an environment variable of the command (repeatable);
                      nothing else is passed
   --log FILE         append a JSON line per run (else $SPECBUILD_WRAPPER_LOG)
@@ -112,5 +113,11 @@ export function parseExecArgs(
       hint: 'specbuild-exec [options] -- COMMAND',
     });
   if (req.server === '') req.server = undefined;
+  if (req.platform.length === 0) {
+    // As specbuild-cc: the cluster's platform, when the build sets one.
+    const p = parsePlatform(env.SPECBUILD_REMOTE_PLATFORM);
+    if (typeof p === 'string') throw new SpecbuildError('wrap/usage', p);
+    if (p !== undefined) req.platform = p;
+  }
   return req;
 }

@@ -6,11 +6,13 @@
 // is missing (or finds everything cached).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fromBinary } from '@bufbuild/protobuf';
 import { join } from 'node:path';
-import { artifactUrn } from '../../src/cas/index.js';
+import { artifactUrn, LocalCas } from '../../src/cas/index.js';
+import { ActionSchema, parseDigestString } from '../../src/reapi/index.js';
 import { RemoteEndpoint } from '../../src/remote/index.js';
-import { ran, specbuild } from '../helpers/cli-rig.js';
+import { cacheDirOf, ran, specbuild } from '../helpers/cli-rig.js';
 import { assertStopsCleanly, startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { EXAMPLE_ELEMENTS, exampleFiles } from '../helpers/example.js';
 import { ProjectRig } from '../helpers/project-rig.js';
@@ -164,16 +166,34 @@ describe('specbuild build with artifact remotes', () => {
         [
           'remote-execution:',
           '  jobs: 4',
+          '  platform:',
+          '    OSFamily: linux',
           '  execution-service:',
           `    url: grpc://${server.address}`,
           '',
         ].join('\n'),
       );
-      const r = await specbuild(a, ['build', 'hello.bst']);
+      const report = join(a.scratch, 'report.json');
+      const r = await specbuild(a, ['build', '--report', report, 'hello.bst']);
       assert.equal(r.code, 0, ran(r));
       // libbase 5, libmid 6, app 4 actions (the wrapper logs' count), all run there.
       assert.match(r.stdout, /^remote execution: 15 executed, 0 cached there$/m, ran(r));
       assert.match(r.stdout, /^actions: 0 primed hits, 0 cached hits, 15 executed/m);
+      // Each recorded action carries the configured platform, not this host's.
+      const parsed = JSON.parse(await readFile(report, 'utf8')) as {
+        elements: { subactions: string[] }[];
+      };
+      const recorded = parsed.elements.flatMap((e) => e.subactions);
+      assert.equal(recorded.length, 15);
+      const cas = await LocalCas.open({ dir: cacheDirOf(a) });
+      for (const key of recorded) {
+        const action = fromBinary(ActionSchema, await cas.readBlob(parseDigestString(key)));
+        assert.deepEqual(
+          action.platform?.properties.map((p) => `${p.name}=${p.value}`),
+          ['OSFamily=linux'],
+          key,
+        );
+      }
 
       await using b = await ProjectRig.create(files);
       await configure(b, 'remote-execution:\n  execution-service:\n    url: grpc://127.0.0.1:1\n');
@@ -189,14 +209,14 @@ describe('specbuild build with artifact remotes', () => {
       assert.doesNotMatch(down.stdout, /^remote execution:/m);
       assert.match(down.stdout, /^build succeeded: 4 built/m);
 
-      // A third machine: libbase's 5 actions are answered from the cluster's
-      // action cache (A ran them there); the cluster is killed once libbase
+      // A third machine with the same platform: libbase's 5 actions are
+      // answered from the cluster's action cache (A ran them there); the cluster is killed once libbase
       // is built, and libmid's and app's 10 find it gone (one warning) and
       // run here.
       await using c = await ProjectRig.create(files);
       await configure(
         c,
-        `remote-execution:\n  execution-service:\n    url: grpc://${server.address}\n`,
+        `remote-execution:\n  platform:\n    OSFamily: linux\n  execution-service:\n    url: grpc://${server.address}\n`,
       );
       let killed: Promise<unknown> | undefined;
       const midway = await specbuild(c, ['build', 'hello.bst'], {
