@@ -64,6 +64,10 @@ describe('user configuration: remotes', () => {
         '    instance-name: cluster',
         '  storage-service:',
         '    url: grpc://cas.example.com:50051',
+        '  jobs: 64',
+        '  platform:',
+        '    OSFamily: linux',
+        '    container-image: docker://gcc@sha256:0123',
         '',
       ].join('\n'),
     );
@@ -91,6 +95,11 @@ describe('user configuration: remotes', () => {
       },
     ]);
     assert.deepEqual(r.value.remoteExecution, {
+      jobs: 64,
+      platform: [
+        ['OSFamily', 'linux'],
+        ['container-image', 'docker://gcc@sha256:0123'],
+      ],
       executionService: { url: 'unix:/run/reapi.sock', instanceName: 'cluster', auth: {} },
       storageService: { url: 'grpc://cas.example.com:50051', auth: {} },
     });
@@ -122,6 +131,9 @@ describe('user configuration: remotes', () => {
         '  storage-service: [1]',
         '  action-cache:',
         '    url: grpc://x:1',
+        '  jobs: many',
+        '  platform:',
+        '    bad key: x86-64',
         '',
       ].join('\n'),
     );
@@ -191,7 +203,20 @@ describe('user configuration: remotes', () => {
         code: 'load/unknown-key',
         message: 'unknown key "action-cache" in remote-execution',
         at: '19:3',
-        hint: 'allowed keys: execution-service, storage-service, action-cache-service',
+        hint: 'allowed keys: execution-service, storage-service, action-cache-service, jobs, platform',
+      },
+      {
+        code: 'load/invalid-value',
+        message:
+          'remote-execution.platform.bad key: a property is NAME: VALUE, the name of letters, digits, _ . -, the value without a comma',
+        at: '23:14',
+        hint: 'e.g. platform: {OSFamily: linux, ISA: x86-64}',
+      },
+      {
+        code: 'load/invalid-value',
+        message: 'remote-execution.jobs: "many" is not a whole number from 1 to 100000',
+        at: '21:9',
+        hint: "the number of actions the cluster's workers run at once, e.g. jobs: 64",
       },
       {
         code: 'load/invalid-value',
