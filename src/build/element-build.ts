@@ -12,6 +12,7 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { LentSlot, SpecbuildError, type EventSink, type SlotPool } from '../core/index.js';
 import {
   emptyTree,
+  ExtractCache,
   layerTrees,
   newArtifact,
   stageTree,
@@ -27,6 +28,7 @@ import {
 import {
   canonicalJson,
   normalName,
+  runtimeClosure,
   type ElementKeys,
   type GraphNode,
   type Project,
@@ -36,7 +38,7 @@ import { prepareWorkDir } from '../exec/index.js';
 import { runInSandbox, type Bind, type SandboxLimits } from '../sandbox/index.js';
 import type { RecordingSession, RunningServer } from '../server/index.js';
 import type { BuildEvent } from './events.js';
-import { ExtractCache } from './extract-cache.js';
+
 import { makeSocketDir } from './socket-dir.js';
 import { wrapperBinds } from './tools.js';
 
@@ -74,6 +76,30 @@ export interface BuildRequest {
   deps: readonly DependencyArtifact[];
   signal?: AbortSignal;
   events?: EventSink<BuildEvent>;
+}
+
+/**
+ * The variables of `config: digest-environment:` dependencies: each the
+ * digest (HASH/SIZE) of that dependency staged with its runtime closure,
+ * in staging order (what a chrootRootDigest names).
+ */
+async function digestEnvironmentOf(
+  cas: LocalCas,
+  req: BuildRequest,
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const dep of req.node.decl.deps) {
+    if (dep.digestEnvironment === undefined) continue;
+    const node = req.node.buildDeps.find((b) => b.name === dep.name);
+    if (node === undefined) throw new Error(`bug: ${dep.name} is not a build dependency`);
+    const closure = new Set<string>(runtimeClosure(node).map((n) => n.name));
+    const trees = req.deps
+      .filter((a) => closure.has(a.name))
+      .map((a) => ({ path: '', root: a.files }));
+    const d = await layerTrees(cas, trees, { signal: req.signal });
+    out[dep.digestEnvironment] = `${d.hash}/${d.size}`;
+  }
+  return out;
 }
 
 /** Lines of the log shown when a build fails. */
@@ -234,7 +260,11 @@ export class ElementBuilder {
       emit({ type: 'build-phase', element: decl.name, phase: 'configure-commands' });
       const ran = await runInSandbox({
         argv: ['sh', '-e', script],
-        env: { ...this.opts.env, ...Object.fromEntries(decl.environment) },
+        env: {
+          ...this.opts.env,
+          ...Object.fromEntries(decl.environment),
+          ...(await digestEnvironmentOf(this.opts.cas, req)),
+        },
         cwd,
         layers,
         upperDir: join(dir, 'upper'),

@@ -2,6 +2,5 @@
 // staged, its subactions recorded, and its artifact captured.
 export * from './element-build.js';
 export * from './events.js';
-export * from './extract-cache.js';
 export * from './tools.js';
 export * from './socket-dir.js';

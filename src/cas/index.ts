@@ -16,3 +16,4 @@ export * from './artifact-urn.js';
 export * from './asset-store.js';
 export * from './local-asset-store.js';
 export * from './artifact-transfer.js';
+export * from './extract-cache.js';

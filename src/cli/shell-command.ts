@@ -11,8 +11,8 @@ import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join, posix } from 'node:path';
-import { stageTree } from '../cas/index.js';
-import { ExtractCache, wrapperBinds } from '../build/index.js';
+import { stageTree, ExtractCache } from '../cas/index.js';
+import { wrapperBinds } from '../build/index.js';
 import { prepareWorkDir } from '../exec/index.js';
 import {
   buildScope,

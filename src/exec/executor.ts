@@ -9,6 +9,7 @@ import { create, fromBinary } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { LruMap, SlotPool, SlotRace, SpecbuildError, type Release } from '../core/index.js';
 import {
+  ExtractCache,
   fetchTree,
   readBlobIfPresent,
   filesOf,
@@ -39,7 +40,7 @@ import {
   type PlatformProperties,
 } from '../reapi/index.js';
 import { runInSandbox, type SandboxLimits } from '../sandbox/index.js';
-import { checkPlatform } from './platform.js';
+import { checkPlatform, chrootOf } from './platform.js';
 import { captureOutputs } from './capture.js';
 import { checkInputSize, DEFAULT_MAX_INPUT_ENTRIES } from './input-limit.js';
 import { StagingRemover } from './work-dir.js';
@@ -103,11 +104,14 @@ export class LocalExecutor implements Executor {
   runs = 0;
   private readonly remover: StagingRemover;
   private readonly parsed = new LruMap<string, ParsedAction>(PARSED_ACTIONS);
+  /** chrootRootDigest trees, laid out once each (hard links to the CAS). */
+  private readonly roots: ExtractCache;
 
   constructor(private readonly opts: ExecutorOptions) {
     this.slots = opts.slots ?? new SlotPool(opts.jobs ?? availableParallelism());
     this.workerName = opts.workerName ?? hostname();
     this.remover = new StagingRemover(opts.workDir);
+    this.roots = new ExtractCache(opts.cas, join(opts.workDir, 'roots'));
   }
 
   platform(): Promise<PlatformProperties> {
@@ -120,6 +124,8 @@ export class LocalExecutor implements Executor {
     const { action, command } = await this.actionAndCommand(actionDigest);
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform is how REAPI < 2.2 clients say it
     checkPlatform(action.platform ?? command.platform, await this.platform());
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+    chrootOf(action.platform ?? command.platform); // a malformed one is refused before anything runs
     if (opts.skipCacheLookup !== true && opts.cacheChecked !== true && !action.doNotCache) {
       emit('cache-check');
       const hit = await this.opts.ac.getActionResult(actionDigest);
@@ -379,6 +385,20 @@ export class LocalExecutor implements Executor {
       meta.inputFetchStartTimestamp = timestampNow();
       const { tree, release } = await this.checkInputs(inputRoot);
       const cas = this.opts.cas;
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform (REAPI < 2.2)
+      const chroot = chrootOf(action.platform ?? command.platform);
+      let rootDir: string | undefined;
+      if (chroot !== undefined) {
+        const held = await this.checkInputs(chroot).catch((e: unknown) => {
+          release();
+          throw e;
+        });
+        try {
+          rootDir = await this.roots.extract(chroot, signal);
+        } finally {
+          held.release();
+        }
+      }
       try {
         await stageTree(cas, inputRoot, layer, {
           tree,
@@ -417,7 +437,9 @@ export class LocalExecutor implements Executor {
         argv: command.arguments,
         env: Object.fromEntries(command.environmentVariables.map((v) => [v.name, v.value])),
         cwd: `/${wd}`,
-        layers: [layer],
+        // With a chrootRootDigest, its tree is the root: nothing of the host's.
+        layers: rootDir === undefined ? [layer] : [rootDir, layer],
+        noHost: rootDir !== undefined,
         upperDir: upper,
         scratchDir: scratch,
         timeoutMs: timeout,

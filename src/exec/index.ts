@@ -2,3 +2,4 @@
 export * from './executor.js';
 export * from './input-limit.js';
 export * from './work-dir.js';
+export * from './platform.js';

@@ -32,6 +32,12 @@ export interface DependencyDecl {
   build: boolean;
   /** Needed to use this element (staged wherever it is). */
   runtime: boolean;
+  /**
+   * `config: digest-environment: VAR` (BuildStream's): the build gets VAR =
+   * the digest (HASH/SIZE) of this dependency staged with its runtime
+   * closure, e.g. for the chrootRootDigest of recorded actions.
+   */
+  digestEnvironment?: string;
   at: Location;
 }
 
@@ -126,6 +132,7 @@ function parseDeps(
   const out: DependencyDecl[] = [];
   for (const item of seq?.items ?? []) {
     let names: { text: string; at: Location }[] = [];
+    let digestEnvironment: string | undefined;
     let type = key === 'build-depends' ? 'build' : key === 'runtime-depends' ? 'runtime' : 'all';
     if (item.kind === 'scalar' && item.value !== null) {
       names = [{ text: item.value, at: item.at }];
@@ -168,6 +175,30 @@ function parseDeps(
           );
         else type = t.value;
       }
+      const config = asMap(item.entries.get('config'), 'config', d);
+      if (config !== undefined) {
+        checkKeys(config, ['digest-environment'], `the config of a ${key} entry`, d);
+        const v = asScalar(config.entries.get('digest-environment'), 'digest-environment', d);
+        if (v?.value != null) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v.value))
+            d.add(
+              new SpecbuildError(
+                'load/invalid-value',
+                `digest-environment "${v.value}" is not an environment variable name`,
+                { location: v.at, hint: 'letters, digits and _, e.g. SYSROOT_DIGEST' },
+              ),
+            );
+          else if (type === 'runtime')
+            d.add(
+              new SpecbuildError(
+                'load/invalid-value',
+                'digest-environment is only for build dependencies',
+                { location: v.at, hint: 'list the dependency under build-depends' },
+              ),
+            );
+          else digestEnvironment = v.value;
+        }
+      }
       if (asBool(item.entries.get('strict'), 'strict', d) === false)
         d.add(
           new SpecbuildError('load/invalid-value', 'strict: false is not supported', {
@@ -187,7 +218,13 @@ function parseDeps(
         d.add(new SpecbuildError('load/bad-element-name', name.error, { location: n.at }));
         continue;
       }
-      out.push({ name, build: type !== 'runtime', runtime: type !== 'build', at: n.at });
+      out.push({
+        name,
+        build: type !== 'runtime',
+        runtime: type !== 'build',
+        at: n.at,
+        ...(digestEnvironment === undefined ? {} : { digestEnvironment }),
+      });
     }
   }
   return out;
@@ -202,6 +239,7 @@ function mergeDeps(all: DependencyDecl[]): DependencyDecl[] {
     else {
       seen.build ||= dep.build;
       seen.runtime ||= dep.runtime;
+      seen.digestEnvironment ??= dep.digestEnvironment;
     }
   }
   return [...by.values()];

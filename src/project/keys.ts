@@ -95,6 +95,11 @@ export function ownKeyDict(
       'build-arch': decl.sandbox.buildArch,
       'remote-apis-socket': decl.sandbox.remoteApisSocket ?? null,
     };
+    const digestEnv = decl.deps.flatMap((dep) =>
+      dep.digestEnvironment === undefined ? [] : [[dep.name, dep.digestEnvironment]],
+    );
+    // Only when used: every other element's key stays as it was.
+    if (digestEnv.length > 0) own['digest-environment'] = digestEnv.sort();
     own['build-root'] = decl.buildRoot;
     own['install-root'] = decl.installRoot;
     // The host supplies the compiler: results of another toolchain differ.

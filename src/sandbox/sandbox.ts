@@ -39,6 +39,12 @@ export interface SandboxSpec {
   cwd?: string;
   /** Host directories overlaid above the host root, lowest first. */
   layers?: readonly string[];
+  /**
+   * Nothing of the host's file system (its device nodes and /proc aside):
+   * the layers are the whole root, the lowest one a root file system
+   * (an action's chrootRootDigest).
+   */
+  noHost?: boolean;
   /** Host directory that receives writes to overlaid directories (required with layers). */
   upperDir?: string;
   /** An empty host directory the sandbox may use privately (not inside upperDir). */
@@ -105,6 +111,7 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
   checkAbsolute(cwd, 'working directory');
   args.push('--cwd', cwd);
   if (spec.network === true) args.push('--net');
+  if (spec.noHost === true) args.push('--no-host');
   args.push(...limitArgs(spec.limits));
   if (spec.capture !== undefined) args.push('--hold');
   if (spec.inheritStdio === true) args.push('--foreground');

@@ -22,7 +22,7 @@ import {
 import type { RemoteEndpoint } from '../remote/index.js';
 import { parseCompilerArgs } from './cc-args.js';
 import { depsOf } from './make-deps.js';
-import { parsePlatform } from './env.js';
+import { platformFromEnv } from './env.js';
 import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
@@ -82,7 +82,7 @@ export interface CcConfig {
   /** SPECBUILD_DIRECT: skip the dependency scan while the last one's files are unchanged. */
   direct: boolean;
   /**
-   * SPECBUILD_REMOTE_PLATFORM: the action's platform properties, instead of
+   * SPECBUILD_REMOTE_PLATFORM (and SPECBUILD_/RECC_REMOTE_PLATFORM_<NAME>): the action's platform properties, instead of
    * this host's (for a cluster whose workers advertise their own); a string
    * saying what is wrong when the variable does not parse.
    */
@@ -105,7 +105,7 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
       .filter((p) => p !== ''),
     verbose: flag('SPECBUILD_VERBOSE'),
     direct: flag('SPECBUILD_DIRECT'),
-    platform: parsePlatform(env.get('SPECBUILD_REMOTE_PLATFORM')),
+    platform: platformFromEnv(env),
   };
 }
 

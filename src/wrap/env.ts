@@ -18,6 +18,39 @@ export function wrapperTarget(get: (name: string) => string | undefined): Wrappe
   };
 }
 
+const byNameValue = ([a, av]: [string, string], [b, bv]: [string, string]): number =>
+  a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0;
+
+/** Per-property variables: SPECBUILD_REMOTE_PLATFORM_<NAME>, and recc's RECC_REMOTE_PLATFORM_<NAME>. */
+const PROPERTY_PREFIXES = ['SPECBUILD_REMOTE_PLATFORM_', 'RECC_REMOTE_PLATFORM_'];
+
+/**
+ * The platform of the actions a wrapper makes, from its environment:
+ * SPECBUILD_REMOTE_PLATFORM ("K=V,K=V") and one variable per property
+ * (SPECBUILD_REMOTE_PLATFORM_chrootRootDigest=..., or recc's
+ * RECC_REMOTE_PLATFORM_..., as a `digest-environment` dependency names it).
+ * Undefined when none is set (the host's platform then); a string says what
+ * does not parse.
+ */
+export function platformFromEnv(
+  env: Iterable<[string, string | undefined]>,
+): [string, string][] | string | undefined {
+  let list: string | undefined;
+  const props: [string, string][] = [];
+  for (const [k, v] of env) {
+    if (v === undefined) continue;
+    if (k === 'SPECBUILD_REMOTE_PLATFORM') list = v;
+    else {
+      const prefix = PROPERTY_PREFIXES.find((p) => k.startsWith(p) && k.length > p.length);
+      if (prefix !== undefined && v !== '') props.push([k.slice(prefix.length), v]);
+    }
+  }
+  const parsed = parsePlatform(list);
+  if (typeof parsed === 'string') return parsed;
+  if (parsed === undefined && props.length === 0) return undefined;
+  return [...(parsed ?? []), ...props].sort(byNameValue);
+}
+
 /** Parses "K=V,K=V" (a value may hold "="; a key may repeat, as REAPI allows). */
 export function parsePlatform(v: string | undefined): [string, string][] | string | undefined {
   if (v === undefined || v.trim() === '') return undefined;
@@ -29,5 +62,5 @@ export function parsePlatform(v: string | undefined): [string, string][] | strin
       return `SPECBUILD_REMOTE_PLATFORM: "${part}" is not KEY=VALUE (write e.g. OSFamily=linux,ISA=x86-64)`;
     out.push([name, part.slice(eq + 1).trim()]);
   }
-  return out.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  return out.sort(byNameValue);
 }

@@ -1,7 +1,7 @@
 // Parsing of specbuild-exec's command line (shared by the Node entry point
 // and the wrapper daemon that serves the native client).
 import { SpecbuildError } from '../core/index.js';
-import { parsePlatform, wrapperTarget } from './env.js';
+import { platformFromEnv, wrapperTarget } from './env.js';
 import type { ExecRequest } from './exec-wrapper.js';
 
 /** An --output: relative to the working directory and inside it, as REAPI requires. */
@@ -38,7 +38,8 @@ Options:
   --output PATH      an output file or directory, relative to the working
                      directory (repeatable)
   --platform K=V     a required platform property (repeatable; else those of
-                     $SPECBUILD_REMOTE_PLATFORM, K=V,K=V)
+                     $SPECBUILD_REMOTE_PLATFORM, K=V,K=V, and of
+                     $SPECBUILD_REMOTE_PLATFORM_<K> or $RECC_REMOTE_PLATFORM_<K>)
   --env K=V          an environment variable of the command (repeatable);
                      nothing else is passed
   --log FILE         append a JSON line per run (else $SPECBUILD_WRAPPER_LOG)
@@ -115,7 +116,7 @@ export function parseExecArgs(
   if (req.server === '') req.server = undefined;
   if (req.platform.length === 0) {
     // As specbuild-cc: the cluster's platform, when the build sets one.
-    const p = parsePlatform(env.SPECBUILD_REMOTE_PLATFORM);
+    const p = platformFromEnv(Object.entries(env));
     if (typeof p === 'string') throw new SpecbuildError('wrap/usage', p);
     if (p !== undefined) req.platform = p;
   }

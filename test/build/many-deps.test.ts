@@ -5,9 +5,8 @@
 // highest one's copy.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { listFiles } from '../../src/cas/index.js';
 import { fromPb } from '../../src/reapi/index.js';
-import { MAX_LAYERS } from '../../src/build/extract-cache.js';
+import { listFiles, MAX_LAYERS } from '../../src/cas/index.js';
 import { buildRig } from '../helpers/build-rig.js';
 import { PROJECT_CONF, ProjectRig } from '../helpers/project-rig.js';
 

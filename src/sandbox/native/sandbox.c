@@ -20,9 +20,10 @@
  *   specbuild-sandbox --scratch DIR [--upper DIR] [--layer DIR]...
  *       [--bind SRC DST]... [--ro-bind SRC DST]... [--cwd DIR] [--net]
  *       [--max-processes N] [--max-memory BYTES] [--stdout FILE] [--stderr FILE]
- *       [--hold] [--foreground] [--env K=V]... -- COMMAND [ARG]...
+ *       [--hold] [--foreground] [--no-host] [--env K=V]... -- COMMAND [ARG]...
  *   specbuild-sandbox --serve
- * Layers are given lowest first. --stdout and --stderr name files the helper
+ * Layers are given lowest first; with --no-host nothing of the host's file
+ * system is seen (its /dev nodes and /proc aside): the layers are the root. --stdout and --stderr name files the helper
  * creates (or truncates) for the command's output; without them it inherits
  * its own. --max-processes bounds the command's tasks
  * (processes and threads) at once, --max-memory the data memory of each of its
@@ -123,7 +124,7 @@ static int n_binds;
 static char *envs[MAX_ITEMS + 1];
 static int n_envs;
 static const char *scratch, *upper, *cwd = "/";
-static int network, hold, foreground;
+static int network, hold, foreground, no_host;
 /* 0: no limit. */
 static unsigned long long max_processes, max_memory;
 /* Running as root: the command gets a host uid of its own (sandbox_id). */
@@ -347,8 +348,41 @@ static void layer_tops(const char *root) {
   }
 }
 
+/* --no-host: /usr, /etc, /bin, /lib... from the layers alone (the lowest is
+ * a whole root file system, e.g. an action's chrootRootDigest): a directory
+ * any layer has is an overlay of the layers' (writes to the upper one); else
+ * the highest layer's symlink there (bin -> usr/bin), else nothing. */
+static void setup_root_from_layers(const char *root) {
+  static const char *names[] = {"usr", "etc", "bin", "lib", "lib32", "lib64", "libx32", "sbin"};
+  char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    int dir = 0;
+    for (int l = 0; l < n_layers; l++) dir |= is_layer_dir(layers[l], names[i]);
+    if (dir) {
+      overlay_top(root, names[i], 0);
+      continue;
+    }
+    for (int l = n_layers - 1; l >= 0; l--) {
+      struct stat st;
+      path_join(p, layers[l], names[i]);
+      if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) continue;
+      char target[PATH_MAX_LEN];
+      ssize_t n = readlink(p, target, sizeof target - 1);
+      if (n < 0) die("readlink %s", p);
+      target[n] = 0;
+      path_join(q, root, names[i]);
+      if (symlink(target, q) != 0) die("symlink %s", q);
+      break;
+    }
+  }
+}
+
 static void setup_root(const char *root) {
   char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
+  if (no_host) {
+    setup_root_from_layers(root);
+    goto layers_done;
+  }
   /* The host's /bin, /lib... as the same symlinks (or read-only binds of real
    * directories), unless a layer has a directory there (a project's lib/ at
    * the top of an input root): the layer's then wins, merged with what the
@@ -401,6 +435,7 @@ static void setup_root(const char *root) {
     mkdirs(p);
     bind_mount("/etc", p, 1);
   }
+layers_done:
   if (n_layers > 0) layer_tops(root);
   /* /dev: a private tmpfs with the usual device nodes bound from the host. */
   path_join(p, root, "dev");
@@ -603,6 +638,7 @@ static int parse_args(int argc, char **argv) {
     if (strcmp(a, "--net") == 0) { network = 1; continue; }
     if (strcmp(a, "--hold") == 0) { hold = 1; continue; }
     if (strcmp(a, "--foreground") == 0) { foreground = 1; continue; }
+    if (strcmp(a, "--no-host") == 0) { no_host = 1; continue; }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     errno = 0;
     if (v == NULL) die("%s needs a value", a);
@@ -627,6 +663,7 @@ static int parse_args(int argc, char **argv) {
   if (i >= argc) die("no command given");
   if (scratch == NULL) die("--scratch is required");
   if (n_layers > 0 && upper == NULL) die("--layer needs --upper");
+  if (no_host && n_layers == 0) die("--no-host needs a --layer holding a root file system");
   envs[n_envs] = NULL;
   return i;
 }

@@ -1,10 +1,13 @@
-// Dependency artifacts laid out on disk once per tree digest, as hard links
-// to read-only CAS blobs, and reused as overlay layers by every build that
-// stages them: staging twenty dependencies costs nothing after the first time.
+// Trees laid out on disk once per digest, as hard links to read-only CAS
+// blobs, and reused as overlay layers by every sandbox that stages them
+// (builds' dependency artifacts, actions' chrootRootDigest): staging twenty
+// dependencies costs nothing after the first time.
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { layerTrees, stageTree, type LocalCas } from '../cas/index.js';
+import type { LocalCas } from './local-cas.js';
+import { stageTree } from './stage.js';
+import { layerTrees } from './tree-edit.js';
 import { digestKey, EMPTY_HASH, type Digest } from '../reapi/index.js';
 
 /**
