@@ -56,3 +56,18 @@ if ! ls "$src"/zlib_*.orig.tar.* >/dev/null 2>&1; then
   (cd "$src" && apt-get source --download-only -qq zlib >/dev/null 2>&1 || apt-get source --download-only zlib)
 fi
 echo "source archives present: $(cd "$src" && ls zlib_*.orig.tar.*)"
+
+# A small sysroot from Debian's binary packages (gcc, binutils, libc6-dev and
+# what they need, without recommends), for the test that builds
+# examples/hello inside a sysroot element (chrootRootDigest): downloaded, not
+# installed, into .cache/sysroot-debs/ of the repository.
+debs="$repo/.cache/sysroot-debs"
+if ! ls "$debs"/gcc-12_*.deb >/dev/null 2>&1; then
+  mkdir -p "$debs"
+  roots=(gcc gcc-12 binutils libc6-dev)
+  closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+    --no-breaks --no-replaces --no-enhances --no-pre-depends "${roots[@]}" | grep '^\w' | sort -u)
+  # shellcheck disable=SC2086 # one package name per word
+  (cd "$debs" && apt-get download -qq $closure 2>/dev/null || apt-get download $closure)
+fi
+echo "sysroot packages present: $(ls "$debs" | wc -l) in .cache/sysroot-debs"
