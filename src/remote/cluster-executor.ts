@@ -98,8 +98,8 @@ export class ClusterExecutor implements Executor {
     if (opts.skipCacheLookup !== true && opts.cacheChecked !== true) {
       opts.events?.({ type: 'execution', action, stage: 'cache-check' });
       const hit = await this.ac.getActionResult(action, call);
-      if (hit !== undefined) {
-        await copyResult(this.storage, this.opts.local, hit, call);
+      // A result whose outputs the cluster has evicted is a miss: run it again.
+      if (hit !== undefined && (await this.fetched(hit, call))) {
         await this.keepLocally(action, hit.exitCode, hit);
         this.counts.cached++;
         opts.events?.({ type: 'execution', action, stage: 'completed' });
@@ -117,11 +117,34 @@ export class ClusterExecutor implements Executor {
       await this.upload(e.digests, opts.signal);
       out = await this.remote.execute(action, { ...opts, cacheChecked: true });
     }
-    await copyResult(this.storage, this.opts.local, out.result, call);
+    if (!(await this.fetched(out.result, call))) {
+      // Evicted as soon as they were made: once more, without the cache.
+      out = await this.remote.execute(action, {
+        ...opts,
+        cacheChecked: true,
+        skipCacheLookup: true,
+      });
+      await copyResult(this.storage, this.opts.local, out.result, call);
+    }
     if (out.error === undefined) await this.keepLocally(action, out.result.exitCode, out.result);
     if (out.cached) this.counts.cached++;
     else this.counts.executed++;
     return out;
+  }
+
+  /** Copies a result's blobs here; false when the cluster no longer has them all. */
+  private async fetched(
+    result: ExecuteOutcome['result'],
+    call: { signal?: AbortSignal },
+  ): Promise<boolean> {
+    try {
+      await copyResult(this.storage, this.opts.local, result, call);
+      return true;
+    } catch (e) {
+      if (isSpecbuildError(e, 'cas/not-found') || isSpecbuildError(e, 'remote/not-found'))
+        return false;
+      throw e;
+    }
   }
 
   private async keepLocally(

@@ -5,8 +5,11 @@
 // input must be for such a worker. The first build and the rebuild after a
 // dependency's header changes run every action there, none here, and get
 // exactly the counts of the same two builds with the embedded executor.
+// Outputs evicted from the worker's CAS while its action cache still names
+// them make the actions run again, never a failed build.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RemoteEndpoint } from '../../src/remote/index.js';
 import { startBazelWorker, type BazelWorker } from '../helpers/bazel-worker.js';
@@ -97,5 +100,28 @@ describe("speculative actions on Bazel's remote worker", () => {
     // The first build's three actions, then the two primed ones.
     assert.equal(first.cluster?.counts.executed, 3);
     assert.equal(second.cluster?.counts.executed, 2);
+  });
+
+  it("outputs evicted from the worker's CAS behind its action cache: the actions run again, nothing fails", async () => {
+    // The worker answers from its action cache without checking the outputs
+    // are still there (REAPI lets a server do that): its CAS emptied, as a
+    // cache cleaner would, every hit names blobs that are gone.
+    await using rig = await ProjectRig.create(files);
+    const build = async (cacheDir: string): Promise<RigBuild> => {
+      const ep = await RemoteEndpoint.connect({ target: worker.target });
+      try {
+        return await buildRig(rig, ['app.bst'], { mode: 'full', cacheDir, cluster: ep });
+      } finally {
+        ep.close();
+      }
+    };
+    await build(join(rig.scratch, 'a'));
+    await rm(join(worker.casPath, 'cas'), { recursive: true, force: true });
+    await mkdir(join(worker.casPath, 'cas'), { recursive: true });
+    const again = await build(join(rig.scratch, 'b'));
+    assert.deepEqual(again.states, { 'dep.bst': 'built', 'app.bst': 'built' });
+    assert.deepEqual(counts(again, 'app.bst'), { 'build-action:miss': 3 });
+    assert.equal(again.localExecutions, 0);
+    assert.deepEqual(again.cluster?.counts, { executed: 3, cached: 0, fallback: 0 });
   });
 });
