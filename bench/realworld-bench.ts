@@ -1,0 +1,171 @@
+// Real-world benchmark: whole `make -j2` builds of zlib (Debian's 1.2.13
+// sources, code nobody here wrote), plain, through specbuild-cc with an
+// empty and a full cache (a `specbuild server` on this machine; the full
+// cache also in direct mode), and through Debian's ccache with an empty and
+// a full cache, side by side and alternating, each from a fresh copy of the
+// configured tree at the same path. Every build's libz.a and libz.so must be
+// byte-identical to the plain one's, and zlib's own tests pass on each
+// variant's build. Prints one JSON line: plain seconds, and each variant's
+// ratio to plain (median, min-max over rounds) with ccache's beside it, and
+// the targets of issue 12.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { logger, median, round2 } from './common.js';
+import { repoRoot } from '../test/helpers/paths.js';
+import { stopDaemonsUnder } from '../test/helpers/daemons.js';
+import { startCliServer, type CliServer } from '../test/helpers/cli-server.js';
+
+const log = logger('realworld-bench');
+const ROUNDS = Number(process.env.BENCH_RUNS ?? 3);
+const JOBS = process.env.BENCH_JOBS ?? '2';
+/** One fixed path: every variant builds there, so no path differs between them. */
+const DIR = join('/tmp', 'specbuild-realworld-bench');
+const SRC_DIR = join(repoRoot, '.cache', 'debian-src');
+const specbuildCc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
+/** What the build makes that must be the same bytes in every variant. */
+const PRODUCTS = ['libz.a', 'libz.so.1.2.13'];
+
+type Variant =
+  | 'plain'
+  | 'specbuild-cold'
+  | 'specbuild-warm'
+  | 'specbuild-warm-direct'
+  | 'ccache-cold'
+  | 'ccache-warm';
+const ORDER: Variant[] = [
+  'plain',
+  'specbuild-cold',
+  'specbuild-warm',
+  'specbuild-warm-direct',
+  'ccache-cold',
+  'ccache-warm',
+];
+
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): void {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${r.stderr}\n${r.stdout}`);
+}
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+async function main(): Promise<void> {
+  const tarball = existsSync(SRC_DIR)
+    ? readdirSync(SRC_DIR).find((f) => /^zlib_.*\.orig\.tar\./.test(f))
+    : undefined;
+  if (tarball === undefined)
+    throw new Error(`no zlib source archive in ${SRC_DIR}: run bash scripts/install-test-deps.sh`);
+  if (spawnSync('ccache', ['--version']).status !== 0)
+    throw new Error('ccache is not installed: apt-get install ccache (Debian 12: 4.7.5)');
+  await rm(DIR, { recursive: true, force: true });
+  await mkdir(DIR, { recursive: true });
+  const template = join(DIR, 'template');
+  const work = join(DIR, 'work');
+  await mkdir(template);
+  run('tar', ['-xf', join(SRC_DIR, tarball), '-C', template, '--strip-components=1'], DIR);
+  run('./configure', [], template, { ...process.env, CC: 'gcc' });
+  log(`zlib from ${tarball}, configured; ${ROUNDS} rounds of ${ORDER.join(', ')}, make -j${JOBS}`);
+
+  const basePath = process.env.PATH ?? '/usr/bin:/bin';
+  let server: CliServer | undefined;
+  const times = new Map<Variant, number[]>(ORDER.map((v) => [v, []]));
+  let reference: string[] | undefined;
+  const tested = new Set<Variant>();
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const variant of ORDER) {
+        const env: NodeJS.ProcessEnv = { ...process.env, PATH: basePath };
+        let cc = 'gcc';
+        if (variant.startsWith('specbuild')) {
+          if (variant === 'specbuild-cold') {
+            // An empty cache: a new server, and a warm daemon (its start is not timed).
+            await server?.stop();
+            await rm(join(DIR, 'server'), { recursive: true, force: true });
+            server = await startCliServer(join(DIR, 'server'), { jobs: Number(JOBS) });
+          }
+          if (server === undefined) throw new Error('bug: no server');
+          Object.assign(env, {
+            SPECBUILD_SERVER: server.address,
+            SPECBUILD_DAEMON_SOCKET: join(DIR, 'daemon.sock'),
+            XDG_CACHE_HOME: join(DIR, 'xdg'),
+            SPECBUILD_DIRECT: variant === 'specbuild-warm-direct' ? '1' : '0',
+          });
+          spawnSync(specbuildCc, [], { env });
+          cc = `${specbuildCc} gcc`;
+        } else if (variant.startsWith('ccache')) {
+          if (variant === 'ccache-cold')
+            await rm(join(DIR, 'ccache'), { recursive: true, force: true });
+          Object.assign(env, { CCACHE_DIR: join(DIR, 'ccache') });
+          cc = 'ccache gcc';
+        }
+        if (variant === 'specbuild-warm-direct') {
+          // Direct mode answers from what its previous run recorded: one untimed build records it.
+          await rm(work, { recursive: true, force: true });
+          run('cp', ['-a', template, work], DIR);
+          run('make', [`-j${JOBS}`, `CC=${cc}`], work, env);
+        }
+        await rm(work, { recursive: true, force: true });
+        run('cp', ['-a', template, work], DIR);
+        const t = performance.now();
+        run('make', [`-j${JOBS}`, `CC=${cc}`], work, env);
+        const seconds = (performance.now() - t) / 1000;
+        times.get(variant)?.push(seconds);
+        const hashes = PRODUCTS.map((p) => sha256(join(work, p)));
+        reference ??= hashes;
+        if (hashes.join() !== reference.join())
+          throw new Error(`${variant}: ${PRODUCTS.join(', ')} differ from the plain build's`);
+        if (!tested.has(variant)) {
+          // zlib's own tests, on this variant's build (their programs wrapped too).
+          run('make', [`CC=${cc}`, 'test'], work, env);
+          tested.add(variant);
+        }
+        log(`round ${round + 1} ${variant}: ${seconds.toFixed(2)} s`);
+      }
+    }
+  } finally {
+    await server?.stop();
+    await stopDaemonsUnder(DIR);
+    await rm(DIR, { recursive: true, force: true });
+  }
+  const plain = times.get('plain') ?? [];
+  const ratios = (v: Variant): number[] =>
+    (times.get(v) ?? []).map((s, i) => s / (plain[i] ?? NaN));
+  const fig = (v: Variant) => {
+    const r = ratios(v);
+    return { median: round2(median(r)), min: round2(Math.min(...r)), max: round2(Math.max(...r)) };
+  };
+  const specCold = fig('specbuild-cold');
+  const ccCold = fig('ccache-cold');
+  const specWarm = fig('specbuild-warm');
+  const ccWarm = fig('ccache-warm');
+  console.log(
+    JSON.stringify({
+      project: tarball.replace(/\.orig\.tar\..*$/, ''),
+      jobs: Number(JOBS),
+      plain_s: round2(median(plain)),
+      specbuild_cold: specCold,
+      ccache_cold: ccCold,
+      specbuild_warm: specWarm,
+      specbuild_warm_direct: fig('specbuild-warm-direct'),
+      ccache_warm: ccWarm,
+      targets: {
+        cold_le_1_10: specCold.median <= 1.1,
+        cold_within_0_1_of_ccache: specCold.median <= ccCold.median + 0.1,
+        warm_le_ccache_x1_2: specWarm.median <= ccWarm.median * 1.2,
+      },
+      byte_identical: true,
+      tests_pass: ORDER.length,
+      runs: ROUNDS,
+    }),
+  );
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
