@@ -92,10 +92,12 @@ async function digestEnvironmentOf(
     if (dep.digestEnvironment === undefined) continue;
     const node = req.node.buildDeps.find((b) => b.name === dep.name);
     if (node === undefined) throw new Error(`bug: ${dep.name} is not a build dependency`);
-    const closure = new Set<string>(runtimeClosure(node).map((n) => n.name));
-    const trees = req.deps
-      .filter((a) => closure.has(a.name))
-      .map((a) => ({ path: '', root: a.files }));
+    // In the dependency's own closure order, so that it is one tree whichever element asks.
+    const files = new Map(req.deps.map((a) => [a.name, a.files]));
+    const trees = runtimeClosure(node).flatMap((n) => {
+      const root = files.get(n.name);
+      return root === undefined ? [] : [{ path: '', root }];
+    });
     const d = await layerTrees(cas, trees, { signal: req.signal });
     out[dep.digestEnvironment] = `${d.hash}/${d.size}`;
   }

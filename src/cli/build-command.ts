@@ -33,8 +33,12 @@ export async function buildCommand(
   const progress = await progressRenderer({
     tty: process.stderr.isTTY && process.env.CI !== 'true',
   });
+  const abort = new AbortController();
+  // Every pull, push, remote call and sandbox of the run listens to it.
+  setMaxListeners(0, abort.signal);
   const shared: ShareEvent[] = [];
   const remotes = await buildRemotes({
+    signal: abort.signal,
     cfg,
     project,
     remote: opts.remote,
@@ -48,9 +52,6 @@ export async function buildCommand(
     throw e;
   });
   const stores = await openStores(cfg, remotes.layer);
-  const abort = new AbortController();
-  // Every pull, push, remote call and sandbox of the run listens to it.
-  setMaxListeners(0, abort.signal);
   const interrupt = (): void => {
     abort.abort(new Error('interrupted'));
   };

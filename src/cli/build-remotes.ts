@@ -48,10 +48,14 @@ function connectService(s: RemoteService): Promise<RemoteEndpoint> {
   });
 }
 
-function sameServer(a: string, b: string | undefined): boolean {
-  if (b === undefined) return false;
+/** The same server and instance (credentials aside: both reach the same store). */
+function sameServer(
+  a: { url: string; instanceName?: string },
+  b: { url: string; instanceName?: string } | undefined,
+): boolean {
+  if (b === undefined || (a.instanceName ?? '') !== (b.instanceName ?? '')) return false;
   try {
-    return parseTarget(a).text === parseTarget(b).text;
+    return parseTarget(a.url).text === parseTarget(b.url).text;
   } catch {
     return false;
   }
@@ -62,7 +66,12 @@ async function connectCluster(
   cfg: UserConfig,
   events: EventSink<ShareEvent>,
 ): Promise<
-  | { execution: RemoteEndpoint; storage: RemoteEndpoint; ac: RemoteEndpoint; storageUrl: string }
+  | {
+      execution: RemoteEndpoint;
+      storage: RemoteEndpoint;
+      ac: RemoteEndpoint;
+      storageService: RemoteService;
+    }
   | undefined
 > {
   const rx = cfg.remoteExecution;
@@ -79,13 +88,13 @@ async function connectCluster(
     const execution = await open(exec);
     which = rx.storageService ?? exec;
     const storage =
-      rx.storageService === undefined || sameServer(rx.storageService.url, exec.url)
+      rx.storageService === undefined || sameServer(rx.storageService, exec)
         ? execution
         : await open(rx.storageService);
     which = rx.actionCacheService ?? which;
     const ac =
       rx.actionCacheService === undefined ||
-      sameServer(rx.actionCacheService.url, (rx.storageService ?? exec).url)
+      sameServer(rx.actionCacheService, rx.storageService ?? exec)
         ? storage
         : await open(rx.actionCacheService);
     if (!execution.canExecute)
@@ -96,16 +105,22 @@ async function connectCluster(
           hint: 'point execution-service at a REAPI execution server (its Capabilities say exec_enabled)',
         },
       );
-    return { execution, storage, ac, storageUrl: (rx.storageService ?? exec).url };
+    return { execution, storage, ac, storageService: rx.storageService ?? exec };
   } catch (e) {
     for (const ep of opened) ep.close();
-    if (isSpecbuildError(e, 'remote/unavailable') || isSpecbuildError(e, 'remote/deadline')) {
+    // Credentials and TLS are errors; anything else the cluster answers, or
+    // its absence: one warning, and the actions run here.
+    if (
+      !isSpecbuildError(e, 'remote/permission') &&
+      !isSpecbuildError(e, 'remote/tls') &&
+      !isSpecbuildError(e, 'load/missing-file')
+    ) {
       events({
         type: 'share',
         remote: which.url,
         op: 'execute',
         outcome: 'unreachable',
-        reason: unreachableReason(e),
+        reason: unreachableReason(e).replace(/^\S+: /, ''),
       });
       return undefined;
     }
@@ -124,6 +139,8 @@ export async function buildRemotes(opts: {
   remote: string[] | undefined;
   mode: Mode;
   events: EventSink<ShareEvent>;
+  /** The run's: pushes stop when it is aborted. */
+  signal?: AbortSignal;
 }): Promise<BuildRemotes> {
   const { cfg, project, mode, events } = opts;
   const remotes: ArtifactRemote[] =
@@ -166,13 +183,14 @@ export async function buildRemotes(opts: {
                 push: r.push,
                 connect: () => connectRemote(r),
                 // The cluster's storage already holds what its workers need.
-                filesNeeded: cluster === undefined || !sameServer(r.url, cluster.storageUrl),
+                filesNeeded: cluster === undefined || !sameServer(r, cluster.storageService),
               })),
               project: project.name,
               artifacts: local.artifacts,
               ac: local.ac,
               priming: primes(mode),
               events,
+              signal: opts.signal,
             });
             ac = share.actionCache(local.ac);
             executor = share.executor(executor, ac);

@@ -389,14 +389,16 @@ export class LocalExecutor implements Executor {
       const chroot = chrootOf(action.platform ?? command.platform);
       let rootDir: string | undefined;
       if (chroot !== undefined) {
-        const held = await this.checkInputs(chroot).catch((e: unknown) => {
-          release();
-          throw e;
-        });
         try {
-          rootDir = await this.roots.extract(chroot, signal);
-        } finally {
-          held.release();
+          const held = await this.checkInputs(chroot);
+          try {
+            rootDir = await this.roots.extract(chroot, signal);
+          } finally {
+            held.release();
+          }
+        } catch (e) {
+          release(); // the input root's pins, which the staging below would release
+          throw e;
         }
       }
       try {

@@ -5,7 +5,10 @@
 import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { arch } from 'node:os';
-import { digestOfFile } from './digest.js';
+
+import { SpecbuildError } from '../core/index.js';
+import { digestOfFile, parseDigestString, type Digest } from './digest.js';
+import type { Platform } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 
 /** Property naming the host toolchain (hash of os-release and compiler binaries). */
 export const TOOLCHAIN_PROPERTY = 'specbuild-toolchain';
@@ -51,4 +54,30 @@ export function hostPlatform(): Promise<PlatformProperties> {
     ]);
   })();
   return hostPromise;
+}
+
+/**
+ * The property that gives an action's root file system: the digest of a tree
+ * (HASH/SIZE) to run it in instead of this host's (as BuildStream's and
+ * buildbox's `chrootRootDigest`, which recc sets from
+ * RECC_REMOTE_PLATFORM_chrootRootDigest). Any value is offered: the tree is
+ * the action's to bring.
+ */
+export const CHROOT_PROPERTY = 'chrootRootDigest';
+
+/** The action's chroot tree, if its platform names one (a malformed value is INVALID_ARGUMENT). */
+export function chrootOf(platform: Platform | undefined): Digest | undefined {
+  const values = (platform?.properties ?? []).filter((p) => p.name === CHROOT_PROPERTY);
+  if (values.length === 0) return undefined;
+  if (values.length > 1)
+    throw new SpecbuildError('exec/invalid-action', `${CHROOT_PROPERTY} is given more than once`);
+  try {
+    return parseDigestString(values[0]?.value ?? '', CHROOT_PROPERTY);
+  } catch (e) {
+    throw new SpecbuildError(
+      'exec/invalid-action',
+      `${CHROOT_PROPERTY} "${values[0]?.value ?? ''}" is not a digest HASH/SIZE`,
+      { cause: e },
+    );
+  }
 }

@@ -21,7 +21,15 @@ import {
   type Executor,
 } from '../cas/index.js';
 import { isSpecbuildError } from '../core/index.js';
-import { ActionSchema, digestKey, fromPb, parseDigestString, type Digest } from '../reapi/index.js';
+import {
+  ActionSchema,
+  chrootOf,
+  CommandSchema,
+  digestKey,
+  fromPb,
+  parseDigestString,
+  type Digest,
+} from '../reapi/index.js';
 import { fromBinary } from '@bufbuild/protobuf';
 import type { RemoteEndpoint } from './endpoint.js';
 import { RemoteExecutor } from './remote-executor.js';
@@ -155,14 +163,25 @@ export class ClusterExecutor implements Executor {
     if (exitCode === 0) await this.opts.localAc.updateActionResult(action, result);
   }
 
-  /** The Action, its Command, its input Directories and files. */
+  /** The Action, its Command, its input Directories and files, and its chrootRootDigest tree's. */
   private async blobsOf(action: Digest, signal?: AbortSignal): Promise<Digest[]> {
     const parsed = fromBinary(ActionSchema, await this.opts.local.readBlob(action, { signal }));
     const command = fromPb(parsed.commandDigest, 'Action.command_digest');
-    const root = fromPb(parsed.inputRootDigest, 'Action.input_root_digest');
-    const tree = await fetchTree(this.opts.local, root, { signal });
-    const dirs = [...tree.directories.keys()].map((k) => parseDigestString(k, 'tree'));
-    return [action, command, ...dirs, ...filesOf(tree.directories.values())];
+    // REAPI < 2.2 puts the platform in the Command.
+    const platform =
+      parsed.platform ??
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform (REAPI < 2.2)
+      fromBinary(CommandSchema, await this.opts.local.readBlob(command, { signal })).platform;
+    const roots = [fromPb(parsed.inputRootDigest, 'Action.input_root_digest')];
+    const chroot = chrootOf(platform);
+    if (chroot !== undefined) roots.push(chroot);
+    const out: Digest[] = [action, command];
+    for (const root of roots) {
+      const tree = await fetchTree(this.opts.local, root, { signal });
+      out.push(...[...tree.directories.keys()].map((k) => parseDigestString(k, 'tree')));
+      out.push(...filesOf(tree.directories.values()));
+    }
+    return out;
   }
 
   /** Sends what the cluster's CAS lacks among `digests` (each asked about once per run). */

@@ -157,6 +157,10 @@ export class Connection {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
       'grpc.enable_retries': 0,
+      // A connection that goes silent (a dropped network) is found within
+      // ~50 s, so that streams without a deadline do not wait forever.
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 20_000,
       // HTTP/2 receive window (per stream and connection). The 64 KiB default
       // caps ByteStream reads and large batch replies on loopback.
       'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,

@@ -32,6 +32,11 @@ import { fromPb, specbuildPb, type ActionResult, type Digest } from '../reapi/in
 import type { ShareEvent } from './events.js';
 import { primingBlobs, primingData, pullPrimingData } from './share.js';
 
+/** Largest artifact record a remote may name (ours are a few KB). */
+const MAX_RECORD_BYTES = 16 << 20;
+/** Largest SpeculativeActions blob pulled (a 1,000-action element's is ~40 MB). */
+const MAX_SPECULATIVE_BYTES = 512 << 20;
+
 export interface ShareRemote {
   /** Its URL, as configured (for messages). */
   url: string;
@@ -54,6 +59,8 @@ export interface RemoteShareOptions {
   ac: ActionCache;
   /** Pull weak-key records and priming data when the strong key misses. */
   priming: boolean;
+  /** The run's: pushes stop when it is aborted. */
+  signal?: AbortSignal;
   /** Push attempts in all, and the first backoff (doubling). */
   pushAttempts?: number;
   pushBackoffMs?: number;
@@ -127,12 +134,12 @@ export class RemoteShare {
                 cause: e,
               },
             );
-          if (!unreachable(e))
-            throw new SpecbuildError(
-              isSpecbuildError(e) ? e.code : 'remote/protocol',
-              `artifact remote ${l.remote.url}: ${reasonOf(e)}`,
-              { hint: isSpecbuildError(e) ? e.hint : undefined, cause: e },
-            );
+          if (isSpecbuildError(e, 'remote/tls') || isSpecbuildError(e, 'load/missing-file'))
+            throw new SpecbuildError(e.code, `artifact remote ${l.remote.url}: ${reasonOf(e)}`, {
+              hint: e.hint,
+              cause: e,
+            });
+          // Anything else it answers (no SHA-256, an error): one warning, then without it.
           this.markDown(l, e, 'connect');
         }
       }),
@@ -190,7 +197,8 @@ export class RemoteShare {
         }
         this.emit({ remote: l.remote.url, op: 'pull', outcome: 'miss', element, reason: out.why });
       } catch (e) {
-        if (signal?.aborted === true) throw e;
+        // Stopped (Ctrl-C): a miss; the scheduler skips the element.
+        if (signal?.aborted === true) return undefined;
         if (unreachable(e)) this.markDown(l, e, 'pull', element);
         else
           this.emit({
@@ -219,6 +227,11 @@ export class RemoteShare {
       const urn = artifactUrn(this.opts.project, normal, weakKey);
       try {
         const found = await l.endpoint.assets.fetchBlob({ uris: [urn] }, { signal });
+        if (found !== undefined && found.digest.size > MAX_RECORD_BYTES)
+          throw new SpecbuildError(
+            'remote/protocol',
+            `the record named ${urn} claims ${found.digest.size} bytes (at most ${MAX_RECORD_BYTES})`,
+          );
         if (found === undefined) {
           this.emit({
             remote: l.remote.url,
@@ -254,6 +267,11 @@ export class RemoteShare {
           continue;
         }
         const sa = fromPb(art.speculativeActions);
+        if (sa.size > MAX_SPECULATIVE_BYTES)
+          throw new SpecbuildError(
+            'remote/protocol',
+            `the speculative actions of ${urn} claim ${sa.size} bytes (at most ${MAX_SPECULATIVE_BYTES})`,
+          );
         const saCopy = await copyBlobs(l.endpoint.cas, local.cas, [sa], { signal });
         const stats = await pullPrimingData({
           remote: l.endpoint.cas,
@@ -276,7 +294,7 @@ export class RemoteShare {
         });
         return true;
       } catch (e) {
-        if (signal?.aborted === true) throw e;
+        if (signal?.aborted === true) return false;
         if (unreachable(e)) {
           this.markDown(l, e, 'pull-priming', element);
           continue;
@@ -341,7 +359,8 @@ export class RemoteShare {
     const attempts = this.opts.pushAttempts ?? 4;
     let last: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (l.down || l.endpoint === undefined || this.closed) return;
+      if (l.down || l.endpoint === undefined || this.closed || this.opts.signal?.aborted === true)
+        return;
       try {
         const stats = await this.pushNow(l.endpoint, element, artifact);
         this.emit({
@@ -370,7 +389,8 @@ export class RemoteShare {
               { attempts, baseDelayMs: this.opts.pushBackoffMs ?? 500, maxDelayMs: 8000 },
               attempt,
             ),
-          );
+            this.opts.signal,
+          ).catch(() => undefined);
         }
       }
     }
@@ -405,18 +425,21 @@ export class RemoteShare {
     const before =
       priming === undefined
         ? { copied: 0, bytes: 0 }
-        : await copyBlobs(local.cas, ep.cas, primingBlobs(priming));
+        : await copyBlobs(local.cas, ep.cas, primingBlobs(priming), { signal: this.opts.signal });
     for (const { action, result } of priming?.results ?? [])
-      await ep.actionCache.updateActionResult(action, result);
-    const stats = await pushArtifact({
-      local: local.cas,
-      remote: ep.cas,
-      assets: ep.assets,
-      project: this.opts.project,
-      element: normal,
-      record,
-      artifact,
-    });
+      await ep.actionCache.updateActionResult(action, result, { signal: this.opts.signal });
+    const stats = await pushArtifact(
+      {
+        local: local.cas,
+        remote: ep.cas,
+        assets: ep.assets,
+        project: this.opts.project,
+        element: normal,
+        record,
+        artifact,
+      },
+      { signal: this.opts.signal },
+    );
     return {
       copied: stats.copied + before.copied,
       bytes: stats.bytes + before.bytes,

@@ -108,12 +108,17 @@ export async function primingData(cas: Cas, ac: ActionCache, sa: Digest): Promis
   }
   const results: { action: Digest; result: ActionResult }[] = [];
   for (const action of resultActions(kept)) {
+    // The local action cache answers only results whose blobs are all here.
     const result = await ac.getActionResult(action);
     if (result === undefined) continue;
     for (const d of await resultBlobs(cas, result)) blobs.set(digestKey(d), d);
     results.push({ action, result });
   }
-  const inputFiles = await unreplacedInputs(new TreeFiles(cas), cas, kept);
+  // An input file evicted from here is left out (the other machine's
+  // priming of that action then fails, which fails nothing), never the push.
+  const allInputs = await unreplacedInputs(new TreeFiles(cas), cas, kept);
+  const gone = new Set((await cas.findMissingBlobs(allInputs)).map(digestKey));
+  const inputFiles = allInputs.filter((d) => !gone.has(digestKey(d)));
   return {
     structure: [...structure.values()],
     results,
