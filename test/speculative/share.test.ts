@@ -102,6 +102,16 @@ describe('priming data for a push', () => {
     assert.ok(host.size > 3, 'the compiles and the link read host toolchain files');
     assert.deepEqual(data.inputFiles.map(digestKey).sort(), [digestKey(genH), ...host].sort());
 
+    // gen.h evicted from the local CAS: left out of the inputs, the rest sent.
+    await rm(cas.pathOf(genH));
+    const evicted = await primingData(cas, ac, fromPb(sa));
+    assert.deepEqual(
+      evicted.inputFiles.map(digestKey).sort(),
+      [...host].sort(),
+      'gen.h left out, nothing thrown',
+    );
+    assert.equal(evicted.skipped, 0);
+
     // The link's input root leaves the CAS: the link is skipped (counted),
     // and the compiles, whose results its overlays name, are still sent.
     const link = fromBinary(

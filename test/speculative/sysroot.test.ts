@@ -4,7 +4,8 @@
 // recorded action carries that tree as its chrootRootDigest and runs in it
 // (nothing of the host's), and the first build and the rebuild after a new
 // libbase header get, element by element, exactly the counts of the same
-// builds on the host's toolchain.
+// builds on the host's toolchain. On a specbuild server the same actions
+// run there, the sysroot's tree uploaded with them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -13,6 +14,9 @@ import { ActionSchema, digestKey, fromPb, parseDigestString } from '../../src/re
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
 import { bumpedHeader, EXAMPLE_ELEMENTS, exampleFiles } from '../helpers/example.js';
 import { ProjectRig } from '../helpers/project-rig.js';
+import { assertStopsCleanly, startCliServer } from '../helpers/cli-server.js';
+import { tempDir } from '../helpers/tmp.js';
+import { RemoteEndpoint } from '../../src/remote/index.js';
 import { counts } from '../helpers/scenario.js';
 import { sysrootTarball } from '../helpers/sysroot.js';
 
@@ -91,5 +95,27 @@ describe('a sysroot element (chrootRootDigest)', () => {
     const root = digestKey(fromPb(sysroot));
     assert.equal(platforms.length, 15);
     for (const p of platforms) assert.deepEqual(p, [`chrootRootDigest=${root}`]);
+  });
+
+  it('runs the same sysroot actions on a specbuild server: the tree is uploaded with them, nothing runs here', async () => {
+    const files = await onSysroot(await exampleFiles());
+    await using rig = await ProjectRig.create(files);
+    await using serverCache = await tempDir();
+    const server = await startCliServer(serverCache.path);
+    const ep = await RemoteEndpoint.connect({ target: server.address });
+    try {
+      const r = await buildRig(rig, ['hello.bst'], {
+        mode: 'full',
+        cacheDir: join(rig.scratch, 'cache'),
+        cluster: ep,
+      });
+      for (const e of EXAMPLE_ELEMENTS) assert.equal(r.states[e], 'built', e);
+      assert.deepEqual(counts(r, 'libbase.bst'), { 'build-action:miss': 5 });
+      assert.equal(r.localExecutions, 0, 'nothing ran here');
+      assert.deepEqual(r.cluster?.counts, { executed: 15, cached: 0, fallback: 0 });
+    } finally {
+      ep.close();
+      await assertStopsCleanly(server);
+    }
   });
 });
