@@ -1,0 +1,132 @@
+// Scaling benchmark: a generated project of 256 translation units (each
+// ~60-80 ms at -O2 on a fast core) compiled with `make -jN` for N = 1 … the
+// core count: plain, through specbuild-cc with an empty cache (a new
+// `specbuild server --jobs N` each time) and with a full one. Besides wall
+// times it reads, from /proc, the CPU time of the wrapper daemon's and the
+// server's main threads (their event loops), per hit and per miss: on a
+// 2-core machine those per-command costs are what shows whether the work
+// would scale to many cores (issue 12's targets: ≤ 0.5 ms per hit and ≤ 2 ms
+// per miss on the daemon's main thread, ≤ 3 ms per executed action on the
+// server's). Prints one JSON line.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { logger, median, round2 } from './common.js';
+import { repoRoot } from '../test/helpers/paths.js';
+import { daemonsUnder, stopDaemonsUnder } from '../test/helpers/daemons.js';
+import { startCliServer, type CliServer } from '../test/helpers/cli-server.js';
+
+const log = logger('scale-bench');
+const UNITS = Number(process.env.BENCH_UNITS ?? 256);
+const MAX_JOBS = Number(process.env.BENCH_MAX_JOBS ?? availableParallelism());
+const specbuildCc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
+/** Clock ticks per second of /proc's times (USER_HZ). */
+const HZ = 100;
+
+function unit(i: number): string {
+  const body = Array.from(
+    { length: 18 },
+    (_, k) =>
+      `double u${i}_f${k}(double x) { double s = 0; for (int j = 0; j < ${20 + k}; j++) s += x * j / (j + ${k + 1}); return s; }`,
+  ).join('\n');
+  return `#include <stdio.h>\n#include <string.h>\n${body}\n`;
+}
+
+/** CPU seconds (user + system) of a process's main thread so far. */
+function mainThreadCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / HZ;
+}
+
+function make(dir: string, jobs: number, cc: string, env: NodeJS.ProcessEnv): number {
+  spawnSync('make', ['clean'], { cwd: dir });
+  const t = performance.now();
+  const r = spawnSync('make', [`-j${jobs}`, `CC=${cc}`], { cwd: dir, env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`make -j${jobs} CC=${cc} failed:\n${r.stderr}`);
+  return (performance.now() - t) / 1000;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'specbuild-scale-bench-'));
+  const project = join(dir, 'project');
+  await mkdir(project);
+  const objs = Array.from({ length: UNITS }, (_, i) => `u${i}.o`);
+  await writeFile(
+    join(project, 'Makefile'),
+    `all: ${objs.join(' ')}\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\nclean:\n\trm -f *.o\n`,
+  );
+  for (let i = 0; i < UNITS; i++) await writeFile(join(project, `u${i}.c`), unit(i));
+  let server: CliServer | undefined;
+  const rows: Record<string, number | null>[] = [];
+  try {
+    for (let jobs = 1; jobs <= MAX_JOBS; jobs++) {
+      const plain = make(project, jobs, 'gcc', process.env);
+      await server?.stop();
+      await stopDaemonsUnder(dir);
+      await rm(join(dir, 'server'), { recursive: true, force: true });
+      server = await startCliServer(join(dir, 'server'), { jobs });
+      const env = {
+        ...process.env,
+        SPECBUILD_SERVER: server.address,
+        SPECBUILD_DAEMON_SOCKET: join(dir, 'daemon.sock'),
+        XDG_CACHE_HOME: join(dir, 'xdg'),
+      };
+      // The daemon starts here (a compile of something else), not in a timed build.
+      await writeFile(join(dir, 'warm.c'), 'int warm(void) { return 0; }\n');
+      spawnSync(specbuildCc, ['gcc', '-c', 'warm.c', '-o', 'warm.o'], { cwd: dir, env });
+      let daemon: number | undefined;
+      for (let i = 0; i < 50 && daemon === undefined; i++) {
+        daemon = daemonsUnder(dir)[0];
+        if (daemon === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
+      if (daemon === undefined) throw new Error('no wrapper daemon found');
+      const before = { d: mainThreadCpu(daemon), s: mainThreadCpu(server.pid) };
+      const cold = make(project, jobs, `${specbuildCc} gcc`, env);
+      const mid = { d: mainThreadCpu(daemon), s: mainThreadCpu(server.pid) };
+      const warm = make(project, jobs, `${specbuildCc} gcc`, env);
+      const after = { d: mainThreadCpu(daemon), s: mainThreadCpu(server.pid) };
+      const row = {
+        jobs,
+        plain_s: round2(plain),
+        cold_ratio: round2(cold / plain),
+        warm_ratio: round2(warm / plain),
+        hits_per_s: round2(UNITS / warm),
+        daemon_ms_per_miss: round2(((mid.d - before.d) * 1000) / UNITS),
+        daemon_ms_per_hit: round2(((after.d - mid.d) * 1000) / UNITS),
+        server_ms_per_miss: round2(((mid.s - before.s) * 1000) / UNITS),
+        server_ms_per_hit: round2(((after.s - mid.s) * 1000) / UNITS),
+      };
+      log(JSON.stringify(row));
+      rows.push(row);
+    }
+  } finally {
+    await server?.stop();
+    await stopDaemonsUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const last = rows[rows.length - 1] ?? {};
+  const col = (k: string): number => median(rows.map((r) => r[k] ?? NaN));
+  console.log(
+    JSON.stringify({
+      units: UNITS,
+      rows,
+      daemon_ms_per_hit: col('daemon_ms_per_hit'),
+      daemon_ms_per_miss: col('daemon_ms_per_miss'),
+      server_ms_per_miss: col('server_ms_per_miss'),
+      targets: {
+        daemon_hit_le_0_5_ms: col('daemon_ms_per_hit') <= 0.5,
+        daemon_miss_le_2_ms: col('daemon_ms_per_miss') <= 2,
+        server_miss_le_3_ms: col('server_ms_per_miss') <= 3,
+      },
+      hits_per_s_at_max_jobs: last.hits_per_s ?? null,
+    }),
+  );
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
