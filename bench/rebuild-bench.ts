@@ -6,13 +6,11 @@
 // Prints one JSON line: rebuild_s_none, rebuild_s_full, ratio,
 // hit_rate_resolvable, precision, recall, primed, wasted (and the spread of
 // `runs` repetitions).
-import { spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger, median, round2 } from './common.js';
-import { ELEMENTS, FILES, writeProject } from './rebuild-project.js';
-import { cliMain } from '../test/helpers/paths.js';
+import { buildTop, ELEMENTS, FILES, writeProject } from './rebuild-project.js';
 import { stopDaemonsUnder } from '../test/helpers/daemons.js';
 
 const log = logger('rebuild-bench');
@@ -32,34 +30,7 @@ interface Report {
 }
 
 function build(project: string, cache: string, mode: string, report: string): number {
-  const t = performance.now();
-  const r = spawnSync(
-    process.execPath,
-    [
-      cliMain,
-      '-C',
-      project,
-      '--builders',
-      '2',
-      'build',
-      '--speculative-actions',
-      mode,
-      '--report',
-      report,
-      'top.bst',
-    ],
-    {
-      env: {
-        ...process.env,
-        XDG_CACHE_HOME: cache,
-        XDG_CONFIG_HOME: join(cache, 'no-config'),
-        CI: 'true',
-      },
-      encoding: 'utf8',
-    },
-  );
-  if (r.status !== 0) throw new Error(`build (${mode}) failed:\n${r.stderr}\n${r.stdout}`);
-  return (performance.now() - t) / 1000;
+  return buildTop(project, cache, join(cache, 'no-config'), mode, report).seconds;
 }
 
 async function main(): Promise<void> {

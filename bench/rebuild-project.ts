@@ -3,8 +3,10 @@
 // with FILES C files compiled at -O2 through specbuild-cc and linked into a
 // shared library, and a serial configure-like step that leaves the cores
 // idle. Every file includes base's version.h, which the benchmarks change.
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { cliMain } from '../test/helpers/paths.js';
 
 export const FILES = Number(process.env.BENCH_FILES ?? 6);
 export const CONFIGURE_S = Number(process.env.BENCH_CONFIGURE_S ?? 1);
@@ -78,4 +80,41 @@ export async function writeProject(dir: string): Promise<void> {
     await mkdir(dirname(join(dir, path)), { recursive: true });
     await writeFile(join(dir, path), text);
   }
+}
+
+/**
+ * `specbuild --builders 2 build --speculative-actions MODE --report REPORT
+ * top.bst` in `project`, with the cache under `cacheHome` and the user
+ * configuration under `configHome`: its wall time and what it printed.
+ */
+export function buildTop(
+  project: string,
+  cacheHome: string,
+  configHome: string,
+  mode: string,
+  report: string,
+): { seconds: number; stderr: string } {
+  const t = performance.now();
+  const r = spawnSync(
+    process.execPath,
+    [
+      cliMain,
+      '-C',
+      project,
+      '--builders',
+      '2',
+      'build',
+      '--speculative-actions',
+      mode,
+      '--report',
+      report,
+      'top.bst',
+    ],
+    {
+      env: { ...process.env, XDG_CACHE_HOME: cacheHome, XDG_CONFIG_HOME: configHome, CI: 'true' },
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) throw new Error(`build (${mode}) failed:\n${r.stderr}\n${r.stdout}`);
+  return { seconds: (performance.now() - t) / 1000, stderr: r.stderr };
 }

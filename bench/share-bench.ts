@@ -9,13 +9,11 @@
 // Prints one JSON line: rebuild_s_none, rebuild_s_full, ratio (and its
 // spread over `runs`), precision, recall, primed, and the bytes of priming
 // data B pulled.
-import { spawnSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger, median, round2 } from './common.js';
-import { ELEMENTS, FILES, writeProject } from './rebuild-project.js';
-import { cliMain } from '../test/helpers/paths.js';
+import { buildTop, ELEMENTS, FILES, writeProject } from './rebuild-project.js';
 import { stopDaemonsUnder } from '../test/helpers/daemons.js';
 import { startCliServer, type CliServer } from '../test/helpers/cli-server.js';
 
@@ -58,38 +56,12 @@ function build(
   mode: string,
   report: string,
 ): { seconds: number; primingBytes: number } {
-  const t = performance.now();
-  const r = spawnSync(
-    process.execPath,
-    [
-      cliMain,
-      '-C',
-      project,
-      '--builders',
-      '2',
-      'build',
-      '--speculative-actions',
-      mode,
-      '--report',
-      report,
-      'top.bst',
-    ],
-    {
-      env: {
-        ...process.env,
-        XDG_CACHE_HOME: join(home, 'cache'),
-        XDG_CONFIG_HOME: join(home, 'config'),
-        CI: 'true',
-      },
-      encoding: 'utf8',
-    },
-  );
-  if (r.status !== 0) throw new Error(`build (${mode}) failed:\n${r.stderr}\n${r.stdout}`);
+  const r = buildTop(project, join(home, 'cache'), join(home, 'config'), mode, report);
   let primingBytes = 0;
   for (const m of r.stderr.matchAll(/pulled for priming .* \(\d+ blobs, (\d+) bytes/g))
     primingBytes += Number(m[1]);
   if (/warning/.test(r.stderr)) throw new Error(`build (${mode}) warned:\n${r.stderr}`);
-  return { seconds: (performance.now() - t) / 1000, primingBytes };
+  return { seconds: r.seconds, primingBytes };
 }
 
 async function main(): Promise<void> {

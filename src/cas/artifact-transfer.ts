@@ -221,10 +221,13 @@ export async function pullArtifact(p: PullArtifact, opts: CallOptions = {}): Pro
       );
     const stats = await copyBlobs(p.remote, local, [found.digest], opts);
     // Directories first (the walk reads them locally), then files and the rest.
-    for (const t of [art.files, art.sources]) {
-      if (t === undefined) continue;
-      await copyTree(p.remote, local, fromPb(t), stats, opts);
-    }
+    await copyTrees(
+      p.remote,
+      local,
+      [art.files, art.sources].flatMap((t) => (t === undefined ? [] : [fromPb(t)])),
+      stats,
+      opts,
+    );
     add(stats, await copyBlobs(p.remote, local, await artifactBlobs(local, art, opts), opts));
     if (!(await p.local.complete(art)))
       return { pulled: false, why: 'what was downloaded is incomplete' };
@@ -239,16 +242,25 @@ export async function pullArtifact(p: PullArtifact, opts: CallOptions = {}): Pro
   }
 }
 
-/** Copies a tree's Directories level by level, each level read back from `to` to find the next. */
-async function copyTree(
+/**
+ * Copies the Directories of the trees `roots` level by level (all roots at
+ * once, each Directory once), each level read back from `to` to find the
+ * next; what moved is added to `stats`.
+ */
+export async function copyTrees(
   from: Cas,
   to: Cas,
-  root: Digest,
+  roots: readonly Digest[],
   stats: CopyStats,
-  opts: CallOptions,
+  opts: CallOptions = {},
 ): Promise<void> {
-  const seen = new Set<string>([digestKey(root)]);
-  let level = [root];
+  const seen = new Set<string>();
+  let level: Digest[] = [];
+  for (const r of roots)
+    if (!seen.has(digestKey(r))) {
+      seen.add(digestKey(r));
+      level.push(r);
+    }
   while (level.length > 0) {
     add(stats, await copyBlobs(from, to, level, opts));
     const got = await to.readBlobs(level, opts);

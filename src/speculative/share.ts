@@ -10,8 +10,8 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { isSpecbuildError, SpecbuildError } from '../core/index.js';
 import {
   copyBlobs,
-  decodeDirectory,
   copyResult,
+  copyTrees,
   resultBlobs,
   fetchTree,
   type ActionCache,
@@ -176,7 +176,7 @@ export async function pullPrimingData(p: PrimingPull): Promise<PrimingPullStats>
     roots.push(fromPb(action.inputRootDigest, 'Action.input_root_digest'));
   }
   add(await copyBlobs(p.remote, p.local, commands, opts));
-  await copyTrees(p.remote, p.local, roots, add, opts);
+  await copyTrees(p.remote, p.local, roots, stats, opts);
   if (!p.localExecution) return stats;
   const results: { action: Digest; result: ActionResult }[] = [];
   for (const action of resultActions(actions)) {
@@ -197,38 +197,4 @@ export async function pullPrimingData(p: PrimingPull): Promise<PrimingPullStats>
     stats.results++;
   }
   return stats;
-}
-
-/** Copies Directory trees level by level (all roots at once), each level read back from `to`. */
-export async function copyTrees(
-  from: Cas,
-  to: Cas,
-  roots: readonly Digest[],
-  add: (s: CopyStats) => void,
-  opts: { signal?: AbortSignal } = {},
-): Promise<void> {
-  const seen = new Set<string>();
-  let level: Digest[] = [];
-  for (const r of roots)
-    if (!seen.has(digestKey(r))) {
-      seen.add(digestKey(r));
-      level.push(r);
-    }
-  while (level.length > 0) {
-    add(await copyBlobs(from, to, level, opts));
-    const got = await to.readBlobs(level, opts);
-    const next: Digest[] = [];
-    for (const d of level) {
-      const bytes = got.get(digestKey(d));
-      if (bytes === undefined)
-        throw new SpecbuildError('cas/not-found', `Directory ${digestKey(d)} is not in the CAS`);
-      for (const sub of decodeDirectory(bytes, d).directories) {
-        const sd = fromPb(sub.digest);
-        if (seen.has(digestKey(sd))) continue;
-        seen.add(digestKey(sd));
-        next.push(sd);
-      }
-    }
-    level = next;
-  }
 }

@@ -4,6 +4,7 @@
 // assert (prime outcomes and how the build answered each recorded action).
 import assert from 'node:assert/strict';
 import type { RigBuild } from './build-rig.js';
+import { PROJECT_CONF } from './project-rig.js';
 
 /** The environment and sandbox of an element whose actions are recorded. */
 export const SOCKET_ENV = [
@@ -105,4 +106,37 @@ export function statsOf(r: RigBuild, element: string): { precision: unknown; rec
   const res = r.results.find((x) => x.name === element);
   assert.ok(res?.speculative !== undefined, `${element} has no speculative stats`);
   return { precision: res.speculative.precision, recall: res.speculative.recall };
+}
+
+/**
+ * Scenario 1's project: dep.bst installs dep.h in /usr/include, app.bst
+ * compiles main.c (which includes it) and util.c with `make` and links them.
+ * `cflags` go on each compile (e.g. a relative -I for a worker without a
+ * sandbox root).
+ */
+export function multifileApp(cflags = ''): Record<string, string> {
+  const flags = cflags === '' ? '' : `${cflags} `;
+  return {
+    'project.conf': PROJECT_CONF,
+    'elements/dep.bst': importElement('dep'),
+    'elements/app.bst': [
+      'kind: manual',
+      'build-depends:',
+      '- dep.bst',
+      'sources:',
+      '- kind: local',
+      '  path: app',
+      ...SOCKET_ENV,
+      'config:',
+      '  build-commands:',
+      '  - make',
+      '  install-commands:',
+      '  - install -D app %{install-root}%{bindir}/app',
+      '',
+    ].join('\n'),
+    'dep/dep.h': '#define DEP 1\n',
+    'app/Makefile': `app: main.o util.o\n\t$(CC) -o app main.o util.o\n%.o: %.c\n\t$(CC) ${flags}-c $< -o $@\n`,
+    'app/main.c': '#include <dep.h>\nint util(void);\nint main(void) { return DEP + util(); }\n',
+    'app/util.c': 'int util(void) { return 0; }\n',
+  };
 }

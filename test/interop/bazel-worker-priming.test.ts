@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { RemoteEndpoint } from '../../src/remote/index.js';
 import { startBazelWorker, type BazelWorker } from '../helpers/bazel-worker.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
-import { PROJECT_CONF, ProjectRig } from '../helpers/project-rig.js';
-import { counts, SOCKET_ENV } from '../helpers/scenario.js';
+import { ProjectRig } from '../helpers/project-rig.js';
+import { counts, multifileApp } from '../helpers/scenario.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
 
 let dir: TempDir;
@@ -34,32 +34,8 @@ after(async () => {
   await dir[Symbol.asyncDispose]();
 });
 
-const files = {
-  'project.conf': PROJECT_CONF,
-  'elements/dep.bst':
-    'kind: import\nsources:\n- kind: local\n  path: dep\nconfig:\n  target: /usr/include\n',
-  'elements/app.bst': [
-    'kind: manual',
-    'build-depends:',
-    '- dep.bst',
-    'sources:',
-    '- kind: local',
-    '  path: app',
-    ...SOCKET_ENV,
-    'config:',
-    '  build-commands:',
-    '  - make',
-    '  install-commands:',
-    '  - install -D app %{install-root}%{bindir}/app',
-    '',
-  ].join('\n'),
-  'dep/dep.h': '#define DEP 1\n',
-  // The build directory is buildstream/test/app.bst in the input root.
-  'app/Makefile':
-    'app: main.o util.o\n\t$(CC) -o app main.o util.o\n%.o: %.c\n\t$(CC) -I../../../usr/include -c $< -o $@\n',
-  'app/main.c': '#include <dep.h>\nint util(void);\nint main(void) { return DEP + util(); }\n',
-  'app/util.c': 'int util(void) { return 0; }\n',
-};
+// The build directory is buildstream/test/app.bst in the input root.
+const files = multifileApp('-I../../../usr/include');
 
 describe("speculative actions on Bazel's remote worker", () => {
   it('the build and the rebuild run every action there and get the counts of the embedded executor', async () => {

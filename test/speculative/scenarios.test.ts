@@ -8,41 +8,17 @@ import assert from 'node:assert/strict';
 import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
 import { buildRig } from '../helpers/build-rig.js';
 import {
-  SOCKET_ENV,
   archive,
   counts,
   importElement,
   manualElement,
+  multifileApp,
   statsOf,
 } from '../helpers/scenario.js';
 
 describe('speculative actions: scenarios', () => {
   it('1. multifile app: after dep.h changes, main.c and the link are primed, util.c is unchanged, 3 of 3 hits', async () => {
-    await using rig = await ProjectRig.create({
-      'project.conf': PROJECT_CONF,
-      'elements/dep.bst':
-        'kind: import\nsources:\n- kind: local\n  path: dep\nconfig:\n  target: /usr/include\n',
-      'elements/app.bst': [
-        'kind: manual',
-        'build-depends:',
-        '- dep.bst',
-        'sources:',
-        '- kind: local',
-        '  path: app',
-        ...SOCKET_ENV,
-        'config:',
-        '  build-commands:',
-        '  - make',
-        '  install-commands:',
-        '  - install -D app %{install-root}%{bindir}/app',
-        '',
-      ].join('\n'),
-      'dep/dep.h': '#define DEP 1\n',
-      'app/Makefile':
-        'app: main.o util.o\n\t$(CC) -o app main.o util.o\n%.o: %.c\n\t$(CC) -c $< -o $@\n',
-      'app/main.c': '#include <dep.h>\nint util(void);\nint main(void) { return DEP + util(); }\n',
-      'app/util.c': 'int util(void) { return 0; }\n',
-    });
+    await using rig = await ProjectRig.create(multifileApp());
     const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
     assert.deepEqual(first.states, { 'dep.bst': 'built', 'app.bst': 'built' });
     assert.deepEqual(counts(first, 'app.bst'), { 'build-action:miss': 3 });
