@@ -1,8 +1,10 @@
 // Real-world benchmark: whole `make -j2` builds of zlib (Debian's 1.2.13
 // sources, code nobody here wrote), plain, through specbuild-cc with an
-// empty and a full cache (a `specbuild server` on this machine; the full
-// cache also in direct mode), and through Debian's ccache with an empty and
-// a full cache, side by side and alternating, each from a fresh copy of the
+// empty and a full cache (a `specbuild server` on this machine through a unix
+// socket, with the defaults: misses compiled here once, hits in direct mode;
+// also the full cache with direct mode off, and the empty cache with misses
+// sent to the server after a -M scan), and through Debian's ccache with an
+// empty and a full cache, side by side and alternating, each from a fresh copy of the
 // configured tree at the same path. Every build's libz.a and libz.so must be
 // byte-identical to the plain one's, and zlib's own tests pass on each
 // variant's build. Prints one JSON line: plain seconds, and each variant's
@@ -32,14 +34,16 @@ type Variant =
   | 'plain'
   | 'specbuild-cold'
   | 'specbuild-warm'
-  | 'specbuild-warm-direct'
+  | 'specbuild-warm-scan'
+  | 'specbuild-cold-remote'
   | 'ccache-cold'
   | 'ccache-warm';
 const ORDER: Variant[] = [
   'plain',
   'specbuild-cold',
   'specbuild-warm',
-  'specbuild-warm-direct',
+  'specbuild-warm-scan',
+  'specbuild-cold-remote',
   'ccache-cold',
   'ccache-warm',
 ];
@@ -82,18 +86,27 @@ async function main(): Promise<void> {
         const env: NodeJS.ProcessEnv = { ...process.env, PATH: basePath };
         let cc = 'gcc';
         if (variant.startsWith('specbuild')) {
-          if (variant === 'specbuild-cold') {
-            // An empty cache: a new server, and a warm daemon (its start is not timed).
+          if (variant === 'specbuild-cold' || variant === 'specbuild-cold-remote') {
+            // An empty cache: a new server (on this machine, through a unix
+            // socket, as the embedded one), and a new daemon with no memory
+            // (started before the clock).
             await server?.stop();
+            await stopDaemonsUnder(DIR);
             await rm(join(DIR, 'server'), { recursive: true, force: true });
-            server = await startCliServer(join(DIR, 'server'), { jobs: Number(JOBS) });
+            await rm(join(DIR, 'xdg'), { recursive: true, force: true });
+            server = await startCliServer(join(DIR, 'server'), {
+              jobs: Number(JOBS),
+              listen: `unix:${join(DIR, 'reapi.sock')}`,
+            });
           }
           if (server === undefined) throw new Error('bug: no server');
           Object.assign(env, {
             SPECBUILD_SERVER: server.address,
             SPECBUILD_DAEMON_SOCKET: join(DIR, 'daemon.sock'),
             XDG_CACHE_HOME: join(DIR, 'xdg'),
-            SPECBUILD_DIRECT: variant === 'specbuild-warm-direct' ? '1' : '0',
+            // The defaults (direct mode, compiles run here once) but where a variant turns one off.
+            SPECBUILD_DIRECT: variant === 'specbuild-warm-scan' ? '0' : '1',
+            SPECBUILD_COMPILE_HERE: variant === 'specbuild-cold-remote' ? '0' : '1',
           });
           spawnSync(specbuildCc, [], { env });
           cc = `${specbuildCc} gcc`;
@@ -102,12 +115,6 @@ async function main(): Promise<void> {
             await rm(join(DIR, 'ccache'), { recursive: true, force: true });
           Object.assign(env, { CCACHE_DIR: join(DIR, 'ccache') });
           cc = 'ccache gcc';
-        }
-        if (variant === 'specbuild-warm-direct') {
-          // Direct mode answers from what its previous run recorded: one untimed build records it.
-          await rm(work, { recursive: true, force: true });
-          run('cp', ['-a', template, work], DIR);
-          run('make', [`-j${JOBS}`, `CC=${cc}`], work, env);
         }
         await rm(work, { recursive: true, force: true });
         run('cp', ['-a', template, work], DIR);
@@ -151,7 +158,8 @@ async function main(): Promise<void> {
       specbuild_cold: specCold,
       ccache_cold: ccCold,
       specbuild_warm: specWarm,
-      specbuild_warm_direct: fig('specbuild-warm-direct'),
+      specbuild_warm_scan: fig('specbuild-warm-scan'),
+      specbuild_cold_remote: fig('specbuild-cold-remote'),
       ccache_warm: ccWarm,
       targets: {
         cold_le_1_10: specCold.median <= 1.1,

@@ -6,7 +6,7 @@
 // directory (for `specbuild shell --build`) and stores nothing.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { LentSlot, SpecbuildError, type EventSink, type SlotPool } from '../core/index.js';
@@ -15,6 +15,7 @@ import {
   ExtractCache,
   layerTrees,
   newArtifact,
+  readBlobIfPresent,
   stageTree,
   subtree,
   uploadMissing,
@@ -33,7 +34,15 @@ import {
   type GraphNode,
   type Project,
 } from '../project/index.js';
-import { toPb, treeFromDirectory, type Digest } from '../reapi/index.js';
+import { fromBinary } from '@bufbuild/protobuf';
+import {
+  ActionSchema,
+  digestKey,
+  fromPb,
+  toPb,
+  treeFromDirectory,
+  type Digest,
+} from '../reapi/index.js';
 import { prepareWorkDir } from '../exec/index.js';
 import { runInSandbox, type Bind, type SandboxLimits } from '../sandbox/index.js';
 import type { RecordingSession, RunningServer } from '../server/index.js';
@@ -104,10 +113,15 @@ async function digestEnvironmentOf(
   return out;
 }
 
+/** The most Command digests remembered per element (the latest build's are always kept). */
+const MAX_KNOWN_COMMANDS = 50_000;
+
 /** Lines of the log shown when a build fails. */
 const FAILED_LOG_LINES = 20;
 /** Where the build's commands are, inside its sandbox (read-only). */
 const COMMANDS_DIR = '/.specbuild/commands';
+/** The Command digests the build's specbuild-cc may find results for, in COMMANDS_DIR. */
+const KNOWN_COMMANDS_FILE = 'known-commands';
 
 export class ElementBuilder {
   private readonly extracts: ExtractCache;
@@ -120,6 +134,62 @@ export class ElementBuilder {
   /** Where the log of a build is streamed to. */
   logPath(project: Project, node: GraphNode, key: string): string {
     return join(this.opts.cacheDir, 'logs', project.name, normalName(node.name), `${key}.log`);
+  }
+
+  /** Where the Command digests of the element's recorded actions on this machine are kept. */
+  private knownPath(project: Project, node: GraphNode): string {
+    return join(this.opts.cacheDir, 'known-commands', project.name, normalName(node.name));
+  }
+
+  /** The Command digests of these actions (those whose Action is in the CAS). */
+  private async commandsOf(actions: readonly Digest[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const d of actions) {
+      const bytes = await readBlobIfPresent(this.opts.cas, d);
+      if (bytes === undefined) continue;
+      try {
+        const c = fromBinary(ActionSchema, bytes).commandDigest;
+        if (c !== undefined) out.push(digestKey(fromPb(c)));
+      } catch {
+        // not an Action: nothing to list
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The commands whose results the element's build may find stored: those
+   * its builds on this machine recorded, and those of its previous build's
+   * record (pulled for priming from a remote, too). specbuild-cc scans such
+   * a command's dependencies first; any other compile it runs in place once
+   * when the executor is this machine's (SPECBUILD_KNOWN_COMMANDS).
+   */
+  private async knownCommands(req: BuildRequest): Promise<Set<string>> {
+    const text = await readFile(this.knownPath(req.project, req.node), 'utf8').catch(() => '');
+    const known = new Set(text.split('\n').filter((l) => /^[0-9a-f]{64}\/\d+$/.test(l)));
+    const prev = await this.opts.artifacts.lookupRecord(
+      req.project.name,
+      normalName(req.node.name),
+      req.keys.weak,
+    );
+    for (const c of await this.commandsOf((prev?.subactions ?? []).map((d) => fromPb(d))))
+      known.add(c);
+    return known;
+  }
+
+  /** Adds the commands of a build's recorded actions to the element's known ones. */
+  private async rememberCommands(
+    req: BuildRequest,
+    known: ReadonlySet<string>,
+    recorded: readonly Digest[],
+  ): Promise<void> {
+    const latest = await this.commandsOf(recorded);
+    const all = known.size + latest.length > MAX_KNOWN_COMMANDS ? latest : [...known, ...latest];
+    const file = this.knownPath(req.project, req.node);
+    await mkdir(dirname(file), { recursive: true });
+    const tmp = `${file}.${randomBytes(4).toString('hex')}`;
+    await writeFile(tmp, [...new Set(all)].join('\n') + '\n');
+    await rename(tmp, file);
   }
 
   /** Where a failed build's directory is kept (for `specbuild shell --build`). */
@@ -209,6 +279,7 @@ export class ElementBuilder {
     let server: RunningServer | undefined;
     let session: RecordingSession | undefined;
     let sockDir: string | undefined;
+    let known: Set<string> | undefined;
     let ok = false;
     const release = await this.opts.slots.acquire(0, req.signal);
     try {
@@ -253,6 +324,8 @@ export class ElementBuilder {
           socketMode: 0o666,
         });
         binds.push({ src: sock, dst: decl.sandbox.remoteApisSocket });
+        known = await this.knownCommands(req);
+        await writeFile(join(cmds, KNOWN_COMMANDS_FILE), [...known].join('\n') + '\n');
       }
       const script = await this.writeCommands(cmds, commands);
       const cwd = posix.join(decl.buildRoot, decl.commandSubdir);
@@ -264,6 +337,9 @@ export class ElementBuilder {
         argv: ['sh', '-e', script],
         env: {
           ...this.opts.env,
+          ...(known === undefined
+            ? {}
+            : { SPECBUILD_KNOWN_COMMANDS: `${COMMANDS_DIR}/${KNOWN_COMMANDS_FILE}` }),
           ...Object.fromEntries(decl.environment),
           ...(await digestEnvironmentOf(this.opts.cas, req)),
         },
@@ -298,6 +374,8 @@ export class ElementBuilder {
       const files = await this.capture(install);
       const log = await this.opts.cas.writeFile(logPath);
       ok = true;
+      if (session !== undefined && known !== undefined)
+        await this.rememberCommands(req, known, session.recorded);
       return { files, log, subactions: session?.recorded ?? [] };
     } finally {
       release();

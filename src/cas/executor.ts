@@ -60,6 +60,12 @@ export interface Executor {
    * output_paths); undefined: any this code speaks.
    */
   readonly apiHigh?: string;
+  /**
+   * True when actions run on this machine (the embedded executor): a client
+   * on this machine may then run a command in place and store its result
+   * instead of sending it here (specbuild-cc's compile-once path).
+   */
+  readonly local?: boolean;
 }
 
 /** Raised when blobs an action needs are not in the executor's CAS. */

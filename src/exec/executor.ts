@@ -96,6 +96,8 @@ interface InFlight {
 }
 
 export class LocalExecutor implements Executor {
+  /** Actions run on this machine. */
+  readonly local = true;
   /** CPU slots: the executor's own, or the pool the whole invocation shares. */
   readonly slots: SlotPool;
   private readonly inFlight = new Map<string, InFlight>();

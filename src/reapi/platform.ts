@@ -81,3 +81,11 @@ export function chrootOf(platform: Platform | undefined): Digest | undefined {
     );
   }
 }
+
+/**
+ * Response header of GetCapabilities when the instance executes actions on
+ * this machine (our embedded executor): a specbuild-cc reaching it through a
+ * unix socket runs a compile in place and stores the result, instead of
+ * scanning its dependencies first and sending it here (docs/wrap.md).
+ */
+export const EXECUTES_HERE_HEADER = 'x-specbuild-executes-here';

@@ -75,6 +75,8 @@ export interface CallOpts {
   timeoutMs?: number;
   /** Overrides whether this call is retried. */
   retry?: boolean;
+  /** Told the response headers of a unary call (of its last attempt). */
+  onMetadata?: (md: Metadata) => void;
 }
 
 /** Maps a gRPC status code to our error code. */
@@ -272,6 +274,8 @@ export class Connection {
             detach();
           }),
         );
+        const onMetadata = opts.onMetadata;
+        if (onMetadata !== undefined) call.on('metadata', onMetadata);
         const detach = this.cancelOnAbort(opts, call);
       });
     });

@@ -2,7 +2,12 @@
 // Cas and ActionCache interfaces configured by what the server advertised,
 // and the Remote Asset client over the same connection.
 import { SpecbuildError } from '../core/index.js';
-import { Capabilities, DigestFunction_Value, type ServerCapabilities } from '../reapi/index.js';
+import {
+  Capabilities,
+  DigestFunction_Value,
+  EXECUTES_HERE_HEADER,
+  type ServerCapabilities,
+} from '../reapi/index.js';
 import { Connection, type CallOpts, type ConnectionOptions } from './connection.js';
 import { RemoteActionCache } from './remote-action-cache.js';
 import { RemoteAsset } from './remote-asset.js';
@@ -31,6 +36,12 @@ export class RemoteEndpoint {
     readonly cas: RemoteCas,
     readonly actionCache: RemoteActionCache,
     readonly execution: RemoteExecution,
+    /**
+     * The server executes on this machine (it said so, and is reached
+     * through a unix socket, so it shares this kernel): a command may run
+     * in place and its result be stored instead of executed there.
+     */
+    readonly executesHere: boolean,
   ) {
     this.executor = new RemoteExecutor(execution, cas, actionCache, connection.target.text);
     this.assets = new RemoteAsset(connection, instance);
@@ -45,10 +56,17 @@ export class RemoteEndpoint {
     const conn = new Connection(opts);
     const instance = opts.instance ?? '';
     try {
+      // Set by the response headers (a callback: a plain boolean would read as never changed).
+      const said = { here: false };
       const caps = await conn.unary(
         Capabilities.method.getCapabilities,
         { instanceName: instance },
-        call,
+        {
+          ...call,
+          onMetadata: (md) => {
+            said.here = md.get(EXECUTES_HERE_HEADER)[0] === '1';
+          },
+        },
       );
       const cache = caps.cacheCapabilities;
       if (
@@ -72,6 +90,7 @@ export class RemoteEndpoint {
         new RemoteCas(conn, instance, maxBatch),
         new RemoteActionCache(conn, instance),
         new RemoteExecution(conn, instance),
+        said.here && conn.target.address.startsWith('unix:'),
       );
     } catch (e) {
       conn.close();

@@ -1,7 +1,7 @@
 // Capabilities service: what this server supports (SHA-256, batch limit,
 // API version range), per instance.
 import { create } from '@bufbuild/protobuf';
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Metadata, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   ActionCacheUpdateCapabilitiesSchema,
   CacheCapabilitiesSchema,
@@ -12,6 +12,7 @@ import {
   SymlinkAbsolutePathStrategy_Value,
   type GetCapabilitiesRequest,
   type ServerCapabilities,
+  EXECUTES_HERE_HEADER,
 } from '../reapi/index.js';
 import type { ServerContext } from './context.js';
 
@@ -57,8 +58,13 @@ export function serverCapabilities(
 
 export function capabilitiesService(ctx: ServerContext): UntypedServiceImplementation {
   return {
-    getCapabilities: ctx.unary((req: GetCapabilitiesRequest) => {
+    getCapabilities: ctx.unary((req: GetCapabilitiesRequest, call) => {
       const stores = ctx.instance(req.instanceName);
+      if (stores.executor?.local === true) {
+        const md = new Metadata();
+        md.set(EXECUTES_HERE_HEADER, '1');
+        call.sendMetadata(md);
+      }
       return Promise.resolve(
         serverCapabilities(ctx, stores.executor !== undefined, stores.apiHigh),
       );

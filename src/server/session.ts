@@ -62,6 +62,7 @@ export class RecordingSession {
       inner === undefined
         ? undefined
         : {
+            local: inner.local,
             async execute(d: Digest, o: ExecuteOptions = {}): Promise<ExecuteOutcome> {
               const out = await inner.execute(d, {
                 ...o,

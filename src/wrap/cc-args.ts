@@ -12,8 +12,16 @@ export interface CompileInfo {
   outputs: string[];
   objectPath: string;
   depFile: string | undefined;
+  /** Whether the command asked for its .d file with -MD (every header) or -MMD (no system headers). */
+  depMode: 'MD' | 'MMD' | undefined;
   /** Arguments that make the same compiler print make rules for every input to stdout. */
   depsArgs: string[];
+  /**
+   * Indices in expandedArgs of the source, -c/-S, -o and the dependency
+   * options with their values: what is left are the flags (for a query such
+   * as the include search path).
+   */
+  dropForQuery: ReadonlySet<number>;
   expandedArgs: string[];
 }
 
@@ -256,7 +264,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
   if (!Array.isArray(expanded)) return expanded;
   const local = (reason: string): LocalInfo => ({ kind: 'local', reason });
 
-  const operands: { path: string; language: string | undefined }[] = [];
+  const operands: { path: string; language: string | undefined; index: number }[] = [];
   const drop = new Set<number>(); // indices left out of depsArgs
   const outs: string[] = [];
   const depFiles: string[] = [];
@@ -264,6 +272,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
   let compile = false;
   let assemble = false;
   let md = false;
+  let mmd = false;
   let depOption = '';
   let splitDwarf = false;
   let linkerWrites: string | undefined;
@@ -272,7 +281,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
     const a = expanded[i] ?? '';
     if (a === '-' || a === '') return local(a === '' ? 'empty argument' : 'reads stdin (-)');
     if (!a.startsWith('-')) {
-      operands.push({ path: a, language: xLang ?? suffixLanguage(a) });
+      operands.push({ path: a, language: xLang ?? suffixLanguage(a), index: i });
       continue;
     }
     if (a === '-c' || a === '-S') {
@@ -283,6 +292,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
     }
     if (a === '-MD' || a === '-MMD' || a === '-MP' || a === '-MG') {
       if (a === '-MD' || a === '-MMD') md = true;
+      if (a === '-MMD') mmd = true;
       else depOption = a;
       drop.add(i);
       continue;
@@ -370,7 +380,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
   }
 
   if (operands.length > 1) return local(`${operands.length} input files`);
-  const [{ path: source, language }] = operands as [(typeof operands)[number]];
+  const [{ path: source, language, index: sourceIndex }] = operands as [(typeof operands)[number]];
   if (language === undefined) return local(`unknown language of ${source} (no -x)`);
   if (language.endsWith('-header')) return local('precompiled header output');
   if (!md && (depFiles.length > 0 || depOption !== ''))
@@ -391,7 +401,9 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
     outputs: [...new Set(outputs)],
     objectPath,
     depFile,
+    depMode: depFile === undefined ? undefined : mmd ? 'MMD' : 'MD',
     depsArgs: [...expanded.filter((_, i) => !drop.has(i)), '-M'],
+    dropForQuery: new Set([...drop, sourceIndex]),
     expandedArgs: expanded,
   };
 }

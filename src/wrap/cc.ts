@@ -3,31 +3,42 @@
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
 import { spawn } from 'node:child_process';
-import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { access, constants as fsConstants, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { SpecbuildError, type EventSink } from '../core/index.js';
-import type { Uploads } from '../cas/index.js';
+import { uploadMissing, type Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
   buildTree,
   digestKey,
+  EMPTY_DIGEST,
+  encodeAction,
   hostPlatform,
   parseDigest,
   toPb,
   type ActionResult,
+  type ActionSpec,
   type Digest,
   type TreeEntry,
 } from '../reapi/index.js';
 import type { RemoteEndpoint } from '../remote/index.js';
-import { parseCompilerArgs } from './cc-args.js';
+import { parseCompilerArgs, type CompileInfo, type LinkInfo } from './cc-args.js';
 import { depsOf } from './make-deps.js';
 import { platformFromEnv } from './env.js';
 import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
 import type { StatCache } from './stat-cache.js';
-import { directKey, type DirectCache, type DirectFile } from './direct-cache.js';
+import { directKey, type DirectCache, type DirectEntry, type DirectFile } from './direct-cache.js';
+import {
+  absentCandidates,
+  firstPresent,
+  parseSearchPath,
+  type SearchPath,
+} from './include-probes.js';
 
 /**
  * Environment variables a compile or link action carries when set (nothing
@@ -79,8 +90,19 @@ export interface CcConfig {
   depsExclude: string[];
   logFile: string | undefined;
   verbose: boolean;
-  /** SPECBUILD_DIRECT: skip the dependency scan while the last one's files are unchanged. */
+  /**
+   * Direct mode (on unless SPECBUILD_DIRECT=0): skip the dependency scan
+   * while the last one's files are unchanged and no header would shadow one.
+   */
   direct: boolean;
+  /**
+   * SPECBUILD_COMPILE_HERE (default on): when the server executes on this
+   * machine, run a compile here once and store its result instead of
+   * scanning its dependencies and sending it there.
+   */
+  compileHere: boolean;
+  /** SPECBUILD_KNOWN_COMMANDS: a file of Command digests for which a stored result may exist. */
+  knownCommands: string | undefined;
   /**
    * SPECBUILD_REMOTE_PLATFORM (and SPECBUILD_/RECC_REMOTE_PLATFORM_<NAME>): the action's platform properties, instead of
    * this host's (for a cluster whose workers advertise their own); a string
@@ -94,7 +116,12 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
     const v = env.get(k);
     return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
   };
+  const unlessOff = (k: string): boolean => {
+    const v = env.get(k);
+    return v === undefined || v === '' || flag(k);
+  };
   const root = env.get('SPECBUILD_PROJECT_ROOT');
+  const known = env.get('SPECBUILD_KNOWN_COMMANDS');
   return {
     ...wrapperTarget((k) => env.get(k)),
     cacheOnly: flag('SPECBUILD_CACHE_ONLY'),
@@ -104,7 +131,9 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
       .split(/[,:]/)
       .filter((p) => p !== ''),
     verbose: flag('SPECBUILD_VERBOSE'),
-    direct: flag('SPECBUILD_DIRECT'),
+    direct: unlessOff('SPECBUILD_DIRECT'),
+    compileHere: unlessOff('SPECBUILD_COMPILE_HERE'),
+    knownCommands: known === undefined || known === '' ? undefined : known,
     platform: platformFromEnv(env),
   };
 }
@@ -122,7 +151,9 @@ export type CcReply =
   | {
       kind: 'done';
       outcome: 'hit' | 'miss';
-      action: Digest;
+      /** Undefined for a compile run here once that failed (no action was made). */
+      action: Digest | undefined;
+      deps: BuiltAction['deps'];
       exitCode: number;
       stdout: Uint8Array;
       stderr: Uint8Array;
@@ -269,19 +300,30 @@ export interface BuiltAction {
   action: Digest;
   uploads: Uploads;
   outputs: string[];
-  /** How the inputs were found: a -M scan, direct mode's memory, or a link trace. */
-  deps: 'scan' | 'direct' | 'trace';
+  /** How the inputs were found: a -M scan, direct mode's memory, the compile itself, or a link trace. */
+  deps: 'scan' | 'direct' | 'compile' | 'trace';
 }
 
-/** Builds the compile action for a recognised command; undefined means "run it locally". */
-export async function buildCompileAction(
+/** A recognised compile or link: everything of its action but the input files. */
+export interface PreparedCommand {
+  compiler: string;
+  tool: ResolvedCompiler;
+  parsed: CompileInfo | LinkInfo;
+  layout: Layout;
+  /** The action without its input root (the Command is complete). */
+  spec: Omit<ActionSpec, 'inputRoot'>;
+  /** The Command's digest: the same for every run of this command, whatever its inputs hold. */
+  command: Digest;
+  apiHigh: string;
+}
+
+/** Checks a command and builds everything of its action but the inputs; undefined means "run it locally". */
+export async function prepareCommand(
   req: CcRequest,
   cfg: CcConfig,
   stats: StatCache,
   api: { low: string; high: string },
-  /** Direct mode's memory; used when cfg.direct (SPECBUILD_DIRECT) is on. */
-  direct?: DirectCache,
-): Promise<BuiltAction | { local: string }> {
+): Promise<PreparedCommand | { local: string }> {
   const [compiler, ...args] = req.argv;
   if (compiler === undefined) return { local: 'no compiler given' };
   const localOnly = ENV_LOCAL_ONLY.find((k) => (req.env.get(k) ?? '') !== '');
@@ -312,85 +354,6 @@ export async function buildCompileAction(
       return { local: `the directory of output ${o} does not exist` };
     outRel.push(rel);
   }
-
-  // Every input with its digest, in discovery order, excluded paths left out.
-  let inputs: DirectFile[] | undefined;
-  let deps: BuiltAction['deps'];
-  const digestAll = async (files: string[]): Promise<DirectFile[]> => {
-    const abs = [...new Set(files.map((f) => resolve(req.cwd, f))).values()].filter(
-      (a) => !cfg.depsExclude.some((p) => a.startsWith(p)),
-    );
-    const ds = await Promise.all(abs.map((a) => stats.digest(a)));
-    return abs.map((path, i) => {
-      const d = ds[i];
-      if (d === undefined) throw new Error('bug: digest missing');
-      return { path, hash: d.digest.hash, size: d.digest.size, executable: d.executable };
-    });
-  };
-  if (parsed.kind === 'compile') {
-    deps = 'scan';
-    const key =
-      direct !== undefined && cfg.direct
-        ? directKey([
-            digestKey(tool.digest),
-            req.argv,
-            req.cwd,
-            [...ENV_ALLOW_LIST, 'PATH'].map((k) => req.env.get(k) ?? null),
-            cfg.projectRoot ?? null,
-            cfg.depsExclude,
-          ])
-        : undefined;
-    const remembered = key === undefined ? undefined : direct?.get(key);
-    if (remembered !== undefined) {
-      const now = await Promise.all(
-        remembered.map((f) => stats.digest(f.path).catch(() => undefined)),
-      );
-      const same = remembered.every((f, i) => {
-        const n = now[i];
-        return (
-          n !== undefined &&
-          n.digest.hash === f.hash &&
-          n.digest.size === f.size &&
-          n.executable === f.executable
-        );
-      });
-      if (same) {
-        inputs = [...remembered];
-        deps = 'direct';
-      }
-    }
-    if (inputs === undefined) {
-      const scan = await run([compiler, ...parsed.depsArgs], req.cwd, req.env);
-      if (scan.code !== 0)
-        return { local: 'dependency discovery failed (the compiler will say why)' };
-      // The source itself, always: -M lists nothing for assembler or preprocessed input.
-      inputs = await digestAll([parsed.source, ...depsOf(scan.stdout.toString('utf8'))]);
-      if (key !== undefined) direct?.set(key, inputs);
-    }
-  } else {
-    const trace = await run(
-      [compiler, ...parsed.expandedArgs, '-Wl,--trace', '-o', '/dev/null'],
-      req.cwd,
-      req.env,
-    );
-    if (trace.code !== 0) return { local: 'the linker trace failed' };
-    inputs = await digestAll([...parsed.inputs, ...linkerInputs(trace.stdout.toString('utf8'))]);
-    deps = 'trace';
-  }
-  const entries: TreeEntry[] = [{ kind: 'dir', path: layout.workingDirectory }];
-  const uploads: BuiltAction['uploads'] = new Map();
-  for (const f of inputs) {
-    const digest = parseDigest(f.hash, f.size);
-    uploads.set(digestKey(digest), { digest, path: f.path });
-    entries.push({
-      kind: 'file',
-      path: layout.inRoot(f.path),
-      digest,
-      executable: f.executable,
-    });
-  }
-  const tree = buildTree(entries);
-  for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
   const env: [string, string][] = [
     ...ENV_ALLOW_LIST.flatMap((k): [string, string][] => {
       const v = req.env.get(k);
@@ -400,20 +363,227 @@ export async function buildCompileAction(
     // Ignored by the compiler; ties the action to the exact compiler binary.
     [COMPILER_DIGEST_ENV, digestKey(tool.digest)],
   ];
-  const outputs = [...new Set(outRel)].sort();
-  const action = addAction(
-    {
-      argv: [compiler, ...parsed.expandedArgs.map((a) => layout.arg(a))],
-      env,
-      workingDirectory: layout.workingDirectory,
-      outputs,
-      platform: Array.isArray(cfg.platform) ? cfg.platform : [...(await hostPlatform())],
-      inputRoot: tree.root,
-    },
-    api.high,
-    uploads,
+  const spec = {
+    argv: [compiler, ...parsed.expandedArgs.map((a) => layout.arg(a))],
+    env,
+    workingDirectory: layout.workingDirectory,
+    outputs: [...new Set(outRel)].sort(),
+    platform: Array.isArray(cfg.platform) ? cfg.platform : [...(await hostPlatform())],
+  };
+  const command = encodeAction({ ...spec, inputRoot: EMPTY_DIGEST }, api.high).command.digest;
+  return { compiler, tool, parsed, layout, spec, command, apiHigh: api.high };
+}
+
+/** The action of a prepared command over these input files. */
+export function finishAction(
+  prep: PreparedCommand,
+  inputs: readonly DirectFile[],
+  deps: BuiltAction['deps'],
+): BuiltAction {
+  const entries: TreeEntry[] = [{ kind: 'dir', path: prep.layout.workingDirectory }];
+  const uploads: BuiltAction['uploads'] = new Map();
+  for (const f of inputs) {
+    const digest = parseDigest(f.hash, f.size);
+    uploads.set(digestKey(digest), { digest, path: f.path });
+    entries.push({
+      kind: 'file',
+      path: prep.layout.inRoot(f.path),
+      digest,
+      executable: f.executable,
+    });
+  }
+  const tree = buildTree(entries);
+  for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
+  const action = addAction({ ...prep.spec, inputRoot: tree.root }, prep.apiHigh, uploads);
+  return { action, uploads, outputs: [...prep.spec.outputs], deps };
+}
+
+/** Every input with its digest, in discovery order, duplicates and excluded paths left out. */
+async function digestAll(
+  files: readonly string[],
+  cwd: string,
+  cfg: CcConfig,
+  stats: StatCache,
+): Promise<DirectFile[]> {
+  const abs = [...new Set(files.map((f) => resolve(cwd, f))).values()].filter(
+    (a) => !cfg.depsExclude.some((p) => a.startsWith(p)),
   );
-  return { action, uploads, outputs, deps };
+  const ds = await Promise.all(abs.map((a) => stats.digest(a)));
+  return abs.map((path, i) => {
+    const d = ds[i];
+    if (d === undefined) throw new Error('bug: digest missing');
+    return { path, hash: d.digest.hash, size: d.digest.size, executable: d.executable };
+  });
+}
+
+/** Direct mode's key of a compile: everything but the contents of its headers. */
+async function directKeyOf(
+  req: CcRequest,
+  cfg: CcConfig,
+  prep: PreparedCommand & { parsed: CompileInfo },
+  stats: StatCache,
+): Promise<string> {
+  const source = await stats.digest(resolve(req.cwd, prep.parsed.source));
+  return directKey([
+    digestKey(prep.command),
+    req.argv,
+    req.cwd,
+    [...ENV_ALLOW_LIST, 'PATH'].map((k) => req.env.get(k) ?? null),
+    cfg.projectRoot ?? null,
+    cfg.depsExclude,
+    digestKey(source.digest),
+  ]);
+}
+
+/** A remembered entry's state: every file the same and no shadowing header, some file changed, or gone. */
+async function checkEntry(
+  entry: DirectEntry,
+  stats: StatCache,
+): Promise<{ state: 'fresh' | 'stale'; now: DirectFile[] } | { state: 'gone' }> {
+  const now = await Promise.all(
+    entry.files.map((f) => stats.digest(f.path).catch(() => undefined)),
+  );
+  const files: DirectFile[] = [];
+  let same = firstPresent(entry.absent) === undefined;
+  for (const [i, f] of entry.files.entries()) {
+    const n = now[i];
+    if (n === undefined) return { state: 'gone' };
+    files.push({
+      path: f.path,
+      hash: n.digest.hash,
+      size: n.digest.size,
+      executable: n.executable,
+    });
+    same &&= n.digest.hash === f.hash && n.digest.size === f.size && n.executable === f.executable;
+  }
+  return { state: same ? 'fresh' : 'stale', now: files };
+}
+
+/** The include search path per compiler and flags (one `-v` run each, per daemon). */
+const searchPaths = new Map<string, Promise<SearchPath | undefined>>();
+const MAX_SEARCH_PATHS = 1000;
+
+async function searchPathOf(
+  prep: PreparedCommand & { parsed: CompileInfo },
+  cwd: string,
+): Promise<SearchPath | undefined> {
+  const { parsed } = prep;
+  // The flags without the source, its outputs and dependency options.
+  const flags = prep.spec.argv.slice(1).filter((_, i) => !parsed.dropForQuery.has(i));
+  const env = new Map(prep.spec.env);
+  const key = JSON.stringify([prep.tool.real, prep.tool.digest.hash, flags, cwd, prep.spec.env]);
+  let p = searchPaths.get(key);
+  if (p === undefined) {
+    p = run(
+      [
+        prep.compiler,
+        ...flags,
+        '-v',
+        '-E',
+        '-x',
+        parsed.language ?? 'c',
+        '-o',
+        '/dev/null',
+        '/dev/null',
+      ],
+      cwd,
+      env,
+    ).then((r) => (r.code === 0 ? parseSearchPath(r.stderr.toString('utf8'), cwd) : undefined));
+    if (searchPaths.size >= MAX_SEARCH_PATHS) searchPaths.clear();
+    searchPaths.set(key, p);
+  }
+  return p;
+}
+
+/** What direct mode keeps of a dependency list (the inputs, and where a new header would shadow one). */
+async function entryOf(
+  prep: PreparedCommand & { parsed: CompileInfo },
+  cwd: string,
+  inputs: DirectFile[],
+): Promise<DirectEntry | undefined> {
+  const path = await searchPathOf(prep, cwd);
+  if (path === undefined) return undefined; // no search list: never skip the scan
+  const source = resolve(cwd, prep.parsed.source);
+  return {
+    files: inputs,
+    absent: absentCandidates(
+      source,
+      inputs.map((f) => f.path),
+      path,
+    ),
+  };
+}
+
+/** The dependency scan: the compiler with -M, listing every file the compile reads. */
+async function scanInputs(
+  req: CcRequest,
+  cfg: CcConfig,
+  prep: PreparedCommand & { parsed: CompileInfo },
+  stats: StatCache,
+): Promise<DirectFile[] | { local: string }> {
+  const scan = await run([prep.compiler, ...prep.parsed.depsArgs], req.cwd, req.env);
+  if (scan.code !== 0) return { local: 'dependency discovery failed (the compiler will say why)' };
+  // The source itself, always: -M lists nothing for assembler or preprocessed input.
+  return digestAll(
+    [prep.parsed.source, ...depsOf(scan.stdout.toString('utf8'))],
+    req.cwd,
+    cfg,
+    stats,
+  );
+}
+
+/** Builds the compile action for a recognised command; undefined means "run it locally". */
+export async function buildCompileAction(
+  req: CcRequest,
+  cfg: CcConfig,
+  stats: StatCache,
+  api: { low: string; high: string },
+  /** Direct mode's memory; used unless SPECBUILD_DIRECT=0. */
+  direct?: DirectCache,
+): Promise<BuiltAction | { local: string }> {
+  const prep = await prepareCommand(req, cfg, stats, api);
+  if ('local' in prep) return prep;
+  if (!isCompile(prep)) return linkAction(req, cfg, prep, stats);
+  const key =
+    direct !== undefined && cfg.direct ? await directKeyOf(req, cfg, prep, stats) : undefined;
+  const entry = key === undefined ? undefined : direct?.get(key);
+  if (entry !== undefined) {
+    const checked = await checkEntry(entry, stats);
+    if (checked.state === 'fresh') return finishAction(prep, checked.now, 'direct');
+  }
+  const inputs = await scanInputs(req, cfg, prep, stats);
+  if ('local' in inputs) return inputs;
+  if (key !== undefined) {
+    const e = await entryOf(prep, req.cwd, inputs);
+    if (e !== undefined) direct?.set(key, e);
+  }
+  return finishAction(prep, inputs, 'scan');
+}
+
+function isCompile(prep: PreparedCommand): prep is PreparedCommand & { parsed: CompileInfo } {
+  return prep.parsed.kind === 'compile';
+}
+
+async function linkAction(
+  req: CcRequest,
+  cfg: CcConfig,
+  prep: PreparedCommand,
+  stats: StatCache,
+): Promise<BuiltAction | { local: string }> {
+  const trace = await run(
+    [prep.compiler, ...prep.parsed.expandedArgs, '-Wl,--trace', '-o', '/dev/null'],
+    req.cwd,
+    req.env,
+  );
+  if (trace.code !== 0) return { local: 'the linker trace failed' };
+  const inputs = prep.parsed.kind === 'link' ? prep.parsed.inputs : [];
+  const files = await digestAll(
+    [...inputs, ...linkerInputs(trace.stdout.toString('utf8'))],
+    req.cwd,
+    cfg,
+    stats,
+  );
+  return finishAction(prep, files, 'trace');
 }
 
 /** Files the GNU linker reports opening with --trace (one per line, archives as `(lib.a)member`). */
@@ -449,43 +619,207 @@ export async function handleCompile(
   }
   const clock = new PhaseClock(ctx.events);
   try {
-    const built = await buildCompileAction(req, cfg, ctx.statCache, ep.apiVersion, ctx.directCache);
+    const prep = await prepareCommand(req, cfg, ctx.statCache, ep.apiVersion);
+    if ('local' in prep) return { kind: 'local', reason: prep.local };
+    // Results made here: SPECBUILD_CACHE_ONLY, or a server on this machine (unless SPECBUILD_COMPILE_HERE=0).
+    const here = cfg.cacheOnly || (cfg.compileHere && ep.executesHere);
+    const built = isCompile(prep)
+      ? await decideCompile(req, cfg, prep, ctx, ep, here, clock, signal)
+      : await linkAction(req, cfg, prep, ctx.statCache);
     if ('local' in built) return { kind: 'local', reason: built.local };
+    if ('kind' in built) return built;
     clock.end(built.deps === 'direct' ? 'action-direct' : 'action');
     const ran = await runAction(ep, built.action, built.uploads, {
       cwd: req.cwd,
       outputs: built.outputs,
       signal,
       clock,
-      runHere: cfg.cacheOnly ? () => runAndUpload(req, built, ep) : undefined,
+      runHere: here ? () => runAndUpload(req, prep, built, ep, signal) : undefined,
     });
-    return { kind: 'done', action: built.action, phases: clock.phases, ...ran };
+    return { kind: 'done', action: built.action, deps: built.deps, phases: clock.phases, ...ran };
   } catch (e) {
     // Whatever failed (a header gone mid-build, the server), the compile runs here.
     return { kind: 'fallback', error: SpecbuildError.from(e) };
   }
 }
 
-/** SPECBUILD_CACHE_ONLY: compile here, then store the outputs and the result (exit 0 only). */
+/**
+ * How a compile's inputs are known: direct mode's memory when nothing it
+ * lists changed; else, when results are made here, the compile itself
+ * (with -MD) unless a stored result may exist; else the -M scan.
+ */
+async function decideCompile(
+  req: CcRequest,
+  cfg: CcConfig,
+  prep: PreparedCommand & { parsed: CompileInfo },
+  ctx: CcContext,
+  ep: RemoteEndpoint,
+  here: boolean,
+  clock: PhaseClock,
+  signal: AbortSignal | undefined,
+): Promise<BuiltAction | { local: string } | CcReply> {
+  const stats = ctx.statCache;
+  const direct = cfg.direct ? ctx.directCache : undefined;
+  const key = direct === undefined ? undefined : await directKeyOf(req, cfg, prep, stats);
+  const entry = key === undefined ? undefined : direct?.get(key);
+  const checked = entry === undefined ? undefined : await checkEntry(entry, stats);
+  if (checked?.state === 'fresh') return finishAction(prep, checked.now, 'direct');
+  if (here && canCompileOnce(prep.parsed)) {
+    let once: boolean;
+    if (checked?.state === 'stale') {
+      // Headers changed: a result for their new contents (primed ahead of
+      // this build, or another build's) is worth the scan that confirms it.
+      const candidate = finishAction(prep, checked.now, 'direct');
+      once = (await ep.actionCache.getActionResult(candidate.action, { signal })) === undefined;
+    } else if (checked === undefined) {
+      // Never compiled here: scanned first only if a result may be stored (a recorded command).
+      once = !(await isKnownCommand(cfg.knownCommands, prep.command));
+    } else {
+      once = true; // a listed file is gone: the old result cannot be it
+    }
+    if (once) return compileOnce(req, cfg, prep, ctx, ep, key, clock, signal);
+  }
+  const inputs = await scanInputs(req, cfg, prep, stats);
+  if ('local' in inputs) return inputs;
+  if (key !== undefined) {
+    const e = await entryOf(prep, req.cwd, inputs);
+    if (e !== undefined) direct?.set(key, e);
+  }
+  return finishAction(prep, inputs, 'scan');
+}
+
+/** A compile whose dependency list the compile itself can write (not -MMD's, which leaves out system headers). */
+function canCompileOnce(parsed: CompileInfo): boolean {
+  return parsed.language !== undefined && parsed.depMode !== 'MMD';
+}
+
+function preprocesses(language: string | undefined): boolean {
+  return language !== 'assembler' && language?.endsWith('cpp-output') !== true;
+}
+
+/**
+ * Runs the action's command here, once, with the dependency list written by
+ * the same compiler run (the command's own -MD file, else -MD -MF to a
+ * private file); builds the action from that list, which is the list the -M
+ * scan would have given; stores the inputs, outputs and result.
+ */
+async function compileOnce(
+  req: CcRequest,
+  cfg: CcConfig,
+  prep: PreparedCommand & { parsed: CompileInfo },
+  ctx: CcContext,
+  ep: RemoteEndpoint,
+  key: string | undefined,
+  clock: PhaseClock,
+  signal: AbortSignal | undefined,
+): Promise<CcReply> {
+  const { parsed } = prep;
+  const argv = [...prep.spec.argv];
+  let depFile: string | undefined;
+  let own: string | undefined;
+  if (preprocesses(parsed.language)) {
+    if (parsed.depMode === 'MD' && parsed.depFile !== undefined)
+      depFile = resolve(req.cwd, parsed.depFile);
+    else {
+      own = join(tmpdir(), `specbuild-cc-${String(process.pid)}-${randomUUID()}.d`);
+      argv.push('-MD', '-MF', own);
+      depFile = own;
+    }
+  }
+  try {
+    const ran = await run(argv, req.cwd, new Map(prep.spec.env));
+    clock.end('local-run');
+    const reply = (action: Digest | undefined): CcReply => ({
+      kind: 'done',
+      outcome: 'miss',
+      action,
+      deps: 'compile',
+      exitCode: ran.code,
+      stdout: ran.stdout,
+      stderr: ran.stderr,
+      phases: clock.phases,
+    });
+    // A failed compile is the user's to see, as it is; nothing is stored.
+    if (ran.code !== 0) return reply(undefined);
+    const listed = depFile === undefined ? '' : await readFile(depFile, 'utf8');
+    const inputs = await digestAll([parsed.source, ...depsOf(listed)], req.cwd, cfg, ctx.statCache);
+    const built = finishAction(prep, inputs, 'compile');
+    clock.end('action');
+    await storeResult(ep, built, req.cwd, ran, signal);
+    clock.end('upload');
+    if (key !== undefined) {
+      const e = await entryOf(prep, req.cwd, inputs);
+      if (e !== undefined) ctx.directCache?.set(key, e);
+    }
+    return reply(built.action);
+  } finally {
+    if (own !== undefined) await rm(own, { force: true });
+  }
+}
+
+/** The command digests listed in SPECBUILD_KNOWN_COMMANDS's file (read again when it changes). */
+const knownFiles = new Map<string, { stamp: string; digests: Set<string> }>();
+
+/**
+ * True when a result for this command may be stored: its Command digest is
+ * in the file SPECBUILD_KNOWN_COMMANDS names (an element build lists the
+ * commands its previous builds recorded). An unreadable file says "maybe".
+ */
+async function isKnownCommand(file: string | undefined, command: Digest): Promise<boolean> {
+  if (file === undefined) return false;
+  try {
+    const st = await stat(file);
+    const stamp = `${String(st.size)}:${String(st.mtimeMs)}:${String(st.ino)}`;
+    let known = knownFiles.get(file);
+    if (known?.stamp !== stamp) {
+      const text = await readFile(file, 'utf8');
+      known = { stamp, digests: new Set(text.split('\n').filter((l) => l !== '')) };
+      knownFiles.set(file, known);
+    }
+    return known.digests.has(digestKey(command));
+  } catch {
+    return true;
+  }
+}
+
+/** Runs the action's command here (its argv and environment, in the command's directory) and stores the result. */
 async function runAndUpload(
   req: CcRequest,
+  prep: PreparedCommand,
   built: BuiltAction,
   ep: RemoteEndpoint,
+  signal: AbortSignal | undefined,
 ): Promise<ActionResult> {
-  const ran = await run(req.argv, req.cwd, req.env);
+  const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env));
+  return storeResult(ep, built, req.cwd, ran, signal);
+}
+
+/**
+ * Stores what a run here made: the action, its command and inputs (so that
+ * it can be recorded and primed like an executed one), its outputs, and,
+ * when it exited 0, its result in the action cache.
+ */
+async function storeResult(
+  ep: RemoteEndpoint,
+  built: BuiltAction,
+  cwd: string,
+  ran: Captured,
+  signal: AbortSignal | undefined,
+): Promise<ActionResult> {
   const result = create(ActionResultSchema, { exitCode: ran.code });
   const blobs: Uint8Array[] = [ran.stdout, ran.stderr];
-  const files: { path: string; data: Buffer; executable: boolean }[] = [];
+  const files: { path: string; executable: boolean }[] = [];
   for (const o of built.outputs) {
-    const path = join(req.cwd, o);
+    const path = join(cwd, o);
     const data = await readFile(path).catch(() => undefined);
     if (data !== undefined) {
       // A linked program keeps its executable bit when it comes back from the cache.
       const executable = ((await stat(path)).mode & 0o111) !== 0;
-      files.push({ path: o, data, executable });
+      files.push({ path: o, executable });
       blobs.push(data);
     }
   }
+  if (ran.code === 0) await uploadMissing(ep.cas, built.uploads, { signal });
   const digests = await ep.cas.writeBlobs(blobs);
   result.stdoutDigest = toPb(digests[0] as Digest);
   result.stderrDigest = toPb(digests[1] as Digest);
@@ -498,6 +832,6 @@ async function runAndUpload(
       contents: new Uint8Array(0),
     });
   });
-  if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result);
+  if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result, { signal });
   return result;
 }

@@ -69,7 +69,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
     if (r.kind === 'done') {
       await log(
         cfg.logFile,
-        logLine({ argv: req.argv, outcome: r.outcome, action: r.action, ms: ms() }),
+        logLine({ argv: req.argv, outcome: r.outcome, action: r.action, deps: r.deps, ms: ms() }),
       );
       reply.stdout(r.stdout);
       reply.stderr(r.stderr);
@@ -78,7 +78,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
           .map(([k, v]) => `${k} ${String(v)} ms`)
           .join(', ');
         reply.stderr(
-          `specbuild-cc: ${r.outcome} ${r.action.hash}/${String(r.action.size)} in ${String(ms())} ms (${phases})\n`,
+          `specbuild-cc: ${r.outcome} ${r.action === undefined ? '(failed, not stored)' : `${r.action.hash}/${String(r.action.size)}`} in ${String(ms())} ms (${phases})\n`,
         );
       }
       reply.exit(r.exitCode);

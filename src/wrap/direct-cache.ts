@@ -1,8 +1,9 @@
-// specbuild-cc's direct mode (like ccache's): per compile command, the input
-// files its last dependency scan found, with their digests. While every one of
-// them still has the same digest, the scan (the compiler run with -M) is
-// skipped and the same inputs are used again. Its one blind spot: a new header
-// that would now be found earlier on the include path, shadowing a listed one.
+// specbuild-cc's direct mode (like ccache's, on by default): per compile
+// command and source content, the input files its last dependency scan found,
+// with their digests, and the paths where a new header would shadow a listed
+// one (include-probes.ts). While every listed file has the same digest and
+// none of those paths exists, the scan (the compiler run with -M) is skipped
+// and the same inputs are used again.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { writeJsonAtomic } from './stat-cache.js';
@@ -17,6 +18,24 @@ export interface DirectFile {
 /** The key of one compile command: everything but the contents of its inputs. */
 export function directKey(parts: unknown): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/** What direct mode remembers of one compile command. */
+export interface DirectEntry {
+  files: DirectFile[];
+  /** Paths that did not exist, where a header would have been found before a listed one. */
+  absent: string[];
+}
+
+function isDirectEntry(v: unknown): v is DirectEntry {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  return (
+    Array.isArray(e.files) &&
+    e.files.every(isDirectFile) &&
+    Array.isArray(e.absent) &&
+    e.absent.every((p) => typeof p === 'string')
+  );
 }
 
 function isDirectFile(v: unknown): v is DirectFile {
@@ -35,7 +54,7 @@ function isDirectFile(v: unknown): v is DirectFile {
 
 export class DirectCache {
   /** In least-recently-used-first order (a Map keeps insertion order). */
-  private readonly entries = new Map<string, DirectFile[]>();
+  private readonly entries = new Map<string, DirectEntry>();
   private dirty = false;
 
   constructor(
@@ -51,8 +70,7 @@ export class DirectCache {
       const data = JSON.parse(await readFile(file, 'utf8')) as unknown;
       if (typeof data === 'object' && data !== null) {
         for (const [k, v] of Object.entries(data)) {
-          if (/^[0-9a-f]{64}$/.test(k) && Array.isArray(v) && v.every(isDirectFile))
-            c.entries.set(k, v);
+          if (/^[0-9a-f]{64}$/.test(k) && isDirectEntry(v)) c.entries.set(k, v);
         }
       }
     } catch {
@@ -65,18 +83,18 @@ export class DirectCache {
     return this.entries.size;
   }
 
-  get(key: string): readonly DirectFile[] | undefined {
-    const files = this.entries.get(key);
-    if (files !== undefined) {
+  get(key: string): DirectEntry | undefined {
+    const entry = this.entries.get(key);
+    if (entry !== undefined) {
       this.entries.delete(key);
-      this.entries.set(key, files);
+      this.entries.set(key, entry);
     }
-    return files;
+    return entry;
   }
 
-  set(key: string, files: DirectFile[]): void {
+  set(key: string, entry: DirectEntry): void {
     this.entries.delete(key);
-    this.entries.set(key, files);
+    this.entries.set(key, entry);
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined) break;

@@ -8,6 +8,7 @@ export * from './cc-args.js';
 export * from './make-deps.js';
 export * from './stat-cache.js';
 export * from './direct-cache.js';
+export * from './include-probes.js';
 export * from './daemon-protocol.js';
 export * from './daemon-server.js';
 export * from './remote-action.js';

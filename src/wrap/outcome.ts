@@ -52,6 +52,11 @@ export interface LogEntry {
   outcome: WrapOutcome;
   action?: Digest;
   ms: number;
+  /**
+   * How a compile's inputs were found: the -M scan, direct mode's memory,
+   * the compile itself (run here once), or a link's trace.
+   */
+  deps?: 'scan' | 'direct' | 'compile' | 'trace';
   /** For a fallback: the code of the error that caused it. */
   error?: SpecbuildError;
 }
@@ -63,6 +68,7 @@ export function logLine(e: LogEntry): string {
     outcome: e.outcome,
     action: e.action === undefined ? '' : digestKey(e.action),
     ms: e.ms,
+    ...(e.deps === undefined ? {} : { deps: e.deps }),
     ...(e.error === undefined ? {} : { error: e.error.code }),
   })}\n`;
 }

@@ -26,6 +26,8 @@ export interface LogLine {
   outcome: string;
   action: string;
   ms: number;
+  /** How a compile's inputs were found (scan, direct, compile, trace). */
+  deps?: string;
   /** The error code of a fallback. */
   error?: string;
 }

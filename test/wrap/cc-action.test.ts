@@ -21,7 +21,9 @@ import {
   COMPILER_DIGEST_ENV,
   DirectCache,
   StatCache,
+  absentCandidates,
   buildCompileAction,
+  parseSearchPath,
   linkerInputs,
   ccConfig,
   type BuiltAction,
@@ -248,7 +250,7 @@ describe('specbuild-cc compile action', () => {
   });
 });
 
-describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
+describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
   /** A project whose files are older than a second, so the stat cache trusts them. */
   function project(root: string): void {
     mkdirSync(join(root, 'inc'));
@@ -286,8 +288,12 @@ describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
     assert.equal(second.deps, 'direct');
     assert.equal(digestKey(second.action), digestKey(first.action));
 
-    // Off unless asked for.
-    const plainEnv = new Map([['PATH', '/usr/bin:/bin']]);
+    // On by default; SPECBUILD_DIRECT=0 turns it off.
+    assert.equal((await build(new Map([['PATH', '/usr/bin:/bin']]))).deps, 'direct');
+    const plainEnv = new Map([
+      ['PATH', '/usr/bin:/bin'],
+      ['SPECBUILD_DIRECT', '0'],
+    ]);
     assert.equal((await build(plainEnv)).deps, 'scan');
     // Another include search path is another command: scanned.
     const withCpath = new Map([...directEnv, ['CPATH', join(dir.path, 'first')]]);
@@ -303,16 +309,73 @@ describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
     assert.equal(digestKey(changed.action), digestKey(fresh.action));
   });
 
-  it('has the documented blind spot: a new header shadowing a listed one is not seen', async () => {
+  it('sees a new header that would shadow a listed one, earlier on the search path or beside the includer', async () => {
     await using dir = await tempDir();
     project(dir.path);
     const build = builder(dir.path);
     const first = await build();
+    assert.equal((await build()).deps, 'direct');
     // first/x.h now comes earlier on the include path than inc/x.h.
     writeFileSync(join(dir.path, 'first', 'x.h'), '#define X 3\n');
     const after = await build();
-    assert.equal(after.deps, 'direct');
-    assert.equal(digestKey(after.action), digestKey(first.action), 'the stale inputs are reused');
+    assert.equal(after.deps, 'scan');
+    assert.notEqual(digestKey(after.action), digestKey(first.action));
+    const plain = await builder(dir.path)(
+      new Map([
+        ['PATH', '/usr/bin:/bin'],
+        ['SPECBUILD_DIRECT', '0'],
+      ]),
+    );
+    assert.equal(digestKey(after.action), digestKey(plain.action));
+    assert.equal((await build()).deps, 'direct');
+    // A quoted include looks beside the including file first: ./x.h shadows both.
+    writeFileSync(join(dir.path, 'x.h'), '#define X 4\n');
+    const beside = await build();
+    assert.equal(beside.deps, 'scan');
+    const root = fromPb(decoded(beside).action.inputRootDigest);
+    const files = inputFiles(beside, root).filter((f) => f.endsWith('x.h'));
+    assert.deepEqual(files, [`${dir.path.slice(1)}/x.h`]);
+  });
+
+  it('lists where each header would have been found first, and only paths that do not exist', () => {
+    const path = parseSearchPath(
+      [
+        'ignoring nonexistent directory "/nowhere"',
+        '#include "..." search starts here:',
+        ' q',
+        '#include <...> search starts here:',
+        ' inc',
+        ' /usr/local/include',
+        ' /usr/include',
+        'End of search list.',
+      ].join('\n'),
+      '/p',
+    );
+    assert.deepEqual(path, {
+      quote: ['/p/q'],
+      bracket: ['/p/inc', '/usr/local/include', '/usr/include'],
+    });
+    const present = new Set(['/usr/include/stdio.h', '/p/inc/x.h', '/p/inc/sub/y.h']);
+    assert.deepEqual(
+      absentCandidates(
+        '/p/a.c',
+        ['/p/a.c', '/usr/include/stdio.h', '/p/inc/x.h', '/p/inc/sub/y.h'],
+        path,
+        (p) => present.has(p),
+      ),
+      [
+        // stdio.h: every directory before /usr/include (no includer dirs: a system header).
+        '/p/inc/stdio.h',
+        '/p/inc/sub/x.h', // beside the includer inc/sub/y.h
+        '/p/inc/sub/sub/y.h', // beside the includer inc/sub/y.h
+        '/p/q/stdio.h',
+        '/p/q/sub/y.h',
+        '/p/q/x.h',
+        '/p/sub/y.h', // beside a.c
+        '/p/x.h',
+        '/usr/local/include/stdio.h',
+      ].sort(),
+    );
   });
 
   it('saves and loads its memory, and starts empty from a damaged file', async () => {
@@ -320,14 +383,15 @@ describe('specbuild-cc direct mode (SPECBUILD_DIRECT)', () => {
     const file = join(dir.path, 'direct.json');
     const a = new DirectCache(file, 2);
     const f = { path: '/x.h', hash: 'a'.repeat(64), size: 3, executable: false };
-    a.set('1'.repeat(64), [f]);
-    a.set('2'.repeat(64), [f]);
+    const e = { files: [f], absent: ['/usr/local/include/x.h'] };
+    a.set('1'.repeat(64), e);
+    a.set('2'.repeat(64), e);
     a.get('1'.repeat(64)); // now the most recently used
-    a.set('3'.repeat(64), [f]); // evicts the least recently used: '2...'
+    a.set('3'.repeat(64), e); // evicts the least recently used: '2...'
     await a.save();
     const b = await DirectCache.load(file, 2);
     assert.equal(b.size, 2);
-    assert.deepEqual(b.get('1'.repeat(64)), [f]);
+    assert.deepEqual(b.get('1'.repeat(64)), e);
     assert.equal(b.get('2'.repeat(64)), undefined);
     writeFileSync(file, '{"broken');
     assert.equal((await DirectCache.load(file)).size, 0);

@@ -53,7 +53,9 @@ describe('parseCompilerArgs: compiles', () => {
       outputs: ['out/foo.o'],
       objectPath: 'out/foo.o',
       depFile: undefined,
+      depMode: undefined,
       depsArgs: ['foo.c', '-M'],
+      dropForQuery: new Set([0, 1, 2, 3]),
       expandedArgs: args,
     });
   });
@@ -141,7 +143,11 @@ describe('parseCompilerArgs: compiles', () => {
     const c = compile(['-c', '-MD', 'src/a.c']);
     assert.equal(c.depFile, 'a.d');
     assert.deepEqual(c.outputs, ['a.o', 'a.d']);
+    assert.equal(c.depMode, 'MD');
     assert.equal(compile(['-c', '-MMD', 'src/b.tar.c']).depFile, 'b.tar.d');
+    assert.equal(compile(['-c', '-MMD', 'src/b.tar.c']).depMode, 'MMD');
+    // An assembler source is not preprocessed: no .d file, whatever was asked.
+    assert.equal(compile(['-c', '-MD', 'x.s']).depMode, undefined);
   });
 
   it('-MF names the .d, joined or separate; -MT -MQ -MP -MG are dropped from depsArgs', () => {

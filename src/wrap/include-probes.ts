@@ -1,0 +1,81 @@
+// Direct mode's guard against shadowing headers. A compile's dependency list
+// says which files it read, not which files it looked for and did not find:
+// `#include <stdio.h>` found in /usr/include was first looked for in every
+// directory earlier on the include search path, and a quoted include in the
+// including file's own directory. A file that appears in one of those places
+// later changes what the compile reads although no listed file changed
+// (ccache's direct mode has this blind spot and documents it). So, with each
+// dependency list, we keep the paths where a listed header would have been
+// found first had it existed, and direct mode is used only while they still
+// do not exist.
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/** The compiler's include search chain: quote-only directories, then the <...> ones, in order. */
+export interface SearchPath {
+  quote: string[];
+  bracket: string[];
+}
+
+/**
+ * Reads the search list gcc (and clang) print with -v: the directories
+ * between `#include "..." search starts here:`, `#include <...> search starts
+ * here:` and `End of search list.`, resolved against the command's directory.
+ * Undefined when the text has no search list.
+ */
+export function parseSearchPath(verbose: string, cwd: string): SearchPath | undefined {
+  const quote: string[] = [];
+  const bracket: string[] = [];
+  let into: string[] | undefined;
+  let seen = false;
+  for (const raw of verbose.split('\n')) {
+    const line = raw.trimEnd();
+    if (line.startsWith('#include "..." search starts here:')) {
+      into = quote;
+      seen = true;
+    } else if (line.startsWith('#include <...> search starts here:')) {
+      into = bracket;
+      seen = true;
+    } else if (line.startsWith('End of search list.')) {
+      into = undefined;
+    } else if (into !== undefined && line.startsWith(' ')) {
+      into.push(resolve(cwd, line.trim().replace(/ \(framework directory\)$/, '')));
+    }
+  }
+  return seen ? { quote, bracket } : undefined;
+}
+
+/**
+ * Paths that did not exist and at which a header of `deps` would have been
+ * found before where it was: the directories earlier on the search chain,
+ * and for headers outside /usr, the directories of the project's own files
+ * (where a quoted include looks first). `deps` are absolute and normalised;
+ * `source` is the compiled file.
+ */
+export function absentCandidates(
+  source: string,
+  deps: readonly string[],
+  path: SearchPath,
+  exists: (p: string) => boolean = (p) => statSync(p, { throwIfNoEntry: false }) !== undefined,
+): string[] {
+  const chain = [...new Set([...path.quote, ...path.bracket])];
+  const own = (p: string): boolean => !p.startsWith('/usr/');
+  const includers = [...new Set([source, ...deps].filter(own).map((p) => dirname(p)))];
+  const out = new Set<string>();
+  for (const p of deps) {
+    if (p === source) continue;
+    const k = chain.findIndex((d) => p.startsWith(d === '/' ? d : `${d}/`));
+    if (k < 0) continue; // found relative to its includer: nothing is looked at before that
+    const dir = chain[k] ?? '';
+    const name = p.slice(dir === '/' ? 1 : dir.length + 1);
+    const candidates = chain.slice(0, k).map((d) => resolve(d, name));
+    if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
+    for (const c of candidates) if (c !== p) out.add(c);
+  }
+  return [...out].filter((c) => !exists(c)).sort();
+}
+
+/** The first of `paths` that exists now, or undefined when none does. */
+export function firstPresent(paths: readonly string[]): string | undefined {
+  return paths.find((p) => statSync(p, { throwIfNoEntry: false }) !== undefined);
+}

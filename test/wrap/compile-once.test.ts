@@ -1,0 +1,235 @@
+// specbuild-cc against a server that executes on this machine (reached through
+// a unix socket): a compile missing the cache runs here once, its dependency
+// list written by that same compiler run, instead of a -M scan followed by
+// the compile. The action it stores must be the one the scan-then-execute
+// path builds, byte for byte; a stored result for a command the build
+// recorded before is still found.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ActionSchema, digestKey, fromPb, parseDigestString } from '../../src/reapi/index.js';
+import { LocalCas } from '../../src/cas/index.js';
+import { startCliServer } from '../helpers/cli-server.js';
+import {
+  assertSameOutputs,
+  isCompile,
+  makeWithWrapper,
+  prepareCproject,
+  readWrapperLog,
+  sourceOf,
+  specbuildCc,
+  type LogLine,
+} from '../helpers/cproject.js';
+import { tempDir } from '../helpers/tmp.js';
+import { repoRoot } from '../helpers/paths.js';
+import { stopDaemonsUnder } from '../helpers/daemons.js';
+
+const bySource = (lines: LogLine[]): Map<string, LogLine> =>
+  new Map(lines.filter(isCompile).map((l) => [sourceOf(l), l]));
+
+describe('specbuild-cc with a server on this machine', () => {
+  it('compiles a miss once, storing the very action the scan path builds; hits and header changes as before', async () => {
+    await using dir = await tempDir();
+    const once = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const remote = await startCliServer(join(dir.path, 'cache-remote'), {
+      listen: `unix:${join(dir.path, 'reapi-remote.sock')}`,
+    });
+    try {
+      const run = prepareCproject(dir.path, once.address, { SPECBUILD_LINK: '1' });
+      makeWithWrapper(run.proj, run.env);
+      const first = readWrapperLog(run.log);
+      const compiles = first.filter(isCompile);
+      const how = (lines: LogLine[]) =>
+        [...bySource(lines).entries()].map(([src, l]) => [src, l.outcome, l.deps]).sort();
+      assert.deepEqual(how(first), [
+        ['lib/add.c', 'miss', 'compile'],
+        ['lib/mul.c', 'miss', 'compile'],
+        ['src/appxx.cpp', 'miss', 'compile'],
+        // -MMD's .d file leaves out system headers: the list comes from a scan.
+        ['src/main.c', 'miss', 'scan'],
+      ]);
+      assertSameOutputs(run.proj, run.plain);
+
+      // The same tree built the other way (scan, then executed by the server), at
+      // the same path: the working directory is part of the action.
+      makeWithWrapper(run.proj, run.env, 'clean');
+      const log2 = join(dir.path, 'log-remote');
+      makeWithWrapper(run.proj, {
+        ...run.env,
+        SPECBUILD_SERVER: remote.address,
+        SPECBUILD_COMPILE_HERE: '0',
+        SPECBUILD_WRAPPER_LOG: log2,
+        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon-remote.sock'),
+        XDG_CACHE_HOME: join(dir.path, 'xdg-remote'),
+      });
+      const scanned = readWrapperLog(log2).filter(isCompile);
+      assert.deepEqual(
+        scanned.map((l) => [l.outcome, l.deps]),
+        scanned.map(() => ['miss', 'scan']),
+      );
+      const a = bySource(first);
+      for (const [src, l] of bySource(scanned)) assert.equal(l.action, a.get(src)?.action, src);
+      assertSameOutputs(run.proj, run.plain);
+      // Byte for byte: the stored Action blob is the same in both caches.
+      const cas1 = await LocalCas.open({ dir: join(dir.path, 'cache') });
+      const cas2 = await LocalCas.open({ dir: join(dir.path, 'cache-remote') });
+      for (const l of compiles) {
+        const d = parseDigestString(l.action);
+        const b1 = await cas1.readBlob(d);
+        assert.deepEqual(b1, await cas2.readBlob(d));
+        const action = fromBinary(ActionSchema, b1);
+        // ... and its input tree was stored here too, as priming needs it.
+        assert.equal((await cas1.findMissingBlobs([fromPb(action.inputRootDigest)])).length, 0);
+      }
+
+      // A clean rebuild: hits, and direct mode runs no scan.
+      makeWithWrapper(run.proj, run.env, 'clean');
+      writeFileSync(run.log, '');
+      makeWithWrapper(run.proj, run.env);
+      const second = readWrapperLog(run.log).filter(isCompile);
+      assert.deepEqual(
+        second.map((l) => [l.outcome, l.deps]),
+        second.map(() => ['hit', 'direct']),
+      );
+      assertSameOutputs(run.proj, run.plain);
+
+      // A changed header: the one compile that includes it runs here once; the rest hit.
+      writeFileSync(join(run.proj, 'VERSION'), '2.0.0\n');
+      makeWithWrapper(run.proj, run.env, 'clean');
+      writeFileSync(run.log, '');
+      makeWithWrapper(run.proj, run.env);
+      assert.deepEqual(how(readWrapperLog(run.log)), [
+        ['lib/add.c', 'hit', 'direct'],
+        ['lib/mul.c', 'hit', 'direct'],
+        ['src/appxx.cpp', 'hit', 'direct'],
+        ['src/main.c', 'miss', 'scan'],
+      ]);
+      assert.equal(
+        spawnSync(join(run.proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
+        'app 2.0.0: 5 20\n',
+      );
+    } finally {
+      await stopDaemonsUnder(dir.path);
+      await once.stop();
+      await remote.stop();
+    }
+  });
+
+  it('scans first, and finds the stored result, for a command SPECBUILD_KNOWN_COMMANDS lists', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    try {
+      const run = prepareCproject(dir.path, server.address);
+      makeWithWrapper(run.proj, run.env);
+      const first = readWrapperLog(run.log).filter(isCompile);
+      // The Command digests of what was stored (an element build lists its recorded ones).
+      const cas = await LocalCas.open({ dir: join(dir.path, 'cache') });
+      const commands: string[] = [];
+      for (const l of first) {
+        const action = fromBinary(ActionSchema, await cas.readBlob(parseDigestString(l.action)));
+        commands.push(digestKey(fromPb(action.commandDigest)));
+      }
+      const known = join(dir.path, 'known-commands');
+      // All but add.c's.
+      const left = first.findIndex((l) => sourceOf(l) === 'lib/add.c');
+      writeFileSync(known, commands.filter((_, i) => i !== left).join('\n') + '\n');
+
+      // A new daemon and memory (as in each element build): only direct mode's memory is gone.
+      makeWithWrapper(run.proj, run.env, 'clean');
+      writeFileSync(run.log, '');
+      const env = {
+        ...run.env,
+        SPECBUILD_KNOWN_COMMANDS: known,
+        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon-2.sock'),
+        XDG_CACHE_HOME: join(dir.path, 'xdg-2'),
+      };
+      makeWithWrapper(run.proj, env);
+      const again = [...bySource(readWrapperLog(run.log)).entries()]
+        .map(([src, l]) => [src, l.outcome, l.deps])
+        .sort();
+      assert.deepEqual(again, [
+        // Not listed: compiled here again, to the same action.
+        ['lib/add.c', 'miss', 'compile'],
+        ['lib/mul.c', 'hit', 'scan'],
+        ['src/appxx.cpp', 'hit', 'scan'],
+        ['src/main.c', 'hit', 'scan'],
+      ]);
+      const before = bySource(first);
+      for (const [src, l] of bySource(readWrapperLog(run.log)))
+        assert.equal(l.action, before.get(src)?.action, src);
+      assertSameOutputs(run.proj, run.plain);
+    } finally {
+      await stopDaemonsUnder(dir.path);
+      await server.stop();
+    }
+  });
+});
+
+describe('specbuild-cc compiling zlib once per miss', () => {
+  it('stores the same actions as the scan path, and libz.a is byte-identical to a plain build', async () => {
+    await using dir = await tempDir();
+    const src = join(repoRoot, '.cache', 'debian-src');
+    const tarball = readdirSync(src).find((n) => /^zlib_.*\.orig\.tar\./.test(n));
+    assert.ok(tarball, `no zlib source archive in ${src}: run bash scripts/install-test-deps.sh`);
+    const tree = join(dir.path, 'zlib');
+    const sh = (args: string[], cwd: string, env: Record<string, string> = {}): void => {
+      const r = spawnSync(args[0] ?? '', args.slice(1), {
+        cwd,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir.path, ...env },
+      });
+      assert.equal(r.status, 0, `${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
+    };
+    mkdirSync(tree);
+    sh(['tar', '-xf', join(src, tarball), '-C', tree, '--strip-components=1'], dir.path);
+    sh(['./configure', '--static'], tree, { CC: 'gcc' });
+    sh(['make', '-j2', 'libz.a'], tree);
+    const plain = readFileSync(join(tree, 'libz.a'));
+
+    const once = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const remote = await startCliServer(join(dir.path, 'cache-remote'), {
+      listen: `unix:${join(dir.path, 'reapi-remote.sock')}`,
+    });
+    try {
+      const build = (name: string, server: string, extra: Record<string, string>): LogLine[] => {
+        const log = join(dir.path, `${name}.log`);
+        sh(['make', 'clean'], tree);
+        sh(['make', '-j2', `CC=${specbuildCc} gcc`, 'libz.a'], tree, {
+          SPECBUILD_SERVER: server,
+          SPECBUILD_WRAPPER_LOG: log,
+          SPECBUILD_DAEMON_SOCKET: join(dir.path, `${name}.sock`),
+          XDG_CACHE_HOME: join(dir.path, `xdg-${name}`),
+          ...extra,
+        });
+        assert.ok(readFileSync(join(tree, 'libz.a')).equals(plain), `${name}: libz.a differs`);
+        return readWrapperLog(log).filter(isCompile);
+      };
+      const a = build('once', once.address, {});
+      const b = build('remote', remote.address, { SPECBUILD_COMPILE_HERE: '0' });
+      assert.equal(a.length, 15);
+      assert.deepEqual(
+        new Set(a.map((l) => `${l.outcome} ${String(l.deps)}`)),
+        new Set(['miss compile']),
+      );
+      assert.deepEqual(
+        new Set(b.map((l) => `${l.outcome} ${String(l.deps)}`)),
+        new Set(['miss scan']),
+      );
+      const actions = (lines: LogLine[]) => new Map(lines.map((l) => [l.argv.join(' '), l.action]));
+      assert.deepEqual(actions(a), actions(b));
+    } finally {
+      await stopDaemonsUnder(dir.path);
+      await once.stop();
+      await remote.stop();
+    }
+  });
+});
