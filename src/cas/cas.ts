@@ -68,6 +68,12 @@ export interface UploadableCas extends Cas {
   beginUpload(digest: Digest): Promise<Upload>;
   /** True when the blob is present (cheap, local). */
   has(digest: Digest): boolean;
+  /**
+   * The directory of its blob files on this machine (`OBJECTS/<first two
+   * hex digits>/<hash>`, read-only), when it has one: a client on this
+   * machine may copy outputs from there instead of reading them over gRPC.
+   */
+  readonly objectsDir?: string;
 }
 
 /** A whole blob, or undefined when the store does not hold it (other errors throw). */

@@ -97,6 +97,11 @@ export class LocalCas implements UploadableCas {
     return cas;
   }
 
+  /** Where the blob files are (see UploadableCas.objectsDir). */
+  get objectsDir(): string {
+    return this.objects;
+  }
+
   /** Path of a blob's file (for hard-linking it elsewhere; the file is read-only). */
   pathOf(d: Digest): string {
     return this.pathOfHash(d.hash);

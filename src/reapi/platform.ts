@@ -89,3 +89,11 @@ export function chrootOf(platform: Platform | undefined): Digest | undefined {
  * scanning its dependencies first and sending it here (docs/wrap.md).
  */
 export const EXECUTES_HERE_HEADER = 'x-specbuild-executes-here';
+
+/**
+ * Response header of GetCapabilities naming the directory of the instance's
+ * blob files on this machine (`DIR/<2 hex>/<hash>`): a client reaching the
+ * server through a unix socket copies hit outputs from there instead of
+ * reading them over gRPC (a copy, never a link: the blob stays read-only).
+ */
+export const CAS_OBJECTS_HEADER = 'x-specbuild-cas-objects';

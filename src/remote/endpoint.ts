@@ -1,10 +1,12 @@
 // A connected remote REAPI endpoint: reads Capabilities first, then offers the
 // Cas and ActionCache interfaces configured by what the server advertised,
 // and the Remote Asset client over the same connection.
+import { stat } from 'node:fs/promises';
 import { SpecbuildError } from '../core/index.js';
 import {
   Capabilities,
   DigestFunction_Value,
+  CAS_OBJECTS_HEADER,
   EXECUTES_HERE_HEADER,
   type ServerCapabilities,
 } from '../reapi/index.js';
@@ -42,6 +44,11 @@ export class RemoteEndpoint {
      * in place and its result be stored instead of executed there.
      */
     readonly executesHere: boolean,
+    /**
+     * The directory of the server's blob files, when it said where they are,
+     * is reached through a unix socket, and that directory is visible here.
+     */
+    readonly localObjects: string | undefined,
   ) {
     this.executor = new RemoteExecutor(execution, cas, actionCache, connection.target.text);
     this.assets = new RemoteAsset(connection, instance);
@@ -57,7 +64,10 @@ export class RemoteEndpoint {
     const instance = opts.instance ?? '';
     try {
       // Set by the response headers (a callback: a plain boolean would read as never changed).
-      const said = { here: false };
+      const said: { here: boolean; objects: string | undefined } = {
+        here: false,
+        objects: undefined,
+      };
       const caps = await conn.unary(
         Capabilities.method.getCapabilities,
         { instanceName: instance },
@@ -65,6 +75,8 @@ export class RemoteEndpoint {
           ...call,
           onMetadata: (md) => {
             said.here = md.get(EXECUTES_HERE_HEADER)[0] === '1';
+            const objects = md.get(CAS_OBJECTS_HEADER)[0];
+            if (typeof objects === 'string' && objects.startsWith('/')) said.objects = objects;
           },
         },
       );
@@ -83,6 +95,8 @@ export class RemoteEndpoint {
         );
       }
       const maxBatch = Number(cache?.maxBatchTotalSizeBytes ?? 0n);
+      // A unix socket: the server shares this machine's kernel.
+      const local = conn.target.address.startsWith('unix:');
       return new RemoteEndpoint(
         conn,
         instance,
@@ -90,7 +104,10 @@ export class RemoteEndpoint {
         new RemoteCas(conn, instance, maxBatch),
         new RemoteActionCache(conn, instance),
         new RemoteExecution(conn, instance),
-        said.here && conn.target.address.startsWith('unix:'),
+        said.here && local,
+        local && said.objects !== undefined && (await isDirectory(said.objects))
+          ? said.objects
+          : undefined,
       );
     } catch (e) {
       conn.close();
@@ -108,4 +125,8 @@ export class RemoteEndpoint {
   close(): void {
     this.connection.close();
   }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() === true;
 }

@@ -12,6 +12,7 @@ import {
   SymlinkAbsolutePathStrategy_Value,
   type GetCapabilitiesRequest,
   type ServerCapabilities,
+  CAS_OBJECTS_HEADER,
   EXECUTES_HERE_HEADER,
 } from '../reapi/index.js';
 import type { ServerContext } from './context.js';
@@ -60,11 +61,10 @@ export function capabilitiesService(ctx: ServerContext): UntypedServiceImplement
   return {
     getCapabilities: ctx.unary((req: GetCapabilitiesRequest, call) => {
       const stores = ctx.instance(req.instanceName);
-      if (stores.executor?.local === true) {
-        const md = new Metadata();
-        md.set(EXECUTES_HERE_HEADER, '1');
-        call.sendMetadata(md);
-      }
+      const md = new Metadata();
+      if (stores.executor?.local === true) md.set(EXECUTES_HERE_HEADER, '1');
+      if (stores.cas.objectsDir !== undefined) md.set(CAS_OBJECTS_HEADER, stores.cas.objectsDir);
+      if (Object.keys(md.getMap()).length > 0) call.sendMetadata(md);
       return Promise.resolve(
         serverCapabilities(ctx, stores.executor !== undefined, stores.apiHigh),
       );

@@ -22,6 +22,7 @@ import {
   type ActionResult,
   type ActionSpec,
   type Digest,
+  parseDigestString,
   type TreeEntry,
 } from '../reapi/index.js';
 import type { RemoteEndpoint } from '../remote/index.js';
@@ -224,6 +225,19 @@ async function lookupCompiler(
   return undefined;
 }
 
+/** Real paths of compilers, each trusted for a second (update-alternatives may move a link). */
+const realpaths = new Map<string, { real: string | undefined; at: number }>();
+
+async function realpathOf(path: string): Promise<string | undefined> {
+  const now = Date.now();
+  const known = realpaths.get(path);
+  if (known !== undefined && now - known.at < 1000) return known.real;
+  const real = await realpath(path).catch(() => undefined);
+  if (realpaths.size > 1000) realpaths.clear();
+  realpaths.set(path, { real, at: now });
+  return real;
+}
+
 /** The compiler a command runs, as the action records it. */
 export interface ResolvedCompiler {
   /** Its real path (symlinks resolved), here and on the action's PATH alike. */
@@ -245,12 +259,11 @@ export async function resolveCompiler(
 ): Promise<ResolvedCompiler | { local: string }> {
   const here = await lookupCompiler(name, env.get('PATH') ?? '/usr/bin:/bin', cwd);
   if (here === undefined) return { local: `${name} not found on PATH` };
-  const real = await realpath(here).catch(() => undefined);
+  const real = await realpathOf(here);
   if (real === undefined) return { local: `${here} cannot be resolved` };
   if (!name.includes('/')) {
     const there = await lookupCompiler(name, ACTION_PATH, '/');
-    const thereReal =
-      there === undefined ? undefined : await realpath(there).catch(() => undefined);
+    const thereReal = there === undefined ? undefined : await realpathOf(there);
     if (thereReal !== real)
       return {
         local: `${name} is ${real} here but ${thereReal ?? 'absent'} on the action PATH (${ACTION_PATH})`,
@@ -431,6 +444,7 @@ async function directKeyOf(
     [...ENV_ALLOW_LIST, 'PATH'].map((k) => req.env.get(k) ?? null),
     cfg.projectRoot ?? null,
     cfg.depsExclude,
+    prep.spec.platform,
     digestKey(source.digest),
   ]);
 }
@@ -457,6 +471,34 @@ async function checkEntry(
     same &&= n.digest.hash === f.hash && n.digest.size === f.size && n.executable === f.executable;
   }
   return { state: same ? 'fresh' : 'stale', now: files };
+}
+
+/**
+ * The action of a fresh direct-mode entry: the digest it remembers (its
+ * files are unchanged and its key covers the rest of the action), the tree
+ * and messages built only when a miss needs them.
+ */
+function reuseAction(
+  prep: PreparedCommand,
+  entry: DirectEntry | undefined,
+  files: DirectFile[],
+): BuiltAction {
+  const known = entry?.action === undefined ? undefined : parseDigestString(entry.action);
+  if (known === undefined) {
+    const built = finishAction(prep, files, 'direct');
+    if (entry !== undefined) entry.action = digestKey(built.action);
+    return built;
+  }
+  let full: BuiltAction | undefined;
+  return {
+    action: known,
+    outputs: [...prep.spec.outputs],
+    deps: 'direct',
+    get uploads(): Uploads {
+      full ??= finishAction(prep, files, 'direct');
+      return full.uploads;
+    },
+  };
 }
 
 /** The include search path per compiler and flags (one `-v` run each, per daemon). */
@@ -500,12 +542,14 @@ async function entryOf(
   prep: PreparedCommand & { parsed: CompileInfo },
   cwd: string,
   inputs: DirectFile[],
+  action: Digest,
 ): Promise<DirectEntry | undefined> {
   const path = await searchPathOf(prep, cwd);
   if (path === undefined) return undefined; // no search list: never skip the scan
   const source = resolve(cwd, prep.parsed.source);
   return {
     files: inputs,
+    action: digestKey(action),
     absent: absentCandidates(
       source,
       inputs.map((f) => f.path),
@@ -549,15 +593,16 @@ export async function buildCompileAction(
   const entry = key === undefined ? undefined : direct?.get(key);
   if (entry !== undefined) {
     const checked = await checkEntry(entry, stats);
-    if (checked.state === 'fresh') return finishAction(prep, checked.now, 'direct');
+    if (checked.state === 'fresh') return reuseAction(prep, entry, checked.now);
   }
   const inputs = await scanInputs(req, cfg, prep, stats);
   if ('local' in inputs) return inputs;
+  const built = finishAction(prep, inputs, 'scan');
   if (key !== undefined) {
-    const e = await entryOf(prep, req.cwd, inputs);
+    const e = await entryOf(prep, req.cwd, inputs, built.action);
     if (e !== undefined) direct?.set(key, e);
   }
-  return finishAction(prep, inputs, 'scan');
+  return built;
 }
 
 function isCompile(prep: PreparedCommand): prep is PreparedCommand & { parsed: CompileInfo } {
@@ -663,7 +708,7 @@ async function decideCompile(
   const key = direct === undefined ? undefined : await directKeyOf(req, cfg, prep, stats);
   const entry = key === undefined ? undefined : direct?.get(key);
   const checked = entry === undefined ? undefined : await checkEntry(entry, stats);
-  if (checked?.state === 'fresh') return finishAction(prep, checked.now, 'direct');
+  if (checked?.state === 'fresh') return reuseAction(prep, entry, checked.now);
   if (here && canCompileOnce(prep.parsed)) {
     let once: boolean;
     if (checked?.state === 'stale') {
@@ -681,11 +726,12 @@ async function decideCompile(
   }
   const inputs = await scanInputs(req, cfg, prep, stats);
   if ('local' in inputs) return inputs;
+  const built = finishAction(prep, inputs, 'scan');
   if (key !== undefined) {
-    const e = await entryOf(prep, req.cwd, inputs);
+    const e = await entryOf(prep, req.cwd, inputs, built.action);
     if (e !== undefined) direct?.set(key, e);
   }
-  return finishAction(prep, inputs, 'scan');
+  return built;
 }
 
 /** A compile whose dependency list the compile itself can write (not -MMD's, which leaves out system headers). */
@@ -748,7 +794,7 @@ async function compileOnce(
     await storeResult(ep, built, req.cwd, ran, signal);
     clock.end('upload');
     if (key !== undefined) {
-      const e = await entryOf(prep, req.cwd, inputs);
+      const e = await entryOf(prep, req.cwd, inputs, built.action);
       if (e !== undefined) ctx.directCache?.set(key, e);
     }
     return reply(built.action);

@@ -25,6 +25,8 @@ export interface DirectEntry {
   files: DirectFile[];
   /** Paths that did not exist, where a header would have been found before a listed one. */
   absent: string[];
+  /** The action digest (HASH/SIZE) these files gave, while they are unchanged. */
+  action?: string;
 }
 
 function isDirectEntry(v: unknown): v is DirectEntry {
@@ -34,7 +36,9 @@ function isDirectEntry(v: unknown): v is DirectEntry {
     Array.isArray(e.files) &&
     e.files.every(isDirectFile) &&
     Array.isArray(e.absent) &&
-    e.absent.every((p) => typeof p === 'string')
+    e.absent.every((p) => typeof p === 'string') &&
+    (e.action === undefined ||
+      (typeof e.action === 'string' && /^[0-9a-f]{64}\/\d+$/.test(e.action)))
   );
 }
 

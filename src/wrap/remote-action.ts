@@ -90,7 +90,7 @@ export async function runAction(
     result = ran.result;
   }
   signal?.throwIfAborted(); // nobody waits for these outputs any more
-  if (!written) await writeOutputs(ep.cas, result, opts.cwd, opts.outputs);
+  if (!written) await writeOutputs(ep.cas, result, opts.cwd, opts.outputs, ep.localObjects);
   const blob = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
     raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d), { signal });
   const stdout = await blob(result.stdoutDigest, result.stdoutRaw);

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ActionSchema, digestKey, fromPb, parseDigestString } from '../../src/reapi/index.js';
 import { LocalCas } from '../../src/cas/index.js';
+import { RemoteEndpoint } from '../../src/remote/index.js';
 import { startCliServer } from '../helpers/cli-server.js';
 import {
   assertSameOutputs,
@@ -31,6 +32,28 @@ const bySource = (lines: LogLine[]): Map<string, LogLine> =>
   new Map(lines.filter(isCompile).map((l) => [sourceOf(l), l]));
 
 describe('specbuild-cc with a server on this machine', () => {
+  it('learns from Capabilities, through a unix socket only, that the server executes here and where its blobs are', async () => {
+    await using dir = await tempDir();
+    const unix = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const tcp = await startCliServer(join(dir.path, 'cache-tcp'));
+    try {
+      const a = await RemoteEndpoint.connect({ target: unix.address });
+      assert.equal(a.executesHere, true);
+      assert.equal(a.localObjects, join(dir.path, 'cache', 'cas', 'objects'));
+      a.close();
+      // The same server software over TCP may be another machine's: neither is used.
+      const b = await RemoteEndpoint.connect({ target: tcp.address });
+      assert.equal(b.executesHere, false);
+      assert.equal(b.localObjects, undefined);
+      b.close();
+    } finally {
+      await unix.stop();
+      await tcp.stop();
+    }
+  });
+
   it('compiles a miss once, storing the very action the scan path builds; hits and header changes as before', async () => {
     await using dir = await tempDir();
     const once = await startCliServer(join(dir.path, 'cache'), {
