@@ -1,18 +1,19 @@
 // Real-world benchmark: whole `make -j2` builds of zlib (Debian's 1.2.13
-// sources, code nobody here wrote), plain, through specbuild-cc with an
+// sources, code nobody here wrote; BENCH_PROJECT=libpng: libpng 1.6.39 on
+// that zlib, with libtool), plain, through specbuild-cc with an
 // empty and a full cache (a `specbuild server` on this machine through a unix
 // socket, with the defaults: misses compiled here once, hits in direct mode;
 // also the full cache with direct mode off, and the empty cache with misses
 // sent to the server after a -M scan), and through Debian's ccache with an
 // empty and a full cache, side by side and alternating, each from a fresh copy of the
 // configured tree at the same path. Every build's libz.a and libz.so must be
-// byte-identical to the plain one's, and zlib's own tests pass on each
+// byte-identical to the plain one's, and the project's own tests pass on each
 // variant's build. Prints one JSON line: plain seconds, and each variant's
 // ratio to plain (median, min-max over rounds) with ccache's beside it, and
 // the targets of issue 12.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger, median, round2 } from './common.js';
@@ -27,8 +28,61 @@ const JOBS = process.env.BENCH_JOBS ?? '2';
 const DIR = join('/tmp', 'specbuild-realworld-bench');
 const SRC_DIR = join(repoRoot, '.cache', 'debian-src');
 const specbuildCc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
-/** What the build makes that must be the same bytes in every variant. */
-const PRODUCTS = ['libz.a', 'libz.so.1.2.13'];
+/**
+ * BENCH_PROJECT: zlib (default), or libpng 1.6.39 built on that zlib
+ * (installed once into DIR/zlib-root by a plain build).
+ */
+const PROJECT = process.env.BENCH_PROJECT ?? 'zlib';
+
+interface Project {
+  /** The Debian source archive's name. */
+  tarball: RegExp;
+  configure: (template: string) => void;
+  /** What the build makes that must be the same bytes in every variant. */
+  products: string[];
+  /** Its own test suite. */
+  test: string;
+}
+
+function zlibTarball(): string {
+  const tarball = existsSync(SRC_DIR)
+    ? readdirSync(SRC_DIR).find((f) => /^zlib_.*\.orig\.tar\./.test(f))
+    : undefined;
+  if (tarball === undefined)
+    throw new Error(`no zlib source archive in ${SRC_DIR}: run bash scripts/install-test-deps.sh`);
+  return tarball;
+}
+
+const PROJECTS: Record<string, Project> = {
+  zlib: {
+    tarball: /^zlib_.*\.orig\.tar\./,
+    configure: (t) => {
+      run('./configure', [], t, { ...process.env, CC: 'gcc' });
+    },
+    products: ['libz.a', 'libz.so.1.2.13'],
+    test: 'test',
+  },
+  libpng: {
+    tarball: /^libpng1\.6_.*\.orig\.tar\./,
+    configure: (t) => {
+      // zlib from its own sources, built plain and installed beside.
+      const z = join(DIR, 'zlib-src');
+      const root = join(DIR, 'zlib-root');
+      mkdirSync(z);
+      run('tar', ['-xf', join(SRC_DIR, zlibTarball()), '-C', z, '--strip-components=1'], DIR);
+      run('./configure', [`--prefix=${root}`], z, { ...process.env, CC: 'gcc' });
+      run('make', [`-j${JOBS}`, 'install'], z);
+      run(
+        './configure',
+        [`CPPFLAGS=-I${root}/include`, `LDFLAGS=-L${root}/lib -Wl,-rpath,${root}/lib`],
+        t,
+        { ...process.env, CC: 'gcc' },
+      );
+    },
+    products: ['.libs/libpng16.a', '.libs/libpng16.so.16.39.0'],
+    test: 'check',
+  },
+};
 
 type Variant =
   | 'plain'
@@ -59,11 +113,19 @@ function sha256(path: string): string {
 }
 
 async function main(): Promise<void> {
+  const project = PROJECTS[PROJECT];
+  if (project === undefined)
+    throw new Error(`BENCH_PROJECT=${PROJECT}: one of ${Object.keys(PROJECTS).join(', ')}`);
   const tarball = existsSync(SRC_DIR)
-    ? readdirSync(SRC_DIR).find((f) => /^zlib_.*\.orig\.tar\./.test(f))
+    ? readdirSync(SRC_DIR).find((f) => project.tarball.test(f))
     : undefined;
   if (tarball === undefined)
-    throw new Error(`no zlib source archive in ${SRC_DIR}: run bash scripts/install-test-deps.sh`);
+    throw new Error(
+      `no ${PROJECT} source archive in ${SRC_DIR}: run bash scripts/install-test-deps.sh` +
+        (PROJECT === 'libpng'
+          ? ' and (cd .cache/debian-src && apt-get source --download-only libpng1.6)'
+          : ''),
+    );
   if (spawnSync('ccache', ['--version']).status !== 0)
     throw new Error('ccache is not installed: apt-get install ccache (Debian 12: 4.7.5)');
   await rm(DIR, { recursive: true, force: true });
@@ -72,8 +134,10 @@ async function main(): Promise<void> {
   const work = join(DIR, 'work');
   await mkdir(template);
   run('tar', ['-xf', join(SRC_DIR, tarball), '-C', template, '--strip-components=1'], DIR);
-  run('./configure', [], template, { ...process.env, CC: 'gcc' });
-  log(`zlib from ${tarball}, configured; ${ROUNDS} rounds of ${ORDER.join(', ')}, make -j${JOBS}`);
+  project.configure(template);
+  log(
+    `${PROJECT} from ${tarball}, configured; ${ROUNDS} rounds of ${ORDER.join(', ')}, make -j${JOBS}`,
+  );
 
   const basePath = process.env.PATH ?? '/usr/bin:/bin';
   let server: CliServer | undefined;
@@ -122,13 +186,15 @@ async function main(): Promise<void> {
         run('make', [`-j${JOBS}`, `CC=${cc}`], work, env);
         const seconds = (performance.now() - t) / 1000;
         times.get(variant)?.push(seconds);
-        const hashes = PRODUCTS.map((p) => sha256(join(work, p)));
+        const hashes = project.products.map((p) => sha256(join(work, p)));
         reference ??= hashes;
         if (hashes.join() !== reference.join())
-          throw new Error(`${variant}: ${PRODUCTS.join(', ')} differ from the plain build's`);
+          throw new Error(
+            `${variant}: ${project.products.join(', ')} differ from the plain build's`,
+          );
         if (!tested.has(variant)) {
-          // zlib's own tests, on this variant's build (their programs wrapped too).
-          run('make', [`CC=${cc}`, 'test'], work, env);
+          // The project's own tests, on this variant's build (their programs wrapped too).
+          run('make', [`CC=${cc}`, project.test], work, env);
           tested.add(variant);
         }
         log(`round ${round + 1} ${variant}: ${seconds.toFixed(2)} s`);
