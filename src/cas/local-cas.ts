@@ -24,6 +24,7 @@ import {
   digestOfFile,
   EMPTY_DIGEST,
   EMPTY_HASH,
+  fromValidatedParts,
   type Digest,
 } from '../reapi/index.js';
 import {
@@ -34,6 +35,8 @@ import {
   type UploadableCas,
 } from './cas.js';
 import { isDiskFull, writeError } from './disk-error.js';
+import type { FsPool } from './fs-pool.js';
+import { TEMP_PREFIX, type CasLayout } from './fs-tasks.js';
 import { LruIndex } from './lru-index.js';
 import { readSmallFile, SMALL_FILE_BYTES } from './small-file.js';
 
@@ -42,6 +45,12 @@ export interface LocalCasOptions {
   dir: string;
   /** Maximum bytes of blobs kept; 0 or undefined means unlimited. */
   quotaBytes?: number;
+  /**
+   * Worker threads that write blobs and import files (temporary file,
+   * rename) off the event loop; this store still keeps the index, the
+   * quota and the pins. Without one, everything is done here.
+   */
+  pool?: FsPool;
 }
 
 /** Read chunk size for streams: well under gRPC's 4 MiB message limit. */
@@ -49,13 +58,17 @@ export const STREAM_CHUNK = 1 << 20;
 /** Disk writes of one upload that may be in flight at once. */
 const MAX_PENDING_WRITES = 16;
 
-/** Prefix of temporary files; never a valid hash, so never taken for a blob. */
-const TEMP_PREFIX = '.tmp-';
-
 /** A blob's mtime is refreshed (to mark use across restarts) at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;
 /** Blobs up to this size are read with one synchronous call. */
 const SYNC_READ_MAX_BYTES = SMALL_FILE_BYTES;
+/**
+ * Blobs up to this size are written by the pool's workers, when there is a
+ * pool: a message round trip costs the event loop ~35 µs where fs.promises'
+ * open, write, close and rename cost ~230 µs (3 KB blob, 2-core machine).
+ * Larger ones are streamed here, without copying them into a message.
+ */
+const POOL_WRITE_MAX_BYTES = 1 << 20;
 
 function notFound(d: Digest): SpecbuildError {
   return new SpecbuildError('cas/not-found', `blob ${digestKey(d)} is not in the local CAS`);
@@ -66,6 +79,7 @@ export class LocalCas implements UploadableCas {
   private readonly objects: string;
   private readonly tmp: string;
   private readonly quota: number;
+  private readonly pool: FsPool | undefined;
   private readonly index = new LruIndex();
   /** Blobs kept from eviction, with how many holders each (see pin()). */
   private readonly pins = new Map<string, number>();
@@ -75,6 +89,12 @@ export class LocalCas implements UploadableCas {
     this.objects = join(opts.dir, 'cas', 'objects');
     this.tmp = join(opts.dir, 'cas', 'tmp');
     this.quota = opts.quotaBytes ?? 0;
+    this.pool = opts.pool;
+  }
+
+  /** Where the blobs are, for a pool's workers. */
+  get layout(): CasLayout {
+    return { objects: this.objects, tmp: this.tmp };
   }
 
   /** Opens (creating if needed) the store and loads its index in LRU order. */
@@ -287,6 +307,11 @@ export class LocalCas implements UploadableCas {
   async writeBlob(data: Uint8Array, _opts?: CallOptions): Promise<Digest> {
     const d = digestOf(data);
     if (this.present(d)) return d;
+    if (this.pool !== undefined && data.byteLength <= POOL_WRITE_MAX_BYTES) {
+      await this.pool.writeBlob(this.layout, data, d.hash);
+      await this.adopt(d);
+      return d;
+    }
     await this.commit(await this.writeTemp(data, d), d);
     return d;
   }
@@ -394,6 +419,21 @@ export class LocalCas implements UploadableCas {
    * Memory stays constant whatever the file's size.
    */
   async writeFile(path: string, opts?: CallOptions): Promise<Digest> {
+    if (this.pool === undefined) return this.importHere(path, opts);
+    // An empty file (most stdout and stderr) costs one stat here; the
+    // empty blob is always stored.
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st?.isFile() === true && st.size === 0) return EMPTY_DIGEST;
+    const got = await this.pool.importFile(this.layout, path, opts?.signal);
+    const d = fromValidatedParts(got.hash, got.size);
+    if (got.created) await this.adopt(d);
+    // Found stored by the worker, but evicted since: imported again, here.
+    else if (!this.present(d)) return this.importHere(path, opts);
+    return d;
+  }
+
+  /** writeFile on this thread. */
+  private async importHere(path: string, opts?: CallOptions): Promise<Digest> {
     // Most imports are small (an action's stdout and stderr, most of its
     // outputs) and often already stored: one synchronous read, and no write
     // when the blob is present. Copying each through a temporary file cost
@@ -490,6 +530,11 @@ export class LocalCas implements UploadableCas {
       await unlink(tmp).catch(() => undefined);
       throw writeError(e, `blob ${digestKey(d)}`);
     }
+    await this.adopt(d);
+  }
+
+  /** Registers a blob just made visible (here or by a pool's worker): indexed, within the quota. */
+  private async adopt(d: Digest): Promise<void> {
     this.used(d);
     await this.maybeEvict(d);
   }

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MAX_INPUT_ENTRIES, LocalExecutor, prepareWorkDir } from '../exec/index.js';
-import { LocalActionCache, LocalAssetStore, LocalCas } from '../cas/index.js';
+import { FsPool, LocalActionCache, LocalAssetStore, LocalCas } from '../cas/index.js';
 import { SpecbuildError } from '../core/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
 import { info, warn } from './render/output.js';
@@ -132,7 +132,10 @@ export async function serverCommand(argv: string[]): Promise<number> {
       : readInput(tokenFile, '--token-file').toString('utf8').trim();
   if (token === '')
     throw new SpecbuildError('cli/usage', `--token-file ${tokenFile ?? ''} is empty`);
-  const cas = await LocalCas.open({ dir: cacheDir, quotaBytes });
+  // Blob writes, staging and removals in worker threads: the event loop
+  // stays on the calls (docs/performance.md, "The server's main thread").
+  const fsPool = new FsPool();
+  const cas = await LocalCas.open({ dir: cacheDir, quotaBytes, pool: fsPool });
   const ac = await LocalActionCache.open(cacheDir, cas);
   const assets = await LocalAssetStore.open({ dir: cacheDir, cas });
   const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
@@ -155,7 +158,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
   const executor =
     jobs === 0
       ? undefined
-      : new LocalExecutor({ cas, ac, workDir: work.path, jobs, maxInputEntries });
+      : new LocalExecutor({ cas, ac, workDir: work.path, jobs, maxInputEntries, fsPool });
   const server = await startServer({
     listen: values.listen,
     instances: new Map([[instance, { cas, ac, executor, assets }]]),

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { SlotPool, SpecbuildError } from '../core/index.js';
 import {
   ArtifactCache,
+  FsPool,
   LocalActionCache,
   LocalCas,
   RefStore,
@@ -33,6 +34,8 @@ export interface CacheStores {
   artifacts: ArtifactCache;
   /** The host toolchain identity (part of the keys of elements that run commands). */
   toolchain: string;
+  /** Worker threads for the CAS's writes and the executor's staging (started when first used). */
+  fsPool: FsPool;
 }
 
 export interface Stores extends CacheStores {
@@ -47,14 +50,15 @@ export interface Stores extends CacheStores {
 /** The local CAS and the artifact refs, without an executor. */
 export async function openCache(cfg: UserConfig): Promise<CacheStores> {
   const cacheDir = cfg.cacheDir;
-  const cas = await LocalCas.open({ dir: cacheDir, quotaBytes: cfg.quota });
+  const fsPool = new FsPool();
+  const cas = await LocalCas.open({ dir: cacheDir, quotaBytes: cfg.quota, pool: fsPool });
   const artifacts = new ArtifactCache(
     cas,
     new RefStore(join(cacheDir, 'refs', 'artifacts')),
     new RefStore(join(cacheDir, 'refs', 'failed')),
   );
   const toolchain = (await hostPlatform()).get(TOOLCHAIN_PROPERTY) ?? '';
-  return { cacheDir, cas, artifacts, toolchain };
+  return { cacheDir, cas, artifacts, toolchain, fsPool };
 }
 
 /** Puts something between builds and the local action cache and executor (artifact remotes). */
@@ -66,7 +70,7 @@ export type ActionLayer = (local: {
 }) => { ac: ActionCache; executor: Executor };
 
 export async function openStores(cfg: UserConfig, layer?: ActionLayer): Promise<Stores> {
-  const { cacheDir, cas, artifacts, toolchain } = await openCache(cfg);
+  const { cacheDir, cas, artifacts, toolchain, fsPool } = await openCache(cfg);
   const ac = await LocalActionCache.open(cacheDir, cas);
   const slots = new SlotPool(availableParallelism());
   const executor = new LocalExecutor({
@@ -74,6 +78,7 @@ export async function openStores(cfg: UserConfig, layer?: ActionLayer): Promise<
     ac,
     workDir: (await prepareWorkDir(join(cacheDir, 'exec'))).path,
     slots,
+    fsPool,
   });
   const actions = layer?.({ cas, artifacts, ac, executor }) ?? { ac, executor };
   const platform = cfg.remoteExecution.platform;
@@ -91,7 +96,7 @@ export async function openStores(cfg: UserConfig, layer?: ActionLayer): Promise<
     cacheDir,
     toolchain,
   });
-  return { cacheDir, cas, ac, executor, actions, artifacts, slots, builder, toolchain };
+  return { cacheDir, cas, ac, executor, actions, artifacts, slots, builder, toolchain, fsPool };
 }
 
 /** Every load problem, already rendered (file:line:col, the text, the hint). */

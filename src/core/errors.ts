@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'cas/io'
   | 'cas/stage-conflict'
   | 'cas/full'
+  | 'cas/worker-lost'
   | 'remote/unavailable'
   | 'remote/deadline'
   | 'remote/protocol'

@@ -16,6 +16,7 @@ import {
   toPb,
   treeFromDirectory,
   type ActionResult,
+  type Command,
   type Digest,
 } from '../reapi/index.js';
 
@@ -26,6 +27,30 @@ export interface OutputRequest {
   legacy: boolean;
   files: ReadonlySet<string>;
   directories: ReadonlySet<string>;
+}
+
+/**
+ * What a command asks to capture, and the directories (relative to the input
+ * root) that must exist before it runs: its outputs' parents and its
+ * working directory (REAPI).
+ */
+export function outputRequest(command: Command): { request: OutputRequest; parents: string[] } {
+  /* eslint-disable @typescript-eslint/no-deprecated -- legacy output lists (REAPI < 2.1) */
+  const legacy = command.outputPaths.length === 0;
+  const paths = legacy
+    ? [...command.outputFiles, ...command.outputDirectories]
+    : [...command.outputPaths];
+  const request = {
+    paths,
+    legacy,
+    files: new Set(command.outputFiles),
+    directories: new Set(command.outputDirectories),
+  };
+  /* eslint-enable @typescript-eslint/no-deprecated */
+  const wd = command.workingDirectory;
+  const parents = paths.map((p) => join(wd, p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : ''));
+  parents.push(wd);
+  return { request, parents };
 }
 
 /** Captures outputs under `workDir` (a host path) into `result`. Missing outputs are skipped. */

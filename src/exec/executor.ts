@@ -2,7 +2,6 @@
 // the input root laid above the host root, captures outputs into the CAS and
 // caches successful results. Identical actions in flight run once.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
 import { availableParallelism, constants as osConstants, hostname } from 'node:os';
 import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
@@ -10,18 +9,14 @@ import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { LruMap, SlotPool, SlotRace, SpecbuildError, type Release } from '../core/index.js';
 import {
   ExtractCache,
-  fetchTree,
   readBlobIfPresent,
-  filesOf,
   MissingBlobsError,
-  mkdirWritable,
-  stageTree,
   type ActionCache,
   type ExecuteOptions,
   type ExecuteOutcome,
   type ExecutionStage,
   type Executor,
-  type FetchedTree,
+  type FsPool,
   type LocalCas,
 } from '../cas/index.js';
 import {
@@ -41,8 +36,9 @@ import {
 } from '../reapi/index.js';
 import { runInSandbox, type SandboxLimits } from '../sandbox/index.js';
 import { checkPlatform, chrootOf } from './platform.js';
-import { captureOutputs } from './capture.js';
-import { checkInputSize, DEFAULT_MAX_INPUT_ENTRIES } from './input-limit.js';
+import { captureOutputs, outputRequest } from './capture.js';
+import { DEFAULT_MAX_INPUT_ENTRIES } from './input-limit.js';
+import { stageAction, stagingDirs, type StagingContext } from './staging.js';
 import { StagingRemover } from './work-dir.js';
 
 export interface ExecutorOptions {
@@ -64,6 +60,12 @@ export interface ExecutorOptions {
   maxTimeoutMs?: number;
   /** Processes and memory of each action (default: the sandbox's defaults). */
   limits?: SandboxLimits;
+  /**
+   * Worker threads that stage input roots and remove staging directories
+   * (outputs go through the CAS, which may have a pool of its own). Without
+   * one, that work is done on the event loop.
+   */
+  fsPool?: FsPool;
 }
 
 /**
@@ -106,14 +108,19 @@ export class LocalExecutor implements Executor {
   runs = 0;
   private readonly remover: StagingRemover;
   private readonly parsed = new LruMap<string, ParsedAction>(PARSED_ACTIONS);
-  /** chrootRootDigest trees, laid out once each (hard links to the CAS). */
-  private readonly roots: ExtractCache;
+  /** What staging needs: the CAS, the pool, chrootRootDigest trees laid out once each. */
+  private readonly staging: StagingContext;
 
   constructor(private readonly opts: ExecutorOptions) {
     this.slots = opts.slots ?? new SlotPool(opts.jobs ?? availableParallelism());
     this.workerName = opts.workerName ?? hostname();
-    this.remover = new StagingRemover(opts.workDir);
-    this.roots = new ExtractCache(opts.cas, join(opts.workDir, 'roots'));
+    this.remover = new StagingRemover(opts.workDir, { pool: opts.fsPool });
+    this.staging = {
+      cas: opts.cas,
+      pool: opts.fsPool,
+      roots: new ExtractCache(opts.cas, join(opts.workDir, 'roots')),
+      maxInputEntries: opts.maxInputEntries ?? DEFAULT_MAX_INPUT_ENTRIES,
+    };
   }
 
   platform(): Promise<PlatformProperties> {
@@ -373,65 +380,23 @@ export class LocalExecutor implements Executor {
       queuedTimestamp: queued,
     });
     meta.workerStartTimestamp = timestampNow();
-    const dir = join(
-      this.opts.workDir,
-      `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`,
+    const dirs = stagingDirs(
+      join(this.opts.workDir, `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`),
     );
-    const layer = join(dir, 'root');
-    const upper = join(dir, 'upper');
-    const scratch = join(dir, 'scratch');
+    const { dir, layer, upper, scratch } = dirs;
+    const cas = this.opts.cas;
+    const { request, parents } = outputRequest(command);
+    const wd = command.workingDirectory;
     let failed = false;
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 }); // private: the staged tree's directories are 0777
-      await Promise.all([layer, upper, scratch].map((d) => mkdir(d, { recursive: true })));
       meta.inputFetchStartTimestamp = timestampNow();
-      const { tree, release } = await this.checkInputs(inputRoot);
-      const cas = this.opts.cas;
-      // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform (REAPI < 2.2)
-      const chroot = chrootOf(action.platform ?? command.platform);
-      let rootDir: string | undefined;
-      if (chroot !== undefined) {
-        try {
-          const held = await this.checkInputs(chroot);
-          try {
-            rootDir = await this.roots.extract(chroot, signal);
-          } finally {
-            held.release();
-          }
-        } catch (e) {
-          release(); // the input root's pins, which the staging below would release
-          throw e;
-        }
-      }
-      try {
-        await stageTree(cas, inputRoot, layer, {
-          tree,
-          localPath: (d) => cas.pathOf(d),
-          signal,
-          writableDirectories: true, // the command runs as a uid of its own
-        });
-      } finally {
-        release(); // staged files are hard links or copies now: eviction may go on
-      }
-      /* eslint-disable @typescript-eslint/no-deprecated -- legacy output lists (REAPI < 2.1) */
-      const legacy = command.outputPaths.length === 0;
-      const paths = legacy
-        ? [...command.outputFiles, ...command.outputDirectories]
-        : [...command.outputPaths];
-      const request = {
-        paths,
-        legacy,
-        files: new Set(command.outputFiles),
-        directories: new Set(command.outputDirectories),
-      };
-      /* eslint-enable @typescript-eslint/no-deprecated */
-      // Parents of outputs exist before the command runs (REAPI).
-      const wd = command.workingDirectory;
-      for (const p of paths) {
-        const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
-        await mkdirWritable(layer, join(wd, parent));
-      }
-      await mkdirWritable(layer, wd);
+      const rootDir = await stageAction(this.staging, dirs, {
+        inputRoot,
+        // eslint-disable-next-line @typescript-eslint/no-deprecated -- Command.platform (REAPI < 2.2)
+        chroot: chrootOf(action.platform ?? command.platform),
+        writableParents: parents,
+        signal,
+      });
       meta.inputFetchCompletedTimestamp = timestampNow();
       const result = create(ActionResultSchema, {});
       const stdoutFile = join(dir, 'stdout');
@@ -484,27 +449,8 @@ export class LocalExecutor implements Executor {
       throw e;
     } finally {
       // A failed or cancelled run's caller is answered once its staging is gone.
-      if (failed) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      if (failed) await this.remover.removeNow(dir);
       else await this.remover.remove(dir);
-    }
-  }
-
-  /**
-   * Fetches the input tree and checks every file is present, pinned so that
-   * eviction cannot take one before it is staged (call `release` after).
-   */
-  private async checkInputs(root: Digest): Promise<{ tree: FetchedTree; release: () => void }> {
-    const tree = await fetchTree(this.opts.cas, root);
-    checkInputSize(tree, this.opts.maxInputEntries ?? DEFAULT_MAX_INPUT_ENTRIES);
-    const files = filesOf(tree.directories.values());
-    const release = this.opts.cas.pin(files);
-    try {
-      const missing = [...tree.missing, ...(await this.opts.cas.findMissingBlobs(files))];
-      if (missing.length > 0) throw new MissingBlobsError(missing);
-      return { tree, release };
-    } catch (e) {
-      release();
-      throw e;
     }
   }
 }

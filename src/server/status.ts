@@ -65,6 +65,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'sandbox/unavailable':
     case 'sandbox/setup':
     case 'cas/io':
+    case 'cas/worker-lost':
     case 'remote/protocol':
     case 'server/listen':
     case 'remote/invalid-target':
