@@ -54,6 +54,8 @@ export interface LogEntry {
   ms: number;
   /** For a fallback: the code of the error that caused it. */
   error?: SpecbuildError;
+  /** Which of the daemon's worker threads answered (daemon-pool.ts). */
+  worker?: number;
 }
 
 /** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
@@ -64,5 +66,6 @@ export function logLine(e: LogEntry): string {
     action: e.action === undefined ? '' : digestKey(e.action),
     ms: e.ms,
     ...(e.error === undefined ? {} : { error: e.error.code }),
+    ...(e.worker === undefined ? {} : { worker: e.worker }),
   })}\n`;
 }

@@ -28,6 +28,8 @@ export interface LogLine {
   ms: number;
   /** The error code of a fallback. */
   error?: string;
+  /** The daemon worker thread that answered (absent when the client decided). */
+  worker?: number;
 }
 
 /**
