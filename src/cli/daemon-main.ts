@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// The wrapper daemon behind the native specbuild-cc / specbuild-exec clients
-// (its work is src/wrap/daemon-handler.ts): started on first use, keeps the
-// stat cache and server connections warm, exits after an idle timeout.
+// The wrapper daemon behind the native specbuild-cc / specbuild-exec clients:
+// started on first use, exits after an idle timeout. Its main thread only
+// accepts connections and moves frames; a pool of worker threads
+// (daemon-worker.ts) does the work, each with its own warm state.
 // Usage: daemon-main.js --socket PATH [--idle-timeout-ms N]
+// SPECBUILD_DAEMON_WORKERS: how many worker threads (default: the cores, at
+// most 8); 0 does the work on the main thread, as before the pool.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DirectCache, StatCache, startDaemon, wrapperHandler } from '../wrap/index.js';
+import { SharedOnce, startDaemon, startWorkerPool, type Daemon } from '../wrap/index.js';
 import { defaultCacheDir } from './config.js';
 import { SpecbuildError } from '../core/index.js';
+import { daemonWorkerCount, loadDaemonWork, type DaemonWorkerData } from './daemon-work.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
-import { formatError } from './render/output.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -24,31 +27,40 @@ async function main(): Promise<void> {
       'cli/usage',
       `daemon-main: --idle-timeout-ms "${idle ?? ''}" is not a whole number`,
     );
-  const stats = await StatCache.load(join(defaultCacheDir(), 'wrap', 'stat-cache.json'));
-  const direct = await DirectCache.load(join(defaultCacheDir(), 'wrap', 'direct-cache.json'));
-  const saveAll = (): Promise<unknown> =>
-    Promise.all([stats.save(), direct.save()]).catch(() => undefined);
-  const timer = setInterval(() => void saveAll(), 30_000);
-  timer.unref();
-  const work = wrapperHandler({
-    statCache: stats,
-    directCache: direct,
-    formatError: (e) => formatError(e, false),
-  });
-  const daemon = await startDaemon({
-    socketPath: values.socket,
-    idleTimeoutMs,
-    handler: work.handler,
-  });
+  const workers = daemonWorkerCount(process.env.SPECBUILD_DAEMON_WORKERS);
+  const wrapDir = join(defaultCacheDir(), 'wrap');
+  let daemon: Daemon;
+  let finish: () => Promise<void>;
+  if (workers === 0) {
+    const work = await loadDaemonWork(wrapDir);
+    daemon = await startDaemon({ socketPath: values.socket, idleTimeoutMs, handler: work.handler });
+    finish = work.close;
+  } else {
+    const data: DaemonWorkerData = { wrapDir, warned: new SharedOnce().buffer };
+    const pool = startWorkerPool({
+      url: new URL('./daemon-worker.js', import.meta.url),
+      size: workers,
+      data,
+    });
+    try {
+      daemon = await startDaemon({
+        socketPath: values.socket,
+        idleTimeoutMs,
+        frameHandler: pool.frameHandler,
+      });
+    } catch (e) {
+      await pool.close(0);
+      throw e;
+    }
+    finish = () => pool.close();
+  }
   const stop = (): void => {
     void daemon.close();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   await daemon.closed;
-  clearInterval(timer);
-  await saveAll();
-  work.close();
+  await finish();
 }
 
 runEntryPoint(async () => {

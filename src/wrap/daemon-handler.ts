@@ -19,6 +19,14 @@ export interface WrapperHandlerOptions {
   directCache: DirectCache;
   /** How a usage error reads for the user (the CLI's renderer). */
   formatError: (e: SpecbuildError) => string;
+  /** The daemon worker thread this handler runs in, for the log line. */
+  worker?: number;
+  /**
+   * Whether to warn now that commands for `server` compile locally: true the
+   * first time (default: once per handler; the daemon's worker threads share
+   * one answer, see shared-once.ts).
+   */
+  firstWarning?: (server: string) => boolean;
 }
 
 export interface WrapperHandler {
@@ -35,6 +43,14 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
   const endpoints = new Map<string, Promise<RemoteEndpoint>>();
   /** Servers already warned about (once per daemon, not once per compile). */
   const warned = new Set<string>();
+  const firstWarning =
+    opts.firstWarning ??
+    ((server: string): boolean => {
+      if (warned.has(server)) return false;
+      warned.add(server);
+      return true;
+    });
+  const worker = opts.worker;
 
   const endpoint = (target: string, instance: string): Promise<RemoteEndpoint> => {
     const key = `${target}\0${instance}`;
@@ -69,7 +85,14 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
     if (r.kind === 'done') {
       await log(
         cfg.logFile,
-        logLine({ argv: req.argv, outcome: r.outcome, action: r.action, deps: r.deps, ms: ms() }),
+        logLine({
+          argv: req.argv,
+          outcome: r.outcome,
+          action: r.action,
+          deps: r.deps,
+          ms: ms(),
+          worker,
+        }),
       );
       reply.stdout(r.stdout);
       reply.stderr(r.stderr);
@@ -85,9 +108,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       return;
     }
     if (r.kind === 'fallback') {
-      const server = cfg.server ?? '';
-      if (!warned.has(server)) {
-        warned.add(server);
+      if (firstWarning(cfg.server ?? '')) {
         reply.stderr(`specbuild-cc: ${r.error.message}; compiling locally\n`);
       }
     } else if (cfg.verbose) {
@@ -100,6 +121,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
         outcome: r.kind,
         ms: ms(),
         error: r.kind === 'fallback' ? r.error : undefined,
+        worker,
       }),
     );
     reply.runLocally();
@@ -122,7 +144,14 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       const ms = Math.round(performance.now() - started);
       await log(
         parsed.logFile,
-        logLine({ argv: parsed.argv, outcome: d.outcome, action: d.action, ms, error: d.error }),
+        logLine({
+          argv: parsed.argv,
+          outcome: d.outcome,
+          action: d.action,
+          ms,
+          error: d.error,
+          worker,
+        }),
       );
       if ('exitCode' in d) {
         reply.stdout(d.stdout);

@@ -70,6 +70,40 @@ export function requestFrameLength(header: Uint8Array): number {
   return len;
 }
 
+/**
+ * A stable 32-bit hash (FNV-1a) of a request's tool, cwd and arguments, read
+ * from the frame's bytes between the header and the environment count without
+ * decoding them: the worker pool routes by it on the daemon's main thread. A
+ * malformed frame hashes whatever it has (decodeRequest rejects it later).
+ */
+export function commandHash(frame: Uint8Array): number {
+  const dv = view(frame);
+  const skipString = (at: number): number =>
+    at + 4 <= frame.length ? at + 4 + dv.getUint32(at, true) : frame.length;
+  let end = skipString(skipString(REQUEST_HEADER_BYTES)); // tool, cwd
+  const argc = end + 4 <= frame.length ? dv.getUint32(end, true) : 0;
+  end += 4;
+  for (let i = 0; i < argc && end < frame.length; i++) end = skipString(end);
+  end = Math.min(end, frame.length);
+  let h = 0x811c9dc5;
+  for (let i = REQUEST_HEADER_BYTES; i < end; i++) h = Math.imul(h ^ (frame[i] ?? 0), 0x01000193);
+  return mix32(h);
+}
+
+/**
+ * MurmurHash3's finaliser: FNV-1a's low bits are weak (the lowest is the
+ * parity of the bytes' lowest bits, so "a1.c -o a1.o" and "a2.c -o a2.o"
+ * agree on it), and the pool takes the hash modulo a small number.
+ */
+export function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 class Reader {
   private pos = REQUEST_HEADER_BYTES;
   private readonly dv: DataView;

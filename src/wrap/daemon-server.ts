@@ -1,8 +1,10 @@
 // The warm side of the wrappers: a unix-socket server that the native client
 // (src/wrap/native/client.c, as specbuild-cc and specbuild-exec) hands each
 // command to, so a compilation does not pay Node's start-up. It only moves
-// frames: a handler decides what to do with each request. Whatever goes wrong
-// here, the client is told to run the command itself, never to fail.
+// frames: a handler decides what to do with each request, here in this thread
+// (a DaemonHandler) or elsewhere (a FrameHandler: the worker pool of
+// daemon-pool.ts). Whatever goes wrong, the client is told to run the command
+// itself, never to fail.
 import { randomBytes } from 'node:crypto';
 import { chmod, link, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -37,16 +39,58 @@ export interface DaemonReply {
  */
 export type DaemonHandler = (req: DaemonRequest, reply: DaemonReply) => void | Promise<void>;
 
-export interface DaemonOptions {
+/**
+ * One exchange at the level of encoded frames: what a FrameHandler gets (and
+ * what a DaemonReply is built on). Calls after the exchange ended are ignored.
+ */
+export interface FrameExchange {
+  /** Sends encoded response frames; `last` when they end with the final 'X' or 'L' frame. */
+  send(frames: Uint8Array, last: boolean): void;
+  /**
+   * Ends the exchange by closing the connection unanswered (a malformed
+   * request, a crashed worker): the client runs the command itself, as after
+   * any broken connection, and logs it as a fallback.
+   */
+  drop(): void;
+  /** True once the exchange ended, or the client went away. */
+  readonly done: boolean;
+  /** Aborted when the client disconnects before the exchange ended. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Takes over one exchange from its raw request frame (whose header and length
+ * were checked, nothing else) and ends it later. It may return what to call
+ * if the client goes away before the exchange ended: cheaper than listening
+ * to `exchange.signal`, which the main thread of a busy daemon notices. If it
+ * throws, the client runs the command locally.
+ */
+export type FrameHandler = (
+  frame: Uint8Array<ArrayBuffer>,
+  exchange: FrameExchange,
+) => (() => void) | undefined;
+
+interface DaemonBaseOptions {
   socketPath: string;
-  handler: DaemonHandler;
   /** Close after this long without a connection; default 10 minutes. */
   idleTimeoutMs?: number;
-  /** Told about handler failures (the client then runs the command locally). */
-  onError?: (err: unknown, req: DaemonRequest) => void;
   /** How often to check that the socket is still ours; default 5 s. */
   watchSocketMs?: number;
 }
+
+export type DaemonOptions = DaemonBaseOptions &
+  (
+    | {
+        /** Answers each request in this thread. */
+        handler: DaemonHandler;
+        /** Told about handler failures (the client then runs the command locally). */
+        onError?: (err: unknown, req: DaemonRequest) => void;
+      }
+    | {
+        /** Answers each raw request frame (the worker pool). */
+        frameHandler: FrameHandler;
+      }
+  );
 
 export interface Daemon {
   readonly socketPath: string;
@@ -54,6 +98,74 @@ export interface Daemon {
   readonly closed: Promise<void>;
   /** Stops accepting connections and resolves when the running exchanges ended. */
   close(): Promise<void>;
+}
+
+/** A DaemonReply that encodes what the handler says into frames for `exchange`. */
+export function replyOver(exchange: FrameExchange): DaemonReply {
+  const output = (type: 'stdout' | 'stderr', data: Uint8Array | string): void => {
+    if (exchange.done) return;
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    for (const frame of encodeOutput(type, bytes)) exchange.send(frame, false);
+  };
+  return {
+    stdout: (data) => {
+      output('stdout', data);
+    },
+    stderr: (data) => {
+      output('stderr', data);
+    },
+    exit: (code) => {
+      if (!exchange.done) exchange.send(encodeResponse({ type: 'exit', code }), true);
+    },
+    runLocally: () => {
+      if (!exchange.done) exchange.send(encodeResponse({ type: 'local' }), true);
+    },
+    get done() {
+      return exchange.done;
+    },
+    signal: exchange.signal,
+  };
+}
+
+/**
+ * A FrameHandler that decodes each frame and answers it with `handler`: a
+ * frame that does not decode is dropped; a handler that throws, or returns
+ * without ending the exchange, has the client run the command locally.
+ */
+export function decodingHandler(
+  handler: DaemonHandler,
+  onError?: (err: unknown, req: DaemonRequest) => void,
+): FrameHandler {
+  return (frame, exchange) => {
+    let req: DaemonRequest;
+    try {
+      req = decodeRequest(frame);
+    } catch {
+      exchange.drop(); // a bad frame: the client falls back to a local run
+      return undefined;
+    }
+    void answer(handler, req, exchange, onError);
+    return undefined;
+  };
+}
+
+async function answer(
+  handler: DaemonHandler,
+  req: DaemonRequest,
+  exchange: FrameExchange,
+  onError: ((err: unknown, req: DaemonRequest) => void) | undefined,
+): Promise<void> {
+  const reply = replyOver(exchange);
+  try {
+    await handler(req, reply);
+  } catch (e) {
+    try {
+      onError?.(e, req);
+    } catch {
+      // a failing error reporter changes nothing: the command runs locally
+    }
+  }
+  reply.runLocally(); // no-op when the handler ended the exchange
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
@@ -141,11 +253,101 @@ async function listen(
   }
 }
 
+/**
+ * The exchange with the client on one socket. Its AbortController is made
+ * only when someone asks for the signal: the worker pool does not, and every
+ * allocation per connection shows in the main thread's time per command.
+ */
+class SocketExchange implements FrameExchange {
+  done = false;
+  /** What the frame handler wants called if the client goes away first. */
+  onGone: (() => void) | undefined;
+  private gone = false;
+  private ac: AbortController | undefined;
+
+  constructor(private readonly socket: Socket) {}
+
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.gone) this.ac.abort();
+    }
+    return this.ac.signal;
+  }
+
+  send(frames: Uint8Array, last: boolean): void {
+    if (this.done) return;
+    if (!last) {
+      this.socket.write(frames);
+      return;
+    }
+    this.done = true;
+    // When the write completed at once (all but very long output), the
+    // kernel has the bytes and the connection closes right away: no shutdown
+    // request, and no waiting for the client to close its end, each of which
+    // is another turn of the main thread's loop per command.
+    this.socket.write(frames);
+    if (this.socket.writableLength === 0) this.socket.destroy();
+    else this.socket.end(() => this.socket.destroy());
+  }
+
+  drop(): void {
+    if (this.done) return;
+    this.done = true;
+    this.socket.destroy();
+  }
+
+  /** The connection closed. */
+  closed(): void {
+    if (this.done) return;
+    this.done = true;
+    this.gone = true;
+    this.ac?.abort();
+    this.onGone?.();
+  }
+}
+
+/** Reads one request frame from `socket`, then calls `onFrame` (or destroys a bad one). */
+function readFrame(socket: Socket, onFrame: (frame: Uint8Array<ArrayBuffer>) => void): void {
+  const chunks: Buffer[] = [];
+  let have = 0;
+  let need = -1;
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    have += chunk.length;
+    try {
+      if (need < 0 && have >= REQUEST_HEADER_BYTES)
+        need = requestFrameLength(chunks.length === 1 ? chunk : Buffer.concat(chunks, have));
+      if (need < 0 || have < need) return;
+    } catch {
+      socket.destroy(); // a bad header: the client falls back to a local run
+      return;
+    }
+    socket.off('data', onData);
+    // The frame in memory of its own (a Buffer may share a pooled one), so
+    // that a worker pool can transfer it. Bytes after the frame make it
+    // invalid too: decodeRequest checks the length.
+    const frame = new Uint8Array(have);
+    let at = 0;
+    for (const c of chunks) {
+      frame.set(c, at);
+      at += c.length;
+    }
+    onFrame(frame);
+  };
+  socket.on('data', onData);
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  const { socketPath, handler } = opts;
+  const { socketPath } = opts;
+  const handle =
+    'frameHandler' in opts ? opts.frameHandler : decodingHandler(opts.handler, opts.onError);
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
   const sockets = new Set<Socket>();
+  /** Connections whose request has not arrived yet, with their deadlines. */
+  const awaiting = new Map<Socket, number>();
+  let lastBusy = performance.now();
   let idle: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
   let markClosed = (): void => undefined;
@@ -153,92 +355,53 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     markClosed = resolve;
   });
 
-  const armIdle = (): void => {
-    clearTimeout(idle);
-    idle = undefined;
-    if (closing === undefined && sockets.size === 0 && idleMs <= MAX_TIMER_MS)
-      idle = setTimeout(() => void close(), Math.max(0, idleMs));
+  // One timer, re-armed when it fires, rather than one per connection: the
+  // daemon closes idleMs after the last connection ended.
+  const armIdle = (delay: number): void => {
+    if (closing === undefined && idleMs <= MAX_TIMER_MS)
+      idle = setTimeout(checkIdle, Math.min(Math.max(0, delay), MAX_TIMER_MS));
   };
-
-  const respond = async (socket: Socket, req: DaemonRequest): Promise<void> => {
-    const ac = new AbortController();
-    let done = false;
-    const finish = (frame: Uint8Array): void => {
-      if (done) return;
-      done = true;
-      socket.end(frame);
-    };
-    socket.once('close', () => {
-      if (!done) ac.abort();
-      done = true;
-    });
-    const output = (type: 'stdout' | 'stderr', data: Uint8Array | string): void => {
-      if (done) return;
-      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      for (const frame of encodeOutput(type, bytes)) socket.write(frame);
-    };
-    const reply: DaemonReply = {
-      stdout: (data) => {
-        output('stdout', data);
-      },
-      stderr: (data) => {
-        output('stderr', data);
-      },
-      exit: (code) => {
-        finish(encodeResponse({ type: 'exit', code }));
-      },
-      runLocally: () => {
-        finish(encodeResponse({ type: 'local' }));
-      },
-      get done() {
-        return done;
-      },
-      signal: ac.signal,
-    };
-    try {
-      await handler(req, reply);
-    } catch (e) {
-      try {
-        opts.onError?.(e, req);
-      } catch {
-        // a failing error reporter changes nothing: the command runs locally
-      }
+  const checkIdle = (): void => {
+    if (sockets.size > 0) {
+      armIdle(idleMs);
+      return;
     }
-    reply.runLocally(); // no-op when the handler ended the exchange
+    const left = lastBusy + idleMs - performance.now();
+    if (left <= 0) void close();
+    else armIdle(left);
   };
 
   const serve = (socket: Socket): void => {
     sockets.add(socket);
-    armIdle();
+    awaiting.set(socket, performance.now() + REQUEST_TIMEOUT_MS);
+    let exchange: SocketExchange | undefined;
     socket.on('close', () => {
       sockets.delete(socket);
-      armIdle();
+      awaiting.delete(socket);
+      lastBusy = performance.now();
+      exchange?.closed();
     });
     socket.on('error', () => undefined); // the client went away; 'close' follows
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
-    const chunks: Buffer[] = [];
-    let have = 0;
-    let need = -1;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      have += chunk.length;
+    readFrame(socket, (frame) => {
+      awaiting.delete(socket);
+      const ex = new SocketExchange(socket);
+      exchange = ex;
       try {
-        if (need < 0 && have >= REQUEST_HEADER_BYTES)
-          need = requestFrameLength(Buffer.concat(chunks, have));
-        if (need < 0 || have < need) return;
-        socket.off('data', onData);
-        socket.setTimeout(0);
-        // Bytes after the frame make it invalid too: decodeRequest checks the length.
-        const req = decodeRequest(Buffer.concat(chunks, have));
-        void respond(socket, req);
+        ex.onGone = handle(frame, ex);
       } catch {
-        socket.destroy(); // a bad frame: the client falls back to a local run
+        ex.send(encodeResponse({ type: 'local' }), true);
       }
-    };
-    socket.on('data', onData);
+    });
   };
 
   const { server, ino } = await listen(socketPath, serve);
+  // Clients that connected but sent no request in time are let go: one sweep
+  // every few seconds instead of a timer per connection.
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const [socket, deadline] of awaiting) if (deadline <= now) socket.destroy();
+  }, REQUEST_TIMEOUT_MS / 4);
+  sweep.unref();
   /** Whether the socket path still names our socket (not removed, not replaced). */
   const ours = async (): Promise<boolean> => {
     const st = await lstat(socketPath).catch(() => undefined);
@@ -248,6 +411,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     closing ??= new Promise<void>((resolve) => {
       clearTimeout(idle);
       clearInterval(watch);
+      clearInterval(sweep);
       server.close(() => {
         resolve();
       });
@@ -260,7 +424,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       });
     return closing;
   };
-  armIdle();
+  armIdle(idleMs);
   // A daemon whose socket was removed or replaced (its directory deleted, a
   // newer daemon in its place) can no longer be reached: it exits.
   const watch = setInterval(() => {

@@ -14,3 +14,6 @@ export * from './daemon-server.js';
 export * from './remote-action.js';
 export * from './exec-args.js';
 export * from './daemon-handler.js';
+export * from './daemon-pool.js';
+export * from './daemon-pool-worker.js';
+export * from './shared-once.js';

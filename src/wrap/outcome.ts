@@ -59,6 +59,8 @@ export interface LogEntry {
   deps?: 'scan' | 'direct' | 'compile' | 'trace';
   /** For a fallback: the code of the error that caused it. */
   error?: SpecbuildError;
+  /** Which of the daemon's worker threads answered (daemon-pool.ts). */
+  worker?: number;
 }
 
 /** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
@@ -70,5 +72,6 @@ export function logLine(e: LogEntry): string {
     ms: e.ms,
     ...(e.deps === undefined ? {} : { deps: e.deps }),
     ...(e.error === undefined ? {} : { error: e.error.code }),
+    ...(e.worker === undefined ? {} : { worker: e.worker }),
   })}\n`;
 }

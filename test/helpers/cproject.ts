@@ -30,6 +30,8 @@ export interface LogLine {
   deps?: string;
   /** The error code of a fallback. */
   error?: string;
+  /** The daemon worker thread that answered (absent when the client decided). */
+  worker?: number;
 }
 
 /**

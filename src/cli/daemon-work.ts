@@ -1,0 +1,90 @@
+// The wrapper daemon's work on one thread, shared by its worker threads
+// (daemon-worker.ts) and its in-thread mode (SPECBUILD_DAEMON_WORKERS=0): a
+// wrapper handler with its own stat cache and direct-mode memory, loaded from
+// files of the thread's index and saved every 30 s and on close.
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { SpecbuildError } from '../core/index.js';
+import {
+  DirectCache,
+  SharedOnce,
+  StatCache,
+  wrapperHandler,
+  type DaemonHandler,
+} from '../wrap/index.js';
+import { formatError } from './render/output.js';
+
+/** What daemon-main gives each worker thread. */
+export interface DaemonWorkerData {
+  /** Where the caches live: CACHE_DIR/wrap. */
+  wrapDir: string;
+  /** The SharedOnce of servers warned about, shared by all workers. */
+  warned: SharedArrayBuffer;
+}
+
+export interface DaemonWork {
+  handler: DaemonHandler;
+  /** Saves the caches and closes the warm connections. */
+  close: () => Promise<void>;
+}
+
+const SAVE_EVERY_MS = 30_000;
+/** The default pool: one worker per core, up to this many. */
+const MAX_DEFAULT_WORKERS = 8;
+/** More workers than this is a typo, not a machine. */
+const MAX_WORKERS = 256;
+
+/** SPECBUILD_DAEMON_WORKERS, validated: a whole number 0 … 256. */
+export function daemonWorkerCount(value: string | undefined): number {
+  if (value === undefined || value.trim() === '')
+    return Math.min(availableParallelism(), MAX_DEFAULT_WORKERS);
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!(n <= MAX_WORKERS))
+    throw new SpecbuildError(
+      'cli/usage',
+      `SPECBUILD_DAEMON_WORKERS "${value}" is not a whole number from 0 to ${String(MAX_WORKERS)}`,
+    );
+  return n;
+}
+
+/** The files of worker `index`'s stat cache and direct-mode memory (0 in the in-thread mode). */
+export function workCacheFiles(wrapDir: string, index: number): { stat: string; direct: string } {
+  return {
+    stat: join(wrapDir, `stat-cache-${String(index)}.json`),
+    direct: join(wrapDir, `direct-cache-${String(index)}.json`),
+  };
+}
+
+/**
+ * Loads the caches of worker thread `worker.index` and builds its handler
+ * (which logs the index, and shares `worker.warned` with the other workers);
+ * without `worker`, those of the in-thread mode (index 0).
+ */
+export async function loadDaemonWork(
+  wrapDir: string,
+  worker?: { index: number; warned: SharedArrayBuffer },
+): Promise<DaemonWork> {
+  const files = workCacheFiles(wrapDir, worker?.index ?? 0);
+  const stats = await StatCache.load(files.stat);
+  const direct = await DirectCache.load(files.direct);
+  const saveAll = (): Promise<unknown> =>
+    Promise.all([stats.save(), direct.save()]).catch(() => undefined);
+  const timer = setInterval(() => void saveAll(), SAVE_EVERY_MS);
+  timer.unref();
+  const warned = worker === undefined ? undefined : new SharedOnce(worker.warned);
+  const work = wrapperHandler({
+    statCache: stats,
+    directCache: direct,
+    formatError: (e) => formatError(e, false),
+    worker: worker?.index,
+    firstWarning: warned === undefined ? undefined : (server) => warned.first(server),
+  });
+  return {
+    handler: work.handler,
+    close: async () => {
+      clearInterval(timer);
+      await saveAll();
+      work.close();
+    },
+  };
+}

@@ -1,0 +1,228 @@
+// The wrapper daemon's worker threads (issue 12): on one thread the work of
+// each command (the -M scan, hashing, protobuf, gRPC) cost the daemon 7-8 ms
+// of its only thread per hit and 15 ms per miss, so hits per second did not
+// grow with cores. Here the main thread only moves frames: it hands each raw
+// request frame to a worker and writes back the encoded frames the worker
+// returns (daemon-pool-worker.ts is the other end).
+//
+// A request goes to the worker its command hashes to, so that the same
+// command always meets the same direct-mode memory and stat cache, unless
+// that worker is much busier than the least busy one. A worker that crashes
+// takes its requests with it (their clients run the commands themselves) and
+// is replaced.
+import { Worker } from 'node:worker_threads';
+import { commandHash } from './daemon-protocol.js';
+import type { FrameExchange, FrameHandler } from './daemon-server.js';
+
+/** From the main thread to a worker. */
+export type ToWorker =
+  | { type: 'request'; id: number; frame: Uint8Array<ArrayBuffer> }
+  | { type: 'abort'; id: number }
+  | { type: 'close' };
+
+/** From a worker to the main thread. */
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'frames'; id: number; frames: Uint8Array<ArrayBuffer>; last: boolean }
+  | { type: 'drop'; id: number }
+  | { type: 'closed' };
+
+/** What each worker gets as its workerData. */
+export interface PoolWorkerData {
+  /** Its place in the pool, 0 … size-1; a replacement gets the same. */
+  index: number;
+  /** WorkerPoolOptions.data. */
+  data: unknown;
+}
+
+export interface WorkerPoolOptions {
+  /** The workers' entry module (compiled JavaScript); it calls servePoolWorker(). */
+  url: URL;
+  size: number;
+  /** Given to every worker beside its index; must be cloneable. */
+  data?: unknown;
+  /** Told when a worker died (its requests then run locally; it is replaced). */
+  onCrash?: (index: number, err: unknown) => void;
+}
+
+export interface WorkerPool {
+  readonly size: number;
+  /** For startDaemon: hands each request to a worker. */
+  readonly frameHandler: FrameHandler;
+  /**
+   * Asks every worker to finish (to save its caches), waits for them at most
+   * `timeoutMs` (default 5 s), then ends them all.
+   */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * A request leaves the worker its command hashes to when that one has more
+ * than this many requests in flight beyond the least busy worker's.
+ */
+export const MAX_ROUTE_IMBALANCE = 2;
+/** A worker that dies this many times in a row before it is ready is not started again. */
+const MAX_FAILED_STARTS = 3;
+const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  ready: boolean;
+  failedStarts: number;
+  /** Given up: its worker kept dying at start-up. */
+  dead: boolean;
+  /** Its worker exited (closing, or given up). */
+  exited: boolean;
+  /** Requests handed to the current worker and not yet answered. */
+  readonly inflight: Map<number, FrameExchange>;
+  /** Resolves close()'s wait for this worker. */
+  onClosed?: () => void;
+}
+
+/** Starts `size` workers at once; requests sent before one is ready wait in its queue. */
+export function startWorkerPool(opts: WorkerPoolOptions): WorkerPool {
+  if (!Number.isSafeInteger(opts.size) || opts.size < 1)
+    throw new RangeError(`a worker pool needs at least one worker, not ${String(opts.size)}`);
+  let nextId = 0;
+  let closing = false;
+
+  const spawn = (index: number): Worker => {
+    const data: PoolWorkerData = { index, data: opts.data };
+    return new Worker(opts.url, { workerData: data });
+  };
+
+  const watch = (slot: Slot, worker: Worker): void => {
+    let error: unknown;
+    worker.on('message', (m: FromWorker) => {
+      onMessage(slot, m);
+    });
+    worker.on('error', (e) => {
+      error = e; // 'exit' follows
+    });
+    worker.on('exit', (code) => {
+      if (slot.worker === worker) onExit(slot, error ?? new Error(`worker exited with ${code}`));
+    });
+  };
+
+  const onMessage = (slot: Slot, m: FromWorker): void => {
+    switch (m.type) {
+      case 'frames': {
+        const exchange = slot.inflight.get(m.id);
+        if (m.last) slot.inflight.delete(m.id);
+        exchange?.send(m.frames, m.last);
+        return;
+      }
+      case 'drop': {
+        const exchange = slot.inflight.get(m.id);
+        slot.inflight.delete(m.id);
+        exchange?.drop();
+        return;
+      }
+      case 'ready':
+        slot.ready = true;
+        slot.failedStarts = 0;
+        return;
+      case 'closed':
+        slot.onClosed?.();
+        return;
+    }
+  };
+
+  const onExit = (slot: Slot, err: unknown): void => {
+    slot.exited = true;
+    // Its clients see the connection close and run their commands themselves.
+    for (const exchange of slot.inflight.values()) exchange.drop();
+    slot.inflight.clear();
+    slot.onClosed?.();
+    if (closing) return;
+    try {
+      opts.onCrash?.(slot.index, err);
+    } catch {
+      // a failing reporter changes nothing
+    }
+    if (!slot.ready && ++slot.failedStarts >= MAX_FAILED_STARTS) {
+      slot.dead = true;
+      return;
+    }
+    slot.worker = spawn(slot.index);
+    slot.ready = false;
+    slot.exited = false;
+    watch(slot, slot.worker);
+  };
+
+  const slots: Slot[] = [];
+  for (let index = 0; index < opts.size; index++) {
+    const slot: Slot = {
+      index,
+      worker: spawn(index),
+      ready: false,
+      failedStarts: 0,
+      dead: false,
+      exited: false,
+      inflight: new Map(),
+    };
+    watch(slot, slot.worker);
+    slots.push(slot);
+  }
+
+  /** The command's own worker, unless it is dead or much busier than the least busy. */
+  const route = (frame: Uint8Array): Slot | undefined => {
+    let least: Slot | undefined;
+    for (const s of slots) {
+      if (!s.dead && (least === undefined || s.inflight.size < least.inflight.size)) least = s;
+    }
+    if (least === undefined) return undefined;
+    const home = slots[commandHash(frame) % slots.length];
+    return home !== undefined &&
+      !home.dead &&
+      home.inflight.size <= least.inflight.size + MAX_ROUTE_IMBALANCE
+      ? home
+      : least;
+  };
+
+  const frameHandler: FrameHandler = (frame, exchange) => {
+    const slot = route(frame);
+    if (slot === undefined || closing) {
+      exchange.drop(); // no worker left: the client runs the command and logs a fallback
+      return undefined;
+    }
+    const id = nextId++;
+    const worker = slot.worker;
+    slot.inflight.set(id, exchange);
+    const m: ToWorker = { type: 'request', id, frame };
+    worker.postMessage(m, [frame.buffer]);
+    // The client went away: the worker aborts its work for it.
+    return () => {
+      if (slot.worker !== worker || !slot.inflight.delete(id)) return;
+      const abort: ToWorker = { type: 'abort', id };
+      worker.postMessage(abort);
+    };
+  };
+
+  const close = async (timeoutMs = DEFAULT_CLOSE_TIMEOUT_MS): Promise<void> => {
+    closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([
+      timeout,
+      Promise.all(
+        slots.map((slot) => {
+          if (slot.exited) return Promise.resolve();
+          const done = new Promise<void>((resolve) => {
+            slot.onClosed = resolve;
+          });
+          const m: ToWorker = { type: 'close' };
+          slot.worker.postMessage(m);
+          return done;
+        }),
+      ),
+    ]);
+    clearTimeout(timer);
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+  };
+
+  return { size: opts.size, frameHandler, close };
+}
