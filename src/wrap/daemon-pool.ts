@@ -5,9 +5,12 @@
 // request frame to a worker and writes back the encoded frames the worker
 // returns (daemon-pool-worker.ts is the other end).
 //
-// A request goes to the worker its command hashes to, so that the same
-// command always meets the same direct-mode memory and stat cache, unless
-// that worker is much busier than the least busy one. A worker that crashes
+// A request goes to the worker its command hashes to, always (another
+// worker only while that one is dead), so that the same command always meets
+// the same direct-mode memory and stat cache: a command sent elsewhere would
+// find no memory of itself and compile again where it would have been a
+// hit. A worker's work is mostly waiting (a compiler, a gRPC call), so a
+// busier one does not hold the others up. A worker that crashes
 // takes its requests with it (their clients run the commands themselves) and
 // is replaced.
 import { Worker } from 'node:worker_threads';
@@ -56,11 +59,6 @@ export interface WorkerPool {
   close(timeoutMs?: number): Promise<void>;
 }
 
-/**
- * A request leaves the worker its command hashes to when that one has more
- * than this many requests in flight beyond the least busy worker's.
- */
-export const MAX_ROUTE_IMBALANCE = 2;
 /** A worker that dies this many times in a row before it is ready is not started again. */
 const MAX_FAILED_STARTS = 3;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
@@ -166,19 +164,15 @@ export function startWorkerPool(opts: WorkerPoolOptions): WorkerPool {
     slots.push(slot);
   }
 
-  /** The command's own worker, unless it is dead or much busier than the least busy. */
+  /** The command's own worker, or while it is dead the least busy one. */
   const route = (frame: Uint8Array): Slot | undefined => {
+    const home = slots[commandHash(frame) % slots.length];
+    if (home !== undefined && !home.dead) return home;
     let least: Slot | undefined;
     for (const s of slots) {
       if (!s.dead && (least === undefined || s.inflight.size < least.inflight.size)) least = s;
     }
-    if (least === undefined) return undefined;
-    const home = slots[commandHash(frame) % slots.length];
-    return home !== undefined &&
-      !home.dead &&
-      home.inflight.size <= least.inflight.size + MAX_ROUTE_IMBALANCE
-      ? home
-      : least;
+    return least;
   };
 
   const frameHandler: FrameHandler = (frame, exchange) => {
