@@ -717,8 +717,10 @@ async function decideCompile(
       const candidate = finishAction(prep, checked.now, 'direct');
       once = (await ep.actionCache.getActionResult(candidate.action, { signal })) === undefined;
     } else if (checked === undefined) {
-      // Never compiled here: scanned first only if a result may be stored (a recorded command).
-      once = !(await isKnownCommand(cfg.knownCommands, prep.command));
+      // Never compiled here (as far as direct mode's memory goes; without it,
+      // nothing is known and the scan finds any stored result): scanned first
+      // only if a result may be stored (a recorded command).
+      once = direct !== undefined && !(await isKnownCommand(cfg.knownCommands, prep.command));
     } else {
       once = true; // a listed file is gone: the old result cannot be it
     }

@@ -121,6 +121,22 @@ describe('specbuild-cc with a server on this machine', () => {
       );
       assertSameOutputs(run.proj, run.plain);
 
+      // Direct mode off, and a new daemon: nothing is remembered, so every
+      // compile is scanned first, and every one is a hit.
+      makeWithWrapper(run.proj, run.env, 'clean');
+      writeFileSync(run.log, '');
+      makeWithWrapper(run.proj, {
+        ...run.env,
+        SPECBUILD_DIRECT: '0',
+        SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon-nodirect.sock'),
+        XDG_CACHE_HOME: join(dir.path, 'xdg-nodirect'),
+      });
+      const scannedHits = readWrapperLog(run.log).filter(isCompile);
+      assert.deepEqual(
+        scannedHits.map((l) => [l.outcome, l.deps]),
+        scannedHits.map(() => ['hit', 'scan']),
+      );
+
       // A changed header: the one compile that includes it runs here once; the rest hit.
       writeFileSync(join(run.proj, 'VERSION'), '2.0.0\n');
       makeWithWrapper(run.proj, run.env, 'clean');
