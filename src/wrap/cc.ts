@@ -595,6 +595,18 @@ export async function buildCompileAction(
     const checked = await checkEntry(entry, stats);
     if (checked.state === 'fresh') return reuseAction(prep, entry, checked.now);
   }
+  return scanAndRemember(req, cfg, prep, stats, direct, key);
+}
+
+/** The -M scan's action, remembered by direct mode under `key` when it is on. */
+async function scanAndRemember(
+  req: CcRequest,
+  cfg: CcConfig,
+  prep: PreparedCommand & { parsed: CompileInfo },
+  stats: StatCache,
+  direct: DirectCache | undefined,
+  key: string | undefined,
+): Promise<BuiltAction | { local: string }> {
   const inputs = await scanInputs(req, cfg, prep, stats);
   if ('local' in inputs) return inputs;
   const built = finishAction(prep, inputs, 'scan');
@@ -726,14 +738,7 @@ async function decideCompile(
     }
     if (once) return compileOnce(req, cfg, prep, ctx, ep, key, clock, signal);
   }
-  const inputs = await scanInputs(req, cfg, prep, stats);
-  if ('local' in inputs) return inputs;
-  const built = finishAction(prep, inputs, 'scan');
-  if (key !== undefined) {
-    const e = await entryOf(prep, req.cwd, inputs, built.action);
-    if (e !== undefined) direct?.set(key, e);
-  }
-  return built;
+  return scanAndRemember(req, cfg, prep, stats, direct, key);
 }
 
 /** A compile whose dependency list the compile itself can write (not -MMD's, which leaves out system headers). */
