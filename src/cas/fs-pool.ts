@@ -107,6 +107,8 @@ export class FsPool {
       this.settle(t);
       t.reject(lostError(t, 'the pool was closed'));
     }
+    // terminate() refs the worker until it exits (a reply that arrives
+    // meanwhile must not unref it: see the message handler).
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
@@ -194,7 +196,11 @@ export class FsPool {
       const t = slot.task;
       if (t?.id !== reply.id) return; // cannot happen: one task at a time
       slot.task = undefined;
-      worker.unref();
+      // Idle: no longer holds the process up. Not once closing, though:
+      // terminate() refs the worker so that the exit it waits for keeps the
+      // event loop alive, and a reply that crossed it must not undo that
+      // (a process whose last work was close() then ended with it pending).
+      if (!this.closed) worker.unref();
       this.settle(t);
       if (reply.ok) t.resolve(reply.value);
       else if (reply.aborted)

@@ -4,6 +4,7 @@
 // worker that dies fails its task only.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { chmod, mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises';
@@ -304,5 +305,42 @@ describe('file-system pool: importing and writing blobs', () => {
     const missing = await cas.findMissingBlobs(digests);
     assert.ok(missing.length >= 2, 'the oldest were evicted');
     assert.equal(cas.has(digests[digests.length - 1] ?? digestOf(Buffer.alloc(0))), true);
+  });
+});
+
+describe('file-system pool: closing', () => {
+  it('holds the process until close() ends, even when a reply crosses the close', async () => {
+    // A child whose last work is close(): its worker answers a task while the
+    // child's thread is busy, so the answer is delivered after close() asked
+    // the worker to stop. Answers used to unref the worker again, and the
+    // child could end with close() pending (exit code 13, "unsettled
+    // top-level await"): 2 runs of 5 did before the fix.
+    const pool = new URL('../../src/cas/index.js', import.meta.url).href;
+    const script = `
+      import { FsPool } from ${JSON.stringify(pool)};
+      import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+      import { join } from 'node:path';
+      import { tmpdir } from 'node:os';
+      const root = mkdtempSync(join(tmpdir(), 'specbuild-test-close-'));
+      const pool = new FsPool(1);
+      await pool.remove(join(root, 'none'));
+      const d = join(root, 'd');
+      mkdirSync(d);
+      pool.remove(d, { background: true }).catch(() => undefined);
+      const until = Date.now() + 5000;
+      while (existsSync(d) && Date.now() < until);
+      const t = Date.now() + 50;
+      while (Date.now() < t);
+      await pool.close();
+      rmSync(root, { recursive: true, force: true });
+      console.log('closed');
+    `;
+    await using dir = await tempDir();
+    const file = join(dir.path, 'close.mjs');
+    await writeFile(file, script);
+    for (let i = 0; i < 10; i++) {
+      const r = spawnSync(process.execPath, [file], { encoding: 'utf8' });
+      assert.deepEqual([r.status, r.stdout, r.stderr], [0, 'closed\n', ''], `run ${i + 1}`);
+    }
   });
 });
