@@ -7,13 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { access, constants as fsConstants, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { create } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { SpecbuildError, type EventSink } from '../core/index.js';
-import { uploadMissing, type Uploads } from '../cas/index.js';
+import { uploadMissing, type UploadItem, type Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
   buildTree,
+  checkActionResult,
   digestKey,
+  digestOf,
   EMPTY_DIGEST,
   encodeAction,
   hostPlatform,
@@ -33,7 +35,13 @@ import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
 import type { StatCache } from './stat-cache.js';
-import { directKey, type DirectCache, type DirectEntry, type DirectFile } from './direct-cache.js';
+import {
+  directKey,
+  MAX_REMEMBERED_RESULT,
+  type DirectCache,
+  type DirectEntry,
+  type DirectFile,
+} from './direct-cache.js';
 import {
   absentCandidates,
   firstPresent,
@@ -160,6 +168,8 @@ export type CcReply =
       stderr: Uint8Array;
       /** Milliseconds per phase, for SPECBUILD_VERBOSE. */
       phases: Partial<Record<WrapPhase, number>>;
+      /** A hit answered from direct mode's memory of the result (the action cache not asked). */
+      remembered?: boolean;
     };
 
 export interface CcContext {
@@ -315,6 +325,10 @@ export interface BuiltAction {
   outputs: string[];
   /** How the inputs were found: a -M scan, direct mode's memory, the compile itself, or a link trace. */
   deps: 'scan' | 'direct' | 'compile' | 'trace';
+  /** The result direct mode remembers for this action (used when its outputs are on this machine). */
+  known?: ActionResult;
+  /** Keeps a successful result with direct mode's entry for this action. */
+  remember?: (result: ActionResult) => void;
 }
 
 /** A recognised compile or link: everything of its action but the input files. */
@@ -480,16 +494,19 @@ async function checkEntry(
  */
 function reuseAction(
   prep: PreparedCommand,
-  entry: DirectEntry | undefined,
+  entry: DirectEntry,
   files: DirectFile[],
+  direct: DirectCache,
 ): BuiltAction {
-  const known = entry?.action === undefined ? undefined : parseDigestString(entry.action);
+  const known = entry.action === undefined ? undefined : parseDigestString(entry.action);
   if (known === undefined) {
     const built = finishAction(prep, files, 'direct');
-    if (entry !== undefined) entry.action = digestKey(built.action);
-    return built;
+    entry.action = digestKey(built.action);
+    direct.changed();
+    return { ...built, remember: rememberIn(direct, entry, built.action) };
   }
   let full: BuiltAction | undefined;
+  const result = decodeResult(entry.result);
   return {
     action: known,
     outputs: [...prep.spec.outputs],
@@ -498,6 +515,53 @@ function reuseAction(
       full ??= finishAction(prep, files, 'direct');
       return full.uploads;
     },
+    ...(result === undefined ? {} : { known: result }),
+    remember: rememberIn(direct, entry, known),
+  };
+}
+
+/**
+ * A result as direct mode keeps it: a successful one of output files only
+ * (a compile's), as its message in base64; undefined for any other.
+ */
+function encodeResult(r: ActionResult): string | undefined {
+  /* eslint-disable @typescript-eslint/no-deprecated -- older peers' symlink lists */
+  const plain =
+    r.exitCode === 0 &&
+    r.outputDirectories.length === 0 &&
+    r.outputSymlinks.length === 0 &&
+    r.outputFileSymlinks.length === 0 &&
+    r.outputDirectorySymlinks.length === 0;
+  /* eslint-enable @typescript-eslint/no-deprecated */
+  if (!plain) return undefined;
+  const text = Buffer.from(toBinary(ActionResultSchema, r)).toString('base64');
+  return text.length <= MAX_REMEMBERED_RESULT ? text : undefined;
+}
+
+/** A remembered result, or undefined when there is none or it does not decode as one. */
+function decodeResult(text: string | undefined): ActionResult | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const r = fromBinary(ActionResultSchema, Buffer.from(text, 'base64'));
+    checkActionResult(r);
+    return encodeResult(r) === undefined ? undefined : r;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps `action`'s result with `entry` (as its result, the action now its action). */
+function rememberIn(
+  direct: DirectCache,
+  entry: DirectEntry,
+  action: Digest,
+): (result: ActionResult) => void {
+  return (result) => {
+    const text = encodeResult(result);
+    if (text === undefined) return;
+    entry.action = digestKey(action);
+    entry.result = text;
+    direct.changed();
   };
 }
 
@@ -591,9 +655,9 @@ export async function buildCompileAction(
   const key =
     direct !== undefined && cfg.direct ? await directKeyOf(req, cfg, prep, stats) : undefined;
   const entry = key === undefined ? undefined : direct?.get(key);
-  if (entry !== undefined) {
+  if (entry !== undefined && direct !== undefined) {
     const checked = await checkEntry(entry, stats);
-    if (checked.state === 'fresh') return reuseAction(prep, entry, checked.now);
+    if (checked.state === 'fresh') return reuseAction(prep, entry, checked.now, direct);
   }
   return scanAndRemember(req, cfg, prep, stats, direct, key);
 }
@@ -610,9 +674,12 @@ async function scanAndRemember(
   const inputs = await scanInputs(req, cfg, prep, stats);
   if ('local' in inputs) return inputs;
   const built = finishAction(prep, inputs, 'scan');
-  if (key !== undefined) {
+  if (key !== undefined && direct !== undefined) {
     const e = await entryOf(prep, req.cwd, inputs, built.action);
-    if (e !== undefined) direct?.set(key, e);
+    if (e !== undefined) {
+      direct.set(key, e);
+      return { ...built, remember: rememberIn(direct, e, built.action) };
+    }
   }
   return built;
 }
@@ -686,14 +753,23 @@ export async function handleCompile(
     if ('local' in built) return { kind: 'local', reason: built.local };
     if ('kind' in built) return built;
     clock.end(built.deps === 'direct' ? 'action-direct' : 'action');
-    const ran = await runAction(ep, built.action, built.uploads, {
+    const { result, remembered, ...ran } = await runAction(ep, built.action, () => built.uploads, {
       cwd: req.cwd,
       outputs: built.outputs,
       signal,
       clock,
       runHere: here ? () => runAndUpload(req, prep, built, ep, signal) : undefined,
+      known: built.known,
     });
-    return { kind: 'done', action: built.action, deps: built.deps, phases: clock.phases, ...ran };
+    if (!remembered) built.remember?.(result);
+    return {
+      kind: 'done',
+      action: built.action,
+      deps: built.deps,
+      phases: clock.phases,
+      remembered,
+      ...ran,
+    };
   } catch (e) {
     // Whatever failed (a header gone mid-build, the server), the compile runs here.
     return { kind: 'fallback', error: SpecbuildError.from(e) };
@@ -720,7 +796,8 @@ async function decideCompile(
   const key = direct === undefined ? undefined : await directKeyOf(req, cfg, prep, stats);
   const entry = key === undefined ? undefined : direct?.get(key);
   const checked = entry === undefined ? undefined : await checkEntry(entry, stats);
-  if (checked?.state === 'fresh') return reuseAction(prep, entry, checked.now);
+  if (checked?.state === 'fresh' && entry !== undefined && direct !== undefined)
+    return reuseAction(prep, entry, checked.now, direct);
   if (here && canCompileOnce(prep.parsed)) {
     let once: boolean;
     if (checked?.state === 'stale') {
@@ -798,11 +875,13 @@ async function compileOnce(
     const inputs = await digestAll([parsed.source, ...depsOf(listed)], req.cwd, cfg, ctx.statCache);
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
-    await storeResult(ep, built, req.cwd, ran, signal);
+    const result = await storeResult(ep, built, req.cwd, ran, signal);
     clock.end('upload');
     if (key !== undefined) {
       const e = await entryOf(prep, req.cwd, inputs, built.action);
-      if (e !== undefined) ctx.directCache?.set(key, e);
+      const text = encodeResult(result);
+      if (e !== undefined)
+        ctx.directCache?.set(key, text === undefined ? e : { ...e, result: text });
     }
     return reply(built.action);
   } finally {
@@ -850,7 +929,10 @@ async function runAndUpload(
 /**
  * Stores what a run here made: the action, its command and inputs (so that
  * it can be recorded and primed like an executed one), its outputs, and,
- * when it exited 0, its result in the action cache.
+ * when it exited 0, its result in the action cache. All the blobs go in one
+ * FindMissingBlobs and one batch write (three calls in all with the result,
+ * where inputs and outputs used to be written separately: four), since each
+ * call costs the server more than the bytes of a compile's blobs do.
  */
 async function storeResult(
   ep: RemoteEndpoint,
@@ -860,31 +942,30 @@ async function storeResult(
   signal: AbortSignal | undefined,
 ): Promise<ActionResult> {
   const result = create(ActionResultSchema, { exitCode: ran.code });
-  const blobs: Uint8Array[] = [ran.stdout, ran.stderr];
-  const files: { path: string; executable: boolean }[] = [];
+  // A failed run stores its stdout and stderr only (the caller shows them; nothing is cached).
+  const blobs: Uploads = ran.code === 0 ? new Map(built.uploads) : new Map<string, UploadItem>();
+  const add = (bytes: Uint8Array): Digest => {
+    const digest = digestOf(bytes);
+    blobs.set(digestKey(digest), { digest, bytes });
+    return digest;
+  };
+  result.stdoutDigest = toPb(add(ran.stdout));
+  result.stderrDigest = toPb(add(ran.stderr));
   for (const o of built.outputs) {
     const path = join(cwd, o);
     const data = await readFile(path).catch(() => undefined);
-    if (data !== undefined) {
-      // A linked program keeps its executable bit when it comes back from the cache.
-      const executable = ((await stat(path)).mode & 0o111) !== 0;
-      files.push({ path: o, executable });
-      blobs.push(data);
-    }
-  }
-  if (ran.code === 0) await uploadMissing(ep.cas, built.uploads, { signal });
-  const digests = await ep.cas.writeBlobs(blobs);
-  result.stdoutDigest = toPb(digests[0] as Digest);
-  result.stderrDigest = toPb(digests[1] as Digest);
-  files.forEach((f, i) => {
+    if (data === undefined) continue;
+    // A linked program keeps its executable bit when it comes back from the cache.
+    const executable = ((await stat(path)).mode & 0o111) !== 0;
     result.outputFiles.push({
       $typeName: 'build.bazel.remote.execution.v2.OutputFile',
-      path: f.path,
-      digest: toPb(digests[i + 2] as Digest),
-      isExecutable: f.executable,
+      path: o,
+      digest: toPb(add(data)),
+      isExecutable: executable,
       contents: new Uint8Array(0),
     });
-  });
+  }
+  await uploadMissing(ep.cas, blobs, { signal });
   if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result, { signal });
   return result;
 }

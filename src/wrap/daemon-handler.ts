@@ -92,6 +92,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
           deps: r.deps,
           ms: ms(),
           worker,
+          remembered: r.remembered,
         }),
       );
       reply.stdout(r.stdout);

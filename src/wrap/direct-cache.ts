@@ -27,7 +27,16 @@ export interface DirectEntry {
   absent: string[];
   /** The action digest (HASH/SIZE) these files gave, while they are unchanged. */
   action?: string;
+  /**
+   * That action's successful result (its ActionResult message, base64), as
+   * stored or found: a later hit on a server on this machine copies the
+   * outputs from its blob directory without asking its action cache.
+   */
+  result?: string;
 }
+
+/** The largest remembered result (base64 characters); a compile's is about 200. */
+export const MAX_REMEMBERED_RESULT = 64 * 1024;
 
 function isDirectEntry(v: unknown): v is DirectEntry {
   if (typeof v !== 'object' || v === null) return false;
@@ -38,7 +47,12 @@ function isDirectEntry(v: unknown): v is DirectEntry {
     Array.isArray(e.absent) &&
     e.absent.every((p) => typeof p === 'string') &&
     (e.action === undefined ||
-      (typeof e.action === 'string' && /^[0-9a-f]{64}\/\d+$/.test(e.action)))
+      (typeof e.action === 'string' && /^[0-9a-f]{64}\/\d+$/.test(e.action))) &&
+    (e.result === undefined ||
+      (typeof e.result === 'string' &&
+        e.action !== undefined &&
+        e.result.length <= MAX_REMEMBERED_RESULT &&
+        /^[A-Za-z0-9+/]*={0,2}$/.test(e.result)))
   );
 }
 
@@ -104,6 +118,11 @@ export class DirectCache {
       if (oldest === undefined) break;
       this.entries.delete(oldest);
     }
+    this.dirty = true;
+  }
+
+  /** Says that an entry got from get() was changed in place (saved next time). */
+  changed(): void {
     this.dirty = true;
   }
 

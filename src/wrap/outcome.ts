@@ -13,7 +13,14 @@ export type WrapOutcome = 'hit' | 'miss' | 'local' | 'fallback';
 
 /** The steps of one wrapped run, in order. */
 export type WrapPhase =
-  'action' | 'action-direct' | 'lookup' | 'upload' | 'execute' | 'local-run' | 'outputs';
+  | 'action'
+  | 'action-direct'
+  | 'lookup'
+  | 'remembered'
+  | 'upload'
+  | 'execute'
+  | 'local-run'
+  | 'outputs';
 
 export interface WrapPhaseEvent {
   type: 'wrap-phase';
@@ -61,6 +68,8 @@ export interface LogEntry {
   error?: SpecbuildError;
   /** Which of the daemon's worker threads answered (daemon-pool.ts). */
   worker?: number;
+  /** A hit answered from direct mode's memory of the result, the action cache not asked. */
+  remembered?: boolean;
 }
 
 /** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
@@ -73,5 +82,6 @@ export function logLine(e: LogEntry): string {
     ...(e.deps === undefined ? {} : { deps: e.deps }),
     ...(e.error === undefined ? {} : { error: e.error.code }),
     ...(e.worker === undefined ? {} : { worker: e.worker }),
+    ...(e.remembered === true ? { remembered: true } : {}),
   })}\n`;
 }

@@ -2,6 +2,9 @@
 // Command and Action in the shape the server's REAPI version wants, and one
 // run through the action cache or remote execution, with the outputs written
 // into place and stdout/stderr fetched.
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SpecbuildError, type EventSink } from '../core/index.js';
 import { uploadMissing, type Uploads } from '../cas/index.js';
 import {
@@ -32,6 +35,10 @@ export interface RunOutcome {
   exitCode: number;
   stdout: Uint8Array;
   stderr: Uint8Array;
+  /** The result the outputs came from. */
+  result: ActionResult;
+  /** True when that was `known` (the action cache was not asked). */
+  remembered: boolean;
 }
 
 export interface RunOptions {
@@ -50,6 +57,38 @@ export interface RunOptions {
    * and returns its result, its outputs already in place.
    */
   runHere?: () => Promise<ActionResult>;
+  /**
+   * A result already known for this action (direct mode's memory). Used
+   * without asking the action cache when the server is on this machine and
+   * its blob directory holds every blob of it: the outputs are then copied
+   * from there, the same bytes a lookup would have named.
+   */
+  known?: ActionResult;
+}
+
+/** Whether every blob of `result` is in the blob directory `objects`, with its size. */
+function allLocal(objects: string, result: ActionResult): boolean {
+  const digests = [
+    ...result.outputFiles.map((f) => f.digest),
+    result.stdoutDigest,
+    result.stderrDigest,
+  ];
+  for (const pb of digests) {
+    if (pb === undefined) continue;
+    const d = fromPb(pb);
+    if (d.size === 0) continue;
+    const st = statSync(join(objects, d.hash.slice(0, 2), d.hash), { throwIfNoEntry: false });
+    if (st?.isFile() !== true || st.size !== d.size) return false;
+  }
+  return true;
+}
+
+/** A blob of the result from the blob directory `objects`. */
+async function localBlob(objects: string, d: Digest): Promise<Uint8Array> {
+  const data = await readFile(join(objects, d.hash.slice(0, 2), d.hash));
+  if (data.byteLength !== d.size)
+    throw new SpecbuildError('remote/protocol', `blob ${d.hash} changed size in ${objects}`);
+  return data;
 }
 
 /**
@@ -59,7 +98,8 @@ export interface RunOptions {
 export async function runAction(
   ep: RemoteEndpoint,
   action: Digest,
-  uploads: Uploads,
+  /** The action's blobs, or how to get them: only a miss sent to the server needs them. */
+  uploads: Uploads | (() => Uploads),
   opts: RunOptions,
 ): Promise<RunOutcome> {
   const clock = opts.clock ?? new PhaseClock(opts.events);
@@ -67,6 +107,26 @@ export async function runAction(
   // Hits are the common case and must stay cheapest: what the server lacks
   // is asked only after a miss (asking alongside the lookup saved a round
   // trip on misses but slowed every hit's lookup by a few milliseconds).
+  const objects = ep.localObjects;
+  if (opts.known !== undefined && objects !== undefined && allLocal(objects, opts.known)) {
+    const known = opts.known;
+    await writeOutputs(ep.cas, known, opts.cwd, opts.outputs, objects);
+    const blob = async (pb: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> => {
+      const d = pb === undefined ? undefined : fromPb(pb);
+      return raw.byteLength > 0 || d === undefined || d.size === 0 ? raw : localBlob(objects, d);
+    };
+    const stdout = await blob(known.stdoutDigest, known.stdoutRaw);
+    const stderr = await blob(known.stderrDigest, known.stderrRaw);
+    clock.end('remembered');
+    return {
+      outcome: 'hit',
+      exitCode: known.exitCode,
+      stdout,
+      stderr,
+      result: known,
+      remembered: true,
+    };
+  }
   let result = await ep.actionCache.getActionResult(action, { signal });
   clock.end('lookup');
   const outcome = result === undefined ? 'miss' : 'hit';
@@ -81,7 +141,7 @@ export async function runAction(
         'remote/unsupported',
         `${ep.connection.target.text} does not execute actions`,
       );
-    await uploadMissing(ep.cas, uploads, { signal });
+    await uploadMissing(ep.cas, typeof uploads === 'function' ? uploads() : uploads, { signal });
     clock.end('upload');
     const ran = await ep.executor.execute(action, { signal, cacheChecked: true });
     clock.end('execute');
@@ -96,5 +156,5 @@ export async function runAction(
   const stdout = await blob(result.stdoutDigest, result.stdoutRaw);
   const stderr = await blob(result.stderrDigest, result.stderrRaw);
   clock.end('outputs');
-  return { outcome, exitCode: result.exitCode, stdout, stderr };
+  return { outcome, exitCode: result.exitCode, stdout, stderr, result, remembered: false };
 }

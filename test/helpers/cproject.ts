@@ -30,6 +30,8 @@ export interface LogLine {
   deps?: string;
   /** The error code of a fallback. */
   error?: string;
+  /** A hit answered from direct mode's memory of the result. */
+  remembered?: boolean;
   /** The daemon worker thread that answered (absent when the client decided). */
   worker?: number;
 }

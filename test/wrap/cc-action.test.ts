@@ -396,6 +396,32 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     writeFileSync(file, '{"broken');
     assert.equal((await DirectCache.load(file)).size, 0);
   });
+
+  it('keeps a remembered result only with its action, and drops a malformed one on load', async () => {
+    await using dir = await tempDir();
+    const file = join(dir.path, 'direct.json');
+    const f = { path: '/x.h', hash: 'a'.repeat(64), size: 3, executable: false };
+    const action = `${'b'.repeat(64)}/140`;
+    const good = { files: [f], absent: [], action, result: 'CAAS' };
+    const entries = {
+      ['1'.repeat(64)]: good,
+      ['2'.repeat(64)]: { files: [f], absent: [], result: 'CAAS' }, // no action
+      ['3'.repeat(64)]: { ...good, result: 'not base64!' },
+      ['4'.repeat(64)]: { ...good, result: 'A'.repeat(64 * 1024 + 4) }, // too long
+      ['5'.repeat(64)]: { ...good, result: 7 },
+    };
+    writeFileSync(file, JSON.stringify(entries));
+    const c = await DirectCache.load(file);
+    assert.equal(c.size, 1);
+    assert.deepEqual(c.get('1'.repeat(64)), good);
+    // A change in place is saved once said.
+    const e = c.get('1'.repeat(64));
+    assert.ok(e !== undefined);
+    e.result = 'CAES';
+    c.changed();
+    await c.save();
+    assert.equal((await DirectCache.load(file)).get('1'.repeat(64))?.result, 'CAES');
+  });
 });
 
 describe('linkerInputs', () => {

@@ -7,10 +7,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { ActionSchema, digestKey, fromPb, parseDigestString } from '../../src/reapi/index.js';
+import {
+  ActionSchema,
+  digestKey,
+  digestOf,
+  fromPb,
+  parseDigestString,
+} from '../../src/reapi/index.js';
 import { LocalCas } from '../../src/cas/index.js';
 import { RemoteEndpoint } from '../../src/remote/index.js';
 import { startCliServer } from '../helpers/cli-server.js';
@@ -115,9 +121,11 @@ describe('specbuild-cc with a server on this machine', () => {
       writeFileSync(run.log, '');
       makeWithWrapper(run.proj, run.env);
       const second = readWrapperLog(run.log).filter(isCompile);
+      // Each result was remembered when it was stored (or found): the
+      // action cache is not even asked.
       assert.deepEqual(
-        second.map((l) => [l.outcome, l.deps]),
-        second.map(() => ['hit', 'direct']),
+        second.map((l) => [l.outcome, l.deps, l.remembered]),
+        second.map(() => ['hit', 'direct', true]),
       );
       assertSameOutputs(run.proj, run.plain);
 
@@ -152,6 +160,49 @@ describe('specbuild-cc with a server on this machine', () => {
         spawnSync(join(run.proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
         'app 2.0.0: 5 20\n',
       );
+
+      // The server's action cache emptied behind the daemon: every hit still
+      // comes from the remembered results, whose blobs are all in its store.
+      rmSync(join(dir.path, 'cache', 'ac', 'entries'), { recursive: true });
+      const rebuild = (): Map<string, unknown[]> => {
+        makeWithWrapper(run.proj, run.env, 'clean');
+        writeFileSync(run.log, '');
+        makeWithWrapper(run.proj, run.env);
+        assert.equal(
+          spawnSync(join(run.proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
+          'app 2.0.0: 5 20\n',
+        );
+        return new Map(
+          [...bySource(readWrapperLog(run.log)).entries()].map(([src, l]) => [
+            src,
+            [l.outcome, l.deps, l.remembered ?? false],
+          ]),
+        );
+      };
+      assert.deepEqual(
+        rebuild(),
+        new Map([
+          ['lib/add.c', ['hit', 'direct', true]],
+          ['lib/mul.c', ['hit', 'direct', true]],
+          ['src/appxx.cpp', ['hit', 'direct', true]],
+          ['src/main.c', ['hit', 'direct', true]],
+        ]),
+      );
+      // An output's blob gone from the store: that result is not used; the
+      // action cache (emptied) is asked, and the compile runs here again.
+      const addObject = digestOf(readFileSync(join(run.proj, 'build', 'add.o')));
+      const objects = join(dir.path, 'cache', 'cas', 'objects');
+      rmSync(join(objects, addObject.hash.slice(0, 2), addObject.hash));
+      assert.deepEqual(
+        rebuild(),
+        new Map([
+          ['lib/add.c', ['miss', 'direct', false]],
+          ['lib/mul.c', ['hit', 'direct', true]],
+          ['src/appxx.cpp', ['hit', 'direct', true]],
+          ['src/main.c', ['hit', 'direct', true]],
+        ]),
+      );
+      assert.equal(existsSync(join(objects, addObject.hash.slice(0, 2), addObject.hash)), true);
     } finally {
       await stopDaemonsUnder(dir.path);
       await once.stop();
