@@ -48,7 +48,7 @@ const helpers = [
     flags: [
       '-std=gnu11',
       `-DSPECBUILD_NODE=${cString(process.execPath)}`,
-      `-DSPECBUILD_DAEMON_JS=${cString(resolve(root, 'dist/src/cli/daemon-main.js'))}`,
+      `-DSPECBUILD_DAEMON_JS=${cString(resolve(root, 'dist/src/cli/daemon-main.bundle.js'))}`,
       `-DSPECBUILD_BUILD_ID=${cString(buildId())}`,
     ],
     links: ['dist/native/specbuild-cc', 'dist/native/specbuild-exec'],

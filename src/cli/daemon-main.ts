@@ -38,7 +38,12 @@ async function main(): Promise<void> {
   } else {
     const data: DaemonWorkerData = { wrapDir, warned: new SharedOnce().buffer };
     const pool = startWorkerPool({
-      url: new URL('./daemon-worker.js', import.meta.url),
+      // Run from its bundle (scripts/bundle-daemon.js, as the native client
+      // does), the workers run the worker's bundle beside it.
+      url: new URL(
+        import.meta.url.endsWith('.bundle.js') ? './daemon-worker.bundle.js' : './daemon-worker.js',
+        import.meta.url,
+      ),
       size: workers,
       data,
     });

@@ -320,8 +320,7 @@ describe('file-system pool: closing', () => {
       import { FsPool } from ${JSON.stringify(pool)};
       import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
       import { join } from 'node:path';
-      import { tmpdir } from 'node:os';
-      const root = mkdtempSync(join(tmpdir(), 'specbuild-test-close-'));
+      const root = mkdtempSync(join(process.argv[2], 'run-'));
       const pool = new FsPool(1);
       await pool.remove(join(root, 'none'));
       const d = join(root, 'd');
@@ -339,7 +338,7 @@ describe('file-system pool: closing', () => {
     const file = join(dir.path, 'close.mjs');
     await writeFile(file, script);
     for (let i = 0; i < 10; i++) {
-      const r = spawnSync(process.execPath, [file], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [file, dir.path], { encoding: 'utf8' });
       assert.deepEqual([r.status, r.stdout, r.stderr], [0, 'closed\n', ''], `run ${i + 1}`);
     }
   });

@@ -18,7 +18,10 @@ export function daemonsUnder(dir: string): number[] {
     }
     const i = argv.indexOf('--socket');
     const socket = i >= 0 ? argv[i + 1] : undefined;
-    if (argv.some((a) => a.endsWith('daemon-main.js')) && socket?.startsWith(prefix) === true)
+    if (
+      argv.some((a) => /daemon-main(\.bundle)?\.js$/.test(a)) &&
+      socket?.startsWith(prefix) === true
+    )
       pids.push(Number(name));
   }
   return pids;
