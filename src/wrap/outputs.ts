@@ -3,7 +3,15 @@
 // never sees half an output. Only outputs the action declared are written:
 // a result from a server cannot put files anywhere else.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -31,22 +39,54 @@ import {
 const WHOLE_READ_MAX = 4 * 1024 * 1024;
 
 /**
- * Copies a blob from the server's blob directory on this machine (a copy,
- * never a link: the blob must stay as it is); false when it is not there
- * or not of the size named (the output is then read over gRPC).
+ * Puts a blob from the server's blob directory on this machine at `dest`:
+ * copied beside it (a copy, never a link: the blob must stay as it is),
+ * its mode set, renamed over it. False, and nothing left, when the blob is
+ * not there or not of the size named (the output is then read over gRPC).
+ * Synchronous: five small system calls, where fs.promises' round trips
+ * through libuv's thread pool made up most of a hit's output phase (1.9 ms
+ * of a 3.5 ms hit, measured on the 2-core VM; the daemon's worker threads
+ * already stat synchronously for the same reason).
  */
-async function copyLocalBlob(objects: string, d: Digest, dest: string): Promise<boolean> {
+function placeLocalBlob(objects: string, d: Digest, dest: string, mode: number): boolean {
   const src = join(objects, d.hash.slice(0, 2), d.hash);
+  const tmp = tempBeside(dest);
   try {
-    await copyFile(src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    mkdirSync(dirname(dest), { recursive: true });
+    copyFileSync(src, tmp, COPY_FLAGS);
+    if (statSync(tmp).size !== d.size) throw new Error('size');
+    chmodSync(tmp, mode);
+    renameSync(tmp, dest);
+    return true;
   } catch {
-    await rm(dest, { force: true });
+    rmSync(tmp, { force: true });
     return false;
   }
-  if ((await stat(dest)).size === d.size) return true;
-  await rm(dest, { force: true });
-  return false;
 }
+
+/** placeLocalBlob for a large blob, whose copy must not hold up the thread's other requests. */
+async function placeLocalBlobAsync(
+  objects: string,
+  d: Digest,
+  dest: string,
+  mode: number,
+): Promise<boolean> {
+  const src = join(objects, d.hash.slice(0, 2), d.hash);
+  const tmp = tempBeside(dest);
+  try {
+    await mkdir(dirname(dest), { recursive: true });
+    await copyFile(src, tmp, COPY_FLAGS);
+    if ((await stat(tmp)).size !== d.size) throw new Error('size');
+    await chmod(tmp, mode);
+    await rename(tmp, dest);
+    return true;
+  } catch {
+    await rm(tmp, { force: true });
+    return false;
+  }
+}
+
+const COPY_FLAGS = constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE;
 
 function tempBeside(path: string): string {
   return join(dirname(path), `.${randomBytes(6).toString('hex')}.specbuild-tmp`);
@@ -78,15 +118,19 @@ export async function writeOutputs(
   }
   for (const f of result.outputFiles) {
     const dest = join(workDir, f.path);
-    await mkdir(dirname(dest), { recursive: true });
-    const tmp = tempBeside(dest);
     const d = fromPb(f.digest, `output ${f.path}`);
     const mode = f.isExecutable ? 0o755 : 0o644;
     if (
-      (localObjects !== undefined && (await copyLocalBlob(localObjects, d, tmp))) ||
-      (d.size <= WHOLE_READ_MAX &&
-        (await writeFile(tmp, await cas.readBlob(d), { flag: 'wx', mode }).then(() => true)))
-    ) {
+      localObjects !== undefined &&
+      (d.size <= WHOLE_READ_MAX
+        ? placeLocalBlob(localObjects, d, dest, mode)
+        : await placeLocalBlobAsync(localObjects, d, dest, mode))
+    )
+      continue;
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = tempBeside(dest);
+    if (d.size <= WHOLE_READ_MAX) {
+      await writeFile(tmp, await cas.readBlob(d), { flag: 'wx', mode });
       await chmod(tmp, mode);
       await rename(tmp, dest);
       continue;
