@@ -210,7 +210,7 @@ describe('specbuild-cc with a server on this machine', () => {
     }
   });
 
-  it('scans first, and finds the stored result, for a command SPECBUILD_KNOWN_COMMANDS lists', async () => {
+  it('scans first, and finds the stored result, for a command listed in SPECBUILD_KNOWN_COMMANDS or stored on the server; compiles once a command never stored', async () => {
     await using dir = await tempDir();
     const server = await startCliServer(join(dir.path, 'cache'), {
       listen: `unix:${join(dir.path, 'reapi.sock')}`,
@@ -227,9 +227,17 @@ describe('specbuild-cc with a server on this machine', () => {
         commands.push(digestKey(fromPb(action.commandDigest)));
       }
       const known = join(dir.path, 'known-commands');
-      // All but add.c's.
-      const left = first.findIndex((l) => sourceOf(l) === 'lib/add.c');
-      writeFileSync(known, commands.filter((_, i) => i !== left).join('\n') + '\n');
+      // All but add.c's and mul.c's.
+      const unlisted = new Set(['lib/add.c', 'lib/mul.c']);
+      writeFileSync(
+        known,
+        commands.filter((_, i) => !unlisted.has(sourceOf(first[i] as LogLine))).join('\n') + '\n',
+      );
+      // add.c's Command leaves the server: as far as it can tell, never stored.
+      const addCommand = parseDigestString(
+        commands[first.findIndex((l) => sourceOf(l) === 'lib/add.c')] ?? '',
+      );
+      rmSync(cas.pathOf(addCommand));
 
       // A new daemon and memory (as in each element build): only direct mode's memory is gone.
       makeWithWrapper(run.proj, run.env, 'clean');
@@ -245,8 +253,9 @@ describe('specbuild-cc with a server on this machine', () => {
         .map(([src, l]) => [src, l.outcome, l.deps])
         .sort();
       assert.deepEqual(again, [
-        // Not listed: compiled here again, to the same action.
+        // Neither listed nor on the server: compiled here again, to the same action.
         ['lib/add.c', 'miss', 'compile'],
+        // Not listed, but its Command is on the server: scanned, and found.
         ['lib/mul.c', 'hit', 'scan'],
         ['src/appxx.cpp', 'hit', 'scan'],
         ['src/main.c', 'hit', 'scan'],
