@@ -27,6 +27,7 @@ const JOBS = process.env.BENCH_JOBS ?? '2';
 /** One fixed path: every variant builds there, so no path differs between them. */
 const DIR = join('/tmp', 'specbuild-realworld-bench');
 const SRC_DIR = join(repoRoot, '.cache', 'debian-src');
+const wrapperLog = join(DIR, 'wrapper.log');
 const specbuildCc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
 /**
  * BENCH_PROJECT: zlib (default), or libpng 1.6.39 built on that zlib
@@ -108,6 +109,21 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
     throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${r.stderr}\n${r.stdout}`);
 }
 
+/** The wrapper log's outcomes counted, e.g. " (51 hit direct remembered, 9 local)"; empty without a log. */
+function outcomes(file: string): string {
+  if (!existsSync(file)) return '';
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const l = JSON.parse(line) as { outcome: string; deps?: string; remembered?: boolean };
+    const k = [l.outcome, l.deps, l.remembered === true ? 'remembered' : undefined]
+      .filter((x) => x !== undefined)
+      .join(' ');
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return ` (${[...counts].map(([k, n]) => `${String(n)} ${k}`).join(', ')})`;
+}
+
 function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
@@ -175,13 +191,15 @@ async function main(): Promise<void> {
             SPECBUILD_COMPILE_HERE: variant === 'specbuild-cold-remote' ? '0' : '1',
           });
           // Starts the daemon (a first wrapped command; it runs locally, being
-          // no compile): \`specbuild-cc\` alone only prints its usage, so this
+          // no compile): `specbuild-cc` alone only prints its usage, so this
           // bench used to start the daemon inside the clock of each empty-cache
           // build. The start is timed apart.
           const t0 = performance.now();
           run(specbuildCc, ['gcc', '--version'], DIR, env);
           if (variant === 'specbuild-cold') daemonStarts.push((performance.now() - t0) / 1000);
           cc = `${specbuildCc} gcc`;
+          // How each compile was answered, for the round's line (not timed apart: one append each).
+          env.SPECBUILD_WRAPPER_LOG = wrapperLog;
         } else if (variant.startsWith('ccache')) {
           if (variant === 'ccache-cold')
             await rm(join(DIR, 'ccache'), { recursive: true, force: true });
@@ -189,6 +207,7 @@ async function main(): Promise<void> {
           cc = 'ccache gcc';
         }
         await rm(work, { recursive: true, force: true });
+        await rm(wrapperLog, { force: true });
         run('cp', ['-a', template, work], DIR);
         const t = performance.now();
         run('make', [`-j${JOBS}`, `CC=${cc}`], work, env);
@@ -205,7 +224,7 @@ async function main(): Promise<void> {
           run('make', [`CC=${cc}`, project.test], work, env);
           tested.add(variant);
         }
-        log(`round ${round + 1} ${variant}: ${seconds.toFixed(2)} s`);
+        log(`round ${round + 1} ${variant}: ${seconds.toFixed(2)} s${outcomes(wrapperLog)}`);
       }
     }
   } finally {
