@@ -115,8 +115,15 @@ function outcomes(file: string): string {
   const counts = new Map<string, number>();
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (line === '') continue;
-    const l = JSON.parse(line) as { outcome: string; deps?: string; remembered?: boolean };
-    const k = [l.outcome, l.deps, l.remembered === true ? 'remembered' : undefined]
+    const l = JSON.parse(line) as {
+      outcome: string;
+      deps?: string;
+      remembered?: boolean;
+      direct?: string;
+    };
+    // What direct mode found, when it was not used.
+    const found = l.direct === undefined || l.direct === 'fresh' ? undefined : `(${l.direct})`;
+    const k = [l.outcome, l.deps, l.remembered === true ? 'remembered' : undefined, found]
       .filter((x) => x !== undefined)
       .join(' ');
     counts.set(k, (counts.get(k) ?? 0) + 1);

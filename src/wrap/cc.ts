@@ -170,6 +170,8 @@ export type CcReply =
       phases: Partial<Record<WrapPhase, number>>;
       /** A hit answered from direct mode's memory of the result (the action cache not asked). */
       remembered?: boolean;
+      /** What direct mode found for a compile (undefined when it is off, and for links). */
+      direct?: DirectState;
     };
 
 export interface CcContext {
@@ -463,16 +465,21 @@ async function directKeyOf(
   ]);
 }
 
-/** A remembered entry's state: every file the same and no shadowing header, some file changed, or gone. */
+/**
+ * A remembered entry's state: every file the same and no shadowing header
+ * (fresh), some file changed or a shadowing header appeared (stale, `why`
+ * says which), or a file gone.
+ */
 async function checkEntry(
   entry: DirectEntry,
   stats: StatCache,
-): Promise<{ state: 'fresh' | 'stale'; now: DirectFile[] } | { state: 'gone' }> {
+): Promise<{ state: 'fresh' | 'stale'; why: DirectState; now: DirectFile[] } | { state: 'gone' }> {
   const now = await Promise.all(
     entry.files.map((f) => stats.digest(f.path).catch(() => undefined)),
   );
   const files: DirectFile[] = [];
-  let same = firstPresent(entry.absent) === undefined;
+  const shadowed = firstPresent(entry.absent) !== undefined;
+  let same = true;
   for (const [i, f] of entry.files.entries()) {
     const n = now[i];
     if (n === undefined) return { state: 'gone' };
@@ -484,8 +491,16 @@ async function checkEntry(
     });
     same &&= n.digest.hash === f.hash && n.digest.size === f.size && n.executable === f.executable;
   }
-  return { state: same ? 'fresh' : 'stale', now: files };
+  const why: DirectState = !same ? 'changed' : shadowed ? 'shadowed' : 'fresh';
+  return { state: why === 'fresh' ? 'fresh' : 'stale', why, now: files };
 }
+
+/**
+ * What direct mode found for a compile, for the log line: its memory
+ * usable (fresh), a listed file changed, a header that would shadow one
+ * appeared, a listed file gone, or no memory of the command at all.
+ */
+export type DirectState = 'fresh' | 'changed' | 'shadowed' | 'gone' | 'none';
 
 /**
  * The action of a fresh direct-mode entry: the digest it remembers (its
@@ -761,11 +776,12 @@ export async function handleCompile(
     if ('local' in prep) return { kind: 'local', reason: prep.local };
     // Results made here: SPECBUILD_CACHE_ONLY, or a server on this machine (unless SPECBUILD_COMPILE_HERE=0).
     const here = cfg.cacheOnly || (cfg.compileHere && ep.executesHere);
+    const found: { direct?: DirectState } = {};
     const built = isCompile(prep)
-      ? await decideCompile(req, cfg, prep, ctx, ep, here, clock, signal)
+      ? await decideCompile(req, cfg, prep, ctx, ep, here, clock, signal, found)
       : await linkAction(req, cfg, prep, ctx.statCache);
     if ('local' in built) return { kind: 'local', reason: built.local };
-    if ('kind' in built) return built;
+    if ('kind' in built) return built.kind === 'done' ? { ...built, direct: found.direct } : built;
     clock.end(built.deps === 'direct' ? 'action-direct' : 'action');
     const { result, remembered, ...ran } = await runAction(ep, built.action, () => built.uploads, {
       cwd: req.cwd,
@@ -782,6 +798,7 @@ export async function handleCompile(
       deps: built.deps,
       phases: clock.phases,
       remembered,
+      direct: found.direct,
       ...ran,
     };
   } catch (e) {
@@ -804,12 +821,16 @@ async function decideCompile(
   here: boolean,
   clock: PhaseClock,
   signal: AbortSignal | undefined,
+  /** Set to what direct mode found (for the log line). */
+  found: { direct?: DirectState },
 ): Promise<BuiltAction | { local: string } | CcReply> {
   const stats = ctx.statCache;
   const direct = cfg.direct ? ctx.directCache : undefined;
   const key = direct === undefined ? undefined : await directKeyOf(req, cfg, prep, stats);
   const entry = key === undefined ? undefined : direct?.get(key);
   const checked = entry === undefined ? undefined : await checkEntry(entry, stats);
+  if (direct !== undefined)
+    found.direct = checked === undefined ? 'none' : checked.state === 'gone' ? 'gone' : checked.why;
   if (checked?.state === 'fresh' && entry !== undefined && direct !== undefined)
     return reuseAction(prep, entry, checked.now, direct);
   if (here && canCompileOnce(prep.parsed)) {

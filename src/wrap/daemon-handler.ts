@@ -93,6 +93,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
           ms: ms(),
           worker,
           remembered: r.remembered,
+          direct: r.direct,
         }),
       );
       reply.stdout(r.stdout);

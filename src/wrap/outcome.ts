@@ -70,6 +70,11 @@ export interface LogEntry {
   worker?: number;
   /** A hit answered from direct mode's memory of the result, the action cache not asked. */
   remembered?: boolean;
+  /**
+   * What direct mode found for a compile: fresh, changed (a listed file),
+   * shadowed (a header appeared before a listed one), gone, or none.
+   */
+  direct?: string;
 }
 
 /** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
@@ -83,5 +88,6 @@ export function logLine(e: LogEntry): string {
     ...(e.error === undefined ? {} : { error: e.error.code }),
     ...(e.worker === undefined ? {} : { worker: e.worker }),
     ...(e.remembered === true ? { remembered: true } : {}),
+    ...(e.direct === undefined ? {} : { direct: e.direct }),
   })}\n`;
 }

@@ -32,6 +32,8 @@ export interface LogLine {
   error?: string;
   /** A hit answered from direct mode's memory of the result. */
   remembered?: boolean;
+  /** What direct mode found: fresh, changed, shadowed, gone or none. */
+  direct?: string;
   /** The daemon worker thread that answered (absent when the client decided). */
   worker?: number;
 }

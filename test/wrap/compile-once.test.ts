@@ -82,6 +82,11 @@ describe('specbuild-cc with a server on this machine', () => {
         // -MMD's .d file leaves out system headers: the list comes from a scan.
         ['src/main.c', 'miss', 'scan'],
       ]);
+      // A new daemon: direct mode knew none of them.
+      assert.deepEqual(
+        compiles.map((l) => l.direct),
+        compiles.map(() => 'none'),
+      );
       assertSameOutputs(run.proj, run.plain);
 
       // The same tree built the other way (scan, then executed by the server), at
@@ -150,12 +155,23 @@ describe('specbuild-cc with a server on this machine', () => {
       makeWithWrapper(run.proj, run.env, 'clean');
       writeFileSync(run.log, '');
       makeWithWrapper(run.proj, run.env);
-      assert.deepEqual(how(readWrapperLog(run.log)), [
+      const afterChange = readWrapperLog(run.log);
+      assert.deepEqual(how(afterChange), [
         ['lib/add.c', 'hit', 'direct'],
         ['lib/mul.c', 'hit', 'direct'],
         ['src/appxx.cpp', 'hit', 'direct'],
         ['src/main.c', 'miss', 'scan'],
       ]);
+      // The log says why main.c could not use direct mode's memory.
+      assert.deepEqual(
+        [...bySource(afterChange).entries()].map(([src, l]) => [src, l.direct]).sort(),
+        [
+          ['lib/add.c', 'fresh'],
+          ['lib/mul.c', 'fresh'],
+          ['src/appxx.cpp', 'fresh'],
+          ['src/main.c', 'changed'],
+        ],
+      );
       assert.equal(
         spawnSync(join(run.proj, 'build', 'app'), { encoding: 'utf8' }).stdout,
         'app 2.0.0: 5 20\n',
