@@ -13,7 +13,7 @@
 // the targets of issue 12.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger, median, round2 } from './common.js';
@@ -28,6 +28,13 @@ const JOBS = process.env.BENCH_JOBS ?? '2';
 const DIR = join('/tmp', 'specbuild-realworld-bench');
 const SRC_DIR = join(repoRoot, '.cache', 'debian-src');
 const wrapperLog = join(DIR, 'wrapper.log');
+/** BENCH_VARIANTS=plain,specbuild-cold,...: only these variants (for a diagnosis; the JSON line then lacks the others). */
+const ONLY =
+  process.env.BENCH_VARIANTS === undefined
+    ? undefined
+    : new Set(process.env.BENCH_VARIANTS.split(',').map((v) => v.trim()));
+/** BENCH_KEEP_LOGS=DIR: each specbuild build's wrapper log is copied there (ROUND-VARIANT.log). */
+const KEEP_LOGS = process.env.BENCH_KEEP_LOGS;
 const specbuildCc = join(repoRoot, 'dist', 'native', 'specbuild-cc');
 /**
  * BENCH_PROJECT: zlib (default), or libpng 1.6.39 built on that zlib
@@ -171,7 +178,7 @@ async function main(): Promise<void> {
   const tested = new Set<Variant>();
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const variant of ORDER) {
+      for (const variant of ORDER.filter((v) => ONLY === undefined || ONLY.has(v))) {
         const env: NodeJS.ProcessEnv = { ...process.env, PATH: basePath };
         let cc = 'gcc';
         if (variant.startsWith('specbuild')) {
@@ -232,6 +239,10 @@ async function main(): Promise<void> {
           tested.add(variant);
         }
         log(`round ${round + 1} ${variant}: ${seconds.toFixed(2)} s${outcomes(wrapperLog)}`);
+        if (KEEP_LOGS !== undefined && existsSync(wrapperLog)) {
+          mkdirSync(KEEP_LOGS, { recursive: true });
+          copyFileSync(wrapperLog, join(KEEP_LOGS, `${String(round + 1)}-${variant}.log`));
+        }
       }
     }
   } finally {
@@ -268,7 +279,7 @@ async function main(): Promise<void> {
         warm_le_ccache_x1_2: specWarm.median <= ccWarm.median * 1.2,
       },
       byte_identical: true,
-      tests_pass: ORDER.length,
+      tests_pass: tested.size,
       runs: ROUNDS,
     }),
   );
