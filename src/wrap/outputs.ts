@@ -38,6 +38,11 @@ import {
 /** Outputs up to this size are read whole (one call) rather than streamed. */
 const WHOLE_READ_MAX = 4 * 1024 * 1024;
 
+/** Where a same-machine server keeps blob `d` (its LocalCas layout: objects/HH/HASH). */
+export function localBlobPath(objects: string, d: Digest): string {
+  return join(objects, d.hash.slice(0, 2), d.hash);
+}
+
 /**
  * Puts a blob from the server's blob directory on this machine at `dest`:
  * copied beside it (a copy, never a link: the blob must stay as it is),
@@ -49,7 +54,7 @@ const WHOLE_READ_MAX = 4 * 1024 * 1024;
  * already stat synchronously for the same reason).
  */
 function placeLocalBlob(objects: string, d: Digest, dest: string, mode: number): boolean {
-  const src = join(objects, d.hash.slice(0, 2), d.hash);
+  const src = localBlobPath(objects, d);
   const tmp = tempBeside(dest);
   try {
     mkdirSync(dirname(dest), { recursive: true });
@@ -71,7 +76,7 @@ async function placeLocalBlobAsync(
   dest: string,
   mode: number,
 ): Promise<boolean> {
-  const src = join(objects, d.hash.slice(0, 2), d.hash);
+  const src = localBlobPath(objects, d);
   const tmp = tempBeside(dest);
   try {
     await mkdir(dirname(dest), { recursive: true });

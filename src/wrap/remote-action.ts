@@ -4,7 +4,6 @@
 // into place and stdout/stderr fetched.
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SpecbuildError, type EventSink } from '../core/index.js';
 import { uploadMissing, type Uploads } from '../cas/index.js';
 import {
@@ -17,7 +16,7 @@ import {
 } from '../reapi/index.js';
 import type { RemoteEndpoint } from '../remote/index.js';
 import { PhaseClock, type WrapEvent } from './outcome.js';
-import { writeOutputs } from './outputs.js';
+import { localBlobPath, writeOutputs } from './outputs.js';
 
 /**
  * Encodes the Action and Command for a server speaking up to `apiHigh`,
@@ -77,7 +76,7 @@ function allLocal(objects: string, result: ActionResult): boolean {
     if (pb === undefined) continue;
     const d = fromPb(pb);
     if (d.size === 0) continue;
-    const st = statSync(join(objects, d.hash.slice(0, 2), d.hash), { throwIfNoEntry: false });
+    const st = statSync(localBlobPath(objects, d), { throwIfNoEntry: false });
     if (st?.isFile() !== true || st.size !== d.size) return false;
   }
   return true;
@@ -85,7 +84,7 @@ function allLocal(objects: string, result: ActionResult): boolean {
 
 /** A blob of the result from the blob directory `objects`. */
 async function localBlob(objects: string, d: Digest): Promise<Uint8Array> {
-  const data = await readFile(join(objects, d.hash.slice(0, 2), d.hash));
+  const data = await readFile(localBlobPath(objects, d));
   if (data.byteLength !== d.size)
     throw new SpecbuildError('remote/protocol', `blob ${d.hash} changed size in ${objects}`);
   return data;
