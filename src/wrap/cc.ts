@@ -445,7 +445,15 @@ async function digestAll(
   });
 }
 
-/** Direct mode's key of a compile: everything but the contents of its headers. */
+/**
+ * Direct mode's key of a compile: everything but the contents of its
+ * headers. Not the user's PATH: it only chose the compiler, whose real path
+ * is here (and its digest is in the command), and the scan and the action
+ * never look anything up through it. Builds vary it between the compiles
+ * of one build (libtool and shells that prepend to it): libpng's compiled
+ * under two PATHs, at random, so with PATH in the key a second build found
+ * no memory of 16-27 of its 51 compiles and scanned them.
+ */
 async function directKeyOf(
   req: CcRequest,
   cfg: CcConfig,
@@ -457,7 +465,8 @@ async function directKeyOf(
     digestKey(prep.command),
     req.argv,
     req.cwd,
-    [...ENV_ALLOW_LIST, 'PATH'].map((k) => req.env.get(k) ?? null),
+    prep.tool.real,
+    ENV_ALLOW_LIST.map((k) => req.env.get(k) ?? null),
     cfg.projectRoot ?? null,
     cfg.depsExclude,
     prep.spec.platform,

@@ -100,7 +100,7 @@ describe('specbuild-cc', () => {
     }
   });
 
-  it('in direct mode rebuilds from the cache without rescanning, byte-identically', async () => {
+  it('in direct mode rebuilds from the cache without rescanning, byte-identically, under another PATH too', async () => {
     await using dir = await tempDir();
     const server = await startCliServer(join(dir.path, 'cache'));
     try {
@@ -119,6 +119,23 @@ describe('specbuild-cc', () => {
         (second.stderr.match(/^specbuild-cc: hit .*\(action-direct /gm) ?? []).length,
         4,
         second.stderr,
+      );
+      assertSameOutputs(proj, plain);
+      // The same compiler found through another PATH (as libtool and shell
+      // start-up files change it between the compiles of one build): the
+      // same memory, no scan.
+      makeWithWrapper(proj, env, 'clean');
+      writeFileSync(log, '');
+      const path = process.env.PATH ?? '/usr/bin:/bin';
+      makeWithWrapper(proj, { ...env, PATH: `${join(dir.path, 'nothing-here')}:${path}:/bin` });
+      assert.deepEqual(
+        readWrapperLog(log)
+          .filter(isCompile)
+          .map((l) => `${sourceOf(l)} ${l.outcome} ${l.deps ?? ''} ${l.direct ?? ''}`)
+          .sort(),
+        ['lib/add.c', 'lib/mul.c', 'src/appxx.cpp', 'src/main.c'].map(
+          (s) => `${s} hit direct fresh`,
+        ),
       );
       assertSameOutputs(proj, plain);
     } finally {
