@@ -8,7 +8,13 @@
 // most 8); 0 does the work on the main thread, as before the pool.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SharedOnce, startDaemon, startWorkerPool, type Daemon } from '../wrap/index.js';
+import {
+  SharedOnce,
+  publishWorkers,
+  startDaemon,
+  startWorkerPool,
+  type Daemon,
+} from '../wrap/index.js';
 import { defaultCacheDir } from './config.js';
 import { SpecbuildError } from '../core/index.js';
 import { daemonWorkerCount, loadDaemonWork, type DaemonWorkerData } from './daemon-work.js';
@@ -46,18 +52,25 @@ async function main(): Promise<void> {
       ),
       size: workers,
       data,
+      socketPath: values.socket,
     });
+    let unpublish: () => Promise<void>;
     try {
       daemon = await startDaemon({
         socketPath: values.socket,
         idleTimeoutMs,
+        activity: pool.activity,
         frameHandler: pool.frameHandler,
       });
+      unpublish = await publishWorkers(values.socket, workers);
     } catch (e) {
       await pool.close(0);
       throw e;
     }
-    finish = () => pool.close();
+    finish = async () => {
+      await unpublish();
+      await pool.close();
+    };
   }
   const stop = (): void => {
     void daemon.close();

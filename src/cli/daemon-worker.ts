@@ -19,7 +19,7 @@ function crashHook(handler: DaemonHandler): DaemonHandler {
   };
 }
 
-const { index, data } = workerData as PoolWorkerData;
-const { wrapDir, warned } = data as DaemonWorkerData;
-const work = await loadDaemonWork(wrapDir, { index, warned });
-servePoolWorker({ handler: crashHook(work.handler), close: work.close });
+const pool = workerData as PoolWorkerData;
+const { wrapDir, warned } = pool.data as DaemonWorkerData;
+const work = await loadDaemonWork(wrapDir, { index: pool.index, warned });
+servePoolWorker({ handler: crashHook(work.handler), close: work.close, pool });

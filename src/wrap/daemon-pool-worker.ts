@@ -4,9 +4,16 @@
 // thread only writes to the client's socket.
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { unreachable } from '../core/index.js';
-import { decodingHandler, type DaemonHandler, type FrameExchange } from './daemon-server.js';
+import {
+  DaemonActivity,
+  decodingHandler,
+  startDaemon,
+  type Daemon,
+  type DaemonHandler,
+  type FrameExchange,
+} from './daemon-server.js';
 import type { DaemonRequest } from './daemon-protocol.js';
-import type { FromWorker, ToWorker } from './daemon-pool.js';
+import type { FromWorker, PoolWorkerData, ToWorker } from './daemon-pool.js';
 
 export interface PoolWorkerOptions {
   handler: DaemonHandler;
@@ -14,6 +21,8 @@ export interface PoolWorkerOptions {
   onError?: (err: unknown, req: DaemonRequest) => void;
   /** Runs when the pool closes (saving caches), before the worker reports that it is done. */
   close?: () => Promise<void> | void;
+  /** This worker's PoolWorkerData: where it listens for clients itself. */
+  pool?: PoolWorkerData;
 }
 
 /** Whether `b` is all of an ArrayBuffer: transferring it then takes no one else's bytes. */
@@ -115,7 +124,8 @@ export function servePoolWorker(opts: PoolWorkerOptions): void {
         running.get(m.id)?.abort();
         return;
       case 'close':
-        void Promise.resolve()
+        void (own ?? Promise.resolve(undefined))
+          .then((d) => d?.close())
           .then(opts.close)
           .catch(() => undefined)
           .then(() => {
@@ -127,6 +137,19 @@ export function servePoolWorker(opts: PoolWorkerOptions): void {
         unreachable(m);
     }
   });
+  // Its own socket, which the native client connects to directly; if it
+  // cannot listen (a path too long, another daemon's worker there), its
+  // clients go through the main thread as before.
+  const { socket, activity } = opts.pool ?? {};
+  const own =
+    socket === undefined || activity === undefined
+      ? undefined
+      : startDaemon({
+          socketPath: socket,
+          idleTimeoutMs: Infinity, // the main thread's timeout ends the daemon
+          activity: new DaemonActivity(activity),
+          frameHandler: handle,
+        }).catch((): Daemon | undefined => undefined);
   const ready: FromWorker = { type: 'ready' };
   port.postMessage(ready);
 }

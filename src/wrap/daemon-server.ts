@@ -70,10 +70,50 @@ export type FrameHandler = (
   exchange: FrameExchange,
 ) => (() => void) | undefined;
 
+/**
+ * Connections counted across the threads of one daemon: its main thread and
+ * the worker threads that listen on sockets of their own (daemon-pool.ts)
+ * all report to it, and the main thread's idle timeout counts them all.
+ */
+export class DaemonActivity {
+  private readonly open: Int32Array;
+  private readonly last: BigInt64Array;
+
+  /** A new table, or (in another thread) the one whose `buffer` was passed. */
+  constructor(readonly buffer = new SharedArrayBuffer(16)) {
+    this.open = new Int32Array(buffer, 0, 1);
+    this.last = new BigInt64Array(buffer, 8, 1);
+  }
+
+  opened(): void {
+    Atomics.add(this.open, 0, 1);
+  }
+
+  closed(): void {
+    Atomics.store(this.last, 0, BigInt(Date.now()));
+    Atomics.sub(this.open, 0, 1);
+  }
+
+  /** Connections open now, in every thread. */
+  get connections(): number {
+    return Atomics.load(this.open, 0);
+  }
+
+  /** When the last connection ended (Date.now()), in any thread; 0 if none did. */
+  get lastEnded(): number {
+    return Number(Atomics.load(this.last, 0));
+  }
+}
+
 interface DaemonBaseOptions {
   socketPath: string;
   /** Close after this long without a connection; default 10 minutes. */
   idleTimeoutMs?: number;
+  /**
+   * Reports this daemon's connections there; the idle timeout then counts
+   * every connection reported there (by worker threads too).
+   */
+  activity?: DaemonActivity;
   /** How often to check that the socket is still ours; default 5 s. */
   watchSocketMs?: number;
 }
@@ -347,7 +387,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const sockets = new Set<Socket>();
   /** Connections whose request has not arrived yet, with their deadlines. */
   const awaiting = new Map<Socket, number>();
-  let lastBusy = performance.now();
+  const activity = opts.activity;
+  let lastBusy = Date.now();
   let idle: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
   let markClosed = (): void => undefined;
@@ -362,23 +403,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       idle = setTimeout(checkIdle, Math.min(Math.max(0, delay), MAX_TIMER_MS));
   };
   const checkIdle = (): void => {
-    if (sockets.size > 0) {
+    if (sockets.size > 0 || (activity?.connections ?? 0) > 0) {
       armIdle(idleMs);
       return;
     }
-    const left = lastBusy + idleMs - performance.now();
+    const left = Math.max(lastBusy, activity?.lastEnded ?? 0) + idleMs - Date.now();
     if (left <= 0) void close();
     else armIdle(left);
   };
 
   const serve = (socket: Socket): void => {
     sockets.add(socket);
+    activity?.opened();
     awaiting.set(socket, performance.now() + REQUEST_TIMEOUT_MS);
     let exchange: SocketExchange | undefined;
     socket.on('close', () => {
       sockets.delete(socket);
+      activity?.closed();
       awaiting.delete(socket);
-      lastBusy = performance.now();
+      lastBusy = Date.now();
       exchange?.closed();
     });
     socket.on('error', () => undefined); // the client went away; 'close' follows

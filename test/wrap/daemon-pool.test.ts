@@ -8,13 +8,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commandHash, encodeRequest } from '../../src/wrap/daemon-protocol.js';
 import { startDaemon } from '../../src/wrap/daemon-server.js';
-import { startWorkerPool } from '../../src/wrap/daemon-pool.js';
+import {
+  publishWorkers,
+  startWorkerPool,
+  workerSocketPath,
+  workersLinkPath,
+} from '../../src/wrap/daemon-pool.js';
 import { SharedOnce } from '../../src/wrap/shared-once.js';
 import { readWrapperLog, specbuildCc } from '../helpers/cproject.js';
 import { daemonsUnder, stopDaemonsUnder } from '../helpers/daemons.js';
@@ -209,7 +214,11 @@ describe('daemon worker pool', () => {
  * script); what the client runs locally is the argv itself, so the words go
  * last, as $0 of \`sh -c\`.
  */
-async function testPool(dir: string, size: number) {
+async function testPool(
+  dir: string,
+  size: number,
+  opts: { ownSockets?: boolean; idleTimeoutMs?: number } = {},
+) {
   const script = join(dir, 'test-worker.mjs');
   const workerJs = pathToFileURL(join(repoRoot, 'dist', 'src', 'wrap', 'daemon-pool-worker.js'));
   writeFileSync(
@@ -218,6 +227,7 @@ async function testPool(dir: string, size: number) {
 import { workerData } from 'node:worker_threads';
 import { servePoolWorker } from ${JSON.stringify(workerJs.href)};
 const { index, data } = workerData;
+const pool = workerData;
 const note = (line) => appendFileSync(data.notes, line + '\\n');
 servePoolWorker({
   handler: async (req, reply) => {
@@ -247,25 +257,43 @@ servePoolWorker({
   },
   onError: (e) => note('error ' + e.message),
   close: () => note('closed ' + index),
+  pool,
 });
 `,
   );
   const notes = join(dir, 'notes');
   writeFileSync(notes, '');
   const crashes: number[] = [];
+  const socketPath = join(dir, 'pool.sock');
   const pool = startWorkerPool({
     url: pathToFileURL(script),
     size,
     data: { notes },
     onCrash: (i) => crashes.push(i),
+    socketPath: opts.ownSockets === true ? socketPath : undefined,
   });
-  const socketPath = join(dir, 'pool.sock');
-  const daemon = await startDaemon({ socketPath, frameHandler: pool.frameHandler });
+  /** Requests that reached the main thread. */
+  let viaMain = 0;
+  const daemon = await startDaemon({
+    socketPath,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    activity: pool.activity,
+    frameHandler: (frame, exchange) => {
+      viaMain++;
+      return pool.frameHandler(frame, exchange);
+    },
+  });
+  const unpublish = opts.ownSockets === true ? await publishWorkers(socketPath, size) : undefined;
   return {
     env: { SPECBUILD_DAEMON_SOCKET: socketPath, SPECBUILD_NO_AUTOSTART: '1' },
+    socketPath,
+    daemon,
     notes: () => readFileSync(notes, 'utf8'),
     crashes,
+    viaMain: () => viaMain,
+    unpublish: () => unpublish?.(),
     async [Symbol.asyncDispose]() {
+      await unpublish?.();
       await daemon.close();
       await pool.close();
     },
@@ -318,6 +346,63 @@ describe('daemon worker pool (test workers)', () => {
       seen.add(w.stdout.toString());
     }
     assert.equal(seen.size, 2);
+  });
+
+  it("sends each command straight to its worker's own socket, by the daemon's hash, past the main thread", async () => {
+    await using dir = await tempDir();
+    await using pool = await testPool(dir.path, 2, { ownSockets: true });
+    await until('both worker sockets', () =>
+      [0, 1].every((i) => existsSync(workerSocketPath(pool.socketPath, i))),
+    );
+    assert.match(readlinkSync(workersLinkPath(pool.socketPath)), /^2:\d+$/);
+    const cwd = realpathSync(dir.path);
+    const whoami = async (i: number): Promise<void> => {
+      const argv = ['sh', '-c', 'exit 9', `-D${String(i)}`, 'whoami'];
+      const w = await run(argv, pool.env, cwd);
+      // The client's hash (C) agrees with the pool's (TypeScript).
+      assert.equal(w.stdout.toString(), `worker ${String(homeWorker(argv, cwd, 2))}\n`);
+    };
+    for (let i = 0; i < 8; i++) await whoami(i);
+    assert.equal(pool.viaMain(), 0);
+
+    // A worker that dies mid-request: its client runs the command itself; the
+    // replacement listens on the same path again (the dead one's socket file
+    // was left behind), and meanwhile its commands go through the main thread.
+    const r = await run(['sh', '-c', 'echo ran; exit 5', 'exit'], pool.env, cwd);
+    assert.deepEqual([r.code, r.stdout.toString()], [5, 'ran\n']);
+    await until('the crash report', () => pool.crashes.length === 1);
+    let direct = false;
+    for (let k = 0; k < 200 && !direct; k++) {
+      const before = pool.viaMain();
+      for (let i = 0; i < 8; i++) await whoami(i);
+      direct = pool.viaMain() === before;
+      if (!direct) await sleep(20);
+    }
+    assert.ok(direct, 'every command went past the main thread again');
+
+    // Without the link (an older daemon), everything goes through the main thread.
+    await pool.unpublish();
+    const before = pool.viaMain();
+    for (let i = 0; i < 4; i++) await whoami(i);
+    assert.equal(pool.viaMain(), before + 4);
+  });
+
+  it("counts the workers' own connections against the main thread's idle timeout", async () => {
+    await using dir = await tempDir();
+    await using pool = await testPool(dir.path, 1, { ownSockets: true, idleTimeoutMs: 300 });
+    await until('the worker socket', () => existsSync(workerSocketPath(pool.socketPath, 0)));
+    let closed = false;
+    void pool.daemon.closed.then(() => {
+      closed = true;
+    });
+    const c = client(['sh', '-c', 'exit 0', 'hang', 'h1'], pool.env);
+    await until('the request to start', () => pool.notes().includes('started h1'));
+    await sleep(900);
+    assert.equal(closed, false, 'closed while a client of a worker was connected');
+    assert.equal(pool.viaMain(), 0);
+    c.child.kill('SIGKILL');
+    await c.done;
+    await until('the idle timeout', () => closed, 5000);
   });
 
   it('hashes only the command, not the environment', () => {

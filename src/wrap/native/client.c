@@ -8,6 +8,11 @@
  * code. It starts the daemon when none answers, and runs the command itself
  * when the daemon says so or cannot be reached: the daemon never fails a build.
  *
+ * A daemon with worker threads has each listen beside its socket (PATH.wK,
+ * their number in the symbolic link PATH.workers): the client sends the
+ * command straight to the worker the daemon would route it to, by the same
+ * hash, and uses PATH itself only when that fails.
+ *
  * Wire format: see src/wrap/daemon-protocol.ts. Environment:
  * SPECBUILD_DAEMON_SOCKET (else daemon-BUILD_ID.sock in $XDG_RUNTIME_DIR/specbuild,
  * $XDG_CACHE_HOME/specbuild or ~/.cache/specbuild), SPECBUILD_NO_AUTOSTART,
@@ -227,23 +232,59 @@ static int reach_daemon(const char *path, char *why, size_t n) {
   return fd;
 }
 
-/* Sends the request and relays the answer: the exit code, -2 if the daemon
- * says to run locally, -1 if the connection broke or spoke nonsense. */
-static int exchange(int fd, const char *cwd, int argc, char **argv) {
-  struct buf b = {0};
-  put(&b, "SBD1\0\0\0\0", 8);
-  put_str(&b, tool);
-  put_str(&b, cwd);
-  put_u32(&b, (uint32_t)(argc - 1));
-  for (int i = 1; i < argc; i++) put_str(&b, argv[i]);
+/* The request frame; *hashed is where the bytes the daemon routes by end
+ * (the tool, directory and arguments: not the environment). */
+static void build_frame(struct buf *b, size_t *hashed, const char *cwd, int argc, char **argv) {
+  put(b, "SBD1\0\0\0\0", 8);
+  put_str(b, tool);
+  put_str(b, cwd);
+  put_u32(b, (uint32_t)(argc - 1));
+  for (int i = 1; i < argc; i++) put_str(b, argv[i]);
+  *hashed = b->len;
   uint32_t envc = 0;
   for (char **e = environ; *e; e++) envc++;
-  put_u32(&b, envc);
-  for (char **e = environ; *e; e++) put_str(&b, *e);
-  le32(b.p + 4, (uint32_t)b.len);
-  int sent = b.len <= UINT32_MAX && write_all(fd, b.p, b.len, 1) == 0;
-  free(b.p);
-  if (!sent) return -1;
+  put_u32(b, envc);
+  for (char **e = environ; *e; e++) put_str(b, *e);
+  le32(b->p + 4, (uint32_t)b->len);
+}
+
+/* commandHash() of daemon-protocol.ts: FNV-1a over the frame's bytes from
+ * the tool to the last argument, then MurmurHash3's finaliser. */
+static uint32_t command_hash(const struct buf *b, size_t end) {
+  uint32_t h = 0x811c9dc5u;
+  for (size_t i = 8; i < end; i++) h = (h ^ (unsigned char)b->p[i]) * 0x01000193u;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+/* The daemon's worker threads listen beside its socket, each on PATH.wK, and
+ * PATH.workers is a symbolic link whose target starts with their number. The
+ * command goes straight to the worker the daemon would route it to, so that
+ * the daemon's main thread does nothing per command; -1 when there is no
+ * such socket to connect to (no daemon, an older one, a worker restarting):
+ * then PATH itself. */
+static int connect_worker(const char *path, uint32_t hash) {
+  char link[SUN_PATH_MAX + 16], target[32], wpath[SUN_PATH_MAX];
+  snprintf(link, sizeof link, "%s.workers", path);
+  ssize_t n = readlink(link, target, sizeof target - 1);
+  if (n <= 0) return -1;
+  target[n] = '\0';
+  char *end;
+  unsigned long k = strtoul(target, &end, 10);
+  if (end == target || k == 0 || k > 256) return -1;
+  int w = snprintf(wpath, sizeof wpath, "%s.w%lu", path, (unsigned long)(hash % k));
+  if (w <= 0 || (size_t)w >= sizeof wpath) return -1;
+  return connect_to(wpath);
+}
+
+/* Sends the request and relays the answer: the exit code, -2 if the daemon
+ * says to run locally, -1 if the connection broke or spoke nonsense. */
+static int exchange(int fd, const struct buf *b) {
+  if (b->len > UINT32_MAX || write_all(fd, b->p, b->len, 1) < 0) return -1;
   char *chunk = malloc(FRAME_CHUNK);
   int result = -1;
   unsigned char h[5];
@@ -358,12 +399,17 @@ int main(int argc, char **argv) {
   }
   char cwd[PATH_MAX], path[SUN_PATH_MAX], why[SUN_PATH_MAX + 200];
   int fd = -1;
+  struct buf frame = {0};
+  size_t hashed = 0;
   if (!getcwd(cwd, sizeof cwd))
     snprintf(why, sizeof why, "cannot get the working directory: %s", strerror(errno));
   else if (socket_path(path, sizeof path, cwd) < 0)
     snprintf(why, sizeof why, "no socket path of at most %zu bytes", SUN_PATH_MAX - 1);
-  else
-    fd = reach_daemon(path, why, sizeof why);
+  else {
+    build_frame(&frame, &hashed, cwd, argc, argv);
+    fd = connect_worker(path, command_hash(&frame, hashed));
+    if (fd < 0) fd = reach_daemon(path, why, sizeof why);
+  }
   if (fd < 0 && !command) {
     fprintf(stderr, "specbuild-exec: daemon unavailable (%s)\n", why);
     fputs("usage: specbuild-exec [OPTION]... -- COMMAND [ARG]...\n", stderr);
@@ -374,8 +420,9 @@ int main(int argc, char **argv) {
             strcmp(tool, "cc") == 0 ? "compiling" : "running");
     run_locally(1);
   }
-  int code = exchange(fd, cwd, argc, argv);
+  int code = exchange(fd, &frame);
   close(fd);
+  free(frame.p);
   if (code >= 0) return code;
   if (!command) {
     fputs("usage: specbuild-exec [OPTION]... -- COMMAND [ARG]...\n", stderr);
