@@ -5,7 +5,9 @@
 // (daemon-worker.ts) does the work, each with its own warm state.
 // Usage: daemon-main.js --socket PATH [--idle-timeout-ms N]
 // SPECBUILD_DAEMON_WORKERS: how many worker threads (default: the cores, at
-// most 8); 0 does the work on the main thread, as before the pool.
+// most 8); 0 does the work on the main thread, as before the pool. A worker
+// that dies is logged in CACHE_DIR/wrap/daemon-crashes.log.
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -53,6 +55,17 @@ async function main(): Promise<void> {
       size: workers,
       data,
       socketPath: values.socket,
+      // The daemon has no terminal (its stdio is /dev/null): a worker that
+      // dies is written down where its caches live, else nobody would know
+      // why some commands fell back to local runs.
+      onCrash: (index, err) => {
+        const line = `${new Date().toISOString()} worker ${String(index)} died: ${
+          err instanceof Error ? (err.stack ?? err.message) : String(err)
+        }\n`;
+        void mkdir(wrapDir, { recursive: true })
+          .then(() => appendFile(join(wrapDir, 'daemon-crashes.log'), line))
+          .catch(() => undefined);
+      },
     });
     let unpublish: () => Promise<void>;
     try {

@@ -169,6 +169,16 @@ describe('daemon worker pool', () => {
         ],
       );
       assert.deepEqual(daemonsUnder(dir.path), [pid], 'the same daemon, another worker');
+      // Written down, since the daemon has no terminal.
+      const crashes = join(dir.path, 'xdg', 'specbuild', 'wrap', 'daemon-crashes.log');
+      await until('the crash log', () => existsSync(crashes));
+      assert.match(
+        readFileSync(crashes, 'utf8'),
+        new RegExp(
+          `^\\S+ worker ${String(homeWorker(crashing, cwd, 2))} died: .*exited with 70`,
+          'm',
+        ),
+      );
     } finally {
       await server.stop();
     }
