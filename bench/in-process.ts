@@ -31,6 +31,7 @@ export class InProcessBuilder {
       onError: 'quit',
       maxJobs: jobs,
       speculativeActions: 'none',
+      primingOrder: 'cost',
       artifactServers: [],
       remoteExecution: {},
       file: undefined,

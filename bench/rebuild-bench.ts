@@ -5,12 +5,16 @@
 // `none` and with `full`, each from a copy of the same starting cache.
 // Prints one JSON line: rebuild_s_none, rebuild_s_full, ratio,
 // hit_rate_resolvable, precision, recall, primed, wasted (and the spread of
-// `runs` repetitions).
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+// `runs` repetitions). With BENCH_COSTS=varied (compiles of widely varying
+// cost) it also rebuilds with `full` and scheduler.speculative-actions-order
+// recorded, against the default (cost: longest recorded first, in build
+// order): rebuild_s_full_recorded, order_gain (recorded ÷ cost) and the
+// wasted work of each.
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger, median, round2 } from './common.js';
-import { buildTop, ELEMENTS, FILES, writeProject } from './rebuild-project.js';
+import { buildTop, ELEMENTS, FILES, VARIED, writeProject } from './rebuild-project.js';
 import { stopDaemonsUnder } from '../test/helpers/daemons.js';
 
 const log = logger('rebuild-bench');
@@ -29,14 +33,39 @@ interface Report {
   };
 }
 
-function build(project: string, cache: string, mode: string, report: string): number {
-  return buildTop(project, cache, join(cache, 'no-config'), mode, report).seconds;
+function build(
+  project: string,
+  cache: string,
+  mode: string,
+  report: string,
+  config = join(cache, 'no-config'),
+): number {
+  return buildTop(project, cache, config, mode, report).seconds;
+}
+
+/** Primed actions no build used, from a report. */
+function wastedOf(rep: Report): number {
+  const s = rep.speculative;
+  return s.precision === null ? 0 : Math.round(s.primed * (1 - s.precision));
 }
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'specbuild-rebuild-bench-'));
   try {
-    const runs: { none: number; full: number; rep: Report }[] = [];
+    const runs: {
+      none: number;
+      full: number;
+      rep: Report;
+      recorded?: number;
+      recordedRep?: Report;
+    }[] = [];
+    // The user configuration of the recorded-order variant.
+    const recordedConfig = join(dir, 'config-recorded');
+    await mkdir(join(recordedConfig, 'specbuild'), { recursive: true });
+    await writeFile(
+      join(recordedConfig, 'specbuild', 'specbuild.yaml'),
+      'scheduler:\n  speculative-actions-order: recorded\n',
+    );
     for (let run = 0; run < RUNS; run++) {
       const project = join(dir, `p${run}`);
       await writeProject(project);
@@ -56,13 +85,26 @@ async function main(): Promise<void> {
       log(
         `  rebuild none ${tNone.toFixed(1)} s, full ${tFull.toFixed(1)} s; ${JSON.stringify(rep.speculative)}`,
       );
+      let recorded: number | undefined;
+      let recordedRep: Report | undefined;
+      if (VARIED) {
+        const rec = join(dir, `recorded${run}`);
+        await cp(start, rec, { recursive: true });
+        recorded = build(project, rec, 'full', join(dir, 'recorded.json'), recordedConfig);
+        recordedRep = JSON.parse(await readFile(join(dir, 'recorded.json'), 'utf8')) as Report;
+        log(
+          `  rebuild full, recorded order ${recorded.toFixed(1)} s; ${JSON.stringify(recordedRep.speculative)}`,
+        );
+        await stopDaemonsUnder(rec);
+        await rm(rec, { recursive: true, force: true });
+      }
       for (const e of rep.elements) {
         const x = e.speculative;
         log(
           `    ${e.name}: ${e.state}${x === null ? '' : ` primed ${x.primed} hits ${x.hits_primed}+${x.hits_cached} misses ${x.misses} deferred ${x.deferred} unresolved ${x.unresolved}`}`,
         );
       }
-      runs.push({ none: tNone, full: tFull, rep });
+      runs.push({ none: tNone, full: tFull, rep, recorded, recordedRep });
       for (const c of [start, none, full]) {
         await stopDaemonsUnder(c);
         await rm(c, { recursive: true, force: true });
@@ -95,6 +137,16 @@ async function main(): Promise<void> {
         primed: s.primed,
         wasted: s.primed === 0 || s.precision === null ? 0 : round2(1 - s.precision),
         misses: s.misses,
+        ...(VARIED
+          ? {
+              rebuild_s_full_recorded: round2(median(runs.map((r) => r.recorded ?? NaN))),
+              order_gain: round2(median(runs.map((r) => (r.recorded ?? NaN) / r.full))),
+              order_gain_min: round2(Math.min(...runs.map((r) => (r.recorded ?? NaN) / r.full))),
+              order_gain_max: round2(Math.max(...runs.map((r) => (r.recorded ?? NaN) / r.full))),
+              wasted_cost: runs.map((r) => wastedOf(r.rep)),
+              wasted_recorded: runs.map((r) => (r.recordedRep ? wastedOf(r.recordedRep) : null)),
+            }
+          : {}),
         runs: RUNS,
       }),
     );

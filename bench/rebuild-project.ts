@@ -10,6 +10,12 @@ import { cliMain } from '../test/helpers/paths.js';
 
 export const FILES = Number(process.env.BENCH_FILES ?? 6);
 export const CONFIGURE_S = Number(process.env.BENCH_CONFIGURE_S ?? 1);
+/**
+ * BENCH_COSTS=varied: compiles of widely varying cost (the first file of
+ * each element about 7 times the others' work, the rest a tenth of the
+ * default), for priming's order (issue 13, part 3).
+ */
+export const VARIED = process.env.BENCH_COSTS === 'varied';
 
 /** base ← a ← b (chain), b ← left, b ← right, left+right ← top (diamond). */
 export const ELEMENTS: Record<string, string[]> = {
@@ -23,8 +29,9 @@ export const ELEMENTS: Record<string, string[]> = {
 
 function source(el: string, i: number, deps: string[]): string {
   // Enough work per compile (~0.2-0.4 s at -O2) that compiles dominate.
+  const length = VARIED ? (i === 0 ? 400 : 6) : 60;
   const body = Array.from(
-    { length: 60 },
+    { length },
     (_, k) =>
       `double ${el}_f${i}_${k}(double x) { double s = 0; for (int j = 0; j < ${30 + k}; j++) s += x * j / (j + ${k + 1}); return s + BASE_VERSION; }`,
   ).join('\n');

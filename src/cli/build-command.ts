@@ -81,6 +81,7 @@ export async function buildCommand(
         // must be in the executor (not queued here) for the build to join them.
         // On a cluster: its size.
         maxInFlight: remotes.maxInFlight ?? 256,
+        order: cfg.primingOrder,
       },
     });
     progress.done();

@@ -7,7 +7,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Diagnostics, SpecbuildError, type Result } from '../core/index.js';
 import { asMap, checkKeys, parseYaml, type YNode } from '../project/index.js';
-import { parseMode, type Mode } from '../speculative/index.js';
+import { parseMode, type Mode, type PrimingOrder } from '../speculative/index.js';
 import { defaultCacheDir, parseSize } from './config.js';
 import {
   parseArtifacts,
@@ -28,6 +28,8 @@ export interface UserConfig {
   maxJobs: number | undefined;
   /** scheduler.speculative-actions (default none). */
   speculativeActions: Mode;
+  /** scheduler.speculative-actions-order: cost (default) or recorded. */
+  primingOrder: PrimingOrder;
   /** artifacts.servers, in order. */
   artifactServers: ArtifactServer[];
   /** remote-execution: where element subactions and priming run, when set. */
@@ -46,7 +48,7 @@ export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 const TOP_KEYS = ['cachedir', 'quota', 'scheduler', 'build', 'artifacts', 'remote-execution'];
-const SCHEDULER_KEYS = ['builders', 'on-error', 'speculative-actions'];
+const SCHEDULER_KEYS = ['builders', 'on-error', 'speculative-actions', 'speculative-actions-order'];
 const BUILD_KEYS = ['max-jobs'];
 
 function scalar(n: YNode | undefined, what: string, d: Diagnostics): string | undefined {
@@ -101,6 +103,7 @@ export async function loadUserConfig(
     onError: 'quit',
     maxJobs: undefined,
     speculativeActions: 'none',
+    primingOrder: 'cost',
     artifactServers: [],
     remoteExecution: {},
     file: undefined,
@@ -179,6 +182,25 @@ export async function loadUserConfig(
         } catch (e) {
           d.add(located(e, sched.entries.get('speculative-actions')));
         }
+      }
+      const order = scalar(
+        sched.entries.get('speculative-actions-order'),
+        'scheduler.speculative-actions-order',
+        d,
+      );
+      if (order !== undefined) {
+        if (order === 'cost' || order === 'recorded') cfg.primingOrder = order;
+        else
+          d.add(
+            new SpecbuildError(
+              'load/invalid-value',
+              `scheduler.speculative-actions-order "${order}" is not cost or recorded`,
+              {
+                location: sched.entries.get('speculative-actions-order')?.at,
+                hint: 'cost (the default) primes the longest recorded actions first, in build order; recorded primes them as they become ready',
+              },
+            ),
+          );
       }
       const onError = scalar(sched.entries.get('on-error'), 'scheduler.on-error', d);
       if (onError !== undefined) {

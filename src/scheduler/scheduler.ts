@@ -5,7 +5,12 @@
 // cached are skipped. Everything that happens is an event; nothing prints.
 import { isSpecbuildError, Limiter, SpecbuildError, type EventSink } from '../core/index.js';
 import type { ActionCache, Artifact, ArtifactCache, Executor } from '../cas/index.js';
-import { SpeculativeRun, type Mode, type SpeculativeStats } from '../speculative/index.js';
+import {
+  SpeculativeRun,
+  type Mode,
+  type PrimingOrder,
+  type SpeculativeStats,
+} from '../speculative/index.js';
 import type { ElementBuilder } from '../build/index.js';
 import {
   buildScope,
@@ -32,6 +37,8 @@ export interface SpeculativeConfig {
   ac: ActionCache;
   /** Primed actions in flight at once. */
   maxInFlight: number;
+  /** The order primed actions run in (default 'cost': build order, longest recorded first). */
+  order?: PrimingOrder;
 }
 
 /**
@@ -131,6 +138,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
           graph,
           keys,
           maxInFlight: opts.speculative.maxInFlight,
+          order: opts.speculative.order,
           events: emit,
         });
   /** Pulls at once (each element's pull runs before it waits for its dependencies). */

@@ -17,7 +17,7 @@ import {
   type Graph,
   type GraphNode,
 } from '../project/index.js';
-import { digestKey, fromPb, type Digest } from '../reapi/index.js';
+import { digestKey, fromPb, type ActionResult, type Digest } from '../reapi/index.js';
 import { loadSpeculativeActions, type Overlay, type SpeculativeAction } from './actions.js';
 import {
   emptyStats,
@@ -41,7 +41,36 @@ export interface PrimingOptions {
   maxInFlight: number;
   /** Their priority in the CPU slot pool (below builds' 0). */
   priority?: number;
+  /**
+   * The order submitted actions run in: 'cost' (the default) runs them in
+   * the graph's build order, and within an element the longest recorded
+   * execution first; 'recorded' in the order they become ready.
+   */
+  order?: PrimingOrder;
   events?: EventSink<SpeculativeEvent>;
+}
+
+export type PrimingOrder = 'cost' | 'recorded';
+
+/**
+ * A primed action's priority, below `base` (itself below builds): elements
+ * earlier in build order first, and within an element the longest recorded
+ * execution first (`seconds`, 0 when unknown). Each element gets a band of
+ * width 1 under the one before it.
+ */
+export function primingPriority(base: number, buildIndex: number, seconds: number): number {
+  const s = Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
+  return base - buildIndex - 0.999 / (1 + s);
+}
+
+/** Seconds a recorded result's execution took, from its ExecutedActionMetadata; 0 when unknown. */
+export function recordedSeconds(result: ActionResult | undefined): number {
+  const m = result?.executionMetadata;
+  const start = m?.executionStartTimestamp ?? m?.workerStartTimestamp;
+  const end = m?.executionCompletedTimestamp ?? m?.workerCompletedTimestamp;
+  if (start === undefined || end === undefined) return 0;
+  const seconds = Number(end.seconds - start.seconds) + (end.nanos - start.nanos) / 1_000_000_000;
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
 }
 
 interface Current {
@@ -67,6 +96,10 @@ interface ElementPriming {
   /** Adapted actions this element's priming submitted (HASH/SIZE). */
   primed: Set<string>;
   stats: SpeculativeStats;
+  /** Its place in the graph's build order. */
+  buildIndex: number;
+  /** Each action's recorded execution time, in seconds (0 when unknown; empty unless ordered by cost). */
+  seconds: number[];
 }
 
 export class PrimingEngine {
@@ -124,6 +157,18 @@ export class PrimingEngine {
     const base = await this.opts.artifacts.lookupRecord(project, normalName(node.name), keys.weak);
     if (base?.speculativeActions === undefined) return false;
     const sa = await loadSpeculativeActions(this.opts.cas, fromPb(base.speculativeActions));
+    // The recorded results' execution times, for the order of submission
+    // (one action cache lookup each, in parallel; a failed one counts 0).
+    const seconds =
+      (this.opts.order ?? 'cost') === 'cost'
+        ? await Promise.all(
+            sa.actions.map((a) =>
+              this.opts.ac
+                .getActionResult(fromPb(a.baseActionDigest))
+                .then(recordedSeconds, () => 0),
+            ),
+          )
+        : [];
     const ep: ElementPriming = {
       node,
       base,
@@ -135,6 +180,8 @@ export class PrimingEngine {
       again: false,
       primed: new Set(),
       stats: this.stats(node.name),
+      buildIndex: this.opts.graph.order.indexOf(node),
+      seconds,
     };
     // Known before the element's first pass (no kick reaches it until it is
     // registered): the artifact_overlays of dependencies not built yet, and
@@ -349,7 +396,12 @@ export class PrimingEngine {
     };
     for (let progress = true; progress && !ep.buildStarted;) {
       progress = false;
-      for (const i of [...ep.open]) {
+      // Longest recorded first (with order 'cost'): the first submitted is
+      // the first to get a free slot, and the pool's priorities order the rest.
+      const open = [...ep.open];
+      if (ep.seconds.length > 0)
+        open.sort((a, b) => (ep.seconds[b] ?? 0) - (ep.seconds[a] ?? 0) || a - b);
+      for (const i of open) {
         const sa = ep.actions[i];
         if (sa === undefined) continue;
         const base = fromPb(sa.baseActionDigest);
@@ -397,7 +449,7 @@ export class PrimingEngine {
             this.adapted.set(baseKey, r.digest);
             ep.open.delete(i);
             this.emit(name, 'instantiated', base, { adapted: r.digest });
-            this.submit(ep, base, r.digest, r.blobs);
+            this.submit(ep, base, r.digest, r.blobs, ep.seconds[i] ?? 0);
             progress = true;
             break;
           case 'deferred':
@@ -420,10 +472,21 @@ export class PrimingEngine {
   }
 
   /** Fire and forget: the executor runs it and lands its result; completion kicks every element. */
-  private submit(ep: ElementPriming, base: Digest, adapted: Digest, blobs: Uint8Array[]): void {
+  private submit(
+    ep: ElementPriming,
+    base: Digest,
+    adapted: Digest,
+    blobs: Uint8Array[],
+    seconds: number,
+  ): void {
     const key = digestKey(adapted);
     if (this.submitted.has(key)) return; // never twice, whatever the interleaving
     const name = ep.node.name;
+    const basePriority = this.opts.priority ?? -1;
+    const priority =
+      (this.opts.order ?? 'cost') === 'cost'
+        ? primingPriority(basePriority, Math.max(0, ep.buildIndex), seconds)
+        : basePriority;
     const run = this.limiter.run(async () => {
       if (this.abort.signal.aborted) return;
       this.emit(name, 'submitted', base, { adapted });
@@ -439,7 +502,7 @@ export class PrimingEngine {
         // The adapted action's new Directories and Action, stored now (instantiation only computed them).
         await this.opts.cas.writeBlobs(blobs);
         const out = await this.opts.executor.execute(adapted, {
-          priority: this.opts.priority ?? -1,
+          priority,
           signal: this.abort.signal,
         });
         const failure =
@@ -458,7 +521,7 @@ export class PrimingEngine {
         });
       }
       this.kickAll();
-    });
+    }, priority);
     this.submitted.set(key, run);
   }
 

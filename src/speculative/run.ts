@@ -18,7 +18,7 @@ import { loadSpeculativeActions, storeSpeculativeActions } from './actions.js';
 import { emptyStats, type SpeculativeEvent, type SpeculativeStats } from './events.js';
 import { generate, type GenerateDependency } from './generate.js';
 import { generates, primes, type Mode } from './mode.js';
-import { PrimingEngine } from './prime.js';
+import { PrimingEngine, type PrimingOrder } from './prime.js';
 import { TreeFiles } from './tree-files.js';
 
 export interface SpeculativeRunOptions {
@@ -30,6 +30,8 @@ export interface SpeculativeRunOptions {
   graph: Graph;
   keys: ReadonlyMap<ElementName, ElementKeys | undefined>;
   maxInFlight: number;
+  /** The order primed actions run in (PrimingOptions.order; default 'cost'). */
+  order?: PrimingOrder;
   events?: EventSink<SpeculativeEvent>;
 }
 
@@ -53,6 +55,7 @@ export class SpeculativeRun {
           graph: opts.graph,
           keys: opts.keys,
           maxInFlight: opts.maxInFlight,
+          order: opts.order,
           events: opts.events,
         })
       : undefined;

@@ -5,13 +5,15 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { access, constants as fsConstants, readFile, realpath, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { timestampNow, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { SpecbuildError, type EventSink } from '../core/index.js';
 import { uploadMissing, type UploadItem, type Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
+  ExecutedActionMetadataSchema,
   buildTree,
   checkActionResult,
   digestKey,
@@ -910,7 +912,9 @@ async function compileOnce(
     }
   }
   try {
+    const started = timestampNow();
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
+    const ended = timestampNow();
     clock.end('local-run');
     const reply = (action: Digest | undefined): CcReply => ({
       kind: 'done',
@@ -928,7 +932,7 @@ async function compileOnce(
     const inputs = await digestAll([parsed.source, ...depsOf(listed)], req.cwd, cfg, ctx.statCache);
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
-    const result = await storeResult(ep, built, req.cwd, ran, signal);
+    const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended });
     clock.end('upload');
     if (key !== undefined) {
       const e = await entryOf(prep, req.cwd, inputs, built.action);
@@ -984,9 +988,14 @@ async function runAndUpload(
   ep: RemoteEndpoint,
   signal: AbortSignal | undefined,
 ): Promise<ActionResult> {
+  const started = timestampNow();
   const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env));
-  return storeResult(ep, built, req.cwd, ran, signal);
+  const ended = timestampNow();
+  return storeResult(ep, built, req.cwd, ran, signal, { started, ended });
 }
+
+/** The worker named in the results of runs here. */
+const LOCAL_WORKER = `specbuild-cc@${hostname()}`;
 
 /**
  * Stores what a run here made: the action, its command and inputs (so that
@@ -1002,8 +1011,19 @@ async function storeResult(
   cwd: string,
   ran: Captured,
   signal: AbortSignal | undefined,
+  /** When the run here started and ended. */
+  timing: { started: Timestamp; ended: Timestamp },
 ): Promise<ActionResult> {
   const result = create(ActionResultSchema, { exitCode: ran.code });
+  // Its timing, as an executor records it (priming can then start the
+  // longest recorded actions first).
+  result.executionMetadata = create(ExecutedActionMetadataSchema, {
+    worker: LOCAL_WORKER,
+    workerStartTimestamp: timing.started,
+    executionStartTimestamp: timing.started,
+    executionCompletedTimestamp: timing.ended,
+    workerCompletedTimestamp: timing.ended,
+  });
   // A failed run stores its stdout and stderr only (the caller shows them; nothing is cached).
   const blobs: Uploads = ran.code === 0 ? new Map(built.uploads) : new Map<string, UploadItem>();
   const add = (bytes: Uint8Array): Digest => {

@@ -318,3 +318,31 @@ describe('project.conf: artifacts', () => {
     ]);
   });
 });
+
+describe('user configuration: scheduler.speculative-actions-order', () => {
+  it('reads cost or recorded (default cost), and places a wrong value', async () => {
+    await using dir = await tempDir();
+    const none = await load(dir.path, 'scheduler:\n  builders: 1\n');
+    assert.ok(none.ok);
+    assert.equal(none.value.primingOrder, 'cost');
+    const recorded = await load(dir.path, 'scheduler:\n  speculative-actions-order: recorded\n');
+    assert.ok(recorded.ok);
+    assert.equal(recorded.value.primingOrder, 'recorded');
+    const wrong = await load(
+      dir.path,
+      'scheduler:\n  builders: 1\n  speculative-actions-order: fast\n',
+    );
+    assert.ok(!wrong.ok);
+    assert.deepEqual(
+      wrong.problems.map((p) => [p.code, p.message, p.at]),
+      [
+        [
+          'load/invalid-value',
+          'scheduler.speculative-actions-order "fast" is not cost or recorded',
+          '3:30',
+        ],
+      ],
+    );
+    assert.match(wrong.problems[0]?.hint ?? '', /longest recorded actions first/);
+  });
+});

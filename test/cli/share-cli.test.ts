@@ -104,6 +104,7 @@ describe('specbuild artifact push | pull', () => {
                 onError: 'quit',
                 maxJobs: undefined,
                 speculativeActions: 'none',
+                primingOrder: 'cost',
                 artifactServers: [],
                 remoteExecution: {},
                 file: undefined,

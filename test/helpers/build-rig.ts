@@ -18,7 +18,13 @@ import { loadGraph, loadProject } from '../../src/project/index.js';
 import { TOOLCHAIN_PROPERTY, hostPlatform } from '../../src/reapi/index.js';
 import { runScheduler, type BuildSummary, type RunEvent } from '../../src/scheduler/index.js';
 import type { ProjectRig } from './project-rig.js';
-import { RemoteShare, primes, type Mode, type ShareRemote } from '../../src/speculative/index.js';
+import {
+  RemoteShare,
+  primes,
+  type Mode,
+  type PrimingOrder,
+  type ShareRemote,
+} from '../../src/speculative/index.js';
 
 export interface RigBuild extends BuildSummary {
   /** The cluster executor, when one was given. */
@@ -47,6 +53,8 @@ export async function buildRig(
     remotes?: ShareRemote[];
     /** A remote execution service: subactions and primed actions run there. */
     cluster?: RemoteEndpoint;
+    /** The order primed actions run in (default 'cost'). */
+    order?: PrimingOrder;
   } = {},
 ): Promise<RigBuild> {
   const cacheDir = opts.cacheDir ?? join(rig.scratch, 'cache');
@@ -121,6 +129,7 @@ export async function buildRig(
             executor: opts.primingExecutor?.(sharedExecutor) ?? sharedExecutor,
             ac: sharedAc,
             maxInFlight: opts.cluster === undefined ? 4 : 8,
+            order: opts.order,
           },
   });
   share?.close();

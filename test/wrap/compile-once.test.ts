@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
@@ -17,7 +18,8 @@ import {
   fromPb,
   parseDigestString,
 } from '../../src/reapi/index.js';
-import { LocalCas } from '../../src/cas/index.js';
+import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
+import { recordedSeconds } from '../../src/speculative/index.js';
 import { RemoteEndpoint } from '../../src/remote/index.js';
 import { startCliServer } from '../helpers/cli-server.js';
 import {
@@ -112,6 +114,7 @@ describe('specbuild-cc with a server on this machine', () => {
       // Byte for byte: the stored Action blob is the same in both caches.
       const cas1 = await LocalCas.open({ dir: join(dir.path, 'cache') });
       const cas2 = await LocalCas.open({ dir: join(dir.path, 'cache-remote') });
+      const ac1 = await LocalActionCache.open(join(dir.path, 'cache'), cas1);
       for (const l of compiles) {
         const d = parseDigestString(l.action);
         const b1 = await cas1.readBlob(d);
@@ -119,6 +122,11 @@ describe('specbuild-cc with a server on this machine', () => {
         const action = fromBinary(ActionSchema, b1);
         // ... and its input tree was stored here too, as priming needs it.
         assert.equal((await cas1.findMissingBlobs([fromPb(action.inputRootDigest)])).length, 0);
+        // Its result says who ran it and how long it took (priming's order).
+        const result = await ac1.getActionResult(d);
+        const meta = result?.executionMetadata;
+        assert.equal(meta?.worker, `specbuild-cc@${hostname()}`, l.argv.join(' '));
+        assert.ok(recordedSeconds(result) > 0, l.argv.join(' '));
       }
 
       // A clean rebuild: hits, and direct mode runs no scan.
