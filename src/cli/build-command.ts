@@ -82,6 +82,7 @@ export async function buildCommand(
         // On a cluster: its size.
         maxInFlight: remotes.maxInFlight ?? 256,
         order: cfg.primingOrder,
+        budgetSeconds: cfg.primingBudget,
       },
     });
     progress.done();
@@ -96,7 +97,7 @@ export async function buildCommand(
     );
     const pct = (x: number | null): string => (x === null ? '-' : `${Math.round(x * 100)}%`);
     info(
-      `actions: ${t.hits_primed} primed hits, ${t.hits_cached} cached hits, ${t.misses} executed; speculative-actions ${mode}: ${t.primed} primed, ${t.unchanged} unchanged, ${t.deferred + t.unresolved} not primed (precision ${pct(t.precision)}, recall ${pct(t.recall)})`,
+      `actions: ${t.hits_primed} primed hits, ${t.hits_cached} cached hits, ${t.misses} executed; speculative-actions ${mode}: ${t.primed} primed, ${t.unchanged} unchanged, ${t.deferred + t.unresolved + t.skipped} not primed (precision ${pct(t.precision)}, recall ${pct(t.recall)})`,
     );
     const cluster = remotes.cluster();
     if (cluster !== undefined)

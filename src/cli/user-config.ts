@@ -30,6 +30,8 @@ export interface UserConfig {
   speculativeActions: Mode;
   /** scheduler.speculative-actions-order: cost (default) or recorded. */
   primingOrder: PrimingOrder;
+  /** scheduler.speculative-actions-budget: recorded seconds priming may submit per run (default: no limit). */
+  primingBudget?: number;
   /** artifacts.servers, in order. */
   artifactServers: ArtifactServer[];
   /** remote-execution: where element subactions and priming run, when set. */
@@ -48,7 +50,13 @@ export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 const TOP_KEYS = ['cachedir', 'quota', 'scheduler', 'build', 'artifacts', 'remote-execution'];
-const SCHEDULER_KEYS = ['builders', 'on-error', 'speculative-actions', 'speculative-actions-order'];
+const SCHEDULER_KEYS = [
+  'builders',
+  'on-error',
+  'speculative-actions',
+  'speculative-actions-order',
+  'speculative-actions-budget',
+];
 const BUILD_KEYS = ['max-jobs'];
 
 function scalar(n: YNode | undefined, what: string, d: Diagnostics): string | undefined {
@@ -198,6 +206,26 @@ export async function loadUserConfig(
               {
                 location: sched.entries.get('speculative-actions-order')?.at,
                 hint: 'cost (the default) primes the longest recorded actions first, in build order; recorded primes them as they become ready',
+              },
+            ),
+          );
+      }
+      const budget = scalar(
+        sched.entries.get('speculative-actions-budget'),
+        'scheduler.speculative-actions-budget',
+        d,
+      );
+      if (budget !== undefined) {
+        const seconds = /^\s*\d+(\.\d+)?\s*$/.test(budget) ? Number(budget) : NaN;
+        if (Number.isFinite(seconds) && seconds >= 0) cfg.primingBudget = seconds;
+        else
+          d.add(
+            new SpecbuildError(
+              'load/invalid-value',
+              `scheduler.speculative-actions-budget "${budget}" is not a number of seconds`,
+              {
+                location: sched.entries.get('speculative-actions-budget')?.at,
+                hint: 'the recorded execution seconds priming may submit in one run, e.g. 600; actions recorded under 50 ms are then left to the build',
               },
             ),
           );

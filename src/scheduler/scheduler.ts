@@ -39,6 +39,8 @@ export interface SpeculativeConfig {
   maxInFlight: number;
   /** The order primed actions run in (default 'cost': build order, longest recorded first). */
   order?: PrimingOrder;
+  /** scheduler.speculative-actions-budget: recorded seconds priming may submit (undefined: no limit). */
+  budgetSeconds?: number;
 }
 
 /**
@@ -139,6 +141,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
           keys,
           maxInFlight: opts.speculative.maxInFlight,
           order: opts.speculative.order,
+          budgetSeconds: opts.speculative.budgetSeconds,
           events: emit,
         });
   /** Pulls at once (each element's pull runs before it waits for its dependencies). */

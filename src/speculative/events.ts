@@ -16,7 +16,12 @@ export type PrimeOutcome =
   /** A submitted action finished and its result is in the action cache. */
   | 'completed'
   /** A submitted action failed (never fails a build). */
-  | 'failed';
+  | 'failed'
+  /**
+   * Instantiated but not submitted, under scheduler.speculative-actions-budget:
+   * cheaper than priming it, or over the budget (the build runs it).
+   */
+  | 'skipped';
 
 export interface PrimeEvent {
   type: 'prime';
@@ -26,7 +31,7 @@ export interface PrimeEvent {
   action: string;
   /** The adapted action, HASH/SIZE. */
   adapted?: string;
-  /** Deferred: what it waits on; unresolved and failed: why. */
+  /** Deferred: what it waits on; unresolved, failed and skipped: why. */
   reason?: string;
 }
 
@@ -60,6 +65,8 @@ export interface SpeculativeStats {
   unchanged: number;
   deferred: number;
   unresolved: number;
+  /** Instantiated but not submitted (the budget: cheaper than priming, or over it). */
+  skipped: number;
   hits_primed: number;
   hits_cached: number;
   misses: number;
@@ -75,6 +82,7 @@ export function emptyStats(): SpeculativeStats {
     unchanged: 0,
     deferred: 0,
     unresolved: 0,
+    skipped: 0,
     hits_primed: 0,
     hits_cached: 0,
     misses: 0,

@@ -18,7 +18,12 @@ import {
   type GraphNode,
 } from '../project/index.js';
 import { digestKey, fromPb, type ActionResult, type Digest } from '../reapi/index.js';
-import { loadSpeculativeActions, type Overlay, type SpeculativeAction } from './actions.js';
+import {
+  loadSpeculativeActions,
+  OverlayType,
+  type Overlay,
+  type SpeculativeAction,
+} from './actions.js';
 import {
   emptyStats,
   type BuildActionOutcome,
@@ -47,8 +52,24 @@ export interface PrimingOptions {
    * execution first; 'recorded' in the order they become ready.
    */
   order?: PrimingOrder;
+  /**
+   * scheduler.speculative-actions-budget: the recorded execution seconds
+   * priming may submit in this run. With it, an action recorded as cheaper
+   * than priming it (PRIMING_OVERHEAD_S) is not submitted unless another
+   * stored action uses its output (skipping would break that chain), and
+   * once the budget is spent nothing more is. Undefined: no budget.
+   */
+  budgetSeconds?: number;
   events?: EventSink<SpeculativeEvent>;
 }
+
+/**
+ * What priming one action costs beyond running it (instantiating, storing
+ * its blobs, staging and capturing in the executor): 40-60 ms per action
+ * measured on the local executor (docs/performance.md). An action recorded
+ * as taking less is cheaper to leave to the build.
+ */
+export const PRIMING_OVERHEAD_S = 0.05;
 
 export type PrimingOrder = 'cost' | 'recorded';
 
@@ -98,8 +119,12 @@ interface ElementPriming {
   stats: SpeculativeStats;
   /** Its place in the graph's build order. */
   buildIndex: number;
-  /** Each action's recorded execution time, in seconds (0 when unknown; empty unless ordered by cost). */
+  /** Each action's recorded execution time, in seconds (0 when unknown; empty without order 'cost' or a budget). */
   seconds: number[];
+  /** Instantiate the longest recorded first. */
+  byCost: boolean;
+  /** Base actions (HASH/SIZE) whose outputs other stored actions of this element use. */
+  chained: Set<string>;
 }
 
 export class PrimingEngine {
@@ -159,8 +184,9 @@ export class PrimingEngine {
     const sa = await loadSpeculativeActions(this.opts.cas, fromPb(base.speculativeActions));
     // The recorded results' execution times, for the order of submission
     // (one action cache lookup each, in parallel; a failed one counts 0).
+    const byCost = (this.opts.order ?? 'cost') === 'cost';
     const seconds =
-      (this.opts.order ?? 'cost') === 'cost'
+      byCost || this.opts.budgetSeconds !== undefined
         ? await Promise.all(
             sa.actions.map((a) =>
               this.opts.ac
@@ -182,6 +208,14 @@ export class PrimingEngine {
       stats: this.stats(node.name),
       buildIndex: this.opts.graph.order.indexOf(node),
       seconds,
+      byCost,
+      chained: new Set(
+        sa.actions.flatMap((a) =>
+          a.overlays
+            .filter((o) => o.type === OverlayType.ACTION && o.sourceActionDigest !== undefined)
+            .map((o) => digestKey(fromPb(o.sourceActionDigest))),
+        ),
+      ),
     };
     // Known before the element's first pass (no kick reaches it until it is
     // registered): the artifact_overlays of dependencies not built yet, and
@@ -399,8 +433,7 @@ export class PrimingEngine {
       // Longest recorded first (with order 'cost'): the first submitted is
       // the first to get a free slot, and the pool's priorities order the rest.
       const open = [...ep.open];
-      if (ep.seconds.length > 0)
-        open.sort((a, b) => (ep.seconds[b] ?? 0) - (ep.seconds[a] ?? 0) || a - b);
+      if (ep.byCost) open.sort((a, b) => (ep.seconds[b] ?? 0) - (ep.seconds[a] ?? 0) || a - b);
       for (const i of open) {
         const sa = ep.actions[i];
         if (sa === undefined) continue;
@@ -445,13 +478,20 @@ export class PrimingEngine {
             progress = true;
             settledQuietly = true;
             break;
-          case 'changed':
+          case 'changed': {
             this.adapted.set(baseKey, r.digest);
             ep.open.delete(i);
             this.emit(name, 'instantiated', base, { adapted: r.digest });
-            this.submit(ep, base, r.digest, r.blobs, ep.seconds[i] ?? 0);
+            const skip = this.overBudget(ep, baseKey, ep.seconds[i] ?? 0);
+            if (skip === undefined) this.submit(ep, base, r.digest, r.blobs, ep.seconds[i] ?? 0);
+            else {
+              ep.stats.skipped++;
+              this.emit(name, 'skipped', base, { adapted: r.digest, reason: skip });
+              settledQuietly = true;
+            }
             progress = true;
             break;
+          }
           case 'deferred':
             if (ep.waiting.get(i) !== r.waiting) {
               ep.waiting.set(i, r.waiting);
@@ -469,6 +509,24 @@ export class PrimingEngine {
     // Other elements may wait on what this pass found unchanged or gave up.
     if (settledQuietly)
       for (const other of this.elements.values()) if (other !== ep) this.kick(other);
+  }
+
+  /** Seconds of the budget spent on submitted actions. */
+  private spent = 0;
+
+  /**
+   * Why an action should not be submitted under the budget, or undefined to
+   * submit it (and count its recorded time against the budget).
+   */
+  private overBudget(ep: ElementPriming, baseKey: string, seconds: number): string | undefined {
+    const budget = this.opts.budgetSeconds;
+    if (budget === undefined) return undefined;
+    if (seconds < PRIMING_OVERHEAD_S && !ep.chained.has(baseKey))
+      return `recorded at ${(seconds * 1000).toFixed(0)} ms, less than priming it costs`;
+    if (this.spent + seconds > budget)
+      return `over the priming budget (${budget} s, ${this.spent.toFixed(2)} s spent)`;
+    this.spent += seconds;
+    return undefined;
   }
 
   /** Fire and forget: the executor runs it and lands its result; completion kicks every element. */

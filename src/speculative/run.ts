@@ -32,6 +32,8 @@ export interface SpeculativeRunOptions {
   maxInFlight: number;
   /** The order primed actions run in (PrimingOptions.order; default 'cost'). */
   order?: PrimingOrder;
+  /** PrimingOptions.budgetSeconds. */
+  budgetSeconds?: number;
   events?: EventSink<SpeculativeEvent>;
 }
 
@@ -56,6 +58,7 @@ export class SpeculativeRun {
           keys: opts.keys,
           maxInFlight: opts.maxInFlight,
           order: opts.order,
+          budgetSeconds: opts.budgetSeconds,
           events: opts.events,
         })
       : undefined;

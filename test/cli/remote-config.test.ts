@@ -346,3 +346,28 @@ describe('user configuration: scheduler.speculative-actions-order', () => {
     assert.match(wrong.problems[0]?.hint ?? '', /longest recorded actions first/);
   });
 });
+
+describe('user configuration: scheduler.speculative-actions-budget', () => {
+  it('reads seconds (default: no budget), and places a wrong value', async () => {
+    await using dir = await tempDir();
+    const none = await load(dir.path, 'scheduler:\n  builders: 1\n');
+    assert.ok(none.ok);
+    assert.equal(none.value.primingBudget, undefined);
+    const set = await load(dir.path, 'scheduler:\n  speculative-actions-budget: 2.5\n');
+    assert.ok(set.ok);
+    assert.equal(set.value.primingBudget, 2.5);
+    const wrong = await load(dir.path, 'scheduler:\n  speculative-actions-budget: lots\n');
+    assert.ok(!wrong.ok);
+    assert.deepEqual(
+      wrong.problems.map((p) => [p.code, p.message, p.at]),
+      [
+        [
+          'load/invalid-value',
+          'scheduler.speculative-actions-budget "lots" is not a number of seconds',
+          '2:31',
+        ],
+      ],
+    );
+    assert.match(wrong.problems[0]?.hint ?? '', /recorded execution seconds/);
+  });
+});

@@ -55,6 +55,8 @@ export async function buildRig(
     cluster?: RemoteEndpoint;
     /** The order primed actions run in (default 'cost'). */
     order?: PrimingOrder;
+    /** scheduler.speculative-actions-budget, in seconds. */
+    budgetSeconds?: number;
   } = {},
 ): Promise<RigBuild> {
   const cacheDir = opts.cacheDir ?? join(rig.scratch, 'cache');
@@ -130,6 +132,7 @@ export async function buildRig(
             ac: sharedAc,
             maxInFlight: opts.cluster === undefined ? 4 : 8,
             order: opts.order,
+            budgetSeconds: opts.budgetSeconds,
           },
   });
   share?.close();

@@ -48,21 +48,43 @@ const project = {
   'app/main.c': '#include <base.h>\nint main(void) { return BASE - 1; }\n',
 };
 
-/** The output file of each base action app's priming submitted, in the order submitted. */
-async function submittedOutputs(rig: ProjectRig, r: RigBuild): Promise<string[]> {
+/** The output file of each base action app's priming reported `outcome` for, in order. */
+async function submittedOutputs(
+  rig: ProjectRig,
+  r: RigBuild,
+  outcome = 'submitted',
+): Promise<string[]> {
   const ac = await LocalActionCache.open(join(rig.scratch, 'cache'), r.cas);
   const out: string[] = [];
   for (const e of r.events) {
-    if (e.type !== 'prime' || e.outcome !== 'submitted' || e.element !== 'app.bst') continue;
+    if (e.type !== 'prime' || e.outcome !== outcome || e.element !== 'app.bst') continue;
     const result = await ac.getActionResult(parseDigestString(e.action));
     out.push(result?.outputFiles.map((f) => f.path).join(',') ?? '?');
   }
   return out;
 }
 
-async function rebuild(rig: ProjectRig, base: string, order: PrimingOrder): Promise<RigBuild> {
+/** Each recorded action of app's build `r`, by its outputs, with its recorded execution seconds. */
+async function recordedTimes(rig: ProjectRig, r: RigBuild): Promise<Map<string, number>> {
+  const ac = await LocalActionCache.open(join(rig.scratch, 'cache'), r.cas);
+  const art = r.results.find((x) => x.name === 'app.bst')?.artifact;
+  assert.ok(art !== undefined);
+  const seconds = new Map<string, number>();
+  for (const d of art.subactions) {
+    const result = await ac.getActionResult(fromPb(d));
+    seconds.set(result?.outputFiles.map((f) => f.path).join(',') ?? '?', recordedSeconds(result));
+  }
+  return seconds;
+}
+
+async function rebuild(
+  rig: ProjectRig,
+  base: string,
+  order: PrimingOrder,
+  budgetSeconds?: number,
+): Promise<RigBuild> {
   await rig.write({ 'base/base.h': `#define BASE ${base}\n` });
-  const r = await buildRig(rig, ['app.bst'], { mode: 'full', order });
+  const r = await buildRig(rig, ['app.bst'], { mode: 'full', order, budgetSeconds });
   assert.equal(r.states['app.bst'], 'built');
   return r;
 }
@@ -74,17 +96,9 @@ describe('speculative actions: cost-aware priming', () => {
     assert.equal(first.states['app.bst'], 'built');
 
     // What the build recorded: each compile's result with its execution time.
-    const ac = await LocalActionCache.open(join(rig.scratch, 'cache'), first.cas);
-    const art = first.results.find((r) => r.name === 'app.bst')?.artifact;
-    assert.ok(art !== undefined);
-    const seconds = new Map<string, number>();
-    for (const d of art.subactions) {
-      const result = await ac.getActionResult(fromPb(d));
-      const out = result?.outputFiles.map((f) => f.path).join(',') ?? '?';
-      seconds.set(out, recordedSeconds(result));
-      assert.ok((seconds.get(out) ?? 0) > 0, `${out}: no execution time recorded`);
-    }
+    const seconds = await recordedTimes(rig, first);
     assert.deepEqual([...seconds.keys()], ['light.o', 'mid.o', 'heavy.o', 'main.o', 'app']);
+    for (const [out, s] of seconds) assert.ok(s > 0, `${out}: no execution time recorded`);
     const at = (o: string): number => seconds.get(o) ?? NaN;
     assert.ok(
       at('heavy.o') > at('mid.o') && at('mid.o') > at('light.o'),
@@ -106,6 +120,32 @@ describe('speculative actions: cost-aware priming', () => {
       'main.o',
       'app',
     ]);
+
+    // A budget of heavy.o's time as the last build recorded it (the stored
+    // actions are that build's): heavy.o alone is primed; mid.o is over the
+    // budget, and light.o and main.o too (or cheaper than priming them): the
+    // build runs them, and gets heavy.o from priming.
+    const last = await recordedTimes(rig, recorded);
+    const budget = await rebuild(rig, '4', 'cost', (last.get('heavy.o') ?? NaN) + 1e-6);
+    assert.deepEqual(await submittedOutputs(rig, budget), ['heavy.o']);
+    const skipped = await submittedOutputs(rig, budget, 'skipped');
+    assert.deepEqual([...skipped].filter((o) => o !== 'app').sort(), [
+      'light.o',
+      'main.o',
+      'mid.o',
+    ]);
+    const midSkip = budget.events.find(
+      (e) =>
+        e.type === 'prime' &&
+        e.outcome === 'skipped' &&
+        /over the priming budget/.test(e.reason ?? ''),
+    );
+    assert.ok(midSkip, 'mid.o is over the budget');
+    const app = budget.results.find((r) => r.name === 'app.bst')?.speculative;
+    assert.ok(app);
+    assert.equal(app.hits_primed, 1);
+    assert.equal(app.primed, 1);
+    assert.ok(app.skipped >= 3, String(app.skipped));
   });
 
   it('gives each element a band below the last, longest recorded first within it', () => {

@@ -38,6 +38,7 @@ export function totalStats(all: readonly SpeculativeStats[]): SpeculativeStats {
     t.unchanged += s.unchanged;
     t.deferred += s.deferred;
     t.unresolved += s.unresolved;
+    t.skipped += s.skipped;
     t.hits_primed += s.hits_primed;
     t.hits_cached += s.hits_cached;
     t.misses += s.misses;
