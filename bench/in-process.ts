@@ -31,7 +31,7 @@ export class InProcessBuilder {
       onError: 'quit',
       maxJobs: jobs,
       speculativeActions: 'none',
-      primingOrder: 'cost',
+      primingOrder: 'recorded',
       artifactServers: [],
       remoteExecution: {},
       file: undefined,

@@ -28,7 +28,7 @@ export interface UserConfig {
   maxJobs: number | undefined;
   /** scheduler.speculative-actions (default none). */
   speculativeActions: Mode;
-  /** scheduler.speculative-actions-order: cost (default) or recorded. */
+  /** scheduler.speculative-actions-order: recorded (default) or cost. */
   primingOrder: PrimingOrder;
   /** scheduler.speculative-actions-budget: recorded seconds priming may submit per run (default: no limit). */
   primingBudget?: number;
@@ -111,7 +111,7 @@ export async function loadUserConfig(
     onError: 'quit',
     maxJobs: undefined,
     speculativeActions: 'none',
-    primingOrder: 'cost',
+    primingOrder: 'recorded',
     artifactServers: [],
     remoteExecution: {},
     file: undefined,
@@ -205,7 +205,7 @@ export async function loadUserConfig(
               `scheduler.speculative-actions-order "${order}" is not cost or recorded`,
               {
                 location: sched.entries.get('speculative-actions-order')?.at,
-                hint: 'cost (the default) primes the longest recorded actions first, in build order; recorded primes them as they become ready',
+                hint: 'cost primes the longest recorded actions first, in build order; recorded (the default) primes them as they become ready',
               },
             ),
           );

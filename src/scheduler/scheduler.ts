@@ -37,7 +37,7 @@ export interface SpeculativeConfig {
   ac: ActionCache;
   /** Primed actions in flight at once. */
   maxInFlight: number;
-  /** The order primed actions run in (default 'cost': build order, longest recorded first). */
+  /** The order primed actions run in (default 'recorded'; 'cost': build order, longest recorded first). */
   order?: PrimingOrder;
   /** scheduler.speculative-actions-budget: recorded seconds priming may submit (undefined: no limit). */
   budgetSeconds?: number;

@@ -30,7 +30,7 @@ export interface SpeculativeRunOptions {
   graph: Graph;
   keys: ReadonlyMap<ElementName, ElementKeys | undefined>;
   maxInFlight: number;
-  /** The order primed actions run in (PrimingOptions.order; default 'cost'). */
+  /** The order primed actions run in (PrimingOptions.order; default 'recorded'). */
   order?: PrimingOrder;
   /** PrimingOptions.budgetSeconds. */
   budgetSeconds?: number;

@@ -320,14 +320,14 @@ describe('project.conf: artifacts', () => {
 });
 
 describe('user configuration: scheduler.speculative-actions-order', () => {
-  it('reads cost or recorded (default cost), and places a wrong value', async () => {
+  it('reads cost or recorded (default recorded), and places a wrong value', async () => {
     await using dir = await tempDir();
     const none = await load(dir.path, 'scheduler:\n  builders: 1\n');
     assert.ok(none.ok);
-    assert.equal(none.value.primingOrder, 'cost');
-    const recorded = await load(dir.path, 'scheduler:\n  speculative-actions-order: recorded\n');
-    assert.ok(recorded.ok);
-    assert.equal(recorded.value.primingOrder, 'recorded');
+    assert.equal(none.value.primingOrder, 'recorded');
+    const cost = await load(dir.path, 'scheduler:\n  speculative-actions-order: cost\n');
+    assert.ok(cost.ok);
+    assert.equal(cost.value.primingOrder, 'cost');
     const wrong = await load(
       dir.path,
       'scheduler:\n  builders: 1\n  speculative-actions-order: fast\n',

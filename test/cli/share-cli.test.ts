@@ -104,7 +104,7 @@ describe('specbuild artifact push | pull', () => {
                 onError: 'quit',
                 maxJobs: undefined,
                 speculativeActions: 'none',
-                primingOrder: 'cost',
+                primingOrder: 'recorded',
                 artifactServers: [],
                 remoteExecution: {},
                 file: undefined,

@@ -53,7 +53,7 @@ export async function buildRig(
     remotes?: ShareRemote[];
     /** A remote execution service: subactions and primed actions run there. */
     cluster?: RemoteEndpoint;
-    /** The order primed actions run in (default 'cost'). */
+    /** The order primed actions run in (default 'recorded'). */
     order?: PrimingOrder;
     /** scheduler.speculative-actions-budget, in seconds. */
     budgetSeconds?: number;

@@ -1,7 +1,7 @@
 // Cost-aware priming (issue 13, part 3), with real gcc in the real sandbox:
 // the results a build records carry their execution time, and a rebuild
-// submits its primed actions longest recorded first ('cost', the default)
-// or in recorded order ('recorded'); the slot pool and the limiter start
+// submits its primed actions longest recorded first ('cost') or in recorded
+// order ('recorded', the default); the slot pool and the limiter start
 // waiting ones by the same priorities.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
