@@ -9,7 +9,9 @@
 // cost) it also rebuilds with `full` and scheduler.speculative-actions-order
 // cost (longest recorded first, in build order), against the default
 // (recorded): rebuild_s_full_cost, order_gain (recorded ÷ cost: above 1 when
-// the order gains) and the wasted work of each.
+// the order gains) and the wasted work of each. With BENCH_BUDGET=SECONDS
+// it also rebuilds with `full` under scheduler.speculative-actions-budget:
+// rebuild_s_full_budget, with what that run primed and skipped.
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,9 @@ import { stopDaemonsUnder } from '../test/helpers/daemons.js';
 
 const log = logger('rebuild-bench');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** BENCH_BUDGET: seconds of scheduler.speculative-actions-budget for a further variant. */
+const BUDGET =
+  process.env.BENCH_BUDGET === undefined ? undefined : Number(process.env.BENCH_BUDGET);
 
 interface Report {
   elements: { name: string; state: string; speculative: Record<string, number | null> | null }[];
@@ -30,6 +35,7 @@ interface Report {
     precision: number | null;
     recall: number | null;
     unchanged: number;
+    skipped?: number;
   };
 }
 
@@ -58,7 +64,16 @@ async function main(): Promise<void> {
       rep: Report;
       cost?: number;
       costRep?: Report;
+      budget?: number;
+      budgetRep?: Report;
     }[] = [];
+    // The user configuration of the budget variant.
+    const budgetConfig = join(dir, 'config-budget');
+    await mkdir(join(budgetConfig, 'specbuild'), { recursive: true });
+    await writeFile(
+      join(budgetConfig, 'specbuild', 'specbuild.yaml'),
+      `scheduler:\n  speculative-actions-budget: ${String(BUDGET ?? 0)}\n`,
+    );
     // The user configuration of the cost-order variant.
     const costConfig = join(dir, 'config-cost');
     await mkdir(join(costConfig, 'specbuild'), { recursive: true });
@@ -104,7 +119,20 @@ async function main(): Promise<void> {
           `    ${e.name}: ${e.state}${x === null ? '' : ` primed ${x.primed} hits ${x.hits_primed}+${x.hits_cached} misses ${x.misses} deferred ${x.deferred} unresolved ${x.unresolved}`}`,
         );
       }
-      runs.push({ none: tNone, full: tFull, rep, cost, costRep });
+      let budget: number | undefined;
+      let budgetRep: Report | undefined;
+      if (BUDGET !== undefined) {
+        const bud = join(dir, `budget${run}`);
+        await cp(start, bud, { recursive: true });
+        budget = build(project, bud, 'full', join(dir, 'budget.json'), budgetConfig);
+        budgetRep = JSON.parse(await readFile(join(dir, 'budget.json'), 'utf8')) as Report;
+        log(
+          `  rebuild full, budget ${String(BUDGET)} s: ${budget.toFixed(1)} s; ${JSON.stringify(budgetRep.speculative)}`,
+        );
+        await stopDaemonsUnder(bud);
+        await rm(bud, { recursive: true, force: true });
+      }
+      runs.push({ none: tNone, full: tFull, rep, cost, costRep, budget, budgetRep });
       for (const c of [start, none, full]) {
         await stopDaemonsUnder(c);
         await rm(c, { recursive: true, force: true });
@@ -145,6 +173,14 @@ async function main(): Promise<void> {
               order_gain_max: round2(Math.max(...runs.map((r) => r.full / (r.cost ?? NaN)))),
               wasted_recorded: runs.map((r) => wastedOf(r.rep)),
               wasted_cost: runs.map((r) => (r.costRep ? wastedOf(r.costRep) : null)),
+            }
+          : {}),
+        ...(BUDGET !== undefined
+          ? {
+              budget_s: BUDGET,
+              rebuild_s_full_budget: round2(median(runs.map((r) => r.budget ?? NaN))),
+              budget_primed: runs.map((r) => r.budgetRep?.speculative.primed ?? null),
+              budget_skipped: runs.map((r) => r.budgetRep?.speculative.skipped ?? null),
             }
           : {}),
         runs: RUNS,
