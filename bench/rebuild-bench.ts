@@ -49,6 +49,13 @@ function build(
   return buildTop(project, cache, config, mode, report).seconds;
 }
 
+/** An XDG_CONFIG_HOME at `home` whose specbuild.yaml is `text`. */
+async function userConfig(home: string, text: string): Promise<string> {
+  await mkdir(join(home, 'specbuild'), { recursive: true });
+  await writeFile(join(home, 'specbuild', 'specbuild.yaml'), text);
+  return home;
+}
+
 /** Primed actions no build used, from a report. */
 function wastedOf(rep: Report): number {
   const s = rep.speculative;
@@ -67,18 +74,13 @@ async function main(): Promise<void> {
       budget?: number;
       budgetRep?: Report;
     }[] = [];
-    // The user configuration of the budget variant.
-    const budgetConfig = join(dir, 'config-budget');
-    await mkdir(join(budgetConfig, 'specbuild'), { recursive: true });
-    await writeFile(
-      join(budgetConfig, 'specbuild', 'specbuild.yaml'),
+    // The user configurations of the budget and cost-order variants.
+    const budgetConfig = await userConfig(
+      join(dir, 'config-budget'),
       `scheduler:\n  speculative-actions-budget: ${String(BUDGET ?? 0)}\n`,
     );
-    // The user configuration of the cost-order variant.
-    const costConfig = join(dir, 'config-cost');
-    await mkdir(join(costConfig, 'specbuild'), { recursive: true });
-    await writeFile(
-      join(costConfig, 'specbuild', 'specbuild.yaml'),
+    const costConfig = await userConfig(
+      join(dir, 'config-cost'),
       'scheduler:\n  speculative-actions-order: cost\n',
     );
     for (let run = 0; run < RUNS; run++) {
@@ -100,39 +102,37 @@ async function main(): Promise<void> {
       log(
         `  rebuild none ${tNone.toFixed(1)} s, full ${tFull.toFixed(1)} s; ${JSON.stringify(rep.speculative)}`,
       );
-      let cost: number | undefined;
-      let costRep: Report | undefined;
-      if (VARIED) {
-        const rec = join(dir, `cost${run}`);
-        await cp(start, rec, { recursive: true });
-        cost = build(project, rec, 'full', join(dir, 'cost.json'), costConfig);
-        costRep = JSON.parse(await readFile(join(dir, 'cost.json'), 'utf8')) as Report;
-        log(
-          `  rebuild full, cost order ${cost.toFixed(1)} s; ${JSON.stringify(costRep.speculative)}`,
-        );
-        await stopDaemonsUnder(rec);
-        await rm(rec, { recursive: true, force: true });
-      }
+      /** A further `full` rebuild from a copy of the start, under `config`. */
+      const variant = async (
+        name: string,
+        config: string,
+      ): Promise<{ seconds: number; rep: Report }> => {
+        const cache = join(dir, `${name}${run}`);
+        await cp(start, cache, { recursive: true });
+        const seconds = build(project, cache, 'full', join(dir, `${name}.json`), config);
+        const r = JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as Report;
+        log(`  rebuild full, ${name}: ${seconds.toFixed(1)} s; ${JSON.stringify(r.speculative)}`);
+        await stopDaemonsUnder(cache);
+        await rm(cache, { recursive: true, force: true });
+        return { seconds, rep: r };
+      };
+      const costRun = VARIED ? await variant('cost', costConfig) : undefined;
       for (const e of rep.elements) {
         const x = e.speculative;
         log(
           `    ${e.name}: ${e.state}${x === null ? '' : ` primed ${x.primed} hits ${x.hits_primed}+${x.hits_cached} misses ${x.misses} deferred ${x.deferred} unresolved ${x.unresolved}`}`,
         );
       }
-      let budget: number | undefined;
-      let budgetRep: Report | undefined;
-      if (BUDGET !== undefined) {
-        const bud = join(dir, `budget${run}`);
-        await cp(start, bud, { recursive: true });
-        budget = build(project, bud, 'full', join(dir, 'budget.json'), budgetConfig);
-        budgetRep = JSON.parse(await readFile(join(dir, 'budget.json'), 'utf8')) as Report;
-        log(
-          `  rebuild full, budget ${String(BUDGET)} s: ${budget.toFixed(1)} s; ${JSON.stringify(budgetRep.speculative)}`,
-        );
-        await stopDaemonsUnder(bud);
-        await rm(bud, { recursive: true, force: true });
-      }
-      runs.push({ none: tNone, full: tFull, rep, cost, costRep, budget, budgetRep });
+      const budgetRun = BUDGET !== undefined ? await variant('budget', budgetConfig) : undefined;
+      runs.push({
+        none: tNone,
+        full: tFull,
+        rep,
+        cost: costRun?.seconds,
+        costRep: costRun?.rep,
+        budget: budgetRun?.seconds,
+        budgetRep: budgetRun?.rep,
+      });
       for (const c of [start, none, full]) {
         await stopDaemonsUnder(c);
         await rm(c, { recursive: true, force: true });

@@ -59,6 +59,32 @@ const SCHEDULER_KEYS = [
 ];
 const BUILD_KEYS = ['max-jobs'];
 
+/**
+ * The value of `key` in `map` when it is one of `allowed`; any other value
+ * is reported at its place (`where.key "X" is not A or B`).
+ */
+function oneOf<T extends string>(
+  map: YNode & { kind: 'map' },
+  key: string,
+  where: string,
+  allowed: readonly T[],
+  d: Diagnostics,
+  opts: { hint?: string } = {},
+): T | undefined {
+  const node = map.entries.get(key);
+  const value = scalar(node, `${where}.${key}`, d);
+  if (value === undefined) return undefined;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  d.add(
+    new SpecbuildError(
+      'load/invalid-value',
+      `${where}.${key} "${value}" is not ${allowed.join(' or ')}`,
+      { location: node?.at, hint: opts.hint },
+    ),
+  );
+  return undefined;
+}
+
 function scalar(n: YNode | undefined, what: string, d: Diagnostics): string | undefined {
   if (n === undefined) return undefined;
   if (n.kind !== 'scalar') {
@@ -191,25 +217,10 @@ export async function loadUserConfig(
           d.add(located(e, sched.entries.get('speculative-actions')));
         }
       }
-      const order = scalar(
-        sched.entries.get('speculative-actions-order'),
-        'scheduler.speculative-actions-order',
-        d,
-      );
-      if (order !== undefined) {
-        if (order === 'cost' || order === 'recorded') cfg.primingOrder = order;
-        else
-          d.add(
-            new SpecbuildError(
-              'load/invalid-value',
-              `scheduler.speculative-actions-order "${order}" is not cost or recorded`,
-              {
-                location: sched.entries.get('speculative-actions-order')?.at,
-                hint: 'cost primes the longest recorded actions first, in build order; recorded (the default) primes them as they become ready',
-              },
-            ),
-          );
-      }
+      cfg.primingOrder =
+        oneOf(sched, 'speculative-actions-order', 'scheduler', ['cost', 'recorded'], d, {
+          hint: 'cost primes the longest recorded actions first, in build order; recorded (the default) primes them as they become ready',
+        }) ?? cfg.primingOrder;
       const budget = scalar(
         sched.entries.get('speculative-actions-budget'),
         'scheduler.speculative-actions-budget',
@@ -230,20 +241,7 @@ export async function loadUserConfig(
             ),
           );
       }
-      const onError = scalar(sched.entries.get('on-error'), 'scheduler.on-error', d);
-      if (onError !== undefined) {
-        if (onError === 'quit' || onError === 'continue') cfg.onError = onError;
-        else
-          d.add(
-            new SpecbuildError(
-              'load/invalid-value',
-              `scheduler.on-error "${onError}" is not quit or continue`,
-              {
-                location: sched.entries.get('on-error')?.at,
-              },
-            ),
-          );
-      }
+      cfg.onError = oneOf(sched, 'on-error', 'scheduler', ['quit', 'continue'], d) ?? cfg.onError;
     }
   }
   const build = root.entries.get('build');

@@ -210,8 +210,9 @@ export class PrimingEngine {
       buildIndex: this.opts.graph.order.indexOf(node),
       seconds,
       byCost,
+      // Needed only to spare chains under a budget.
       chained: new Set(
-        sa.actions.flatMap((a) =>
+        (this.opts.budgetSeconds === undefined ? [] : sa.actions).flatMap((a) =>
           a.overlays
             .filter((o) => o.type === OverlayType.ACTION && o.sourceActionDigest !== undefined)
             .map((o) => digestKey(fromPb(o.sourceActionDigest))),

@@ -344,6 +344,20 @@ describe('user configuration: scheduler.speculative-actions-order', () => {
       ],
     );
     assert.match(wrong.problems[0]?.hint ?? '', /longest recorded actions first/);
+    // scheduler.on-error goes through the same check.
+    const onError = await load(dir.path, 'scheduler:\n  on-error: stop\n');
+    assert.ok(!onError.ok);
+    assert.deepEqual(
+      onError.problems.map((p) => [p.code, p.message, p.at, p.hint]),
+      [
+        [
+          'load/invalid-value',
+          'scheduler.on-error "stop" is not quit or continue',
+          '2:13',
+          undefined,
+        ],
+      ],
+    );
   });
 });
 
