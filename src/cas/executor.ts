@@ -40,6 +40,13 @@ export interface ExecuteOutcome {
   /** True when the result came from the action cache. */
   cached: boolean;
   /**
+   * True when this request joined an identical execution another request
+   * had started (the result is that run's). Only executors that share runs
+   * in flight (the local one) say so; a remote cluster's deduplication is
+   * not visible.
+   */
+  joined?: boolean;
+  /**
    * The execution ran but failed as an execution (a timeout): the result
    * holds what the command wrote before it was stopped.
    */

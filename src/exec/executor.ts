@@ -159,6 +159,7 @@ export class LocalExecutor implements Executor {
     }
     const key = digestKey(actionDigest);
     let run = this.inFlight.get(key);
+    const joined = run !== undefined;
     if (run === undefined) {
       run = this.startShared(key, actionDigest, action, command, opts);
     }
@@ -167,7 +168,8 @@ export class LocalExecutor implements Executor {
     emit(run.stage);
     run.listeners.add(emit);
     if (run.stage === 'queued') run.race.offer((sig) => this.slotFor(opts, sig));
-    return run.join(opts.signal, emit);
+    const outcome = run.join(opts.signal, emit);
+    return joined ? outcome.then((o) => ({ ...o, joined: true })) : outcome;
   }
 
   /**

@@ -134,8 +134,14 @@ export class PrimingEngine {
   private readonly gaveUp = new Set<string>();
   /** Adapted actions submitted, by HASH/SIZE: settled when they complete. */
   private readonly submitted = new Map<string, Promise<void>>();
-  /** Adapted actions whose priming ran them (not already cached). */
-  private readonly primedRuns = new Set<string>();
+  /**
+   * Adapted actions whose priming submission has started, by HASH/SIZE: each
+   * settles to whether priming produced the result (it started the run and
+   * the action was not already cached), false otherwise.
+   */
+  private readonly primedRuns = new Map<string, Promise<boolean>>();
+  /** Build actions whose classification waits on priming's run of them, per element. */
+  private readonly classifying = new Map<string, Set<Promise<void>>>();
   private readonly current = new Map<string, Current>();
   private readonly elements = new Map<string, ElementPriming>();
   private readonly statsByElement = new Map<string, SpeculativeStats>();
@@ -321,15 +327,44 @@ export class PrimingEngine {
     }
   }
 
-  /** How the build answered one of its recorded actions. */
-  classify(element: string, action: Digest, cached: boolean): BuildActionOutcome {
+  /**
+   * How the build answered one of its recorded actions. When priming has
+   * started a run of the same action, the answer waits until that run says
+   * whether priming produced the result: the build may have run it first
+   * (priming then finds it cached or joins the build's run), and then the
+   * hit is not priming's. `classified` waits for these.
+   */
+  classify(element: string, action: Digest, cached: boolean): void {
     const key = digestKey(action);
-    const s = this.stats(element);
-    let outcome: BuildActionOutcome;
-    if (this.primedRuns.has(key)) outcome = 'hit-primed';
-    else outcome = cached ? 'hit-cached' : 'miss';
     // The build's result is in the action cache now: actions waiting on it may resolve.
     this.kickAll();
+    const plain: BuildActionOutcome = cached ? 'hit-cached' : 'miss';
+    const run = this.primedRuns.get(key);
+    if (run === undefined) {
+      this.count(element, key, plain);
+      return;
+    }
+    let pending = this.classifying.get(element);
+    if (pending === undefined) {
+      pending = new Set();
+      this.classifying.set(element, pending);
+    }
+    const waiting = pending;
+    const done = run.then((primed) => {
+      this.count(element, key, primed ? 'hit-primed' : plain);
+    });
+    waiting.add(done);
+    void done.finally(() => waiting.delete(done));
+  }
+
+  /** Waits until every action of the element's build is classified. */
+  async classified(element: string): Promise<void> {
+    const pending = this.classifying.get(element);
+    while (pending !== undefined && pending.size > 0) await Promise.all([...pending]);
+  }
+
+  private count(element: string, key: string, outcome: BuildActionOutcome): void {
+    const s = this.stats(element);
     if (outcome === 'hit-primed') s.hits_primed++;
     else if (outcome === 'hit-cached') s.hits_cached++;
     else s.misses++;
@@ -337,7 +372,6 @@ export class PrimingEngine {
     if (outcome === 'hit-primed') this.used.add(key);
     if (ep !== undefined || outcome === 'hit-primed') this.finishStats(element);
     this.opts.events?.({ type: 'build-action', element, action: key, outcome });
-    return outcome;
   }
 
   private readonly used = new Set<string>();
@@ -345,8 +379,11 @@ export class PrimingEngine {
   private finishStats(element: string): void {
     const s = this.stats(element);
     const ep = this.elements.get(element);
-    if (ep !== undefined && ep.primed.size > 0)
-      s.precision = [...ep.primed].filter((k) => this.used.has(k)).length / ep.primed.size;
+    if (ep !== undefined)
+      s.precision =
+        ep.primed.size === 0
+          ? null
+          : [...ep.primed].filter((k) => this.used.has(k)).length / ep.primed.size;
     const missed = s.hits_primed + s.misses;
     s.recall = missed === 0 ? null : s.hits_primed / missed;
   }
@@ -552,11 +589,17 @@ export class PrimingEngine {
       this.emit(name, 'submitted', base, { adapted });
       ep.primed.add(key);
       ep.stats.primed++;
-      this.primedRuns.add(key);
+      let decide: (primed: boolean) => void = () => undefined;
+      this.primedRuns.set(
+        key,
+        new Promise<boolean>((resolve) => {
+          decide = resolve;
+        }),
+      );
       const unprime = (): void => {
-        this.primedRuns.delete(key);
         ep.primed.delete(key);
         ep.stats.primed--;
+        this.finishStats(name);
       };
       try {
         // The adapted action's new Directories and Action, stored now (instantiation only computed them).
@@ -569,12 +612,16 @@ export class PrimingEngine {
           out.error !== undefined || out.result.exitCode !== 0
             ? (out.error?.message ?? `exit code ${out.result.exitCode}`)
             : undefined;
-        // Already in the cache (priming did not run it), or failed (nothing to use): not primed.
-        if (out.cached || failure !== undefined) unprime();
+        // Already in the cache or run by the build (priming joined its run):
+        // priming did not produce it. Failed: nothing to use. Not primed.
+        const primed = !out.cached && out.joined !== true && failure === undefined;
+        if (!primed) unprime();
+        decide(primed);
         if (failure !== undefined) this.emit(name, 'failed', base, { adapted, reason: failure });
         else this.emit(name, 'completed', base, { adapted });
       } catch (e) {
         unprime();
+        decide(false);
         this.emit(name, 'failed', base, {
           adapted,
           reason: e instanceof Error ? e.message : String(e),

@@ -149,6 +149,8 @@ export class SpeculativeRun {
   async afterBuild(node: GraphNode, artifact: Artifact): Promise<Artifact> {
     const project = this.opts.graph.project.name;
     const element = normalName(node.name);
+    // Its stats are read after this: every build action counted first.
+    await this.engine?.classified(node.name);
     try {
       let sa: Digest | undefined;
       const recorded = artifact.subactions.length > 0;

@@ -53,7 +53,11 @@ describe('local executor: slots of shared runs', () => {
     // The build's own request for the same action joins it, with the build's lent slot.
     const joined = await executor.execute(a, { acquireSlot: (s) => lent.acquire(s) });
     assert.equal(joined.result.exitCode, 0);
-    assert.equal((await primed).result.exitCode, 0);
+    assert.equal(joined.joined, true, "the second request joined the first one's run");
+    const first = await primed;
+    assert.equal(first.result.exitCode, 0);
+    assert.equal(first.joined, undefined, 'the first request started the run');
+    assert.equal(first.cached, false);
     assert.equal(executor.runs, 1);
     build();
     assert.equal(slots.busy, 0);

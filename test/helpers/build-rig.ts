@@ -9,6 +9,7 @@ import {
   LocalActionCache,
   LocalCas,
   RefStore,
+  type ActionCache,
   type Executor,
 } from '../../src/cas/index.js';
 import { LocalExecutor } from '../../src/exec/index.js';
@@ -47,8 +48,11 @@ export async function buildRig(
     jobs?: number;
     onError?: 'quit' | 'continue';
     mode?: Mode;
-    /** Wraps the executor priming submits to (to inject a fault a real one cannot produce). */
-    primingExecutor?: (real: Executor) => Executor;
+    /**
+     * Wraps the executor priming submits to (to inject a fault a real one
+     * cannot produce); `ac` is the action cache builds and priming read.
+     */
+    primingExecutor?: (real: Executor, ac: ActionCache) => Executor;
     /** Artifact remotes pulled from and pushed to (through RemoteShare). */
     remotes?: ShareRemote[];
     /** A remote execution service: subactions and primed actions run there. */
@@ -128,7 +132,7 @@ export async function buildRig(
         ? undefined
         : {
             mode: opts.mode,
-            executor: opts.primingExecutor?.(sharedExecutor) ?? sharedExecutor,
+            executor: opts.primingExecutor?.(sharedExecutor, sharedAc) ?? sharedExecutor,
             ac: sharedAc,
             maxInFlight: opts.cluster === undefined ? 4 : 8,
             order: opts.order,

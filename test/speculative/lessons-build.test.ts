@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Executor } from '../../src/cas/index.js';
+import type { ActionCache, Executor } from '../../src/cas/index.js';
 import { digestKey, fromPb, parseDigest } from '../../src/reapi/index.js';
 import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
@@ -189,6 +189,48 @@ describe('speculative actions: lessons (builds)', () => {
       [recorded[0], recorded[2]],
     );
     for (const e of failed) assert.match(e.reason ?? '', /the cluster is gone/);
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(outcomes(r, 'app.bst')).filter(([k]) => k.startsWith('build-action')),
+      ),
+      { 'build-action:miss': 2, 'build-action:hit-cached': 1 },
+    );
+  });
+
+  it('a primed action the build ran first is not counted as a primed hit', async () => {
+    await using rig = await ProjectRig.create(chain);
+    const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
+    assert.equal(first.results.find((x) => x.name === 'app.bst')?.subactions.length, 3);
+    await rig.write({ 'base/base.h': '#define BASE 6\n' });
+    // Priming is late: each submission reaches the executor only once the
+    // build has run the action itself (a race a real executor cannot be made
+    // to lose on demand). Its run then finds the build's result cached.
+    const late = (real: Executor, ac: ActionCache): Executor => ({
+      execute: async (d, o) => {
+        while ((await ac.getActionResult(d)) === undefined)
+          await new Promise((r) => setTimeout(r, 20));
+        return real.execute(d, o);
+      },
+    });
+    const r = await buildRig(rig, ['app.bst'], { mode: 'full', primingExecutor: late });
+    assert.equal(r.states['app.bst'], 'built');
+    const submitted = r.events.filter(
+      (e) => e.type === 'prime' && e.element === 'app.bst' && e.outcome === 'submitted',
+    );
+    assert.equal(submitted.length, 2, 'main.c and the link were submitted');
+    const s = r.results.find((x) => x.name === 'app.bst')?.speculative;
+    assert.ok(s);
+    assert.deepEqual(
+      {
+        primed: s.primed,
+        hits_primed: s.hits_primed,
+        hits_cached: s.hits_cached,
+        misses: s.misses,
+        precision: s.precision,
+        recall: s.recall,
+      },
+      { primed: 0, hits_primed: 0, hits_cached: 1, misses: 2, precision: null, recall: 0 },
+    );
     assert.deepEqual(
       Object.fromEntries(
         Object.entries(outcomes(r, 'app.bst')).filter(([k]) => k.startsWith('build-action')),
