@@ -93,8 +93,18 @@ for (const mode of ['none', 'full']) {
   await rm(cache, { recursive: true, force: true });
   await cp(start, cache, { recursive: true });
   const report = join(demo, `rebuild-${mode}.json`);
+  const timeline = join(demo, `rebuild-${mode}.html`);
   const t = performance.now();
-  specbuild(cache, ['build', '--speculative-actions', mode, '--report', report, 'hello.bst']);
+  specbuild(cache, [
+    'build',
+    '--speculative-actions',
+    mode,
+    '--report',
+    report,
+    '--timeline',
+    timeline,
+    'hello.bst',
+  ]);
   const seconds = (performance.now() - t) / 1000;
   const s = JSON.parse(readFileSync(report, 'utf8')).speculative;
   rows.push({ mode, seconds, ...s });
@@ -126,3 +136,6 @@ const table = [
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
 console.log('');
 for (const row of table) console.log(row.map((c, i) => c.padStart(widths[i])).join('  '));
+console.log(
+  `\ntimelines of both rebuilds (open in a browser): ${show(join(demo, 'rebuild-none.html'))}, ${show(join(demo, 'rebuild-full.html'))}`,
+);

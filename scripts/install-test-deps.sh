@@ -9,6 +9,7 @@
 #                            the sources of Bazel's remote worker, an independent
 #                            REAPI server that executes actions (built with javac)
 #   default-jdk-headless   - javac for that worker
+#   chromium               - a real browser, headless, for the build timeline's test
 #   protobuf-compiler, libprotobuf-dev (the well-known .proto files protoc
 #   needs), python3-grpcio, python3-protobuf
 #                          - independent Python REAPI and Remote Asset clients
@@ -18,7 +19,7 @@
 # .cache/debian-src/ of the repository: the tests then work offline.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(gcc make cmake ninja-build openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf)
+pkgs=(gcc make cmake ninja-build openssl bazel-bootstrap bazel-bootstrap-source default-jdk-headless protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

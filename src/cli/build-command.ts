@@ -5,6 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { buildReport, totalStats, writeReport } from './render/report.js';
 import { progressRenderer } from './render/progress.js';
+import { TimelineRecorder, writeTimeline, writeTrace } from './render/timeline.js';
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import { runScheduler } from '../scheduler/index.js';
@@ -15,6 +16,10 @@ import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
 
 export interface BuildOptions {
   report?: string;
+  /** --timeline FILE.html: the build over time, as one self-contained page. */
+  timeline?: string;
+  /** --trace FILE.json: the same, in Chrome's trace event format. */
+  trace?: string;
   /** --remote: artifact remotes to pull from and push to, instead of the configured ones. */
   remote?: string[];
   /** --speculative-actions (overrides scheduler.speculative-actions). */
@@ -58,6 +63,10 @@ export async function buildCommand(
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   const started = Date.now();
+  const timeline =
+    opts.timeline === undefined && opts.trace === undefined
+      ? undefined
+      : new TimelineRecorder(started);
   try {
     await remotes.open();
     const summary = await runScheduler({
@@ -71,6 +80,7 @@ export async function buildCommand(
       signal: abort.signal,
       events: (e) => {
         progress.event(e);
+        timeline?.event(e);
       },
       share: remotes.share(),
       speculative: {
@@ -86,8 +96,13 @@ export async function buildCommand(
       },
     });
     progress.done();
-    if (opts.report !== undefined)
-      await writeReport(opts.report, buildReport(summary, mode, started, Date.now()));
+    const report = buildReport(summary, mode, started, Date.now());
+    if (opts.report !== undefined) await writeReport(opts.report, report);
+    if (timeline !== undefined) {
+      const t = await timeline.finish(report, stores.actions.ac);
+      if (opts.timeline !== undefined) await writeTimeline(opts.timeline, t);
+      if (opts.trace !== undefined) await writeTrace(opts.trace, t);
+    }
     const count = (s: string): number => summary.results.filter((r) => r.state === s).length;
     info(
       `${summary.ok ? 'build succeeded' : 'build failed'}: ${count('built')} built, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s`,

@@ -112,6 +112,14 @@ function program(): { cli: Command; result: { code: number } } {
       'write what happened to each element as JSON (docs/report.schema.json)',
     )
     .option(
+      '--timeline <file>',
+      'write the build as one self-contained HTML page: element builds and primed actions over time, per lane, with the figures of --report',
+    )
+    .option(
+      '--trace <file>',
+      'write the same timeline as Chrome trace JSON (open it in chrome://tracing or ui.perfetto.dev)',
+    )
+    .option(
       '--speculative-actions <mode>',
       `generate and prime speculative actions: ${MODES.join(', ')} (true = full, false = none; default: scheduler.speculative-actions, else none)`,
       (v: string) => {
@@ -129,12 +137,18 @@ function program(): { cli: Command; result: { code: number } } {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  specbuild build app.bst\n  specbuild -C examples/hello build hello.bst --report /tmp/report.json\n  specbuild build --speculative-actions full --remote cache.example.com:50051 app.bst\n',
+      '\nExamples:\n  specbuild build app.bst\n  specbuild -C examples/hello build hello.bst --report /tmp/report.json\n  specbuild build --speculative-actions full --remote cache.example.com:50051 app.bst\n  specbuild build --timeline build.html --trace build.trace.json app.bst\n',
     )
     .action(
       async (
         elements: string[],
-        opts: { report?: string; speculativeActions?: Mode; remote?: string[] },
+        opts: {
+          report?: string;
+          timeline?: string;
+          trace?: string;
+          speculativeActions?: Mode;
+          remote?: string[];
+        },
       ) => {
         const g = await globals(cli);
         result.code = await buildCommand(elements, opts, g);

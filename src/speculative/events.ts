@@ -31,7 +31,11 @@ export interface PrimeEvent {
   action: string;
   /** The adapted action, HASH/SIZE. */
   adapted?: string;
-  /** Deferred: what it waits on; unresolved, failed and skipped: why. */
+  /**
+   * Deferred: what it waits on; unresolved, failed and skipped: why;
+   * completed: set only when priming did not produce the result (the build
+   * had run it first), saying so.
+   */
   reason?: string;
 }
 

@@ -618,7 +618,14 @@ export class PrimingEngine {
         if (!primed) unprime();
         decide(primed);
         if (failure !== undefined) this.emit(name, 'failed', base, { adapted, reason: failure });
-        else this.emit(name, 'completed', base, { adapted });
+        else if (primed) this.emit(name, 'completed', base, { adapted });
+        else
+          this.emit(name, 'completed', base, {
+            adapted,
+            reason: out.cached
+              ? 'not primed: its result was already in the action cache'
+              : 'not primed: joined the build’s own run of it',
+          });
       } catch (e) {
         unprime();
         decide(false);
