@@ -46,7 +46,7 @@ import {
 import { prepareWorkDir } from '../exec/index.js';
 import { runInSandbox, type Bind, type SandboxLimits } from '../sandbox/index.js';
 import type { RecordingSession, RunningServer } from '../server/index.js';
-import type { BuildEvent } from './events.js';
+import type { BuildEvent, BuildPhase } from './events.js';
 
 import { makeSocketDir } from './socket-dir.js';
 import { wrapperBinds } from './tools.js';
@@ -120,6 +120,10 @@ const MAX_KNOWN_COMMANDS = 50_000;
 const FAILED_LOG_LINES = 20;
 /** Where the build's commands are, inside its sandbox (read-only). */
 const COMMANDS_DIR = '/.specbuild/commands';
+/** Where the build's script notes each phase as it starts (writable, read by the builder). */
+const STATUS_DIR = '/.specbuild/status';
+/** How often the builder looks for a new phase while the commands run. */
+const PHASE_POLL_MS = 25;
 /** The Command digests the build's specbuild-cc may find results for, in COMMANDS_DIR. */
 const KNOWN_COMMANDS_FILE = 'known-commands';
 
@@ -270,8 +274,10 @@ export class ElementBuilder {
     const root = join(dir, 'root');
     const install = join(dir, 'install');
     const cmds = join(dir, 'commands');
-    for (const d of [root, install, cmds, join(dir, 'upper'), join(dir, 'scratch')]) await mkdir(d);
-    for (const d of [root, install]) await chmod(d, 0o777);
+    const status = join(dir, 'status');
+    for (const d of [root, install, cmds, status, join(dir, 'upper'), join(dir, 'scratch')])
+      await mkdir(d);
+    for (const d of [root, install, status]) await chmod(d, 0o777);
     const logPath = this.logPath(project, node, req.keys.strong);
     await mkdir(dirname(logPath), { recursive: true });
     emit({ type: 'build-log', element: decl.name, path: logPath });
@@ -296,8 +302,11 @@ export class ElementBuilder {
         { src: root, dst: decl.buildRoot },
         { src: install, dst: decl.installRoot },
         { src: cmds, dst: COMMANDS_DIR, readonly: true },
+        { src: status, dst: STATUS_DIR },
         ...wrapperBinds(),
       ];
+      // The live build tree, for what reads files commands write there (speculative actions).
+      emit({ type: 'build-dir', element: decl.name, path: root });
       if (decl.sandbox.remoteApisSocket !== undefined) {
         // Imported when first needed: the server brings gRPC, ~70 ms to load
         // that a build of elements without a socket (a null build) never needs.
@@ -332,7 +341,9 @@ export class ElementBuilder {
       await mkdir(join(root, decl.commandSubdir), { recursive: true, mode: 0o777 }).catch(
         () => undefined,
       );
-      emit({ type: 'build-phase', element: decl.name, phase: 'configure-commands' });
+      const phases = watchPhases(join(status, 'phases'), (phase) => {
+        emit({ type: 'build-phase', element: decl.name, phase });
+      });
       const ran = await runInSandbox({
         argv: ['sh', '-e', script],
         env: {
@@ -352,7 +363,7 @@ export class ElementBuilder {
         stderrFile: join(dir, 'sandbox.stderr'),
         signal: req.signal,
         limits: this.opts.limits,
-      });
+      }).finally(() => phases.stop());
       if (ran.exitCode !== 0 || ran.signal !== undefined) {
         const failedLog = await this.opts.cas.writeFile(logPath);
         await this.opts.artifacts.recordFailure(
@@ -413,7 +424,7 @@ export class ElementBuilder {
       ['strip-commands', c.strip],
     ] as const) {
       if (list.length === 0) continue;
-      lines.push(`echo '[specbuild] ${phase}'`);
+      lines.push(`echo '[specbuild] ${phase}'`, `echo ${phase} >> ${STATUS_DIR}/phases`);
       for (const cmd of list) {
         const file = `${String(++n).padStart(3, '0')}.sh`;
         await writeFile(join(dir, file), `${cmd}\n`, { mode: 0o644 });
@@ -453,4 +464,37 @@ async function logTail(path: string): Promise<string> {
   } finally {
     await fh.close();
   }
+}
+
+const PHASES: ReadonlySet<string> = new Set([
+  'configure-commands',
+  'build-commands',
+  'install-commands',
+  'strip-commands',
+]);
+
+/**
+ * Reports each phase the build's script notes in `file` (one name per line,
+ * appended as each starts) while the commands run; `stop` reads it a last
+ * time, so that no phase goes unreported however short.
+ */
+function watchPhases(file: string, phase: (p: BuildPhase) => void): { stop: () => Promise<void> } {
+  let seen = 0;
+  let reading: Promise<void> = Promise.resolve();
+  const look = (): Promise<void> =>
+    (reading = reading.then(async () => {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      const lines = text.split('\n').slice(0, -1);
+      for (; seen < lines.length; seen++) {
+        const p = lines[seen] ?? '';
+        if (PHASES.has(p)) phase(p as BuildPhase);
+      }
+    }));
+  const timer = setInterval(() => void look(), PHASE_POLL_MS);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await look();
+    },
+  };
 }

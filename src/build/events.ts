@@ -13,4 +13,6 @@ export type BuildPhase =
 export type BuildEvent =
   | { type: 'build-phase'; element: string; phase: BuildPhase }
   | { type: 'build-log'; element: string; path: string }
+  /** The element's build root on this machine, while its commands run (removed after). */
+  | { type: 'build-dir'; element: string; path: string }
   | (SubactionEvent & { element: string });

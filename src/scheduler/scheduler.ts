@@ -260,6 +260,8 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
         events: (e) => {
           emit(e);
           if (e.type === 'subaction') spec?.subaction(node, e.action, e.cached);
+          else if (e.type === 'build-phase') spec?.phase(node, e.phase);
+          else if (e.type === 'build-dir') spec?.buildDir(node, e.path);
         },
       });
       spec?.buildFinished(node);

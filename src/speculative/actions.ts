@@ -125,6 +125,8 @@ export function newOverlay(o: {
   targetDigest: Digest;
   sourceActionDigest?: Digest;
   targetPaths: string[];
+  /** BUILD_TREE: the phase its reader ran in. */
+  phase?: string;
 }): Overlay {
   const overlay: Overlay = {
     $typeName: speculativePb.OverlaySchema.typeName,
@@ -133,6 +135,7 @@ export function newOverlay(o: {
     sourcePath: o.sourcePath,
     targetDigest: toPb(o.targetDigest),
     targetPaths: o.targetPaths,
+    phase: o.phase ?? '',
   };
   if (o.sourceActionDigest !== undefined) overlay.sourceActionDigest = toPb(o.sourceActionDigest);
   return overlay;

@@ -44,6 +44,11 @@ export interface GenerateInput {
   subactions: readonly Digest[];
   /** The build scope, in staging order. */
   deps: readonly GenerateDependency[];
+  /**
+   * The build phase each recorded action ran in (HASH/SIZE → phase), for
+   * BUILD_TREE overlays; an action not in it counts as build-commands.
+   */
+  phases?: ReadonlyMap<string, string>;
 }
 
 interface Origin {
@@ -56,6 +61,8 @@ interface Origin {
   location: string | undefined;
   /** ACTION: the producing action's base digest. */
   action?: Digest;
+  /** BUILD_TREE: the phase its reader ran in. */
+  phase?: string;
   /** Its overlay's identity with the content's hash: files of one input tree are grouped by it. */
   key: string;
 }
@@ -71,6 +78,7 @@ const RANK: Record<speculativePb.Overlay_Type, number> = {
   [OverlayType.SOURCE]: 0,
   [OverlayType.ACTION]: 1,
   [OverlayType.ARTIFACT]: 2,
+  [OverlayType.BUILD_TREE]: 3,
 };
 
 const rel = (abs: string): string => abs.replace(/^\/+/, '').replace(/\/+$/, '');
@@ -181,7 +189,10 @@ export async function generate(
   let overlayCount = 0;
   let skipped = 0;
   let skipReason: string | undefined;
+  const underRoot = (path: string): boolean =>
+    buildRoot !== '' && path.length > buildRoot.length + 1 && path.startsWith(`${buildRoot}/`);
   for (const base of input.subactions) {
+    const phase = input.phases?.get(digestKey(base)) ?? 'build-commands';
     let files;
     try {
       files = await trees.list((await readAction(cas, base)).inputRoot);
@@ -218,6 +229,21 @@ export async function generate(
         for (const o of known) add(o, f.digest, f.path);
         const last = made[made.length - 1];
         if (known.length === 0 && last !== undefined) add(last, f.digest, f.path);
+        else if (known.length === 0 && intraElement(input.mode) && underRoot(f.path))
+          // Written in the build tree by a command that is not a recorded
+          // action (configure's config.h, a generated header): read from the
+          // live build directory while the build runs.
+          add(
+            origin(f.digest.hash, {
+              type: OverlayType.BUILD_TREE,
+              element: '',
+              path: f.path.slice(buildRoot.length + 1),
+              location: f.path,
+              phase,
+            }),
+            f.digest,
+            f.path,
+          );
       }
     }
     const overlays = [...groups.values()].map((g) => {
@@ -234,6 +260,7 @@ export async function generate(
         targetDigest: g.digest,
         sourceActionDigest: g.origin.action,
         targetPaths: g.paths.length === 1 ? g.paths : [...g.paths].sort(),
+        phase: g.origin.phase,
       });
     });
     if (intraElement(input.mode)) await addOutputs('', base).catch(() => undefined);

@@ -1,7 +1,8 @@
 // Instantiation: one stored action adapted to the current digests of its
 // inputs' origins. Each overlay resolves its file from the origin's current
 // sources, artifact (or that dependency's artifact_overlays before it is
-// built), or the producing action's adapted result; files are replaced only
+// built), the producing action's adapted result, or the element's live build
+// tree (what was recorded until the build has written it); files are replaced only
 // at the paths recorded. Unresolved is never unchanged: an action with an
 // overlay that cannot resolve yet is deferred, and "unchanged" means every
 // overlay resolved to what was recorded.
@@ -24,6 +25,11 @@ export interface OriginState {
   artifactUnchanged?: boolean;
   /** Its artifact_overlays, from its stored speculative actions. */
   artifactOverlays?: readonly Overlay[];
+  /**
+   * Files of its live build tree read so far (path relative to its build
+   * root → digest in CAS), for BUILD_TREE overlays.
+   */
+  buildTree?: ReadonlyMap<string, Digest>;
 }
 
 export interface InstantiateEnv {
@@ -168,6 +174,13 @@ class Resolver {
             : { wait: `action ${base.hash.slice(0, 12)} of ${name} to be instantiated` };
         if (adapted.hash === base.hash) return recorded(o);
         return { adapted, path: o.sourcePath, name };
+      }
+      case OverlayType.BUILD_TREE: {
+        // Until the build has written it, speculate that it did not change
+        // (what was recorded); once read, the engine instantiates again
+        // the actions whose file differs.
+        const known = st.buildTree?.get(o.sourcePath);
+        return known === undefined ? recorded(o) : { digest: known };
       }
       default:
         return { fail: `unknown overlay type ${String(o.type)}` };

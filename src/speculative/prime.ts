@@ -7,6 +7,7 @@
 // until the element's own build starts. Submissions run below builds in the
 // shared CPU pool; a build asking for an action still running joins it. No
 // priming failure ever fails a build.
+import { setMaxListeners } from 'node:events';
 import { Limiter, type EventSink } from '../core/index.js';
 import type { ActionCache, Artifact, ArtifactCache, Cas, Executor } from '../cas/index.js';
 import {
@@ -101,6 +102,8 @@ interface Current {
   overlays?: readonly Overlay[];
   /** Its own actions (HASH/SIZE) in the list stored under its current weak key. */
   actions?: ReadonlySet<string>;
+  /** Files of its live build tree read so far (BUILD_TREE overlays). */
+  buildTree?: Map<string, Digest>;
 }
 
 interface ElementPriming {
@@ -140,6 +143,8 @@ export class PrimingEngine {
    * the action was not already cached), false otherwise.
    */
   private readonly primedRuns = new Map<string, Promise<boolean>>();
+  /** The submission of each base action (HASH/SIZE) not settled yet, to cancel when superseded. */
+  private readonly superseded = new Map<string, AbortController>();
   /** Build actions whose classification waits on priming's run of them, per element. */
   private readonly classifying = new Map<string, Set<Promise<void>>>();
   private readonly current = new Map<string, Current>();
@@ -151,6 +156,8 @@ export class PrimingEngine {
 
   constructor(private readonly opts: PrimingOptions) {
     this.limiter = new Limiter(Math.max(1, opts.maxInFlight));
+    // Every submission's signal follows it.
+    setMaxListeners(0, this.abort.signal);
   }
 
   private emit(
@@ -290,6 +297,79 @@ export class PrimingEngine {
   sourcesReady(name: string, sources: Digest): void {
     this.cur(name).sources = sources;
     this.kickAll();
+  }
+
+  /**
+   * The files of the element's build tree its stored actions read that no
+   * recorded action or staged file produced (BUILD_TREE overlays): each path
+   * (relative to its build root) with the earliest phase a reader ran in.
+   */
+  buildTreeFiles(name: string): { path: string; phase: string }[] {
+    const ep = this.elements.get(name);
+    const found = new Map<string, string>();
+    for (const sa of ep?.actions ?? []) {
+      if (sa.element !== '') continue;
+      for (const o of sa.overlays)
+        if (o.type === OverlayType.BUILD_TREE) {
+          const was = found.get(o.sourcePath);
+          if (was === undefined || phaseIndex(o.phase) < phaseIndex(was))
+            found.set(o.sourcePath, o.phase);
+        }
+    }
+    return [...found].map(([path, phase]) => ({ path, phase }));
+  }
+
+  /**
+   * A file of the element's live build tree, read (and stored in CAS) while
+   * it builds. Its actions that were instantiated with another content (what
+   * was recorded) are instantiated again, and so are those of the element
+   * whose inputs come from their outputs: the corrected ones are submitted
+   * as soon as they resolve.
+   */
+  buildTreeFile(name: string, path: string, digest: Digest): void {
+    const c = this.cur(name);
+    c.buildTree ??= new Map();
+    c.buildTree.set(path, digest);
+    const ep = this.elements.get(name);
+    if (ep === undefined) return;
+    const again = new Set<string>();
+    const reopen = (i: number, baseKey: string): void => {
+      again.add(baseKey);
+      const was = this.adapted.get(baseKey);
+      if (this.gaveUp.has(baseKey) || was === undefined) return;
+      // Counted unchanged on a guess that no longer holds: it is counted again when instantiated.
+      if (digestKey(was) === baseKey) ep.stats.unchanged--;
+      this.superseded.get(baseKey)?.abort();
+      this.superseded.delete(baseKey);
+      this.adapted.delete(baseKey);
+      ep.open.add(i);
+      ep.waiting.delete(i);
+    };
+    ep.actions.forEach((sa, i) => {
+      if (sa.element !== '') return;
+      const differs = sa.overlays.some(
+        (o) =>
+          o.type === OverlayType.BUILD_TREE &&
+          o.sourcePath === path &&
+          (o.targetDigest?.hash !== digest.hash ||
+            Number(o.targetDigest.sizeBytes) !== digest.size),
+      );
+      if (differs) reopen(i, digestKey(fromPb(sa.baseActionDigest)));
+    });
+    if (again.size === 0) return;
+    // Their consumers, in recorded order (a producer comes before its consumers).
+    ep.actions.forEach((sa, i) => {
+      const baseKey = digestKey(fromPb(sa.baseActionDigest));
+      if (sa.element !== '' || again.has(baseKey)) return;
+      const uses = sa.overlays.some(
+        (o) =>
+          o.type === OverlayType.ACTION &&
+          o.sourceActionDigest !== undefined &&
+          again.has(digestKey(fromPb(o.sourceActionDigest))),
+      );
+      if (uses) reopen(i, baseKey);
+    });
+    this.kick(ep);
   }
 
   /** An element is built or cached: ARTIFACT overlays on it can resolve. */
@@ -440,6 +520,7 @@ export class PrimingEngine {
               c.sources !== undefined &&
               ep.base.sources !== undefined &&
               c.sources.hash === ep.base.sources.hash,
+            buildTree: c.buildTree,
           };
         }
         const was = recorded.get(el);
@@ -451,6 +532,7 @@ export class PrimingEngine {
           files: c.files,
           artifactUnchanged: unchanged,
           artifactOverlays: c.overlays,
+          buildTree: c.buildTree,
         };
       },
     };
@@ -584,8 +666,12 @@ export class PrimingEngine {
       (this.opts.order ?? 'recorded') === 'cost'
         ? primingPriority(basePriority, Math.max(0, ep.buildIndex), seconds)
         : basePriority;
+    // Cancelled when the element's build tree shows it was instantiated on a wrong guess.
+    const own = new AbortController();
+    this.superseded.set(digestKey(base), own);
+    const signal = AbortSignal.any([this.abort.signal, own.signal]);
     const run = this.limiter.run(async () => {
-      if (this.abort.signal.aborted) return;
+      if (signal.aborted) return;
       this.emit(name, 'submitted', base, { adapted });
       ep.primed.add(key);
       ep.stats.primed++;
@@ -604,10 +690,7 @@ export class PrimingEngine {
       try {
         // The adapted action's new Directories and Action, stored now (instantiation only computed them).
         await this.opts.cas.writeBlobs(blobs);
-        const out = await this.opts.executor.execute(adapted, {
-          priority,
-          signal: this.abort.signal,
-        });
+        const out = await this.opts.executor.execute(adapted, { priority, signal });
         const failure =
           out.error !== undefined || out.result.exitCode !== 0
             ? (out.error?.message ?? `exit code ${out.result.exitCode}`)
@@ -631,9 +714,14 @@ export class PrimingEngine {
         decide(false);
         this.emit(name, 'failed', base, {
           adapted,
-          reason: e instanceof Error ? e.message : String(e),
+          reason: own.signal.aborted
+            ? 'cancelled: the build tree gave it other inputs'
+            : e instanceof Error
+              ? e.message
+              : String(e),
         });
       }
+      if (this.superseded.get(digestKey(base)) === own) this.superseded.delete(digestKey(base));
       this.kickAll();
     }, priority);
     this.submitted.set(key, run);
@@ -653,4 +741,12 @@ export class PrimingEngine {
   }
 
   private settledCount = -1;
+}
+
+const PHASE_ORDER = ['configure-commands', 'build-commands', 'install-commands', 'strip-commands'];
+
+/** A build phase's place in the order phases run in (unknown ones: build-commands). */
+export function phaseIndex(phase: string): number {
+  const i = PHASE_ORDER.indexOf(phase);
+  return i < 0 ? 1 : i;
 }

@@ -3,7 +3,7 @@
 // a final pass before each build, each build action classified as it is
 // answered, and generation after each build (or, in modes that do not
 // generate, the previous speculative actions kept under the weak key).
-import { fromPb, toPb, type Digest } from '../reapi/index.js';
+import { digestKey, fromPb, toPb, type Digest } from '../reapi/index.js';
 import type { Artifact, ArtifactCache, ActionCache, Cas, Executor } from '../cas/index.js';
 import type { EventSink } from '../core/index.js';
 import {
@@ -18,7 +18,8 @@ import { loadSpeculativeActions, storeSpeculativeActions } from './actions.js';
 import { emptyStats, type SpeculativeEvent, type SpeculativeStats } from './events.js';
 import { generate, type GenerateDependency } from './generate.js';
 import { generates, primes, type Mode } from './mode.js';
-import { PrimingEngine, type PrimingOrder } from './prime.js';
+import { PrimingEngine, phaseIndex, type PrimingOrder } from './prime.js';
+import { BuildTreeWatch } from './build-tree.js';
 import { TreeFiles } from './tree-files.js';
 
 export interface SpeculativeRunOptions {
@@ -44,6 +45,10 @@ export class SpeculativeRun {
   private readonly previous = new Map<string, Digest | undefined>();
   /** Every element's artifact as this run knows it (built or cached). */
   private readonly artifactsNow = new Map<string, Artifact>();
+  /** Per element being built: the phase it is in, and the phase each recorded action ran in. */
+  private readonly phases = new Map<string, { now: string; actions: Map<string, string> }>();
+  /** Per element being built: its live build tree and the files watched in it. */
+  private readonly watches = new Map<string, BuildTreeWatch>();
 
   constructor(private readonly opts: SpeculativeRunOptions) {
     this.trees = new TreeFiles(opts.cas);
@@ -105,11 +110,42 @@ export class SpeculativeRun {
 
   /** The element's build ended (built or failed): priming for it stops. */
   buildFinished(node: GraphNode): void {
+    this.watches.get(node.name)?.stop();
+    this.watches.delete(node.name);
     this.engine?.buildFinished(node.name);
+  }
+
+  /** Where the element's build tree is on this machine while it builds. */
+  buildDir(node: GraphNode, path: string): void {
+    // Actions recorded before the script notes its first phase ran in the first.
+    this.phases.set(node.name, { now: 'configure-commands', actions: new Map() });
+    if (this.engine === undefined) return;
+    this.watches.get(node.name)?.stop();
+    const engine = this.engine;
+    this.watches.set(
+      node.name,
+      new BuildTreeWatch(path, this.opts.cas, (file, digest) => {
+        engine.buildTreeFile(node.name, file, digest);
+      }),
+    );
+  }
+
+  /** The element's build entered a phase: files its actions read from then on are watched for. */
+  phase(node: GraphNode, phase: string): void {
+    const p = this.phases.get(node.name);
+    if (p === undefined) this.phases.set(node.name, { now: phase, actions: new Map() });
+    else p.now = phase;
+    const watch = this.watches.get(node.name);
+    if (watch === undefined || this.engine === undefined) return;
+    for (const f of this.engine.buildTreeFiles(node.name))
+      if (phaseIndex(f.phase) <= phaseIndex(phase)) watch.watch(f.path);
   }
 
   /** A recorded action of the element's build, as it was answered. */
   subaction(node: GraphNode, action: Digest, cached: boolean): void {
+    const p = this.phases.get(node.name);
+    if (p !== undefined && !p.actions.has(digestKey(action)))
+      p.actions.set(digestKey(action), p.now);
     if (this.engine !== undefined) {
       this.engine.classify(node.name, action, cached);
       return;
@@ -184,6 +220,7 @@ export class SpeculativeRun {
           files: fromPb(artifact.files),
           subactions: artifact.subactions.map((d) => fromPb(d)),
           deps,
+          phases: this.phases.get(node.name)?.actions,
         });
         sa = await storeSpeculativeActions(this.opts.cas, speculative);
         this.opts.events?.({
@@ -212,6 +249,8 @@ export class SpeculativeRun {
         reason: e instanceof Error ? e.message : String(e),
       });
       return artifact;
+    } finally {
+      this.phases.delete(node.name);
     }
   }
 

@@ -3,7 +3,8 @@
 // Directories (always), and, for a machine that executes primed actions
 // itself, the ActionResults of the base actions and of the actions overlays
 // take files from (with the blobs they hold) and the input files no overlay
-// replaces. Collected from the local stores so that a push sends them with
+// replaces (BUILD_TREE ones included: used as recorded until the build has
+// written them). Collected from the local stores so that a push sends them with
 // the artifact; fetched by a pull by weak key, without the file blobs when
 // execution is remote (the cluster's storage has them).
 import { fromBinary } from '@bufbuild/protobuf';
@@ -26,7 +27,12 @@ import {
   type ActionResult,
   type Digest,
 } from '../reapi/index.js';
-import { loadSpeculativeActions, readAction, type SpeculativeActions } from './actions.js';
+import {
+  loadSpeculativeActions,
+  OverlayType,
+  readAction,
+  type SpeculativeActions,
+} from './actions.js';
 import { TreeFiles } from './tree-files.js';
 
 export interface PrimingData {
@@ -73,7 +79,10 @@ async function unreplacedInputs(
   for (const a of actions.actions) {
     if (a.baseActionDigest === undefined) continue;
     const read = await readAction(cas, fromPb(a.baseActionDigest));
-    const replaced = new Set(a.overlays.flatMap((o) => o.targetPaths));
+    // A BUILD_TREE file is used as recorded until the build writes it: needed too.
+    const replaced = new Set(
+      a.overlays.flatMap((o) => (o.type === OverlayType.BUILD_TREE ? [] : o.targetPaths)),
+    );
     for (const [path, d] of await trees.paths(read.inputRoot))
       if (!replaced.has(path)) out.set(digestKey(d), d);
   }

@@ -337,7 +337,7 @@ describe('speculative actions: lessons (generation and instantiation)', () => {
 });
 
 describe('speculative actions: modes generate exactly their overlay types', () => {
-  it('source-artifact: SOURCE and ARTIFACT only; intra-element: + own ACTION; full: + dependency ACTION with the action copied in', async () => {
+  it('source-artifact: SOURCE and ARTIFACT only; intra-element: + own ACTION and BUILD_TREE; full: + dependency ACTION with the action copied in', async () => {
     const r = await rig();
     await using _ = r.tmp;
     // A dependency whose build generated gen.h (an output of its recorded action, not a file of its artifact).
@@ -387,8 +387,9 @@ describe('speculative actions: modes generate exactly their overlay types', () =
     assert.deepEqual(await types('source-artifact'), [
       ['', 'SOURCE::x.c ARTIFACT:dep.bst:usr/include/dep.h'],
     ]);
+    // gen.h, of no origin intra-element knows, sits in app's build tree: read from it live.
     assert.deepEqual(await types('intra-element'), [
-      ['', 'SOURCE::x.c ARTIFACT:dep.bst:usr/include/dep.h'],
+      ['', 'SOURCE::x.c ARTIFACT:dep.bst:usr/include/dep.h BUILD_TREE::gen.h'],
       ['', 'ACTION::x.o'],
     ]);
     assert.deepEqual(await types('full'), [

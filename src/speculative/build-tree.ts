@@ -1,0 +1,102 @@
+// Files of an element's live build tree that its recorded actions read but
+// no recorded action or staged file produced (BUILD_TREE overlays): watched
+// for while the element builds, each read once it exists and has stopped
+// changing, stored in CAS and handed to the priming engine. The tree is
+// written by the build's own commands: a path must stay inside it (no `..`,
+// no symbolic link leading out), and nothing is read beyond a size limit.
+import { lstat, open, realpath } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { join, sep } from 'node:path';
+import type { Cas } from '../cas/index.js';
+import type { Digest } from '../reapi/index.js';
+
+/** How often watched files are looked at. */
+const POLL_MS = 40;
+/** Larger files are not read (a generated header is a few KiB). */
+export const BUILD_TREE_FILE_LIMIT = 16 * 1024 * 1024;
+
+interface Watched {
+  /** Size and modification time when last seen; read when two looks agree. */
+  last?: string;
+}
+
+export class BuildTreeWatch {
+  private readonly files = new Map<string, Watched>();
+  private timer: NodeJS.Timeout | undefined;
+  private looking = false;
+  private stopped = false;
+
+  constructor(
+    /** The build root on this machine. */
+    private readonly root: string,
+    private readonly cas: Cas,
+    private readonly found: (path: string, digest: Digest) => void,
+  ) {}
+
+  /** Watches `path` (relative to the build root) until it is read or the build ends. */
+  watch(path: string): void {
+    if (this.stopped || this.files.has(path) || !safeRelative(path)) return;
+    this.files.set(path, {});
+    this.timer ??= setInterval(() => void this.look(), POLL_MS);
+    void this.look();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.files.clear();
+  }
+
+  private live(): boolean {
+    return !this.stopped;
+  }
+
+  private async look(): Promise<void> {
+    if (this.looking || this.stopped) return;
+    this.looking = true;
+    try {
+      for (const [path, w] of [...this.files]) {
+        const full = join(this.root, path);
+        const st = await lstat(full).catch(() => undefined);
+        if (st === undefined || !st.isFile()) continue;
+        const now = `${String(st.size)}:${String(st.mtimeMs)}:${String(st.ino)}`;
+        if (w.last !== now) {
+          w.last = now; // seen changing (or seen first): read on the next look if it holds
+          continue;
+        }
+        this.files.delete(path);
+        const digest = await this.read(full, st.size).catch(() => undefined);
+        // stop() may have come while it was read: the build has ended.
+        if (digest !== undefined && this.live()) this.found(path, digest);
+      }
+      if (this.files.size === 0 && this.timer !== undefined) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    } finally {
+      this.looking = false;
+    }
+  }
+
+  /** The file into CAS, if it is inside the tree and within the limit. */
+  private async read(full: string, size: number): Promise<Digest | undefined> {
+    if (size > BUILD_TREE_FILE_LIMIT) return undefined;
+    const [root, real] = await Promise.all([realpath(this.root), realpath(full)]);
+    if (!real.startsWith(root + sep)) return undefined;
+    const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const bytes = await fh.readFile();
+      if (bytes.length > BUILD_TREE_FILE_LIMIT) return undefined;
+      return await this.cas.writeBlob(bytes);
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** A relative path of plain names: no `..`, `.` or empty segments, not absolute. */
+function safeRelative(path: string): boolean {
+  if (path === '' || path.startsWith('/') || path.includes('\0')) return false;
+  return path.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+}
