@@ -474,7 +474,7 @@ async function explainPriming(
   for (const d of inputs) {
     if (d.old === null) reasons.push(`new input ${d.path}`);
     else if (d.new === null) reasons.push(`${d.path} no longer read`);
-    else reasons.push(`${d.path} changed`);
+    else reasons.push(`${d.path} differs`);
   }
   if (command.argv !== undefined) reasons.push('changed command line');
   if (command.environment !== undefined) reasons.push('changed environment');
