@@ -404,7 +404,7 @@ async function explainPriming(
   p: ReadAction | undefined,
   labelOf: LabelOf,
 ): Promise<PrimingExplanation> {
-  if (!primes(trace.mode)) return { status: 'off', reason: `priming off (mode ${trace.mode})` };
+  if (!primes(trace.mode)) return { status: 'off', reason: `off in mode ${trace.mode}` };
   if (trace.primed_from === null)
     return {
       status: 'nothing-stored',

@@ -15,6 +15,7 @@ import {
   type Explanation,
   type InputOrigin,
 } from '../../src/speculative/index.js';
+import { renderExplanation } from '../../src/cli/render/explain.js';
 import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
 import type { Executor } from '../../src/cas/index.js';
@@ -144,7 +145,7 @@ describe('explain (builds)', () => {
       first.results.find((r) => r.name === 'app.bst')?.keys?.strong,
     );
     const base = (path: string): InputOrigin => ({ type: 'artifact', element: 'base.bst', path });
-    const off = { status: 'off', reason: 'priming off (mode none)' };
+    const off = { status: 'off', reason: 'off in mode none' };
     assert.deepEqual(x.misses[0], {
       action: now[0],
       index: 0,
@@ -271,6 +272,13 @@ describe('explain (builds)', () => {
         d.new?.origin.action,
       ]),
       [[was[0], now[0]]],
+    );
+    assert.deepEqual(
+      renderExplanation(x).filter((l) => l.startsWith('  priming:')),
+      [
+        `  priming: ${unchanged}; did not match: usr/include/dep.h no longer read, new input usr/include/override/dep.h`,
+        `  priming: ${unchanged}; did not match: ${MAIN_O} differs`,
+      ],
     );
   });
 
