@@ -23,6 +23,7 @@ import {
   outputsOf,
   sameFiles,
   type CommandDifference,
+  type FileChange,
 } from './explain-diff.js';
 import { Labeler, type BuildContext, type InputOrigin } from './explain-label.js';
 import type { PrimeOutcome } from './events.js';
@@ -182,11 +183,15 @@ export async function explainBuild(env: ExplainEnv, trace: BuildTrace): Promise<
   const recorded = current.subactions.map((d) => digestKey(fromPb(d)));
   const hit = new Set(recorded);
   const candidates: Candidate[] = [];
+  let unreadable = 0;
   for (const [index, pb] of (previous?.subactions ?? []).entries()) {
     const d = fromPb(pb);
     if (hit.has(digestKey(d))) continue;
     const read = await readAction(env.cas, d).catch(() => undefined);
-    if (read === undefined) continue;
+    if (read === undefined) {
+      unreadable++;
+      continue;
+    }
     candidates.push({
       index,
       read,
@@ -223,7 +228,8 @@ export async function explainBuild(env: ExplainEnv, trace: BuildTrace): Promise<
     base.outputs = outputsOf(m);
     const found = await bestMatch(trees, m, index, candidates);
     let p: ReadAction | undefined;
-    let pIndex = recorded.length;
+    // Without a match, every previous action counts as earlier.
+    let pIndex = Number.MAX_SAFE_INTEGER;
     if (found !== undefined) {
       found.candidate.used = true;
       p = found.candidate.read;
@@ -245,7 +251,7 @@ export async function explainBuild(env: ExplainEnv, trace: BuildTrace): Promise<
           ? 'no previous build of the element is recorded'
           : previous === undefined
             ? "the previous build's record is no longer in the cache"
-            : 'no action of the previous build resembles it (same outputs or same command)';
+            : `no action of the previous build resembles it (same outputs or same command)${unreadable === 0 ? '' : `; ${unreadable} of its actions are no longer in the cache`}`;
     }
     base.priming = await explainPriming(env, trees, trace, stored, m, p, async (c) => {
       // What priming used was meant to be current: the current build first.
@@ -340,12 +346,6 @@ function normalise(p: string): string {
 
 type LabelOf = (c: { path: string; digest: Digest; side: 'old' | 'new' }) => Promise<InputOrigin>;
 
-interface Change {
-  path: string;
-  old: Digest | null;
-  new: Digest | null;
-}
-
 /** The input files of `old` and `now` that differ, each side labeled. */
 async function compareInputs(
   trees: TreeFiles,
@@ -354,7 +354,7 @@ async function compareInputs(
   labelOf: LabelOf,
 ): Promise<{ inputs: InputDifference[]; note?: string }> {
   if (old.inputRoot.hash === now.inputRoot.hash) return { inputs: [] };
-  let changes: Change[];
+  let changes: FileChange[];
   try {
     changes = fileChanges(await trees.paths(old.inputRoot), await trees.paths(now.inputRoot));
   } catch {
