@@ -3,13 +3,14 @@
 // only when every element is built or cached. Ctrl-C stops the builds
 // (their sandboxes are killed) and leaves the cache consistent.
 import { setMaxListeners } from 'node:events';
+import { join } from 'node:path';
 import { buildReport, totalStats, writeReport } from './render/report.js';
 import { progressRenderer } from './render/progress.js';
 import { TimelineRecorder, writeTimeline, writeTrace } from './render/timeline.js';
 import { info } from './render/output.js';
 import { EXIT } from './exit-codes.js';
 import { runScheduler } from '../scheduler/index.js';
-import type { Mode, ShareEvent } from '../speculative/index.js';
+import { BuildTraceStore, type Mode, type ShareEvent } from '../speculative/index.js';
 import { buildRemotes } from './build-remotes.js';
 import type { GlobalOptions } from './options.js';
 import { openGraph, openProject, openStores, sourceEnv } from './workspace.js';
@@ -93,6 +94,7 @@ export async function buildCommand(
         maxInFlight: remotes.maxInFlight ?? 256,
         order: cfg.primingOrder,
         budgetSeconds: cfg.primingBudget,
+        traces: new BuildTraceStore(join(stores.cacheDir, 'build-traces')),
       },
     });
     progress.done();

@@ -14,6 +14,7 @@ import { artifactRemotes, type ArtifactRemote } from './artifact-remotes.js';
 import { artifactPullCommand, artifactPushCommand } from './artifact-share.js';
 import { buildCommand } from './build-command.js';
 import { EXIT, runEntryPoint } from './exit-codes.js';
+import { explainCommand } from './explain-command.js';
 import type { GlobalOptions } from './options.js';
 import { serverCommand, serverHelp } from './server-command.js';
 import {
@@ -186,6 +187,21 @@ function program(): { cli: Command; result: { code: number } } {
             : await showCommand(elements, opts, await globals(cli));
       },
     );
+
+  cli
+    .command('explain')
+    .description(
+      "why the actions of the element's last build missed the cache: the previous build's matching action, the input files that differ and where each came from, and why priming did not match",
+    )
+    .argument('<element>', 'element name')
+    .option('--json', 'print the explanation as JSON (docs/explain.schema.json)')
+    .addHelpText(
+      'after',
+      "\nReads the trace each build leaves in the cache (docs/explain.md); exits 1 when the element has no recorded build.\n\nExamples:\n  specbuild explain app.bst\n  specbuild explain --json app.bst | jq '.misses[].previous.inputs'\n",
+    )
+    .action(async (element: string, opts: { json?: boolean }) => {
+      result.code = await explainCommand(element, opts, await globals(cli));
+    });
 
   const source = cli
     .command('source')

@@ -8,6 +8,7 @@ import type { ActionCache, Artifact, ArtifactCache, Executor } from '../cas/inde
 import {
   SpeculativeRun,
   type Mode,
+  type BuildTraceStore,
   type PrimingOrder,
   type SpeculativeStats,
 } from '../speculative/index.js';
@@ -41,6 +42,8 @@ export interface SpeculativeConfig {
   order?: PrimingOrder;
   /** scheduler.speculative-actions-budget: recorded seconds priming may submit (undefined: no limit). */
   budgetSeconds?: number;
+  /** Where each built element's trace is written, for `specbuild explain` (none: not written). */
+  traces?: BuildTraceStore;
 }
 
 /**
@@ -142,6 +145,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<BuildSummary
           maxInFlight: opts.speculative.maxInFlight,
           order: opts.speculative.order,
           budgetSeconds: opts.speculative.budgetSeconds,
+          traces: opts.speculative.traces,
           events: emit,
         });
   /** Pulls at once (each element's pull runs before it waits for its dependencies). */

@@ -16,6 +16,7 @@ import {
   TreeSchema,
   type Action,
   type ActionResult,
+  type Command,
   type Digest,
   type Directory,
 } from '../reapi/index.js';
@@ -28,6 +29,8 @@ export const OverlayType = speculativePb.Overlay_Type;
 export interface ReadAction {
   digest: Digest;
   action: Action;
+  /** Its Command (argv, environment, outputs), decoded. */
+  command: Command;
   inputRoot: Digest;
   /** The command's working directory, relative to the input root ('' for the root). */
   workingDirectory: string;
@@ -40,6 +43,7 @@ export async function readAction(cas: Cas, d: Digest): Promise<ReadAction> {
   return {
     digest: d,
     action,
+    command,
     inputRoot: fromPb(action.inputRootDigest, 'Action.input_root_digest'),
     workingDirectory: command.workingDirectory,
   };

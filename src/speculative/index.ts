@@ -9,5 +9,7 @@ export * from './instantiate.js';
 export * from './rewrite.js';
 export * from './prime.js';
 export * from './run.js';
+export * from './trace.js';
+export * from './explain.js';
 export * from './share.js';
 export * from './remote-share.js';

@@ -2,7 +2,8 @@
 // priming engine fed as sources are staged and elements become available,
 // a final pass before each build, each build action classified as it is
 // answered, and generation after each build (or, in modes that do not
-// generate, the previous speculative actions kept under the weak key).
+// generate, the previous speculative actions kept under the weak key), then
+// the build's trace for `specbuild explain` (trace.ts).
 import { digestKey, fromPb, toPb, type Digest } from '../reapi/index.js';
 import type { Artifact, ArtifactCache, ActionCache, Cas, Executor } from '../cas/index.js';
 import type { EventSink } from '../core/index.js';
@@ -21,6 +22,7 @@ import { generates, primes, type Mode } from './mode.js';
 import { PrimingEngine, phaseIndex, type PrimingOrder } from './prime.js';
 import { BuildTreeWatch } from './build-tree.js';
 import { TreeFiles } from './tree-files.js';
+import { TraceCollector, type BuildTraceStore, type PreviousBuild } from './trace.js';
 
 export interface SpeculativeRunOptions {
   mode: Mode;
@@ -36,13 +38,25 @@ export interface SpeculativeRunOptions {
   /** PrimingOptions.budgetSeconds. */
   budgetSeconds?: number;
   events?: EventSink<SpeculativeEvent>;
+  /** Where each successful build's trace is written (none: no traces). */
+  traces?: BuildTraceStore;
+}
+
+/** The record stored under an element's weak key before its build. */
+interface WeakRecord {
+  /** The record, HASH/SIZE, and its build's strong key. */
+  record: string;
+  strongKey: string;
+  /** Its speculative actions. */
+  sa: Digest | undefined;
 }
 
 export class SpeculativeRun {
   private readonly trees: TreeFiles;
   private readonly engine: PrimingEngine | undefined;
-  /** The speculative actions stored under each element's weak key before its build. */
-  private readonly previous = new Map<string, Digest | undefined>();
+  /** The record (and its speculative actions) stored under each element's weak key before its build. */
+  private readonly previous = new Map<string, WeakRecord | undefined>();
+  private readonly collector: TraceCollector | undefined;
   /** Every element's artifact as this run knows it (built or cached). */
   private readonly artifactsNow = new Map<string, Artifact>();
   /** Per element being built: the phase it is in, and the phase each recorded action ran in. */
@@ -52,6 +66,15 @@ export class SpeculativeRun {
 
   constructor(private readonly opts: SpeculativeRunOptions) {
     this.trees = new TreeFiles(opts.cas);
+    const collector = opts.traces === undefined ? undefined : new TraceCollector();
+    this.collector = collector;
+    const events: EventSink<SpeculativeEvent> | undefined =
+      collector === undefined
+        ? opts.events
+        : (e) => {
+            collector.event(e);
+            opts.events?.(e);
+          };
     this.engine = primes(opts.mode)
       ? new PrimingEngine({
           cas: opts.cas,
@@ -64,7 +87,7 @@ export class SpeculativeRun {
           maxInFlight: opts.maxInFlight,
           order: opts.order,
           budgetSeconds: opts.budgetSeconds,
-          events: opts.events,
+          events,
         })
       : undefined;
   }
@@ -82,14 +105,20 @@ export class SpeculativeRun {
   async sourcesStaged(node: GraphNode, sources: Digest): Promise<void> {
     const k = this.opts.keys.get(node.name);
     if (k !== undefined && !this.previous.has(node.name)) {
-      const prev = await this.opts.artifacts.lookupRecord(
-        this.opts.graph.project.name,
-        normalName(node.name),
-        k.weak,
-      );
+      const project = this.opts.graph.project.name;
+      const element = normalName(node.name);
+      const record = await this.opts.artifacts.refDigest(project, element, k.weak);
+      const prev = await this.opts.artifacts.lookupRecord(project, element, k.weak);
       this.previous.set(
         node.name,
-        prev?.speculativeActions === undefined ? undefined : fromPb(prev.speculativeActions),
+        record === undefined || prev === undefined
+          ? undefined
+          : {
+              record,
+              strongKey: prev.strongKey,
+              sa:
+                prev.speculativeActions === undefined ? undefined : fromPb(prev.speculativeActions),
+            },
       );
     }
     if (this.engine === undefined) return;
@@ -155,12 +184,14 @@ export class SpeculativeRun {
     if (cached) s.hits_cached++;
     else s.misses++;
     s.recall = s.misses === 0 ? null : 0;
-    this.opts.events?.({
+    const e: SpeculativeEvent = {
       type: 'build-action',
       element: node.name,
       action: `${action.hash}/${action.size}`,
       outcome: cached ? 'hit-cached' : 'miss',
-    });
+    };
+    this.collector?.event(e);
+    this.opts.events?.(e);
   }
 
   private readonly plainStats = new Map<string, SpeculativeStats>();
@@ -181,8 +212,15 @@ export class SpeculativeRun {
    * After a build: generates and stores the element's speculative actions
    * (modes that generate), or keeps the previous ones under the weak key.
    * Returns the artifact as stored. A failure is an event, never an error.
+   * Then writes the build's trace.
    */
   async afterBuild(node: GraphNode, artifact: Artifact): Promise<Artifact> {
+    const stored = await this.generateAndStore(node, artifact);
+    await this.recordTrace(node, stored);
+    return stored;
+  }
+
+  private async generateAndStore(node: GraphNode, artifact: Artifact): Promise<Artifact> {
     const project = this.opts.graph.project.name;
     const element = normalName(node.name);
     // Its stats are read after this: every build action counted first.
@@ -233,7 +271,7 @@ export class SpeculativeRun {
           reason: stats.skipReason,
         });
       } else {
-        sa = this.previous.get(node.name);
+        sa = this.previous.get(node.name)?.sa;
         if (sa === undefined) return artifact;
         this.opts.events?.({ type: 'generate', element: node.name, outcome: 'kept' });
       }
@@ -251,6 +289,52 @@ export class SpeculativeRun {
       return artifact;
     } finally {
       this.phases.delete(node.name);
+    }
+  }
+
+  /**
+   * Writes the trace of the element's build (how each action was answered,
+   * what priming did, which build came before). Like generation, it never
+   * fails a build: a trace that cannot be written is left out.
+   */
+  private async recordTrace(node: GraphNode, artifact: Artifact): Promise<void> {
+    const store = this.opts.traces;
+    if (store === undefined || this.collector === undefined) return;
+    const { actions, primes: primed } = this.collector.take(node.name);
+    const project = this.opts.graph.project.name;
+    const element = normalName(node.name);
+    try {
+      const record = await this.opts.artifacts.refDigest(project, element, artifact.strongKey);
+      if (record === undefined) return;
+      const weak = this.previous.get(node.name);
+      let previous: PreviousBuild | null =
+        weak === undefined
+          ? null
+          : { record: weak.record, strong_key: weak.strongKey, via: 'weak-key' };
+      if (previous === null) {
+        // The weak key moved (own sources or configuration changed): the last build traced.
+        const last = await store.latest(project, element);
+        if (last !== undefined && last.record !== record)
+          previous = { record: last.record, strong_key: last.strong_key, via: 'latest' };
+      }
+      const sa = weak?.sa;
+      await store.write(element, {
+        version: 1,
+        project,
+        element: node.name,
+        strong_key: artifact.strongKey,
+        weak_key: artifact.weakKey,
+        mode: this.opts.mode,
+        build_root: node.decl.buildRoot,
+        record,
+        previous,
+        primed_from: this.engine === undefined || sa === undefined ? null : digestKey(sa),
+        actions,
+        primes: primed,
+        finished: new Date().toISOString(),
+      });
+    } catch {
+      // No trace: explain says it has none for this build.
     }
   }
 

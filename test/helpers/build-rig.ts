@@ -20,6 +20,7 @@ import { TOOLCHAIN_PROPERTY, hostPlatform } from '../../src/reapi/index.js';
 import { runScheduler, type BuildSummary, type RunEvent } from '../../src/scheduler/index.js';
 import type { ProjectRig } from './project-rig.js';
 import {
+  BuildTraceStore,
   RemoteShare,
   primes,
   type Mode,
@@ -137,6 +138,7 @@ export async function buildRig(
             maxInFlight: opts.cluster === undefined ? 4 : 8,
             order: opts.order,
             budgetSeconds: opts.budgetSeconds,
+            traces: new BuildTraceStore(join(cacheDir, 'build-traces')),
           },
   });
   share?.close();
