@@ -65,6 +65,13 @@ export function keyOf(v: unknown): string {
 export interface ElementKeys {
   strong: string;
   weak: string;
+  /**
+   * The weak key without the element's sources: its recipe (kind, commands,
+   * environment, sandbox, dependency names). Equal across two builds whose
+   * element changed only in its sources (speculative actions then follow a
+   * copy of its actions with the new sources).
+   */
+  recipe?: string;
 }
 
 /** The part of the key that is the element's own (no dependencies). */
@@ -142,13 +149,15 @@ export function computeKeys(
       if (pair === undefined) return undefined; // a dependency has no keys
       pairs.push(pair);
     }
-    const weak = keyOf({ ...own, dependencies: new CanonicalText(`[${names.join(',')}]`) });
+    const deps = new CanonicalText(`[${names.join(',')}]`);
+    const weak = keyOf({ ...own, dependencies: deps });
+    const recipe = keyOf({ ...own, sources: new CanonicalText('null'), dependencies: deps });
     const strong = keyOf({
       ...own,
       dependencies: new CanonicalText(`[${pairs.join(',')}]`),
       'weak-key': weak,
     });
-    return { weak, strong };
+    return { weak, strong, recipe };
   };
   for (const node of graph.order) {
     const k = one(node);

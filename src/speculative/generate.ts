@@ -31,6 +31,8 @@ export interface GenerateDependency {
   speculative?: SpeculativeActions;
   /** Its weak key (copies of its actions remember it). */
   weakKey?: string;
+  /** Its recipe key (the weak key without its sources; copies remember it too). */
+  recipeKey?: string;
 }
 
 export interface GenerateInput {
@@ -150,7 +152,10 @@ export async function generate(
   // 2. Outputs of actions: the dependencies' (full mode), then the element's own as they come.
   const outputs = new Map<string, Origin[]>();
   /** Dependency actions by base digest, for copying in: [their element, the action]. */
-  const depActions = new Map<string, { element: string; weakKey: string; sa: SpeculativeAction }>();
+  const depActions = new Map<
+    string,
+    { element: string; weakKey: string; recipeKey: string; sa: SpeculativeAction }
+  >();
   const addOutputs = async (element: string, base: Digest): Promise<void> => {
     const result = await ac.getActionResult(base);
     if (result === undefined) return;
@@ -176,7 +181,8 @@ export async function generate(
         if (depActions.has(digestKey(base))) continue;
         // Its own actions carry its weak key; copies it holds carry theirs already.
         const weakKey = sa.element === '' ? (dep.weakKey ?? '') : sa.elementWeakKey;
-        depActions.set(digestKey(base), { element, weakKey, sa });
+        const recipeKey = sa.element === '' ? (dep.recipeKey ?? '') : sa.elementRecipeKey;
+        depActions.set(digestKey(base), { element, weakKey, recipeKey, sa });
         await addOutputs(element, base).catch(() => undefined);
       }
     }
@@ -293,6 +299,7 @@ export async function generate(
         ...dep.sa,
         element: dep.element,
         elementWeakKey: dep.weakKey,
+        elementRecipeKey: dep.recipeKey,
       }),
     );
     for (const o of dep.sa.overlays)

@@ -567,10 +567,17 @@ export class PrimingEngine {
         }
         // A copied-in action its own element primes in this run is left to it.
         if (sa.element !== '' && this.primedByOwner(sa.element, baseKey)) continue;
-        // A copy from an element whose own inputs changed since (another weak key) predicts nothing.
-        const now =
-          sa.element === '' ? undefined : this.opts.keys.get(sa.element as ElementName)?.weak;
-        if (sa.element !== '' && sa.elementWeakKey !== '' && now !== sa.elementWeakKey) {
+        // A copy from an element whose own inputs changed since (another weak
+        // key) predicts nothing, unless only its sources changed (the same
+        // recipe key): then it is followed with its current sources (its
+        // SOURCE overlays resolve in them), a referenced speculative action.
+        const now = sa.element === '' ? undefined : this.opts.keys.get(sa.element as ElementName);
+        if (
+          sa.element !== '' &&
+          sa.elementWeakKey !== '' &&
+          now?.weak !== sa.elementWeakKey &&
+          (sa.elementRecipeKey === '' || now?.recipe !== sa.elementRecipeKey)
+        ) {
           ep.open.delete(i);
           giveUp(base, `${sa.element} changed itself since this action was recorded`);
           progress = true;

@@ -243,6 +243,7 @@ export class SpeculativeRun {
             files: fromPb(art.files),
             sources: art.sources === undefined ? undefined : fromPb(art.sources),
             weakKey: art.weakKey,
+            recipeKey: this.opts.keys.get(d.name)?.recipe,
             speculative:
               art.speculativeActions === undefined
                 ? undefined

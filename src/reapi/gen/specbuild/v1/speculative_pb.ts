@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file specbuild/v1/speculative.proto.
  */
 export const file_specbuild_v1_speculative: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zcGVjYnVpbGQvdjEvc3BlY3VsYXRpdmUucHJvdG8SDHNwZWNidWlsZC52MSJ4ChJTcGVjdWxhdGl2ZUFjdGlvbnMSMAoHYWN0aW9ucxgBIAMoCzIfLnNwZWNidWlsZC52MS5TcGVjdWxhdGl2ZUFjdGlvbhIwChFhcnRpZmFjdF9vdmVybGF5cxgCIAMoCzIVLnNwZWNidWlsZC52MS5PdmVybGF5IqwBChFTcGVjdWxhdGl2ZUFjdGlvbhJDChJiYXNlX2FjdGlvbl9kaWdlc3QYASABKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBInCghvdmVybGF5cxgCIAMoCzIVLnNwZWNidWlsZC52MS5PdmVybGF5Eg8KB2VsZW1lbnQYAyABKAkSGAoQZWxlbWVudF93ZWFrX2tleRgEIAEoCSLKAgoHT3ZlcmxheRIoCgR0eXBlGAEgASgOMhouc3BlY2J1aWxkLnYxLk92ZXJsYXkuVHlwZRIWCg5zb3VyY2VfZWxlbWVudBgCIAEoCRITCgtzb3VyY2VfcGF0aBgDIAEoCRI+Cg10YXJnZXRfZGlnZXN0GAQgASgLMicuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5EaWdlc3QSRQoUc291cmNlX2FjdGlvbl9kaWdlc3QYBSABKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBIUCgx0YXJnZXRfcGF0aHMYBiADKAkSDQoFcGhhc2UYByABKAkiPAoEVHlwZRIKCgZTT1VSQ0UQABIMCghBUlRJRkFDVBABEgoKBkFDVElPThACEg4KCkJVSUxEX1RSRUUQA2IGcHJvdG8z", [file_build_bazel_remote_execution_v2_remote_execution]);
+  fileDesc("Ch5zcGVjYnVpbGQvdjEvc3BlY3VsYXRpdmUucHJvdG8SDHNwZWNidWlsZC52MSJ4ChJTcGVjdWxhdGl2ZUFjdGlvbnMSMAoHYWN0aW9ucxgBIAMoCzIfLnNwZWNidWlsZC52MS5TcGVjdWxhdGl2ZUFjdGlvbhIwChFhcnRpZmFjdF9vdmVybGF5cxgCIAMoCzIVLnNwZWNidWlsZC52MS5PdmVybGF5IsgBChFTcGVjdWxhdGl2ZUFjdGlvbhJDChJiYXNlX2FjdGlvbl9kaWdlc3QYASABKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBInCghvdmVybGF5cxgCIAMoCzIVLnNwZWNidWlsZC52MS5PdmVybGF5Eg8KB2VsZW1lbnQYAyABKAkSGAoQZWxlbWVudF93ZWFrX2tleRgEIAEoCRIaChJlbGVtZW50X3JlY2lwZV9rZXkYBSABKAkiygIKB092ZXJsYXkSKAoEdHlwZRgBIAEoDjIaLnNwZWNidWlsZC52MS5PdmVybGF5LlR5cGUSFgoOc291cmNlX2VsZW1lbnQYAiABKAkSEwoLc291cmNlX3BhdGgYAyABKAkSPgoNdGFyZ2V0X2RpZ2VzdBgEIAEoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0EkUKFHNvdXJjZV9hY3Rpb25fZGlnZXN0GAUgASgLMicuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5EaWdlc3QSFAoMdGFyZ2V0X3BhdGhzGAYgAygJEg0KBXBoYXNlGAcgASgJIjwKBFR5cGUSCgoGU09VUkNFEAASDAoIQVJUSUZBQ1QQARIKCgZBQ1RJT04QAhIOCgpCVUlMRF9UUkVFEANiBnByb3RvMw", [file_build_bazel_remote_execution_v2_remote_execution]);
 
 /**
  * @generated from message specbuild.v1.SpeculativeActions
@@ -80,6 +80,16 @@ export type SpeculativeAction = Message<"specbuild.v1.SpeculativeAction"> & {
    * @generated from field: string element_weak_key = 4;
    */
   elementWeakKey: string;
+
+  /**
+   * For a copied-in action: the originating element's recipe key when the
+   * action was recorded (its weak key without its sources). When only its
+   * sources changed (same recipe key, another weak key), the copy is
+   * instantiated with its current sources: a referenced speculative action.
+   *
+   * @generated from field: string element_recipe_key = 5;
+   */
+  elementRecipeKey: string;
 };
 
 /**
