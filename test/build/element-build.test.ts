@@ -64,6 +64,38 @@ describe('element builds', () => {
     const second = await buildRig(rig, ['top.bst']);
     assert.deepEqual(second.states, { 'base.bst': 'cached', 'top.bst': 'cached' });
   });
+
+  it('reports each phase as its commands start, and the live build tree', async () => {
+    await using rig = await ProjectRig.create({
+      'project.conf': PROJECT_CONF,
+      'elements/phases.bst': [
+        'kind: manual',
+        'config:',
+        '  configure-commands:',
+        '  - echo configured > config.txt',
+        '  build-commands:',
+        // Long enough that the builder sees the file while the build runs.
+        '  - sleep 0.3',
+        '  install-commands:',
+        '  - install -D config.txt %{install-root}/config.txt',
+        '',
+      ].join('\n'),
+    });
+    const r = await buildRig(rig, ['phases.bst']);
+    assert.equal(r.states['phases.bst'], 'built');
+    const phases = r.events.flatMap((e) => (e.type === 'build-phase' ? [e.phase] : []));
+    // Every phase with commands, in order, each once (however short), then capture.
+    assert.deepEqual(phases, [
+      'staging',
+      'configure-commands',
+      'build-commands',
+      'install-commands',
+      'capture',
+    ]);
+    const dirs = r.events.flatMap((e) => (e.type === 'build-dir' ? [e.path] : []));
+    assert.equal(dirs.length, 1);
+    assert.match(dirs[0] ?? '', /\/root$/);
+  });
 });
 
 describe('element builds with many dependencies', () => {

@@ -15,6 +15,8 @@ import {
 } from '../../src/cas/index.js';
 import { digestKey, specbuildPb, toPb, type Digest } from '../../src/reapi/index.js';
 import { explainBuild, type BuildTrace, type Explanation } from '../../src/speculative/index.js';
+import { TreeFiles } from '../../src/speculative/index.js';
+import { Labeler } from '../../src/speculative/explain-label.js';
 import { uploadAction, type ActionSpec } from '../helpers/actions.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -202,5 +204,27 @@ describe('explain (unit)', () => {
       x.misses.map((m) => [m.previous, m.note, m.priming.status]),
       [[null, "the previous build's record is no longer in the cache", 'off']],
     );
+  });
+});
+
+describe('explain: where a file came from', () => {
+  it('a file of the build tree that nothing recorded placed was written there by an unrecorded command', async () => {
+    await using dir = await tempDir();
+    const cas = await LocalCas.open({ dir: dir.path });
+    const ac = await LocalActionCache.open(dir.path, cas);
+    const gen = await cas.writeBlob(Buffer.from('#define GEN 1\n'));
+    const labeler = new Labeler(cas, ac, new TreeFiles(cas), {
+      element: 'app.bst',
+      buildRoot: 'buildstream/test/app.bst',
+      sources: undefined,
+      deps: [],
+      actions: [],
+    });
+    assert.deepEqual(await labeler.label('buildstream/test/app.bst/gen.h', gen, 0), {
+      type: 'build-tree',
+      element: 'app.bst',
+      path: 'gen.h',
+    });
+    assert.deepEqual(await labeler.label('usr/include/stdio.h', gen, 0), { type: 'unknown' });
   });
 });
