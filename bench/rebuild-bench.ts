@@ -12,6 +12,9 @@
 // the order gains) and the wasted work of each. With BENCH_BUDGET=SECONDS
 // it also rebuilds with `full` under scheduler.speculative-actions-budget:
 // rebuild_s_full_budget, with what that run primed and skipped.
+// BENCH_BUILD_JOBS=1 builds one element at a time with make -j1, leaving a
+// core to priming (as a cluster's workers would); BENCH_HEAVY=last puts each
+// element's heavy file last in its recorded order (see rebuild-project.ts).
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -17,6 +17,14 @@ export const CONFIGURE_S = Number(process.env.BENCH_CONFIGURE_S ?? 1);
  * the heavy one then finishes last in the recorded order).
  */
 export const VARIED = process.env.BENCH_COSTS === 'varied';
+/**
+ * BENCH_BUILD_JOBS=N: each element's make runs -jN and N elements build at
+ * once (default 2 and 2). With 1, the builds take one core and leave the
+ * other to priming: slots the builds do not use, as on a cluster.
+ */
+export const BUILD_JOBS = Number(process.env.BENCH_BUILD_JOBS ?? 2);
+/** BENCH_HEAVY=last (with varied costs): the heavy file is each element's last, not its first. */
+const HEAVY_LAST = process.env.BENCH_HEAVY === 'last';
 
 /** base ← a ← b (chain), b ← left, b ← right, left+right ← top (diamond). */
 export const ELEMENTS: Record<string, string[]> = {
@@ -30,7 +38,8 @@ export const ELEMENTS: Record<string, string[]> = {
 
 function source(el: string, i: number, deps: string[]): string {
   // Enough work per compile (~0.2-0.4 s at -O2) that compiles dominate.
-  const length = VARIED ? (i === 0 ? 400 : 40) : 60;
+  const heavy = HEAVY_LAST ? i === FILES - 1 : i === 0;
+  const length = VARIED ? (heavy ? 400 : 40) : 60;
   const body = Array.from(
     { length },
     (_, k) =>
@@ -69,7 +78,7 @@ export async function writeProject(dir: string): Promise<void> {
       '  configure-commands:',
       `  - sleep ${CONFIGURE_S}`,
       '  build-commands:',
-      '  - make -j2',
+      `  - make -j${String(BUILD_JOBS)}`,
       '  install-commands:',
       `  - install -D -m 644 api.h %{install-root}%{includedir}/${el}/api.h`,
       ...(el === 'base'
@@ -110,7 +119,7 @@ export function buildTop(
       '-C',
       project,
       '--builders',
-      '2',
+      String(BUILD_JOBS),
       'build',
       '--speculative-actions',
       mode,
