@@ -1,5 +1,6 @@
 // Compiles specbuild's native helpers (run by `npm run build`) with the
-// system's C compiler: the sandbox helper, and the wrapper client, installed
+// system's C compiler: the sandbox helper, the daemon's command spawner, and
+// the wrapper client, installed
 // as specbuild-cc and specbuild-exec (hard links; it reads its own name), with
 // this Node and the daemon's entry point compiled in.
 import { createHash } from 'node:crypto';
@@ -42,6 +43,8 @@ function buildId() {
 
 const helpers = [
   { src: 'src/sandbox/native/sandbox.c', out: 'dist/native/specbuild-sandbox' },
+  // Runs the daemon's commands: a small process forks cheaply, the daemon does not.
+  { src: 'src/wrap/native/spawner.c', out: 'dist/native/specbuild-spawner', flags: ['-std=gnu11'] },
   {
     src: 'src/wrap/native/client.c',
     out: 'dist/native/specbuild-client',

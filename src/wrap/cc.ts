@@ -2,7 +2,6 @@
 // SPECBUILD_LINK, a link), discover its inputs with the compiler's own -M,
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { access, constants as fsConstants, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -37,6 +36,7 @@ import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
 import type { StatCache } from './stat-cache.js';
+import { threadSpawner, type Captured } from './spawner.js';
 import {
   directKey,
   MAX_REMEMBERED_RESULT,
@@ -186,29 +186,12 @@ export interface CcContext {
   events?: EventSink<WrapEvent>;
 }
 
-interface Captured {
-  code: number;
-  stdout: Buffer;
-  stderr: Buffer;
-}
-
+/**
+ * A command of the compile, run through this thread's spawner (a small
+ * process that forks cheaply; spawner.ts), or directly without one.
+ */
 function run(argv: string[], cwd: string, env: ReadonlyMap<string, string>): Promise<Captured> {
-  return new Promise((resolvePromise, reject) => {
-    const [cmd, ...args] = argv;
-    const child = spawn(cmd ?? '', args, {
-      cwd,
-      env: Object.fromEntries(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
-    });
-  });
+  return threadSpawner().run(argv, cwd, env);
 }
 
 const resolved = new Map<string, string>();
