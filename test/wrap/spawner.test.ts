@@ -5,6 +5,8 @@
 // start, and direct spawns when the spawner dies.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Spawner, spawnDirect, SPAWNER_PATH } from '../../src/wrap/spawner.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -38,6 +40,13 @@ describe('specbuild-spawner', () => {
           argv.join(' '),
         );
       }
+      // A command found on the PATH of its own environment, not the spawner's.
+      const bin = join(dir.path, 'bin');
+      await mkdir(bin);
+      await writeFile(join(bin, 'only-here'), '#!/bin/sh\necho found "$@"\n', { mode: 0o755 });
+      const onPath = new Map([...env, ['PATH', `${bin}:/usr/bin:/bin`]]);
+      const found = await s.run(['only-here', 'x'], dir.path, onPath);
+      assert.deepEqual([found.code, found.stdout.toString()], [0, 'found x\n']);
       const first = await s.run(cases[0] ?? [], dir.path, env);
       assert.equal(first.stdout.toString(), `hello there\n${dir.path}\n`);
       assert.equal(first.code, 3);
@@ -61,7 +70,7 @@ describe('specbuild-spawner', () => {
         r.status === 'rejected' ? (r.reason as NodeJS.ErrnoException).code : 'fulfilled';
       assert.equal(code(a), 'ENOENT');
       assert.equal(code(b), 'ENOENT');
-      assert.equal(s.spawned, cases.length + 1 + 24 + 1);
+      assert.equal(s.spawned, cases.length + 1 + 1 + 24 + 1);
     } finally {
       s.close();
     }

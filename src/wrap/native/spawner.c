@@ -5,6 +5,9 @@
  * runs per daemon thread, its requests on stdin, its answers on stdout, any
  * number of commands at once.
  *
+ * A command is looked up on the PATH of its own environment, as Node's
+ * spawn does.
+ *
  * Messages are little-endian u32 fields; a string is a u32 length and its
  * bytes (no NUL).
  *   request:  id, argc, argv[argc], cwd, envc, env[envc] ("NAME=value")
@@ -25,6 +28,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 struct buf {
   char *p;
@@ -135,7 +140,10 @@ static void start(uint32_t id, char **argv, const char *cwd, char **env) {
     int e = 0;
     if (cwd[0] != 0 && chdir(cwd) != 0) e = errno;
     if (e == 0) {
-      execvpe(argv[0], argv, env);
+      /* As libuv does: the command's own environment, PATH included, is the
+       * one searched (execvpe would search the spawner's PATH). */
+      environ = env;
+      execvp(argv[0], argv);
       e = errno;
     }
     (void)!write(status[1], &e, sizeof e);
