@@ -133,7 +133,7 @@ static void start(uint32_t id, char **argv, const char *cwd, char **env) {
   }
   if (pid == 0) {
     signal(SIGPIPE, SIG_DFL);
-    int devnull = open("/dev/null", O_RDONLY);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); /* dup2 keeps fd 0 open */
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
