@@ -5,6 +5,7 @@
 // %{install-root} captured into CAS as the artifact. A failed build keeps its
 // directory (for `specbuild shell --build`) and stores nothing.
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import { hostname } from 'node:os';
 import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
@@ -473,28 +474,59 @@ const PHASES: ReadonlySet<string> = new Set([
   'strip-commands',
 ]);
 
+/** The phases file is tiny; anything larger is not ours. */
+const PHASES_FILE_LIMIT = 4096;
+
+/**
+ * A file the build's commands can write, read without trusting it: not
+ * through a symbolic link, not blocking on a FIFO, only a regular file
+ * within `limit` bytes ('' otherwise).
+ */
+async function readUntrusted(file: string, limit: number): Promise<string> {
+  const fh = await open(
+    file,
+    fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK,
+  ).catch(() => undefined);
+  if (fh === undefined) return '';
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > limit) return '';
+    const buf = Buffer.alloc(st.size);
+    const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Reports each phase the build's script notes in `file` (one name per line,
  * appended as each starts) while the commands run; `stop` reads it a last
- * time, so that no phase goes unreported however short.
+ * time, so that no phase goes unreported however short. The file is in a
+ * directory the build can write: it is read as untrusted, one read at a time.
  */
 function watchPhases(file: string, phase: (p: BuildPhase) => void): { stop: () => Promise<void> } {
   let seen = 0;
-  let reading: Promise<void> = Promise.resolve();
-  const look = (): Promise<void> =>
-    (reading = reading.then(async () => {
-      const text = await readFile(file, 'utf8').catch(() => '');
-      const lines = text.split('\n').slice(0, -1);
-      for (; seen < lines.length; seen++) {
-        const p = lines[seen] ?? '';
-        if (PHASES.has(p)) phase(p as BuildPhase);
-      }
-    }));
-  const timer = setInterval(() => void look(), PHASE_POLL_MS);
+  let reading: Promise<void> | undefined;
+  const once = async (): Promise<void> => {
+    const text = await readUntrusted(file, PHASES_FILE_LIMIT).catch(() => '');
+    const lines = text.split('\n').slice(0, -1);
+    for (; seen < lines.length; seen++) {
+      const p = lines[seen] ?? '';
+      if (PHASES.has(p)) phase(p as BuildPhase);
+    }
+  };
+  const look = (): void => {
+    reading ??= once().finally(() => {
+      reading = undefined;
+    });
+  };
+  const timer = setInterval(look, PHASE_POLL_MS);
   return {
     stop: async () => {
       clearInterval(timer);
-      await look();
+      await reading;
+      await once();
     },
   };
 }

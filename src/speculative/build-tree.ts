@@ -4,7 +4,7 @@
 // changing, stored in CAS and handed to the priming engine. The tree is
 // written by the build's own commands: a path must stay inside it (no `..`,
 // no symbolic link leading out), and nothing is read beyond a size limit.
-import { lstat, open, realpath } from 'node:fs/promises';
+import { lstat, open, readlink, realpath } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Cas } from '../cas/index.js';
@@ -66,7 +66,7 @@ export class BuildTreeWatch {
           continue;
         }
         this.files.delete(path);
-        const digest = await this.read(full, st.size).catch(() => undefined);
+        const digest = await this.read(full, st.ino, st.dev).catch(() => undefined);
         // stop() may have come while it was read: the build has ended.
         if (digest !== undefined && this.live()) this.found(path, digest);
       }
@@ -79,16 +79,26 @@ export class BuildTreeWatch {
     }
   }
 
-  /** The file into CAS, if it is inside the tree and within the limit. */
-  private async read(full: string, size: number): Promise<Digest | undefined> {
-    if (size > BUILD_TREE_FILE_LIMIT) return undefined;
-    const [root, real] = await Promise.all([realpath(this.root), realpath(full)]);
-    if (!real.startsWith(root + sep)) return undefined;
-    const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+  /**
+   * The file into CAS, if what is open is the regular file looked at (same
+   * inode), inside the tree (the open descriptor's own path, so that a
+   * directory swapped for a link in between does not count) and within the
+   * limit. Never blocks on a FIFO.
+   */
+  private async read(full: string, ino: number, dev: number): Promise<Digest | undefined> {
+    const fh = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
-      const bytes = await fh.readFile();
-      if (bytes.length > BUILD_TREE_FILE_LIMIT) return undefined;
-      return await this.cas.writeBlob(bytes);
+      const st = await fh.stat();
+      if (!st.isFile() || st.ino !== ino || st.dev !== dev || st.size > BUILD_TREE_FILE_LIMIT)
+        return undefined;
+      const [root, real] = await Promise.all([
+        realpath(this.root),
+        readlink(`/proc/self/fd/${String(fh.fd)}`),
+      ]);
+      if (!real.startsWith(root + sep)) return undefined;
+      const bytes = Buffer.alloc(st.size);
+      const { bytesRead } = await fh.read(bytes, 0, st.size, 0);
+      return await this.cas.writeBlob(bytes.subarray(0, bytesRead));
     } finally {
       await fh.close();
     }

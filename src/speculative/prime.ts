@@ -129,6 +129,8 @@ interface ElementPriming {
   byCost: boolean;
   /** Base actions (HASH/SIZE) whose outputs other stored actions of this element use. */
   chained: Set<string>;
+  /** Files of its build tree read so far: an instantiation begun before the last is stale. */
+  treeVersion: number;
 }
 
 export class PrimingEngine {
@@ -210,6 +212,7 @@ export class PrimingEngine {
           )
         : [];
     const ep: ElementPriming = {
+      treeVersion: 0,
       node,
       base,
       actions: sa.actions,
@@ -332,6 +335,7 @@ export class PrimingEngine {
     c.buildTree.set(path, digest);
     const ep = this.elements.get(name);
     if (ep === undefined) return;
+    ep.treeVersion++;
     const again = new Set<string>();
     const reopen = (i: number, baseKey: string): void => {
       again.add(baseKey);
@@ -584,6 +588,7 @@ export class PrimingEngine {
           continue;
         }
         let r;
+        const treeVersion = ep.treeVersion;
         try {
           r = await instantiate(env, sa);
         } catch (e) {
@@ -595,6 +600,12 @@ export class PrimingEngine {
         // Another pass may have instantiated it while this one awaited.
         if (this.adapted.has(baseKey)) {
           ep.open.delete(i);
+          continue;
+        }
+        // A file of the build tree was read meanwhile: instantiated again, with
+        // it (the action may read it, or take an output of one that does).
+        if (ep.treeVersion !== treeVersion) {
+          ep.again = true;
           continue;
         }
         switch (r.kind) {

@@ -5,6 +5,7 @@
 // start, and direct spawns when the spawner dies.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Spawner, spawnDirect, SPAWNER_PATH } from '../../src/wrap/spawner.js';
@@ -86,13 +87,16 @@ describe('specbuild-spawner', () => {
         [
           'sh',
           '-c',
-          'case "$(cat /proc/$PPID/comm)" in specbuild-spaw*) kill -9 $PPID; sleep 0.1;; esac; echo done',
+          'case "$(cat /proc/$PPID/comm)" in specbuild-spaw*) kill -9 $PPID; sleep 0.3; echo late > orphan.txt;; esac; echo done',
         ],
         dir.path,
         env,
       );
       assert.equal(r.stdout.toString(), 'done\n');
       assert.equal(r.code, 0);
+      // The spawner's own run of it died with the spawner (never two at once).
+      await new Promise((res) => setTimeout(res, 500));
+      assert.equal(existsSync(join(dir.path, 'orphan.txt')), false);
       const after = s.spawned;
       const again = await s.run(['sh', '-c', 'echo direct'], dir.path, env);
       assert.equal(again.stdout.toString(), 'direct\n');

@@ -75,6 +75,7 @@ interface Submission {
   end?: number;
   failed?: boolean;
   redundant?: boolean;
+  cancelled?: boolean;
 }
 
 const CACHED_LANE = 'not built here';
@@ -149,8 +150,10 @@ export class TimelineRecorder {
           const s = this.submissions.get(e.adapted);
           if (s === undefined || s.end !== undefined) break;
           s.end = t;
-          s.failed = e.outcome === 'failed';
+          // Cancelled (superseded by the build tree's file) is not a failure.
+          s.failed = e.outcome === 'failed' && !(e.reason ?? '').startsWith('cancelled');
           s.redundant = e.outcome === 'completed' && e.reason !== undefined;
+          s.cancelled = e.outcome === 'failed' && !s.failed;
         }
         break;
       }
@@ -270,7 +273,7 @@ export class TimelineRecorder {
         start: s.span.start,
         end: s.span.end,
         outcome:
-          s.end === undefined
+          s.end === undefined || s.cancelled === true
             ? 'cancelled'
             : s.failed === true
               ? 'failed'

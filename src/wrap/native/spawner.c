@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,6 +125,7 @@ static void start(uint32_t id, char **argv, const char *cwd, char **env) {
     answer(id, 2, (uint32_t)errno, NULL, NULL);
     return;
   }
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
@@ -132,6 +134,10 @@ static void start(uint32_t id, char **argv, const char *cwd, char **env) {
     return;
   }
   if (pid == 0) {
+    /* If the spawner dies, its commands die with it: the daemon runs them
+     * again directly, and two compilers must never write one output. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     signal(SIGPIPE, SIG_DFL);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); /* dup2 keeps fd 0 open */
     if (devnull >= 0) dup2(devnull, 0);
