@@ -10,9 +10,7 @@
 // libpng's figures for both (primed, primed hits, misses, recall, precision)
 // and each rebuild's wall time, over BENCH_RUNS rebuild pairs (default 1).
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactCache, LocalCas, RefStore } from '../src/cas/index.js';
@@ -25,27 +23,18 @@ import {
 import { logger, median, round2 } from './common.js';
 import { buildRig, type RigBuild } from '../test/helpers/build-rig.js';
 import { stopDaemonsUnder } from '../test/helpers/daemons.js';
-import { repoRoot } from '../test/helpers/paths.js';
+import { debianTarball, DEBIAN_SRC } from '../test/helpers/debian-src.js';
 import { ProjectRig } from '../test/helpers/project-rig.js';
 import { SOCKET_ENV } from '../test/helpers/scenario.js';
 
 const log = logger('generated-header-bench');
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
-const SRC_DIR = join(repoRoot, '.cache', 'debian-src');
-
-function tarball(re: RegExp): { name: string; sha256: string; topDir: string } {
-  const name = readdirSync(SRC_DIR).find((n) => re.test(n));
-  if (name === undefined)
-    throw new Error(
-      `no ${String(re)} in ${SRC_DIR}: run bash scripts/install-test-deps.sh (zlib) and apt-get source --download-only libpng1.6`,
-    );
-  const file = join(SRC_DIR, name);
-  const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-  const topDir =
-    execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n')[0]?.replace(/\/$/, '') ??
-    '';
-  return { name, sha256, topDir };
-}
+const SRC_DIR = DEBIAN_SRC;
+const tarball = (re: RegExp) =>
+  debianTarball(
+    re,
+    'run bash scripts/install-test-deps.sh (zlib) and apt-get source --download-only libpng1.6',
+  );
 
 function project(zlibH: string): Record<string, string> {
   const z = tarball(/^zlib_.*\.orig\.tar\./);

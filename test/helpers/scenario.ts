@@ -140,3 +140,48 @@ export function multifileApp(cflags = ''): Record<string, string> {
     'app/util.c': 'int util(void) { return 0; }\n',
   };
 }
+
+/**
+ * base (a header) ← liba (runtime-depends on base) ← app (build-depends on
+ * liba only; compiles main.c, which includes both headers, and other.c, then
+ * links them, serially): the lessons and explain tests' chain.
+ */
+export const CHAIN_PROJECT: Record<string, string> = {
+  'project.conf': PROJECT_CONF,
+  'elements/base.bst':
+    'kind: import\nsources:\n- kind: local\n  path: base\nconfig:\n  target: /usr/include\n',
+  'elements/liba.bst': [
+    'kind: manual',
+    'runtime-depends:',
+    '- base.bst',
+    'sources:',
+    '- kind: local',
+    '  path: liba',
+    'config:',
+    '  install-commands:',
+    '  - install -D liba.h %{install-root}%{includedir}/liba.h',
+    '',
+  ].join('\n'),
+  'elements/app.bst': [
+    'kind: manual',
+    'build-depends:',
+    '- liba.bst',
+    'sources:',
+    '- kind: local',
+    '  path: app',
+    ...SOCKET_SERIAL,
+    'config:',
+    '  build-commands:',
+    '  - $CC -c main.c -o main.o',
+    '  - $CC -c other.c -o other.o',
+    '  - $CC -o app main.o other.o',
+    '  install-commands:',
+    '  - install -D app %{install-root}%{bindir}/app',
+    '',
+  ].join('\n'),
+  'base/base.h': '#define BASE 1\n',
+  'liba/liba.h': '#define LIBA 2\n',
+  'app/main.c':
+    '#include <base.h>\n#include <liba.h>\nint other(void);\nint main(void) { return BASE + LIBA + other(); }\n',
+  'app/other.c': 'int other(void) { return 0; }\n',
+};

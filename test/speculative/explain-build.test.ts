@@ -19,48 +19,7 @@ import { renderExplanation } from '../../src/cli/render/explain.js';
 import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
 import type { Executor } from '../../src/cas/index.js';
-import { importElement, SOCKET_SERIAL } from '../helpers/scenario.js';
-
-/** base (a header) ← liba (runtime-depends on base) ← app: as in lessons-build.test.ts. */
-const chain = {
-  'project.conf': PROJECT_CONF,
-  'elements/base.bst':
-    'kind: import\nsources:\n- kind: local\n  path: base\nconfig:\n  target: /usr/include\n',
-  'elements/liba.bst': [
-    'kind: manual',
-    'runtime-depends:',
-    '- base.bst',
-    'sources:',
-    '- kind: local',
-    '  path: liba',
-    'config:',
-    '  install-commands:',
-    '  - install -D liba.h %{install-root}%{includedir}/liba.h',
-    '',
-  ].join('\n'),
-  'elements/app.bst': [
-    'kind: manual',
-    'build-depends:',
-    '- liba.bst',
-    'sources:',
-    '- kind: local',
-    '  path: app',
-    ...SOCKET_SERIAL,
-    'config:',
-    '  build-commands:',
-    '  - $CC -c main.c -o main.o',
-    '  - $CC -c other.c -o other.o',
-    '  - $CC -o app main.o other.o',
-    '  install-commands:',
-    '  - install -D app %{install-root}%{bindir}/app',
-    '',
-  ].join('\n'),
-  'base/base.h': '#define BASE 1\n',
-  'liba/liba.h': '#define LIBA 2\n',
-  'app/main.c':
-    '#include <base.h>\n#include <liba.h>\nint other(void);\nint main(void) { return BASE + LIBA + other(); }\n',
-  'app/other.c': 'int other(void) { return 0; }\n',
-};
+import { CHAIN_PROJECT, importElement, SOCKET_SERIAL } from '../helpers/scenario.js';
 
 async function explain(rig: ProjectRig, r: RigBuild, element: string): Promise<Explanation> {
   const cacheDir = join(rig.scratch, 'cache');
@@ -127,7 +86,7 @@ const OVERRIDE_DEP_H = 'a3f484dd0832162f16064f47bb9be3f5968225ae12c36b883a75d432
 
 describe('explain (builds)', () => {
   it('(a) a changed header of a dependency, mode none: each miss, its previous action, the file that differs and where it came from', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'none' });
     assert.equal(first.states['app.bst'], 'built');
     await rig.write({ 'base/base.h': '#define BASE 10\n' });
@@ -206,7 +165,7 @@ describe('explain (builds)', () => {
   });
 
   it('(b) the same change primed, mode full: no action missed', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     await buildRig(rig, ['app.bst'], { mode: 'full' });
     await rig.write({ 'base/base.h': '#define BASE 10\n' });
     const second = await buildRig(rig, ['app.bst'], { mode: 'full' });
@@ -321,7 +280,7 @@ describe('explain (builds)', () => {
   });
 
   it('(e) priming failed: the reason it gave', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
     await rig.write({ 'base/base.h': '#define BASE 5\n' });
     // The executor refuses every primed action (lessons-build.test.ts, lesson 8).
@@ -341,7 +300,7 @@ describe('explain (builds)', () => {
   });
 
   it('(f) an own source changed: the previous build is the latest traced, the file is a source', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
     await rig.write({ 'app/other.c': 'int other(void) { return 1; }\n' });
     const second = await buildRig(rig, ['app.bst'], { mode: 'full' });
@@ -371,7 +330,7 @@ describe('explain (builds)', () => {
   });
 
   it(`keeps the last ${TRACES_KEPT} traces of an element, latest among them`, async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const store = new BuildTraceStore(join(rig.scratch, 'cache', 'build-traces'));
     const keys: string[] = [];
     for (let i = 0; i < TRACES_KEPT + 1; i++) {

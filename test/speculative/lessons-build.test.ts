@@ -9,52 +9,9 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionCache, Executor } from '../../src/cas/index.js';
 import { digestKey, fromPb, parseDigest } from '../../src/reapi/index.js';
-import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
+import { ProjectRig } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
-import { SOCKET_SERIAL } from '../helpers/scenario.js';
-
-const SOCKET = SOCKET_SERIAL;
-
-/** base (a header) ← liba (runtime-depends on base) ← app (build-depends on liba only). */
-const chain = {
-  'project.conf': PROJECT_CONF,
-  'elements/base.bst':
-    'kind: import\nsources:\n- kind: local\n  path: base\nconfig:\n  target: /usr/include\n',
-  'elements/liba.bst': [
-    'kind: manual',
-    'runtime-depends:',
-    '- base.bst',
-    'sources:',
-    '- kind: local',
-    '  path: liba',
-    'config:',
-    '  install-commands:',
-    '  - install -D liba.h %{install-root}%{includedir}/liba.h',
-    '',
-  ].join('\n'),
-  'elements/app.bst': [
-    'kind: manual',
-    'build-depends:',
-    '- liba.bst',
-    'sources:',
-    '- kind: local',
-    '  path: app',
-    ...SOCKET,
-    'config:',
-    '  build-commands:',
-    '  - $CC -c main.c -o main.o',
-    '  - $CC -c other.c -o other.o',
-    '  - $CC -o app main.o other.o',
-    '  install-commands:',
-    '  - install -D app %{install-root}%{bindir}/app',
-    '',
-  ].join('\n'),
-  'base/base.h': '#define BASE 1\n',
-  'liba/liba.h': '#define LIBA 2\n',
-  'app/main.c':
-    '#include <base.h>\n#include <liba.h>\nint other(void);\nint main(void) { return BASE + LIBA + other(); }\n',
-  'app/other.c': 'int other(void) { return 0; }\n',
-};
+import { CHAIN_PROJECT } from '../helpers/scenario.js';
 
 function outcomes(r: RigBuild, element: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -98,7 +55,7 @@ const PRIMED_CHAIN = {
 
 describe('speculative actions: lessons (builds)', () => {
   it('lessons 5 and 2: a header of a transitive runtime dependency is indexed, and the link waiting on the primed compile is primed after the final pass', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
     assert.equal(first.states['app.bst'], 'built');
     await rig.write({ 'base/base.h': '#define BASE 10\n' });
@@ -119,7 +76,7 @@ describe('speculative actions: lessons (builds)', () => {
   });
 
   it('lesson 9: a build in none or prime-only keeps the stored actions under the weak key, and later builds prime from them', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
     const stored = first.results.find((r) => r.name === 'app.bst')?.artifact?.speculativeActions;
     assert.ok(stored);
@@ -148,7 +105,7 @@ describe('speculative actions: lessons (builds)', () => {
   });
 
   it('mode none neither stores nor primes (but counts how the build was answered)', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'none' });
     assert.equal(
       first.results.find((r) => r.name === 'app.bst')?.artifact?.speculativeActions,
@@ -167,7 +124,7 @@ describe('speculative actions: lessons (builds)', () => {
   });
 
   it('lesson 8: a priming failure is an event, and the element still builds and hits what it can', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
     // Recorded in command order: main.c's compile, other.c's, the link.
     const recorded = first.results.find((x) => x.name === 'app.bst')?.subactions ?? [];
@@ -198,7 +155,7 @@ describe('speculative actions: lessons (builds)', () => {
   });
 
   it('a primed action the build ran first is not counted as a primed hit', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const first = await buildRig(rig, ['app.bst'], { mode: 'full' });
     assert.equal(first.results.find((x) => x.name === 'app.bst')?.subactions.length, 3);
     await rig.write({ 'base/base.h': '#define BASE 6\n' });
@@ -240,7 +197,7 @@ describe('speculative actions: lessons (builds)', () => {
   });
 
   it('lesson 8: an action generation cannot read is skipped with an event; the build succeeds', async () => {
-    await using rig = await ProjectRig.create(chain);
+    await using rig = await ProjectRig.create(CHAIN_PROJECT);
     const cacheDir = join(rig.scratch, 'cache');
     const first = await buildRig(rig, ['app.bst'], { mode: 'full', cacheDir });
     // The main.c compile's Action blob is evicted: its result stays in the action cache, so the

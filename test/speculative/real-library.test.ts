@@ -5,29 +5,17 @@
 // then primes minizip's compiles and links ahead of its rebuild.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { repoRoot } from '../helpers/paths.js';
+import { debianTarball, DEBIAN_SRC, type Tarball } from '../helpers/debian-src.js';
 import { ProjectRig } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
 import { counts } from '../helpers/scenario.js';
 import { SOCKET_SERIAL } from '../helpers/scenario.js';
 
-const SRC_DIR = join(repoRoot, '.cache', 'debian-src');
+const SRC_DIR = DEBIAN_SRC;
 
-function zlibTarball(): { file: string; sha256: string; topDir: string } {
-  const name = readdirSync(SRC_DIR, { withFileTypes: true })
-    .map((e) => e.name)
-    .find((n) => /^zlib_.*\.orig\.tar\./.test(n));
-  assert.ok(name, `no zlib source archive in ${SRC_DIR}: run bash scripts/install-test-deps.sh`);
-  const file = join(SRC_DIR, name);
-  const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-  const topDir =
-    execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n')[0]?.replace(/\/$/, '') ??
-    '';
-  return { file, sha256, topDir };
+function zlibTarball(): Tarball {
+  return debianTarball(/^zlib_.*\.orig\.tar\./, 'run bash scripts/install-test-deps.sh');
 }
 
 const SOCKET = SOCKET_SERIAL;
