@@ -5,9 +5,26 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import cluster, { type Worker } from 'node:cluster';
 import { DEFAULT_MAX_INPUT_ENTRIES, LocalExecutor, prepareWorkDir } from '../exec/index.js';
-import { FsPool, LocalActionCache, LocalAssetStore, LocalCas } from '../cas/index.js';
-import { SpecbuildError } from '../core/index.js';
+import {
+  defaultPoolSize,
+  FsPool,
+  LocalActionCache,
+  LocalAssetStore,
+  LocalCas,
+} from '../cas/index.js';
+import { SpecbuildError, type Slots } from '../core/index.js';
+import type { InstanceStores, RunningServer, ServerOptions } from '../server/index.js';
+import {
+  failedError,
+  PrimarySlots,
+  SERVING_LISTEN_ENV,
+  SlotBroker,
+  type ToPrimary,
+  type ToServing,
+} from '../server/processes.js';
+import { bindUnixSocket, DEFAULT_SOCKET_MODE, type UnixSocket } from '../server/unix-socket.js';
 import { defaultCacheDir, parseSize } from './config.js';
 import { info, warn } from './render/output.js';
 
@@ -31,6 +48,10 @@ Options:
                      recently used (e.g. 20G; default unlimited)
   --jobs N           run at most N actions at once (default: the number of
                      cores); 0 serves storage only, without Execution
+  --processes N      serve calls from N processes over the same cache, each
+                     new connection going to the next (default auto: one per
+                     2 cores, at most 8; 1 with --quota); --jobs stays one
+                     limit for all of them
   --max-input-entries N
                      refuse actions whose input root expands to more than N
                      files, directories and symlinks (default ${DEFAULT_MAX_INPUT_ENTRIES})
@@ -50,6 +71,8 @@ Examples:
       storage only (a remote cache), on a unix socket only you can use
   specbuild server --listen 0.0.0.0:50051 --token-file ~/.reapi-token --quota 20G
       for the whole network, with a token, keeping at most 20G of blobs
+  specbuild server --listen 0.0.0.0:50051 --jobs 32 --processes 8
+      a 32-core executor whose calls 8 processes serve
   specbuild server --listen 0.0.0.0:11002 --jobs 0 --tls-cert cache.pem \\
       --tls-key cache.key --tls-client-ca clients-ca.pem
       a TLS cache that lets in only clients with a certificate clients-ca
@@ -68,6 +91,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
       quota: { type: 'string' },
       'token-file': { type: 'string' },
       jobs: { type: 'string' },
+      processes: { type: 'string', default: 'auto' },
       'max-input-entries': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -132,20 +156,113 @@ export async function serverCommand(argv: string[]): Promise<number> {
       : readInput(tokenFile, '--token-file').toString('utf8').trim();
   if (token === '')
     throw new SpecbuildError('cli/usage', `--token-file ${tokenFile ?? ''} is empty`);
-  // Blob writes, staging and removals in worker threads: the event loop
-  // stays on the calls (docs/performance.md, "The server's main thread").
-  const fsPool = new FsPool();
-  const cas = await LocalCas.open({ dir: cacheDir, quotaBytes, pool: fsPool });
-  const ac = await LocalActionCache.open(cacheDir, cas);
-  const assets = await LocalAssetStore.open({ dir: cacheDir, cas });
   const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 0) {
     throw new SpecbuildError('cli/usage', `--jobs "${values.jobs ?? ''}" is not a whole number`, {
       hint: 'use e.g. --jobs 4, or --jobs 0 to disable execution',
     });
   }
+  const processes = parseProcesses(values.processes, quotaBytes);
+  const common: Common = {
+    cacheDir,
+    quotaBytes,
+    jobs,
+    maxInputEntries,
+    instance,
+    tls,
+    token,
+    socketMode,
+    processes,
+  };
+  const listenAs = process.env[SERVING_LISTEN_ENV];
+  if (cluster.isWorker && listenAs !== undefined)
+    return serveForPrimary(listenAs, common, startServer);
+  if (processes > 1) return runPrimary(values.listen, common);
+  const { stores, executor, close } = await openStores(common, undefined);
+  const running = await startServer({
+    listen: values.listen,
+    instances: new Map([[instance, stores]]),
+    tls,
+    token,
+    socketMode,
+  });
+  const stopped = stopSignal();
+  info(listeningLine(running.address, common));
+  if (executor !== undefined) info(`platform: ${await platformText(executor)}`);
+  await stopped;
+  // Whatever a shutdown waits on, it ends: a stuck close is cut short.
+  setTimeout(() => {
+    warn('specbuild server: shutdown took over 10 s; exiting anyway');
+    process.exit(1);
+  }, 10_000).unref();
+  await running.close();
+  await close();
+  info('specbuild server stopped');
+  // Executions still running in their sandboxes must not keep a stopped server alive.
+  setTimeout(() => process.exit(0), 2000).unref();
+  return 0;
+}
+
+/** What every process of a server needs to know, from the command line. */
+interface Common {
+  cacheDir: string;
+  quotaBytes: number;
+  jobs: number;
+  maxInputEntries: number | undefined;
+  instance: string;
+  tls: ServerOptions['tls'];
+  token: string | undefined;
+  socketMode: number | undefined;
+  processes: number;
+}
+
+type StartServer = (opts: ServerOptions) => Promise<RunningServer>;
+
+/** Resolves when SIGINT or SIGTERM arrives (handlers set now: a reader of the first line may signal at once). */
+function stopSignal(): Promise<void> {
+  return new Promise<void>((done) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function listeningLine(address: string, c: Common): string {
+  const what = c.jobs === 0 ? 'no execution' : `${c.jobs} jobs`;
+  const procs = c.processes > 1 ? `, ${c.processes} processes` : '';
+  return `specbuild server listening on ${address} (instance "${c.instance}", cache ${c.cacheDir}, ${what}${procs})`;
+}
+
+async function platformText(executor: LocalExecutor): Promise<string> {
+  return [...(await executor.platform())].map(([k, v]) => `${k}=${v}`).join(' ');
+}
+
+/**
+ * The stores of the cache directory, and the executor over them, for this
+ * process. `slots`: where the executor gets its CPU slots (a serving
+ * process's primary), else its own pool of `--jobs`.
+ */
+async function openStores(
+  c: Common,
+  slots: Slots | undefined,
+): Promise<{
+  stores: InstanceStores;
+  executor: LocalExecutor | undefined;
+  close: () => Promise<void>;
+}> {
+  // Blob writes, staging and removals in worker threads: the event loop
+  // stays on the calls (docs/performance.md, "The server's main thread").
+  // Serving processes share the cores: fewer threads each.
+  const fsPool = new FsPool(Math.max(2, Math.ceil(defaultPoolSize() / c.processes)));
+  const cas = await LocalCas.open({ dir: c.cacheDir, quotaBytes: c.quotaBytes, pool: fsPool });
+  const ac = await LocalActionCache.open(c.cacheDir, cas);
+  const assets = await LocalAssetStore.open({ dir: c.cacheDir, cas });
   // Leftovers of a crashed server go first (moved aside now, deleted in the background).
-  const workBase = join(cacheDir, 'exec');
+  const workBase = join(c.cacheDir, 'exec');
   const work = await prepareWorkDir(workBase);
   void work.cleared.then(
     () => {
@@ -156,42 +273,236 @@ export async function serverCommand(argv: string[]): Promise<number> {
     },
   );
   const executor =
-    jobs === 0
+    c.jobs === 0
       ? undefined
-      : new LocalExecutor({ cas, ac, workDir: work.path, jobs, maxInputEntries, fsPool });
-  const server = await startServer({
-    listen: values.listen,
-    instances: new Map([[instance, { cas, ac, executor, assets }]]),
-    tls,
-    token,
-    socketMode,
-  });
-  // Handlers first: whoever reads the "listening" line may signal us at once.
-  const stopped = new Promise<void>((done) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  info(
-    `specbuild server listening on ${server.address} (instance "${instance}", cache ${cacheDir}, ${executor === undefined ? 'no execution' : `${jobs} jobs`})`,
-  );
-  if (executor !== undefined) {
-    const props = [...(await executor.platform())].map(([k, v]) => `${k}=${v}`).join(' ');
-    info(`platform: ${props}`);
+      : new LocalExecutor({
+          cas,
+          ac,
+          workDir: work.path,
+          jobs: c.jobs,
+          maxInputEntries: c.maxInputEntries,
+          fsPool,
+          ...(slots === undefined ? {} : { slots }),
+        });
+  return {
+    stores: { cas, ac, executor, assets },
+    executor,
+    close: () => fsPool.close(),
+  };
+}
+
+/**
+ * `--processes`: a whole number of at least 1, or `auto` (one per 2 cores,
+ * at most 8). With a quota, one: each process would keep its own index of
+ * the blobs and evict by it.
+ */
+function parseProcesses(text: string, quotaBytes: number): number {
+  if (text === 'auto') {
+    if (quotaBytes > 0) return 1;
+    return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
   }
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > 64) {
+    throw new SpecbuildError(
+      'cli/usage',
+      `--processes "${text}" is not a whole number from 1 to 64`,
+      {
+        hint: 'use e.g. --processes 4, or auto',
+      },
+    );
+  }
+  if (n > 1 && quotaBytes > 0) {
+    throw new SpecbuildError('cli/usage', `--processes ${text} cannot be combined with --quota`, {
+      hint: 'each process would keep its own index of the blobs and evict by it: use --processes 1 with --quota',
+    });
+  }
+  return n;
+}
+
+/**
+ * The primary of `--processes N`: forks N serving processes that listen on
+ * the same address (node:cluster hands each connection to the next one), and
+ * keeps the one pool of `--jobs` slots they all ask for theirs. A serving
+ * process that dies is replaced while another still listens.
+ */
+async function runPrimary(listen: string, c: Common): Promise<number> {
+  cluster.setupPrimary({ exec: process.argv[1] ?? '', args: process.argv.slice(2) });
+  const broker = c.jobs === 0 ? undefined : new SlotBroker(c.jobs);
+  const alive = new Set<Worker>();
+  let stopping = false;
+  let lost: Error | undefined;
+  const stopped = stopSignal();
+  let wake: () => void = () => undefined;
+  const fatal = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+  let platform: string | undefined;
+  /** Where the first serving process said it listens (the port, when 0 was asked for). */
+  let boundAt: string | undefined;
+
+  const fork = (address: string): Promise<Worker> => {
+    const worker = cluster.fork({ [SERVING_LISTEN_ENV]: address });
+    alive.add(worker);
+    return new Promise<Worker>((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (m: ToPrimary) => {
+        if (broker?.handle(worker, m) === true) return;
+        if (m.t === 'ready') {
+          ready = true;
+          platform ??= m.platform;
+          boundAt ??= m.address;
+          resolve(worker);
+        } else if (m.t === 'failed') {
+          reject(failedError(m));
+        }
+      });
+      worker.on('exit', (code: number) => {
+        alive.delete(worker);
+        broker?.forget(worker);
+        const signal = worker.process.signalCode;
+        const how = signal === null ? `code ${String(code)}` : signal;
+        if (!ready) {
+          reject(
+            new SpecbuildError(
+              'server/listen',
+              `a serving process exited (${how}) before it was ready`,
+            ),
+          );
+          return;
+        }
+        if (stopping) return;
+        if (alive.size === 0) {
+          lost = new SpecbuildError(
+            'server/crashed',
+            `the last serving process exited (${how}); nothing serves ${listen} any more`,
+          );
+          wake();
+          return;
+        }
+        warn(
+          `specbuild server: serving process ${String(worker.process.pid)} exited (${how}); starting another`,
+        );
+        fork(address).catch((e: unknown) => {
+          warn(`specbuild server: could not start a serving process: ${String(e)}`);
+        });
+      });
+    });
+  };
+  const startAll = async (address: string): Promise<void> => {
+    // All at once; if one fails, the others go too.
+    const started = await Promise.allSettled(
+      Array.from({ length: c.processes }, () => fork(address)),
+    );
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      stopping = true;
+      await stopAll(alive, 5000);
+      throw failed.reason;
+    }
+  };
+
+  let socket: UnixSocket | undefined;
+  let address = listen;
+  if (listen.startsWith('unix:')) {
+    const path = listen.startsWith('unix://') ? listen.slice(7) : listen.slice(5);
+    // The primary owns the socket file; the processes listen on its first
+    // path (node:cluster binds it here once and shares the handle).
+    socket = await bindUnixSocket(path, c.socketMode ?? DEFAULT_SOCKET_MODE, (tmp) =>
+      startAll(`unix:${tmp}`),
+    );
+    address = `unix:${path}`;
+  } else {
+    await startAll(listen);
+    address = boundAt ?? listen;
+  }
+  info(listeningLine(address, c));
+  if (platform !== undefined) info(`platform: ${platform}`);
+  await Promise.race([stopped, fatal]);
+  stopping = true;
+  await stopAll(alive, 10_000);
+  await socket?.release();
+  if (lost !== undefined) throw lost;
+  info('specbuild server stopped');
+  return 0;
+}
+
+/** Asks every serving process to stop; kills those still there after `graceMs`. */
+async function stopAll(alive: Set<Worker>, graceMs: number): Promise<void> {
+  const all = [...alive];
+  const exited = all.map(
+    (w) =>
+      new Promise<void>((resolve) => {
+        if (w.isDead()) resolve();
+        else
+          w.once('exit', () => {
+            resolve();
+          });
+      }),
+  );
+  for (const w of all) {
+    if (w.isConnected()) w.send({ t: 'stop' } satisfies ToServing);
+    else w.process.kill('SIGTERM');
+  }
+  const timer = setTimeout(() => {
+    for (const w of all) if (!w.isDead()) w.process.kill('SIGKILL');
+  }, graceMs);
+  await Promise.all(exited);
+  clearTimeout(timer);
+}
+
+/**
+ * A serving process of `--processes N`: the whole server over the cache
+ * directory, listening where its primary says, with its CPU slots asked of
+ * the primary. It stops when the primary says so, or is gone.
+ */
+async function serveForPrimary(
+  listen: string,
+  c: Common,
+  startServer: StartServer,
+): Promise<number> {
+  const send = (m: ToPrimary): void => {
+    if (process.connected) process.send?.(m);
+  };
+  const slots = new PrimarySlots(send);
+  // Ctrl-C reaches the whole process group: the primary decides when to stop.
+  process.on('SIGINT', () => undefined);
+  const stopped = new Promise<void>((done) => {
+    process.on('message', (m: ToServing) => {
+      if (slots.handle(m)) return;
+      if (m.t === 'stop') done();
+    });
+    process.once('disconnect', done);
+    process.once('SIGTERM', done);
+  });
+  let running: RunningServer;
+  let close: () => Promise<void>;
+  let platform: string | undefined;
+  try {
+    const opened = await openStores(c, slots);
+    close = opened.close;
+    running = await startServer({
+      listen,
+      instances: new Map([[c.instance, opened.stores]]),
+      tls: c.tls,
+      token: c.token,
+      sharedSocket: true,
+    });
+    if (opened.executor !== undefined) platform = await platformText(opened.executor);
+  } catch (e) {
+    const err = SpecbuildError.from(e);
+    send({ t: 'failed', code: err.code, message: err.message, hint: err.hint });
+    process.disconnect();
+    return 1;
+  }
+  send({ t: 'ready', address: running.address, platform });
   await stopped;
-  // Whatever a shutdown waits on, it ends: a stuck close is cut short.
   setTimeout(() => {
-    warn('specbuild server: shutdown took over 10 s; exiting anyway');
     process.exit(1);
   }, 10_000).unref();
-  await server.close();
-  info('specbuild server stopped');
-  // Executions still running in their sandboxes must not keep a stopped server alive.
+  await running.close();
+  await close();
+  if (process.connected) process.disconnect();
+  // Executions still running in their sandboxes must not keep it alive.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
 }

@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'server/too-many-uploads'
   | 'server/unauthenticated'
   | 'server/no-assets'
+  | 'server/crashed'
   | 'sandbox/unavailable'
   | 'sandbox/setup'
   | 'exec/timeout'

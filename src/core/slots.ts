@@ -8,13 +8,22 @@
 /** Gives back a slot. Calling it twice is harmless. */
 export type Release = () => void;
 
+/**
+ * Where actions get their CPU slots: a SlotPool here, or one another process
+ * keeps (the serving processes of a server share their primary's).
+ */
+export interface Slots {
+  /** Waits for a slot; higher priority first, then first come. */
+  acquire(priority?: number, signal?: AbortSignal): Promise<Release>;
+}
+
 interface Waiter {
   priority: number;
   seq: number;
   grant: (r: Release) => void;
 }
 
-export class SlotPool {
+export class SlotPool implements Slots {
   private free: number;
   private readonly waiting: Waiter[] = [];
   private seq = 0;

@@ -6,7 +6,14 @@ import { availableParallelism, constants as osConstants, hostname } from 'node:o
 import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
-import { LruMap, SlotPool, SlotRace, SpecbuildError, type Release } from '../core/index.js';
+import {
+  LruMap,
+  SlotPool,
+  SlotRace,
+  SpecbuildError,
+  type Release,
+  type Slots,
+} from '../core/index.js';
 import {
   ExtractCache,
   readBlobIfPresent,
@@ -50,8 +57,8 @@ export interface ExecutorOptions {
   maxInputEntries?: number;
   /** Actions running at once (default: the number of cores), when no `slots` are given. */
   jobs?: number;
-  /** A CPU slot pool shared with the rest of the invocation. */
-  slots?: SlotPool;
+  /** A CPU slot pool shared with the rest of the invocation (or with other processes). */
+  slots?: Slots;
   /** Name reported in ExecutedActionMetadata (default: the host name). */
   workerName?: string;
   /** Timeout of actions that set none (default 1 hour). */
@@ -101,7 +108,7 @@ export class LocalExecutor implements Executor {
   /** Actions run on this machine. */
   readonly local = true;
   /** CPU slots: the executor's own, or the pool the whole invocation shares. */
-  readonly slots: SlotPool;
+  readonly slots: Slots;
   private readonly inFlight = new Map<string, InFlight>();
   readonly workerName: string;
   /** Actions actually run in the sandbox (not cache hits, not de-duplicated waits). */

@@ -56,6 +56,12 @@ export interface ConnectionOptions {
   retry?: RetryPolicy;
   /** Largest message received (default 64 MiB). */
   maxMessageBytes?: number;
+  /**
+   * A connection of its own: by default grpc-js shares one between every
+   * channel of this process to the same target with the same options.
+   * Several connections reach several serving processes of a server.
+   */
+  ownConnection?: boolean;
   /** Sent with every call as REAPI RequestMetadata (some servers require it). */
   requestMetadata?: {
     /** Default "specbuild". */
@@ -166,6 +172,7 @@ export class Connection {
       // HTTP/2 receive window (per stream and connection). The 64 KiB default
       // caps ByteStream reads and large batch replies on loopback.
       'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
+      ...(opts.ownConnection === true ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
     });
   }
 

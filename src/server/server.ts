@@ -39,6 +39,11 @@ export interface ServerOptions {
   token?: string;
   /** Permissions of a unix socket (default 0600: its owner only). */
   socketMode?: number;
+  /**
+   * A serving process of several: listen on the address as given, sharing
+   * the socket its primary owns (no socket file of its own to make or remove).
+   */
+  sharedSocket?: boolean;
 }
 
 export interface RunningServer {
@@ -103,7 +108,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let port = 0;
   let socket: UnixSocket | undefined;
   try {
-    if (listen.startsWith('unix:')) {
+    if (listen.startsWith('unix:') && opts.sharedSocket !== true) {
       socket = await bindUnixSocket(
         listen.slice(5),
         opts.socketMode ?? DEFAULT_SOCKET_MODE,

@@ -68,6 +68,7 @@ export function grpcCodeOf(code: ErrorCode): Status {
     case 'cas/worker-lost':
     case 'remote/protocol':
     case 'server/listen':
+    case 'server/crashed':
     case 'remote/invalid-target':
     case 'remote/token-file':
     case 'wrap/usage':
