@@ -43,6 +43,9 @@ export function missingBlobs(status: ExecuteResponse['status']): string[] {
   return out;
 }
 
+/** Executes started again when WaitExecution finds the operation gone. */
+const MAX_START_OVER = 3;
+
 export class RemoteExecution {
   constructor(
     private readonly conn: Connection,
@@ -52,6 +55,7 @@ export class RemoteExecution {
   /** Executes an action (already uploaded) and returns the server's ExecuteResponse. */
   async execute(action: Digest, opts: RemoteExecuteOptions = {}): Promise<ExecuteResponse> {
     let name: string | undefined;
+    let startedOver = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         const stream =
@@ -83,8 +87,21 @@ export class RemoteExecution {
           },
         );
       } catch (e) {
+        // The server no longer knows the operation (it restarted, or another
+        // of its processes answered): execute again, a few times at most.
+        // NOT_FOUND is not retryable, so this comes before retryOrThrow.
+        if (
+          name !== undefined &&
+          e instanceof RemoteCallError &&
+          e.grpcCode === Status.NOT_FOUND &&
+          startedOver < MAX_START_OVER
+        ) {
+          opts.signal?.throwIfAborted();
+          startedOver++;
+          name = undefined;
+          continue;
+        }
         await this.conn.retryOrThrow(e, attempt, opts.signal);
-        if (e instanceof RemoteCallError && e.grpcCode === Status.NOT_FOUND) name = undefined; // operation lost: start over
       }
     }
   }
