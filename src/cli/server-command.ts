@@ -329,6 +329,12 @@ async function runPrimary(listen: string, c: Common): Promise<number> {
   cluster.setupPrimary({ exec: process.argv[1] ?? '', args: process.argv.slice(2) });
   const broker = c.jobs === 0 ? undefined : new SlotBroker(c.jobs);
   const alive = new Set<Worker>();
+  /**
+   * Those listening. node:cluster closes the shared socket when the last of
+   * them goes, and a process started after that would listen anew (on
+   * another port, for port 0): so none listening is the end of the server.
+   */
+  const listening = new Set<Worker>();
   let stopping = false;
   let lost: Error | undefined;
   const stopped = stopSignal();
@@ -349,6 +355,7 @@ async function runPrimary(listen: string, c: Common): Promise<number> {
         if (broker?.handle(worker, m) === true) return;
         if (m.t === 'ready') {
           ready = true;
+          listening.add(worker);
           platform ??= m.platform;
           boundAt ??= m.address;
           resolve(worker);
@@ -358,6 +365,7 @@ async function runPrimary(listen: string, c: Common): Promise<number> {
       });
       worker.on('exit', (code: number) => {
         alive.delete(worker);
+        listening.delete(worker);
         broker?.forget(worker);
         const signal = worker.process.signalCode;
         const how = signal === null ? `code ${String(code)}` : signal;
@@ -371,20 +379,26 @@ async function runPrimary(listen: string, c: Common): Promise<number> {
           return;
         }
         if (stopping) return;
-        if (alive.size === 0) {
+        const pid = String(worker.process.pid);
+        if (listening.size === 0) {
           lost = new SpecbuildError(
             'server/crashed',
-            `the last serving process exited (${how}); nothing serves ${listen} any more`,
+            `the last serving process listening (${pid}) exited (${how}); nothing serves ${listen} any more`,
           );
           wake();
           return;
         }
-        warn(
-          `specbuild server: serving process ${String(worker.process.pid)} exited (${how}); starting another`,
+        warn(`specbuild server: serving process ${pid} exited (${how}); starting another`);
+        fork(address).then(
+          (next) => {
+            info(
+              `specbuild server: serving process ${String(next.process.pid)} took over from ${pid}`,
+            );
+          },
+          (e: unknown) => {
+            warn(`specbuild server: could not start a serving process: ${String(e)}`);
+          },
         );
-        fork(address).catch((e: unknown) => {
-          warn(`specbuild server: could not start a serving process: ${String(e)}`);
-        });
       });
     });
   };

@@ -138,8 +138,20 @@ test(
   },
 );
 
+/** The one serving process with an established connection, once there is exactly one. */
+async function soleServing(server: CliServer, pids: number[]): Promise<number> {
+  let pid = -1;
+  await waitFor('one connection', () => {
+    const n = connectionsOf(pids, portOf(server.address));
+    if (n.filter((c) => c > 0).length !== 1) return false;
+    pid = pids[n.findIndex((c) => c > 0)] ?? -1;
+    return true;
+  });
+  return pid;
+}
+
 test(
-  'a serving process killed mid-action is replaced, and the slot it held is free again',
+  'a serving process killed mid-action: replaced, the slot it held free again, and its client executes again elsewhere',
   { timeout: 120_000 },
   async () => {
     await using dir = await tempDir();
@@ -148,44 +160,60 @@ test(
       args: ['--processes', '2'],
     });
     try {
-      const first = servingPids(server.pid);
+      // (1) The only slot, held by an execution the client left (it runs
+      // on in its server) when its process is killed.
+      let pids = servingPids(server.pid);
       const ep = await RemoteEndpoint.connect({ target: server.address, ownConnection: true });
-      let victim = -1;
+      let victim: number;
       try {
         const action = await uploadAction(ep.cas, {
           argv: ['sh', '-c', 'sleep 60; echo late > out'],
           outputPaths: ['out'],
         });
-        const long = ep.executor.execute(action).catch((e: unknown) => e);
-        // The process with the connection runs it (holding the only slot).
-        await waitFor('the long action to start', () =>
-          connectionsOf(first, portOf(server.address)).some((n) => n > 0),
-        );
-        victim = first[connectionsOf(first, portOf(server.address)).indexOf(1)] ?? -1;
-        assert.ok(victim > 0);
-        await new Promise((r) => setTimeout(r, 500));
+        victim = await soleServing(server, pids);
+        const leave = new AbortController();
+        const long = ep.executor.execute(action, { signal: leave.signal }).catch((e: unknown) => e);
+        await new Promise((r) => setTimeout(r, 1000));
+        leave.abort();
+        assert.ok((await long) instanceof Error);
         process.kill(victim, 'SIGKILL');
-        assert.ok((await long) instanceof Error, 'the killed process cannot answer');
       } finally {
         ep.close();
       }
-      await waitFor('a replacement', () => {
-        const now = servingPids(server.pid);
-        return now.length === 2 && !now.includes(victim);
-      });
+      await waitFor('a replacement', () =>
+        new RegExp(`serving process \\d+ took over from ${String(victim)}$`, 'm').test(
+          server.output(),
+        ),
+      );
       assert.match(server.output(), /serving process \d+ exited \(SIGKILL\); starting another/);
-      // With the one slot held by the dead process, this would wait for ever.
+      assert.equal(servingPids(server.pid).length, 2);
+
+      // (2) With that slot not given back, this would wait for ever. Its
+      // process is killed mid-run too: the client finds the operation gone
+      // in the other process and executes again there.
+      pids = servingPids(server.pid);
       const again = await RemoteEndpoint.connect({ target: server.address, ownConnection: true });
       try {
         const action = await uploadAction(again.cas, {
-          argv: ['sh', '-c', 'echo after > out'],
+          argv: ['sh', '-c', 'sleep 2; echo after > out'],
           outputPaths: ['out'],
         });
-        const outcome = await again.executor.execute(action, {
-          signal: AbortSignal.timeout(30_000),
+        const serving = await soleServing(server, pids);
+        const stages: string[] = [];
+        const outcome = again.executor.execute(action, {
+          signal: AbortSignal.timeout(60_000),
+          events: (e) => stages.push(e.stage),
         });
-        assert.equal(outcome.result.exitCode, 0);
-        assert.equal(outcome.result.outputFiles.length, 1);
+        await waitFor('the run to start', () => stages.includes('executing'));
+        process.kill(serving, 'SIGKILL');
+        const done = await outcome;
+        assert.equal(done.result.exitCode, 0);
+        assert.equal(done.cached, false);
+        assert.deepEqual(
+          done.result.outputFiles.map((f) => f.path),
+          ['out'],
+        );
+        assert.equal(stages.filter((s) => s === 'executing').length, 2, stages.join(' '));
       } finally {
         again.close();
       }
