@@ -77,12 +77,20 @@ async function twoAtOnce(server: CliServer, tag: string): Promise<[number, numbe
       [1, 1],
       'each serving process has one of the two connections',
     );
-    const outcomes = await Promise.all(
-      eps.map(async (ep, i) => {
-        const action = await uploadAction(ep.cas, {
-          argv: ['sh', '-c', `sleep 0.6; echo ${tag}${i} > out`],
+    // Both uploaded first, then both executed at once: each sleeps long
+    // enough that two slots make them overlap even on a loaded machine.
+    const actions = await Promise.all(
+      eps.map((ep, i) =>
+        uploadAction(ep.cas, {
+          argv: ['sh', '-c', `sleep 2; echo ${tag}${String(i)} > out`],
           outputPaths: ['out'],
-        });
+        }),
+      ),
+    );
+    const outcomes = await Promise.all(
+      actions.map((action, i) => {
+        const ep = eps[i];
+        assert.ok(ep !== undefined);
         return ep.executor.execute(action);
       }),
     );
