@@ -110,6 +110,9 @@ export class LocalExecutor implements Executor {
   /** CPU slots: the executor's own, or the pool the whole invocation shares. */
   readonly slots: Slots;
   private readonly inFlight = new Map<string, InFlight>();
+  /** Shared runs ended so far; and, per action, the count when its last one ended. */
+  private ended = 0;
+  private readonly lastEnded = new LruMap<string, number>(PARSED_ACTIONS);
   readonly workerName: string;
   /** Actions actually run in the sandbox (not cache hits, not de-duplicated waits). */
   runs = 0;
@@ -142,12 +145,27 @@ export class LocalExecutor implements Executor {
     checkPlatform(action.platform ?? command.platform, await this.platform());
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
     chrootOf(action.platform ?? command.platform); // a malformed one is refused before anything runs
-    if (opts.skipCacheLookup !== true && opts.cacheChecked !== true && !action.doNotCache) {
+    const lookup =
+      opts.skipCacheLookup !== true && opts.cacheChecked !== true && !action.doNotCache;
+    const key = digestKey(actionDigest);
+    const checkedAt = this.ended;
+    if (lookup) {
       emit('cache-check');
       const hit = await this.opts.ac.getActionResult(actionDigest);
       if (hit !== undefined) {
         emit('completed');
         return { result: hit, cached: true };
+      }
+      // A run of this action that ended while the cache was read (after the
+      // read began, so its result may be in the cache now, unseen): look
+      // again rather than run it a second time (priming would count that
+      // second run as its own).
+      if (!this.inFlight.has(key) && (this.lastEnded.get(key) ?? -1) >= checkedAt) {
+        const now = await this.opts.ac.getActionResult(actionDigest);
+        if (now !== undefined) {
+          emit('completed');
+          return { result: now, cached: true };
+        }
       }
     }
     if (action.doNotCache) {
@@ -164,7 +182,6 @@ export class LocalExecutor implements Executor {
         emit('completed');
       });
     }
-    const key = digestKey(actionDigest);
     let run = this.inFlight.get(key);
     const joined = run !== undefined;
     if (run === undefined) {
@@ -207,6 +224,7 @@ export class LocalExecutor implements Executor {
     const outcome = this.run(digest, action, command, () => race.slot, abort.signal, tell).finally(
       () => {
         this.inFlight.delete(key);
+        this.lastEnded.set(key, this.ended++);
         tell('completed');
       },
     );
