@@ -19,10 +19,11 @@ import type { InstanceStores, RunningServer, ServerOptions } from '../server/ind
 import {
   failedError,
   PrimarySlots,
-  SERVING_LISTEN_ENV,
+  SERVING_ENV,
   SlotBroker,
   type ToPrimary,
   type ToServing,
+  type WireSettings,
 } from '../server/processes.js';
 import { bindUnixSocket, DEFAULT_SOCKET_MODE, type UnixSocket } from '../server/unix-socket.js';
 import { defaultCacheDir, parseSize } from './config.js';
@@ -81,6 +82,8 @@ Examples:
 Stop with Ctrl-C (SIGINT) or SIGTERM.`;
 
 export async function serverCommand(argv: string[]): Promise<number> {
+  // A serving process of --processes N: its primary parsed the options.
+  if (cluster.isWorker && process.env[SERVING_ENV] === '1') return serveForPrimary();
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -174,10 +177,7 @@ export async function serverCommand(argv: string[]): Promise<number> {
     socketMode,
     processes,
   };
-  const listenAs = process.env[SERVING_LISTEN_ENV];
-  if (cluster.isWorker && listenAs !== undefined)
-    return serveForPrimary(listenAs, common, startServer);
-  if (processes > 1) return runPrimary(values.listen, common);
+  if (processes > 1) return runPrimary(values.listen, common, values.debug);
   const { stores, executor, close } = await openStores(common, undefined);
   const running = await startServer({
     listen: values.listen,
@@ -215,8 +215,6 @@ interface Common {
   socketMode: number | undefined;
   processes: number;
 }
-
-type StartServer = (opts: ServerOptions) => Promise<RunningServer>;
 
 /** Resolves when SIGINT or SIGTERM arrives (handlers set now: a reader of the first line may signal at once). */
 function stopSignal(): Promise<void> {
@@ -325,10 +323,12 @@ function parseProcesses(text: string, quotaBytes: number): number {
  * keeps the one pool of `--jobs` slots they all ask for theirs. A serving
  * process that dies is replaced while another still listens.
  */
-async function runPrimary(listen: string, c: Common): Promise<number> {
-  cluster.setupPrimary({ exec: process.argv[1] ?? '', args: process.argv.slice(2) });
+async function runPrimary(listen: string, c: Common, debug: boolean): Promise<number> {
+  cluster.setupPrimary({ exec: process.argv[1] ?? '', args: ['server'] });
   const broker = c.jobs === 0 ? undefined : new SlotBroker(c.jobs);
   const alive = new Set<Worker>();
+  /** Those that asked for their settings: they handle messages (a `stop`) from then on. */
+  const greeted = new Set<Worker>();
   /**
    * Those listening. node:cluster closes the shared socket when the last of
    * them goes, and a process started after that would listen anew (on
@@ -345,16 +345,23 @@ async function runPrimary(listen: string, c: Common): Promise<number> {
   let platform: string | undefined;
   /** Where the first serving process said it listens (the port, when 0 was asked for). */
   let boundAt: string | undefined;
+  const settings = wireSettings(c, debug);
 
   const fork = (address: string): Promise<Worker> => {
-    const worker = cluster.fork({ [SERVING_LISTEN_ENV]: address });
+    const worker = cluster.fork({ [SERVING_ENV]: '1' });
     alive.add(worker);
     return new Promise<Worker>((resolve, reject) => {
       let ready = false;
+      let readyAt = 0;
       worker.on('message', (m: ToPrimary) => {
         if (broker?.handle(worker, m) === true) return;
-        if (m.t === 'ready') {
+        if (m.t === 'hello') {
+          greeted.add(worker);
+          if (stopping) worker.send({ t: 'stop' } satisfies ToServing);
+          else worker.send({ t: 'settings', listen: address, settings } satisfies ToServing);
+        } else if (m.t === 'ready') {
           ready = true;
+          readyAt = Date.now();
           listening.add(worker);
           platform ??= m.platform;
           boundAt ??= m.address;
@@ -363,8 +370,13 @@ async function runPrimary(listen: string, c: Common): Promise<number> {
           reject(failedError(m));
         }
       });
+      // Off the shared socket from here (before its exit).
+      worker.on('disconnect', () => {
+        listening.delete(worker);
+      });
       worker.on('exit', (code: number) => {
         alive.delete(worker);
+        greeted.delete(worker);
         listening.delete(worker);
         broker?.forget(worker);
         const signal = worker.process.signalCode;
@@ -389,59 +401,97 @@ async function runPrimary(listen: string, c: Common): Promise<number> {
           return;
         }
         warn(`specbuild server: serving process ${pid} exited (${how}); starting another`);
-        fork(address).then(
-          (next) => {
-            info(
-              `specbuild server: serving process ${String(next.process.pid)} took over from ${pid}`,
-            );
-          },
-          (e: unknown) => {
-            warn(`specbuild server: could not start a serving process: ${String(e)}`);
-          },
-        );
+        // One that dies soon after it started waits a moment: no fork loop.
+        replace(address, pid, Date.now() - readyAt < 5000 ? 1000 : 0, 1);
       });
     });
   };
-  const startAll = async (address: string): Promise<void> => {
-    // All at once; if one fails, the others go too.
-    const started = await Promise.allSettled(
-      Array.from({ length: c.processes }, () => fork(address)),
-    );
-    const failed = started.find((r) => r.status === 'rejected');
+  const replace = (address: string, pid: string, delayMs: number, attempt: number): void => {
+    setTimeout(() => {
+      if (stopping) return;
+      fork(address).then(
+        (next) => {
+          if (!stopping)
+            info(
+              `specbuild server: serving process ${String(next.process.pid)} took over from ${pid}`,
+            );
+        },
+        (e: unknown) => {
+          if (stopping) return;
+          if (attempt >= MAX_REPLACE_ATTEMPTS) {
+            warn(
+              `specbuild server: could not start a serving process (${String(e)}); giving up after ${String(attempt)} attempts`,
+            );
+            return;
+          }
+          warn(`specbuild server: could not start a serving process (${String(e)}); trying again`);
+          replace(address, pid, 2000, attempt + 1);
+        },
+      );
+    }, delayMs);
+  };
+  /** Starts all of them; false when a stop came first (they are stopped then). */
+  const startAll = async (address: string): Promise<boolean> => {
+    const started = Promise.allSettled(Array.from({ length: c.processes }, () => fork(address)));
+    const first = await Promise.race([started, stopped.then(() => 'stop' as const)]);
+    if (first === 'stop') {
+      stopping = true;
+      await stopAll(alive, greeted, 5000);
+      return false;
+    }
+    // If one failed, the others go too.
+    const failed = first.find((r) => r.status === 'rejected');
     if (failed !== undefined) {
       stopping = true;
-      await stopAll(alive, 5000);
+      await stopAll(alive, greeted, 5000);
       throw failed.reason;
     }
+    return true;
   };
 
   let socket: UnixSocket | undefined;
   let address = listen;
+  let started = false;
   if (listen.startsWith('unix:')) {
     const path = listen.startsWith('unix://') ? listen.slice(7) : listen.slice(5);
     // The primary owns the socket file; the processes listen on its first
     // path (node:cluster binds it here once and shares the handle).
-    socket = await bindUnixSocket(path, c.socketMode ?? DEFAULT_SOCKET_MODE, (tmp) =>
-      startAll(`unix:${tmp}`),
-    );
+    socket = await bindUnixSocket(path, c.socketMode ?? DEFAULT_SOCKET_MODE, async (tmp) => {
+      started = await startAll(`unix:${tmp}`);
+    });
     address = `unix:${path}`;
   } else {
-    await startAll(listen);
+    started = await startAll(listen);
     address = boundAt ?? listen;
   }
-  info(listeningLine(address, c));
-  if (platform !== undefined) info(`platform: ${platform}`);
-  await Promise.race([stopped, fatal]);
-  stopping = true;
-  await stopAll(alive, 10_000);
+  if (started) {
+    info(listeningLine(address, c));
+    if (platform !== undefined) info(`platform: ${platform}`);
+    await Promise.race([stopped, fatal]);
+    stopping = true;
+  }
+  const killed = await stopAll(alive, greeted, 10_000);
   await socket?.release();
   if (lost !== undefined) throw lost;
+  if (killed > 0) {
+    warn(
+      `specbuild server: ${String(killed)} serving process(es) did not stop within 10 s and were killed`,
+    );
+    return 1;
+  }
   info('specbuild server stopped');
   return 0;
 }
 
-/** Asks every serving process to stop; kills those still there after `graceMs`. */
-async function stopAll(alive: Set<Worker>, graceMs: number): Promise<void> {
+/** Attempts at replacing a serving process that died, 2 s apart. */
+const MAX_REPLACE_ATTEMPTS = 5;
+
+/**
+ * Asks every serving process to stop (those that have not asked for their
+ * settings yet cannot read a message: they get SIGTERM); kills those still
+ * there after `graceMs`. Returns how many it killed.
+ */
+async function stopAll(alive: Set<Worker>, greeted: Set<Worker>, graceMs: number): Promise<number> {
   const all = [...alive];
   const exited = all.map(
     (w) =>
@@ -454,44 +504,112 @@ async function stopAll(alive: Set<Worker>, graceMs: number): Promise<void> {
       }),
   );
   for (const w of all) {
-    if (w.isConnected()) w.send({ t: 'stop' } satisfies ToServing);
+    if (greeted.has(w) && w.isConnected()) w.send({ t: 'stop' } satisfies ToServing);
     else w.process.kill('SIGTERM');
   }
+  let killed = 0;
   const timer = setTimeout(() => {
-    for (const w of all) if (!w.isDead()) w.process.kill('SIGKILL');
+    for (const w of all) {
+      if (w.isDead()) continue;
+      killed++;
+      w.process.kill('SIGKILL');
+    }
   }, graceMs);
   await Promise.all(exited);
   clearTimeout(timer);
+  return killed;
+}
+
+/** The settings a serving process is sent, as the primary read them (files read once, here). */
+function wireSettings(c: Common, debug: boolean): WireSettings {
+  return {
+    cacheDir: c.cacheDir,
+    quotaBytes: c.quotaBytes,
+    jobs: c.jobs,
+    maxInputEntries: c.maxInputEntries ?? null,
+    instance: c.instance,
+    tls:
+      c.tls === undefined
+        ? null
+        : {
+            cert: c.tls.cert.toString('base64'),
+            key: c.tls.key.toString('base64'),
+            clientCa: c.tls.clientCa === undefined ? null : c.tls.clientCa.toString('base64'),
+          },
+    token: c.token ?? null,
+    processes: c.processes,
+    debug,
+  };
+}
+
+function commonOf(w: WireSettings): Common {
+  return {
+    cacheDir: w.cacheDir,
+    quotaBytes: w.quotaBytes,
+    jobs: w.jobs,
+    maxInputEntries: w.maxInputEntries ?? undefined,
+    instance: w.instance,
+    tls:
+      w.tls === null
+        ? undefined
+        : {
+            cert: Buffer.from(w.tls.cert, 'base64'),
+            key: Buffer.from(w.tls.key, 'base64'),
+            ...(w.tls.clientCa === null ? {} : { clientCa: Buffer.from(w.tls.clientCa, 'base64') }),
+          },
+    token: w.token ?? undefined,
+    socketMode: undefined,
+    processes: w.processes,
+  };
 }
 
 /**
- * A serving process of `--processes N`: the whole server over the cache
- * directory, listening where its primary says, with its CPU slots asked of
- * the primary. It stops when the primary says so, or is gone.
+ * A serving process of `--processes N`: asks its primary for its settings
+ * (parsed, and their files read, once, there), then runs the whole server
+ * over the cache directory where the primary says, with its CPU slots asked
+ * of the primary. Stops when the primary says so, or is gone; a stop before
+ * it is ready ends it at once.
  */
-async function serveForPrimary(
-  listen: string,
-  c: Common,
-  startServer: StartServer,
-): Promise<number> {
+async function serveForPrimary(): Promise<number> {
   const send = (m: ToPrimary): void => {
     if (process.connected) process.send?.(m);
   };
-  const slots = new PrimarySlots(send);
   // Ctrl-C reaches the whole process group: the primary decides when to stop.
   process.on('SIGINT', () => undefined);
-  const stopped = new Promise<void>((done) => {
+  const slots = new PrimarySlots(send);
+  let ready = false;
+  let done: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const stop = (): void => {
+    if (!ready) process.exit(0); // nothing served yet, nothing to finish
+    done();
+  };
+  const given = new Promise<{ listen: string; settings: WireSettings }>((resolve) => {
     process.on('message', (m: ToServing) => {
       if (slots.handle(m)) return;
-      if (m.t === 'stop') done();
+      if (m.t === 'stop') stop();
+      else if (m.t === 'settings') resolve(m);
     });
-    process.once('disconnect', done);
-    process.once('SIGTERM', done);
   });
+  process.once('disconnect', stop);
+  process.once('SIGTERM', stop);
+  send({ t: 'hello' });
   let running: RunningServer;
   let close: () => Promise<void>;
   let platform: string | undefined;
   try {
+    const { listen, settings } = await given;
+    const c = commonOf(settings);
+    const { routeGrpcLog, startServer } = await import('../server/index.js');
+    routeGrpcLog(
+      settings.debug
+        ? (line) => {
+            warn(`grpc-js: ${line}`);
+          }
+        : undefined,
+    );
     const opened = await openStores(c, slots);
     close = opened.close;
     running = await startServer({
@@ -505,9 +623,10 @@ async function serveForPrimary(
   } catch (e) {
     const err = SpecbuildError.from(e);
     send({ t: 'failed', code: err.code, message: err.message, hint: err.hint });
-    process.disconnect();
+    if (process.connected) process.disconnect();
     return 1;
   }
+  ready = true;
   send({ t: 'ready', address: running.address, platform });
   await stopped;
   setTimeout(() => {

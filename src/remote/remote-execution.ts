@@ -57,6 +57,10 @@ export class RemoteExecution {
     let name: string | undefined;
     let startedOver = 0;
     for (let attempt = 1; ; attempt++) {
+      // This attempt re-attaches with WaitExecution; and whether an error
+      // is the operation's own result (final), not the call's.
+      const waiting = name !== undefined;
+      const seen = { final: false };
       try {
         const stream =
           name === undefined
@@ -76,7 +80,12 @@ export class RemoteExecution {
         for await (const op of stream) {
           name = op.name;
           attempt = 0;
-          done ??= this.handle(op, action, opts);
+          try {
+            done ??= this.handle(op, action, opts);
+          } catch (e) {
+            seen.final = true;
+            throw e;
+          }
         }
         if (done !== undefined) return done;
         throw new SpecbuildError(
@@ -91,7 +100,8 @@ export class RemoteExecution {
         // of its processes answered): execute again, a few times at most.
         // NOT_FOUND is not retryable, so this comes before retryOrThrow.
         if (
-          name !== undefined &&
+          waiting &&
+          !seen.final &&
           e instanceof RemoteCallError &&
           e.grpcCode === Status.NOT_FOUND &&
           startedOver < MAX_START_OVER

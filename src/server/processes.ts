@@ -11,7 +11,6 @@
 //
 // The primary's event loop then does per connection what each call cost
 // before, and per executed action two small messages (a slot and its release).
-import type { Worker } from 'node:cluster';
 import {
   SlotPool,
   SpecbuildError,
@@ -20,8 +19,23 @@ import {
   type Slots,
 } from '../core/index.js';
 
+/** A serving process's settings, as its primary parsed them (JSON over IPC). */
+export interface WireSettings {
+  cacheDir: string;
+  quotaBytes: number;
+  jobs: number;
+  maxInputEntries: number | null;
+  instance: string;
+  /** PEM files' bytes, base64. */
+  tls: { cert: string; key: string; clientCa: string | null } | null;
+  token: string | null;
+  processes: number;
+  debug: boolean;
+}
+
 /** What a serving process tells its primary. */
 export type ToPrimary =
+  | { t: 'hello' }
   | { t: 'slot'; id: number; priority: number }
   | { t: 'release'; id: number }
   | { t: 'cancel'; id: number }
@@ -29,20 +43,29 @@ export type ToPrimary =
   | { t: 'failed'; code: string; message: string; hint: string | undefined };
 
 /** What the primary tells a serving process. */
-export type ToServing = { t: 'grant'; id: number } | { t: 'stop' };
+export type ToServing =
+  | { t: 'grant'; id: number }
+  | { t: 'settings'; listen: string; settings: WireSettings }
+  | { t: 'stop' };
 
-/** The environment variable that makes `specbuild server` a serving process, and says where to listen. */
-export const SERVING_LISTEN_ENV = 'SPECBUILD_SERVING_LISTEN';
+/** Set to 1 in a serving process's environment (with node:cluster's own). */
+export const SERVING_ENV = 'SPECBUILD_SERVING';
 
 function isMessage(m: unknown): m is { t: string; id?: unknown } {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}
+
+/** A serving process as the broker sees it (a node:cluster Worker). */
+export interface ServingPeer {
+  isConnected(): boolean;
+  send(m: ToServing): unknown;
 }
 
 /**
  * The primary's side of the slots: one SlotPool of `--jobs` for every serving
  * process. A process that exits gives back what it held and stops waiting.
  */
-export class SlotBroker {
+export class SlotBroker<Worker extends ServingPeer = ServingPeer> {
   private readonly pool: SlotPool;
   /** Per serving process: its granted slots, and its requests still waiting. */
   private readonly held = new Map<
@@ -72,8 +95,10 @@ export class SlotBroker {
         this.pool.acquire(typeof priority === 'number' ? priority : 0, abort.signal).then(
           (release) => {
             mine.waiting.delete(id);
-            // Gone meanwhile: the slot goes straight back.
-            if (this.held.get(worker) !== mine || !worker.isConnected()) {
+            // Cancelled, or gone, meanwhile (a cancel handled after the pool
+            // granted but before this ran found nothing to cancel): the slot
+            // goes straight back.
+            if (abort.signal.aborted || this.held.get(worker) !== mine || !worker.isConnected()) {
               release();
               return;
             }
@@ -133,7 +158,10 @@ export class PrimarySlots implements Slots {
     if (!isMessage(m) || m.t !== 'grant' || typeof m.id !== 'number') return false;
     const grant = this.waiting.get(m.id);
     this.waiting.delete(m.id);
-    grant?.(this.releaser(m.id));
+    // A grant that crossed its cancel: given back (the primary may have
+    // recorded it before the cancel arrived).
+    if (grant === undefined) this.send({ t: 'release', id: m.id });
+    else grant(this.releaser(m.id));
     return true;
   }
 

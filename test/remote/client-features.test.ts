@@ -13,6 +13,7 @@ import {
   Server,
   ServerCredentials,
   status as Status,
+  type ServerWritableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
 import {
@@ -41,7 +42,18 @@ import { tempDir } from '../helpers/tmp.js';
 /** A Capabilities server that fails its first `failures` calls (a fault a real server cannot be made to produce). */
 async function flakyServer(
   failures: number,
-  opts: { retryDelayMs?: number; code?: Status; hang?: boolean } = {},
+  opts: {
+    retryDelayMs?: number;
+    code?: Status;
+    hang?: boolean;
+    /** The code of the error Execute's operation finishes with (default UNAVAILABLE). */
+    operationCode?: Status;
+    /**
+     * Execute's stream breaks after naming its operation; WaitExecution then
+     * does not know it ('unknown'), or answers it finished with an error.
+     */
+    lose?: 'unknown' | 'finished';
+  } = {},
 ) {
   const server = new Server();
   const calls: { at: number; metadata: Metadata }[] = [];
@@ -81,23 +93,52 @@ async function flakyServer(
   // Execute answers with an operation that finished with an error (a fault
   // our own server never produces, so it is staged here).
   const executes: number[] = [];
-  const failedOperation = (call: { write(op: unknown): void; end(): void }) => {
-    executes.push(Date.now());
+  const writeFailed = (call: { write(op: unknown): void; end(): void }) => {
     call.write(
       create(longrunning.OperationSchema, {
         name: 'op-1',
         done: true,
         result: {
           case: 'error',
-          value: create(rpc.StatusSchema, { code: Status.UNAVAILABLE, message: 'worker lost' }),
+          value: create(rpc.StatusSchema, {
+            code: opts.operationCode ?? Status.UNAVAILABLE,
+            message: 'worker lost',
+          }),
         },
       }),
     );
     call.end();
   };
+  const failedOperation = (call: { write(op: unknown): void; end(): void }) => {
+    executes.push(Date.now());
+    writeFailed(call);
+  };
+  const waits: number[] = [];
+  // An operation the server forgets: its stream breaks, and WaitExecution
+  // does not know its name (a restarted server, or another of its processes).
+  const lostOperation = (call: ServerWritableStream<unknown, unknown>) => {
+    executes.push(Date.now());
+    call.write(create(longrunning.OperationSchema, { name: `op-${String(executes.length)}` }));
+    setTimeout(() => {
+      call.emit('error', { code: Status.UNAVAILABLE, details: 'connection reset' });
+    }, 5);
+  };
+  const unknownOperation = (call: ServerWritableStream<{ name: string }, unknown>) => {
+    waits.push(Date.now());
+    call.emit('error', {
+      code: Status.NOT_FOUND,
+      details: `no operation named ${call.request.name}`,
+    });
+  };
   server.addService(serviceDefinition(Execution), {
-    execute: failedOperation,
-    waitExecution: failedOperation,
+    execute: opts.lose === undefined ? failedOperation : lostOperation,
+    waitExecution:
+      opts.lose === 'unknown'
+        ? unknownOperation
+        : (call: ServerWritableStream<unknown, unknown>) => {
+            waits.push(Date.now());
+            writeFailed(call);
+          },
   });
   const port = await new Promise<number>((res, rej) => {
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => {
@@ -109,6 +150,7 @@ async function flakyServer(
     target: `127.0.0.1:${port}`,
     calls,
     executes,
+    waits,
     [Symbol.asyncDispose]: () => {
       server.forceShutdown();
       return Promise.resolve();
@@ -204,6 +246,42 @@ describe('remote client', () => {
         temporary: false,
       });
       assert.equal(s.executes.length, 1);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it("takes a finished operation's NOT_FOUND as final too: it does not execute again", async () => {
+    await using s = await flakyServer(0, { operationCode: Status.NOT_FOUND, lose: 'finished' });
+    const conn = new Connection({
+      target: s.target,
+      retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    try {
+      await assert.rejects(new RemoteExecution(conn, '').execute(digestOf(Buffer.from('a'))), {
+        code: 'remote/not-found',
+      });
+      // Execute, its stream broken; WaitExecution: the operation ended NOT_FOUND.
+      assert.equal(s.executes.length, 1);
+      assert.equal(s.waits.length, 1);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('executes again when WaitExecution finds the operation gone, 3 times at most', async () => {
+    await using s = await flakyServer(0, { lose: 'unknown' });
+    const conn = new Connection({
+      target: s.target,
+      retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    try {
+      await assert.rejects(new RemoteExecution(conn, '').execute(digestOf(Buffer.from('a'))), {
+        code: 'remote/not-found',
+      });
+      // The first Execute and 3 more, each followed by a WaitExecution that fails.
+      assert.equal(s.executes.length, 4);
+      assert.equal(s.waits.length, 4);
     } finally {
       conn.close();
     }

@@ -3,8 +3,9 @@
 // sockets, real sandboxed actions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import { lstat, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processAlive } from '../../src/core/index.js';
 import { RemoteEndpoint } from '../../src/remote/index.js';
@@ -297,3 +298,96 @@ test(
     assert.match(zero.stderr, /--processes "0" is not a whole number from 1 to 64/);
   },
 );
+
+test(
+  'a replacement gets its settings from the primary: the token file read once, at start',
+  { timeout: 120_000 },
+  async () => {
+    await using dir = await tempDir();
+    const tokenFile = join(dir.path, 'token');
+    await writeFile(tokenFile, 's3cret\n');
+    const server = await startCliServer(join(dir.path, 'cache'), {
+      jobs: 1,
+      args: ['--processes', '2', '--token-file', tokenFile],
+    });
+    try {
+      // Gone (rotated away) after the start: a replacement that read it again would fail.
+      const clientToken = join(dir.path, 'client-token');
+      await writeFile(clientToken, 's3cret\n');
+      await rm(tokenFile);
+      const [victim] = servingPids(server.pid);
+      assert.ok(victim !== undefined);
+      process.kill(victim, 'SIGKILL');
+      await waitFor('a replacement', () =>
+        new RegExp(`serving process \\d+ took over from ${String(victim)}$`, 'm').test(
+          server.output(),
+        ),
+      );
+      // Both processes (two connections, round robin) want the token and take it.
+      for (let i = 0; i < 2; i++) {
+        const ep = await RemoteEndpoint.connect({
+          target: server.address,
+          ownConnection: true,
+          tokenFile: clientToken,
+        });
+        try {
+          const d = await ep.cas.writeBlob(Buffer.from(`with the token ${String(i)}`));
+          assert.equal(d.size, 16);
+        } finally {
+          ep.close();
+        }
+      }
+      await assert.rejects(
+        RemoteEndpoint.connect({ target: server.address, ownConnection: true }),
+        {
+          code: 'remote/permission',
+        },
+      );
+      await assertStopsCleanly(server);
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
+test('SIGTERM while the serving processes start: every process stops, none is killed', async () => {
+  await using dir = await tempDir();
+  const child = spawn(
+    process.execPath,
+    [
+      cliMain,
+      'server',
+      '--listen',
+      '127.0.0.1:0',
+      '--cache-dir',
+      join(dir.path, 'c'),
+      '--processes',
+      '2',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      resolve(code);
+    }),
+  );
+  const pid = child.pid ?? -1;
+  let forked: number[] = [];
+  // As soon as it has forked them (they are still loading, not listening).
+  await waitFor('the serving processes', () => {
+    try {
+      forked = servingPids(pid);
+    } catch {
+      forked = [];
+    }
+    return forked.length === 2;
+  });
+  process.kill(pid, 'SIGTERM');
+  assert.equal(await exited, 0, output);
+  assert.doesNotMatch(output, /were killed/);
+  assert.doesNotMatch(output, /listening on/);
+  await waitFor('no serving process left', () => forked.every((p) => !processAlive(p)));
+});
