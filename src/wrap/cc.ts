@@ -34,6 +34,7 @@ import { depsOf } from './make-deps.js';
 import { platformFromEnv } from './env.js';
 import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
+import { storeCas } from './objects-dir-cas.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
 import type { StatCache } from './stat-cache.js';
 import { threadSpawner, type Captured } from './spawner.js';
@@ -895,6 +896,7 @@ async function compileOnce(
     }
   }
   try {
+    clock.end('prepare');
     const started = timestampNow();
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
     const ended = timestampNow();
@@ -915,8 +917,7 @@ async function compileOnce(
     const inputs = await digestAll([parsed.source, ...depsOf(listed)], req.cwd, cfg, ctx.statCache);
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
-    const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended });
-    clock.end('upload');
+    const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended }, clock);
     if (key !== undefined) {
       const e = await entryOf(prep, req.cwd, inputs, built.action);
       const text = encodeResult(result);
@@ -935,7 +936,7 @@ async function commandStored(
   command: Digest,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  return (await ep.cas.findMissingBlobs([command], { signal })).length === 0;
+  return (await storeCas(ep).findMissingBlobs([command], { signal })).length === 0;
 }
 
 /** The command digests listed in SPECBUILD_KNOWN_COMMANDS's file (read again when it changes). */
@@ -996,6 +997,8 @@ async function storeResult(
   signal: AbortSignal | undefined,
   /** When the run here started and ended. */
   timing: { started: Timestamp; ended: Timestamp },
+  /** Times the blobs' store and the result's ('store-blobs', 'store-result'). */
+  clock?: PhaseClock,
 ): Promise<ActionResult> {
   const result = create(ActionResultSchema, { exitCode: ran.code });
   // Its timing, as an executor records it (priming can then start the
@@ -1030,7 +1033,9 @@ async function storeResult(
       contents: new Uint8Array(0),
     });
   }
-  await uploadMissing(ep.cas, blobs, { signal });
+  await uploadMissing(storeCas(ep), blobs, { signal });
+  clock?.end('store-blobs');
   if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result, { signal });
+  clock?.end('store-result');
   return result;
 }
