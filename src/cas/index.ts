@@ -20,3 +20,4 @@ export * from './asset-store.js';
 export * from './local-asset-store.js';
 export * from './artifact-transfer.js';
 export * from './extract-cache.js';
+export * from './small-file.js';

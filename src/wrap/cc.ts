@@ -3,13 +3,14 @@
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
 import { randomUUID } from 'node:crypto';
-import { access, constants as fsConstants, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { rmSync, statSync } from 'node:fs';
+import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampNow, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { SpecbuildError, type EventSink } from '../core/index.js';
-import { uploadMissing, type UploadItem, type Uploads } from '../cas/index.js';
+import { readSmallFile, uploadMissing, type UploadItem, type Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
   ExecutedActionMetadataSchema,
@@ -34,6 +35,7 @@ import { depsOf } from './make-deps.js';
 import { platformFromEnv } from './env.js';
 import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
+import { storeCas } from './objects-dir-cas.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
 import type { StatCache } from './stat-cache.js';
 import { threadSpawner, type Captured } from './spawner.js';
@@ -895,6 +897,7 @@ async function compileOnce(
     }
   }
   try {
+    clock.end('prepare');
     const started = timestampNow();
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
     const ended = timestampNow();
@@ -911,12 +914,11 @@ async function compileOnce(
     });
     // A failed compile is the user's to see, as it is; nothing is stored.
     if (ran.code !== 0) return reply(undefined);
-    const listed = depFile === undefined ? '' : await readFile(depFile, 'utf8');
+    const listed = depFile === undefined ? '' : await readText(depFile);
     const inputs = await digestAll([parsed.source, ...depsOf(listed)], req.cwd, cfg, ctx.statCache);
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
-    const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended });
-    clock.end('upload');
+    const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended }, clock);
     if (key !== undefined) {
       const e = await entryOf(prep, req.cwd, inputs, built.action);
       const text = encodeResult(result);
@@ -925,7 +927,25 @@ async function compileOnce(
     }
     return reply(built.action);
   } finally {
-    if (own !== undefined) await rm(own, { force: true });
+    if (own !== undefined) rmSync(own, { force: true });
+  }
+}
+
+/**
+ * A dependency list (a few kilobytes), read with synchronous calls: see
+ * readSmallFile. fs.promises' four thread-pool round trips, each a wake-up
+ * of the worker's loop, cost more than the read on a loaded machine.
+ */
+async function readText(path: string): Promise<string> {
+  return (readSmallFile(path) ?? (await readFile(path))).toString('utf8');
+}
+
+/** An output of a run here (an object file: small mostly), or undefined when it was not made. */
+async function readOutput(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return readSmallFile(path) ?? (await readFile(path));
+  } catch {
+    return undefined;
   }
 }
 
@@ -935,7 +955,7 @@ async function commandStored(
   command: Digest,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  return (await ep.cas.findMissingBlobs([command], { signal })).length === 0;
+  return (await storeCas(ep).findMissingBlobs([command], { signal })).length === 0;
 }
 
 /** The command digests listed in SPECBUILD_KNOWN_COMMANDS's file (read again when it changes). */
@@ -996,6 +1016,8 @@ async function storeResult(
   signal: AbortSignal | undefined,
   /** When the run here started and ended. */
   timing: { started: Timestamp; ended: Timestamp },
+  /** Times the blobs' store and the result's ('store-blobs', 'store-result'). */
+  clock?: PhaseClock,
 ): Promise<ActionResult> {
   const result = create(ActionResultSchema, { exitCode: ran.code });
   // Its timing, as an executor records it (priming can then start the
@@ -1018,10 +1040,10 @@ async function storeResult(
   result.stderrDigest = toPb(add(ran.stderr));
   for (const o of built.outputs) {
     const path = join(cwd, o);
-    const data = await readFile(path).catch(() => undefined);
+    const data = await readOutput(path);
     if (data === undefined) continue;
     // A linked program keeps its executable bit when it comes back from the cache.
-    const executable = ((await stat(path)).mode & 0o111) !== 0;
+    const executable = (statSync(path).mode & 0o111) !== 0;
     result.outputFiles.push({
       $typeName: 'build.bazel.remote.execution.v2.OutputFile',
       path: o,
@@ -1030,7 +1052,9 @@ async function storeResult(
       contents: new Uint8Array(0),
     });
   }
-  await uploadMissing(ep.cas, blobs, { signal });
+  await uploadMissing(storeCas(ep), blobs, { signal });
+  clock?.end('store-blobs');
   if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result, { signal });
+  clock?.end('store-result');
   return result;
 }

@@ -17,3 +17,4 @@ export * from './daemon-handler.js';
 export * from './daemon-pool.js';
 export * from './daemon-pool-worker.js';
 export * from './shared-once.js';
+export * from './objects-dir-cas.js';

@@ -13,6 +13,7 @@ export type WrapOutcome = 'hit' | 'miss' | 'local' | 'fallback';
 
 /** The steps of one wrapped run, in order. */
 export type WrapPhase =
+  | 'prepare'
   | 'action'
   | 'action-direct'
   | 'lookup'
@@ -20,6 +21,8 @@ export type WrapPhase =
   | 'upload'
   | 'execute'
   | 'local-run'
+  | 'store-blobs'
+  | 'store-result'
   | 'outputs';
 
 export interface WrapPhaseEvent {

@@ -16,6 +16,7 @@ import {
 } from '../reapi/index.js';
 import type { RemoteEndpoint } from '../remote/index.js';
 import { PhaseClock, type WrapEvent } from './outcome.js';
+import { storeCas } from './objects-dir-cas.js';
 import { localBlobPath, writeOutputs } from './outputs.js';
 
 /**
@@ -140,7 +141,9 @@ export async function runAction(
         'remote/unsupported',
         `${ep.connection.target.text} does not execute actions`,
       );
-    await uploadMissing(ep.cas, typeof uploads === 'function' ? uploads() : uploads, { signal });
+    await uploadMissing(storeCas(ep), typeof uploads === 'function' ? uploads() : uploads, {
+      signal,
+    });
     clock.end('upload');
     const ran = await ep.executor.execute(action, { signal, cacheChecked: true });
     clock.end('execute');

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { digestOfFile, parseDigest, type Digest } from '../reapi/index.js';
+import { readSmallFile } from '../cas/index.js';
+import { digestOf, digestOfFile, parseDigest, type Digest } from '../reapi/index.js';
 
 interface Entry {
   size: number;
@@ -59,7 +60,11 @@ export class StatCache {
       return { digest: parseDigest(e.hash, e.size), executable };
     }
     this.misses++;
-    const digest = await digestOfFile(path);
+    // Small files (most sources and headers) with synchronous calls: a
+    // worker's first compile hashes ~100 headers, each four thread-pool
+    // round trips through fs.promises.
+    const small = readSmallFile(path);
+    const digest = small === undefined ? await digestOfFile(path) : digestOf(small);
     if (!fresh) {
       this.entries.set(path, { ...key, hash: digest.hash });
       this.dirty = true;

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SMALL_FILE_BYTES } from '../../src/cas/index.js';
 import { digestKey, digestOfFile } from '../../src/reapi/index.js';
 import { StatCache } from '../../src/wrap/index.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -45,6 +46,19 @@ describe('StatCache', () => {
 
     chmodSync(f, 0o755);
     assert.equal((await c.digest(f)).executable, true);
+  });
+
+  it('hashes small files (read synchronously) and large ones (streamed) alike, and empty ones', async () => {
+    await using dir = await tempDir();
+    const c = new StatCache(undefined);
+    for (const size of [0, 1, SMALL_FILE_BYTES, SMALL_FILE_BYTES + 1, 3 * 1024 * 1024 + 7]) {
+      const f = join(dir.path, `f${String(size)}`);
+      writeFileSync(f, Buffer.alloc(size, size % 251));
+      age(f);
+      const got = await c.digest(f);
+      assert.equal(digestKey(got.digest), digestKey(await digestOfFile(f)), String(size));
+      assert.equal(got.digest.size, size);
+    }
   });
 
   it('never trusts a file modified within the last second (its mtime may not move again)', async () => {
