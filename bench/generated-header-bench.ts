@@ -9,20 +9,12 @@
 // is what generation stored before they existed. Prints one JSON line with
 // libpng's figures for both (primed, primed hits, misses, recall, precision)
 // and each rebuild's wall time, over BENCH_RUNS rebuild pairs (default 1).
-import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArtifactCache, LocalCas, RefStore } from '../src/cas/index.js';
-import { fromPb, toPb } from '../src/reapi/index.js';
-import {
-  loadSpeculativeActions,
-  OverlayType,
-  storeSpeculativeActions,
-} from '../src/speculative/index.js';
+import { OverlayType } from '../src/speculative/index.js';
 import { logger, median, round2 } from './common.js';
-import { buildRig, type RigBuild } from '../test/helpers/build-rig.js';
-import { stopDaemonsUnder } from '../test/helpers/daemons.js';
+import { editStoredActions, pairedRebuilds } from './paired-rebuild.js';
+import type { RigBuild } from '../test/helpers/build-rig.js';
 import { debianTarball, DEBIAN_SRC } from '../test/helpers/debian-src.js';
 import { ProjectRig } from '../test/helpers/project-rig.js';
 import { SOCKET_ENV } from '../test/helpers/scenario.js';
@@ -85,21 +77,16 @@ function project(zlibH: string): Record<string, string> {
 }
 
 /** Removes BUILD_TREE overlays from libpng's stored actions in the cache at `dir` (as stored before they existed). */
-async function withoutBuildTree(dir: string, weakKey: string): Promise<number> {
-  const cas = await LocalCas.open({ dir });
-  const artifacts = new ArtifactCache(cas, new RefStore(join(dir, 'refs')));
-  const art = await artifacts.lookupRecord('real', 'libpng', weakKey);
-  if (art?.speculativeActions === undefined) throw new Error('libpng has no stored actions');
-  const sa = await loadSpeculativeActions(cas, fromPb(art.speculativeActions));
-  let removed = 0;
-  for (const a of sa.actions) {
-    const before = a.overlays.length;
-    a.overlays = a.overlays.filter((o) => o.type !== OverlayType.BUILD_TREE);
-    removed += before - a.overlays.length;
-  }
-  art.speculativeActions = toPb(await storeSpeculativeActions(cas, sa));
-  await artifacts.store('real', 'libpng', art);
-  return removed;
+function withoutBuildTree(dir: string, weakKey: string): Promise<number> {
+  return editStoredActions(dir, 'real', 'libpng', weakKey, (sa) => {
+    let removed = 0;
+    for (const a of sa.actions) {
+      const before = a.overlays.length;
+      a.overlays = a.overlays.filter((o) => o.type !== OverlayType.BUILD_TREE);
+      removed += before - a.overlays.length;
+    }
+    return removed;
+  });
 }
 
 function figures(r: RigBuild, seconds: number) {
@@ -121,51 +108,26 @@ const z = tarball(/^zlib_.*\.orig\.tar\./);
 const original = execFileSync('tar', ['-xOf', join(SRC_DIR, z.name), `${z.topDir}/zlib.h`], {
   encoding: 'utf8',
 });
-const work = await mkdtemp(join(tmpdir(), 'specbuild-genheader-'));
-const rows: { with: ReturnType<typeof figures>; without: ReturnType<typeof figures> }[] = [];
-let overlaysRemoved = 0;
-try {
-  await using rig = await ProjectRig.create(project(original));
-  const start = join(work, 'start');
-  const t0 = performance.now();
-  const first = await buildRig(rig, ['libpng.bst'], { mode: 'full', cacheDir: start });
-  if (first.states['libpng.bst'] !== 'built')
-    throw new Error(`first build failed: ${JSON.stringify(first.results.map((r) => r.error))}`);
-  log(`first build: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const weak = first.results.find((r) => r.name === 'libpng.bst')?.keys?.weak;
-  if (weak === undefined) throw new Error('no weak key for libpng');
-  await stopDaemonsUnder(start);
-  for (let run = 1; run <= RUNS; run++) {
-    // Each pair: a new zlib version, from copies of the same starting cache.
-    const vernum = run;
-    await rig.write({
+await using rig = await ProjectRig.create(project(original));
+const { rows, stripped: overlaysRemoved } = await pairedRebuilds({
+  rig,
+  element: 'libpng.bst',
+  runs: RUNS,
+  log,
+  tmpPrefix: 'specbuild-genheader-',
+  // Each pair: a new zlib version.
+  change: (vernum) =>
+    rig.write({
       'upstream/zlib.h': original
         .replace(/#define ZLIB_VERSION "([^"]+)"/, `#define ZLIB_VERSION "$1.${String(vernum)}"`)
         .replace(
           /#define ZLIB_VERNUM 0x([0-9a-f]+)/,
           (_, v: string) => `#define ZLIB_VERNUM 0x${(parseInt(v, 16) + vernum).toString(16)}`,
         ),
-    });
-    const row: Partial<(typeof rows)[number]> = {};
-    for (const variant of run % 2 === 1 ? ['with', 'without'] : ['without', 'with']) {
-      const cache = join(work, `${variant}-${String(run)}`);
-      await cp(start, cache, { recursive: true });
-      if (variant === 'without') overlaysRemoved = await withoutBuildTree(cache, weak);
-      const t = performance.now();
-      const r = await buildRig(rig, ['libpng.bst'], { mode: 'full', cacheDir: cache });
-      const f = figures(r, (performance.now() - t) / 1000);
-      log(`run ${String(run)} ${variant}: ${JSON.stringify(f)}`);
-      if (variant === 'with') row.with = f;
-      else row.without = f;
-      await stopDaemonsUnder(cache);
-      await rm(cache, { recursive: true, force: true });
-    }
-    if (row.with !== undefined && row.without !== undefined)
-      rows.push({ with: row.with, without: row.without });
-  }
-} finally {
-  await rm(work, { recursive: true, force: true });
-}
+    }),
+  strip: withoutBuildTree,
+  figures,
+});
 const pick = (v: 'with' | 'without', k: 'recall' | 'seconds' | 'hits_primed' | 'misses') =>
   rows.map((r) => r[v][k] ?? 0);
 console.log(

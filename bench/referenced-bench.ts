@@ -9,15 +9,9 @@
 // the copy is then given up and liba's compiles cannot resolve). Prints one
 // JSON line: each rebuild's wall time, liba's build time and figures, over
 // BENCH_RUNS pairs (default 3, order alternated).
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ArtifactCache, LocalCas, RefStore } from '../src/cas/index.js';
-import { fromPb, toPb } from '../src/reapi/index.js';
-import { loadSpeculativeActions, storeSpeculativeActions } from '../src/speculative/index.js';
 import { logger, median, round2 } from './common.js';
-import { buildRig, type RigBuild } from '../test/helpers/build-rig.js';
-import { stopDaemonsUnder } from '../test/helpers/daemons.js';
+import { editStoredActions, pairedRebuilds } from './paired-rebuild.js';
+import type { RigBuild } from '../test/helpers/build-rig.js';
 import { PROJECT_CONF, ProjectRig } from '../test/helpers/project-rig.js';
 import { EXEC, importElement, manualElement } from '../test/helpers/scenario.js';
 
@@ -76,21 +70,16 @@ function project(): Record<string, string> {
 }
 
 /** Clears the recipe keys of liba's copies of other elements' actions (as stored before them). */
-async function withoutRecipeKeys(dir: string, weakKey: string): Promise<number> {
-  const cas = await LocalCas.open({ dir });
-  const artifacts = new ArtifactCache(cas, new RefStore(join(dir, 'refs')));
-  const art = await artifacts.lookupRecord('test', 'liba', weakKey);
-  if (art?.speculativeActions === undefined) throw new Error('liba has no stored actions');
-  const sa = await loadSpeculativeActions(cas, fromPb(art.speculativeActions));
-  let cleared = 0;
-  for (const a of sa.actions)
-    if (a.element !== '' && a.elementRecipeKey !== '') {
-      a.elementRecipeKey = '';
-      cleared++;
-    }
-  art.speculativeActions = toPb(await storeSpeculativeActions(cas, sa));
-  await artifacts.store('test', 'liba', art);
-  return cleared;
+function withoutRecipeKeys(dir: string, weakKey: string): Promise<number> {
+  return editStoredActions(dir, 'test', 'liba', weakKey, (sa) => {
+    let cleared = 0;
+    for (const a of sa.actions)
+      if (a.element !== '' && a.elementRecipeKey !== '') {
+        a.elementRecipeKey = '';
+        cleared++;
+      }
+    return cleared;
+  });
 }
 
 function figures(r: RigBuild, seconds: number) {
@@ -109,40 +98,17 @@ function figures(r: RigBuild, seconds: number) {
   };
 }
 
-type Row = Record<'with' | 'without', ReturnType<typeof figures>>;
-const work = await mkdtemp(join(tmpdir(), 'specbuild-referenced-'));
-const rows: Row[] = [];
-let cleared = 0;
-try {
-  await using rig = await ProjectRig.create(project());
-  const start = join(work, 'start');
-  const first = await buildRig(rig, ['liba.bst'], { mode: 'full', cacheDir: start });
-  if (first.states['liba.bst'] !== 'built')
-    throw new Error(`first build failed: ${JSON.stringify(first.results.map((r) => r.error))}`);
-  const weak = first.results.find((r) => r.name === 'liba.bst')?.keys?.weak;
-  if (weak === undefined) throw new Error('no weak key for liba');
-  await stopDaemonsUnder(start);
-  for (let run = 1; run <= RUNS; run++) {
-    await rig.write({ 'codegen/gen.sh': genSh(10 + run) });
-    const row: Partial<Row> = {};
-    for (const variant of run % 2 === 1 ? ['with', 'without'] : ['without', 'with']) {
-      const cache = join(work, `${variant}-${String(run)}`);
-      await cp(start, cache, { recursive: true });
-      if (variant === 'without') cleared = await withoutRecipeKeys(cache, weak);
-      const t = performance.now();
-      const r = await buildRig(rig, ['liba.bst'], { mode: 'full', cacheDir: cache });
-      const f = figures(r, (performance.now() - t) / 1000);
-      log(`run ${String(run)} ${variant}: ${JSON.stringify(f)}`);
-      row[variant as 'with' | 'without'] = f;
-      await stopDaemonsUnder(cache);
-      await rm(cache, { recursive: true, force: true });
-    }
-    if (row.with !== undefined && row.without !== undefined)
-      rows.push({ with: row.with, without: row.without });
-  }
-} finally {
-  await rm(work, { recursive: true, force: true });
-}
+await using rig = await ProjectRig.create(project());
+const { rows, stripped: cleared } = await pairedRebuilds({
+  rig,
+  element: 'liba.bst',
+  runs: RUNS,
+  log,
+  tmpPrefix: 'specbuild-referenced-',
+  change: (run) => rig.write({ 'codegen/gen.sh': genSh(10 + run) }),
+  strip: withoutRecipeKeys,
+  figures,
+});
 const pick = (v: 'with' | 'without', k: 'seconds' | 'liba_build_s' | 'recall') =>
   rows.map((r) => r[v][k] ?? 0);
 const range = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
