@@ -30,14 +30,23 @@ export class ObjectsDirCas implements Cas {
     private readonly inner: Cas,
     /** The server's blob directory (`objects/HH/HASH`), as Capabilities named it. */
     private readonly objects: string,
-    private readonly now: () => number = Date.now,
+    /** A monotonic clock in ms (a wall clock stepping back would keep the server untold). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Whether the blob file is there, with the size the digest names (as the server's own check). */
-  private present(d: Digest): boolean {
+  /**
+   * Whether the blob file is there, with the size the digest names (as the
+   * server's own check); undefined when this process cannot tell (the
+   * server's directory not searchable by this user, say): then the server is asked.
+   */
+  private present(d: Digest): boolean | undefined {
     if (d.size === 0) return true; // the empty blob is always present
-    const st = statSync(localBlobPath(this.objects, d), { throwIfNoEntry: false });
-    return st?.isFile() === true && st.size === d.size;
+    try {
+      const st = statSync(localBlobPath(this.objects, d), { throwIfNoEntry: false });
+      return st?.isFile() === true && st.size === d.size;
+    } catch {
+      return undefined;
+    }
   }
 
   private tell(digests: readonly Digest[]): void {
@@ -54,8 +63,12 @@ export class ObjectsDirCas implements Cas {
     const missing: Digest[] = [];
     const ask: Digest[] = [];
     for (const d of digests) {
-      if (!this.present(d)) missing.push(d);
-      else if (d.size > 0 && now - (this.told.get(d.hash) ?? -Infinity) >= TOLD_FRESH_MS)
+      const here = this.present(d);
+      if (here === false) missing.push(d);
+      else if (
+        here === undefined ||
+        (d.size > 0 && now - (this.told.get(d.hash) ?? -Infinity) >= TOLD_FRESH_MS)
+      )
         ask.push(d);
     }
     if (ask.length > 0) {

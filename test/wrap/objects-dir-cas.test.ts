@@ -4,7 +4,7 @@
 // once per TOLD_FRESH_MS, of the present blobs used (its LRU eviction).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cas, CallOptions } from '../../src/cas/index.js';
 import { digestKey, digestOf, EMPTY_DIGEST, type Digest } from '../../src/reapi/index.js';
@@ -74,6 +74,32 @@ describe('ObjectsDirCas', () => {
       // A file of the right name but the wrong size (torn) is missing too.
       writeFileSync(localBlobPath(objects, c), 'int');
       assert.deepEqual(keys(await cas.findMissingBlobs([c])), keys([c]));
+    } finally {
+      ep.close();
+      await server.stop();
+    }
+  });
+
+  it('asks the server of a blob whose file it cannot stat (not only when there is none)', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const ep = await RemoteEndpoint.connect({ target: server.address });
+    try {
+      const blob = Buffer.from('int e;\n');
+      const [e] = await ep.cas.writeBlobs([blob]);
+      assert.ok(e !== undefined);
+      // A directory seen here whose shard is no directory: the stat fails
+      // with ENOTDIR (as it would with EACCES for a directory of another
+      // user's server), which says nothing of the blob.
+      const objects = join(dir.path, 'elsewhere');
+      mkdirSync(objects);
+      writeFileSync(join(objects, e.hash.slice(0, 2)), 'not a directory');
+      const seen = askedOf(ep.cas);
+      const cas = new ObjectsDirCas(seen.cas, objects, () => 0);
+      assert.deepEqual(await cas.findMissingBlobs([e]), []);
+      assert.deepEqual(seen.asked, [keys([e])]);
     } finally {
       ep.close();
       await server.stop();
