@@ -108,17 +108,6 @@ export async function serverCommand(argv: string[]): Promise<number> {
     info(serverHelp);
     return 0;
   }
-  // Imported here, not by main.ts's other commands: gRPC takes ~70 ms to load.
-  const { routeGrpcLog, startServer } = await import('../server/index.js');
-  // grpc-js's own log lines repeat the errors we report (a taken port: its
-  // "E No address added…" before our message and hint); --debug shows them.
-  routeGrpcLog(
-    values.debug
-      ? (line) => {
-          warn(`grpc-js: ${line}`);
-        }
-      : undefined,
-  );
   const cacheDir = resolve(values['cache-dir'] ?? defaultCacheDir());
   const quotaBytes = values.quota === undefined ? 0 : parseSize(values.quota, '--quota');
   const maxInputEntries = wholeNumber(values['max-input-entries'], '--max-input-entries', 1);
@@ -177,7 +166,9 @@ export async function serverCommand(argv: string[]): Promise<number> {
     socketMode,
     processes,
   };
+  // The primary of several serves no call itself: no gRPC to load.
   if (processes > 1) return runPrimary(values.listen, common, values.debug);
+  const startServer = await loadServer(values.debug);
   const { stores, executor, close } = await openStores(common, undefined);
   const running = await startServer({
     listen: values.listen,
@@ -201,6 +192,27 @@ export async function serverCommand(argv: string[]): Promise<number> {
   // Executions still running in their sandboxes must not keep a stopped server alive.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
+}
+
+/**
+ * The gRPC server, imported only by the processes that serve calls (not by
+ * main.ts's other commands, nor a primary of several: gRPC takes ~70 ms to
+ * load), with grpc-js's own log lines silenced unless `debug`: they repeat
+ * the errors we report (a taken port: its "E No address added…" before our
+ * message and hint).
+ */
+async function loadServer(
+  debug: boolean,
+): Promise<(opts: ServerOptions) => Promise<RunningServer>> {
+  const { routeGrpcLog, startServer } = await import('../server/index.js');
+  routeGrpcLog(
+    debug
+      ? (line) => {
+          warn(`grpc-js: ${line}`);
+        }
+      : undefined,
+  );
+  return startServer;
 }
 
 /** What every process of a server needs to know, from the command line. */
@@ -602,14 +614,7 @@ async function serveForPrimary(): Promise<number> {
   try {
     const { listen, settings } = await given;
     const c = commonOf(settings);
-    const { routeGrpcLog, startServer } = await import('../server/index.js');
-    routeGrpcLog(
-      settings.debug
-        ? (line) => {
-            warn(`grpc-js: ${line}`);
-          }
-        : undefined,
-    );
+    const startServer = await loadServer(settings.debug);
     const opened = await openStores(c, slots);
     close = opened.close;
     running = await startServer({

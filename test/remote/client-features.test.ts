@@ -251,8 +251,9 @@ describe('remote client', () => {
     }
   });
 
-  it("takes a finished operation's NOT_FOUND as final too: it does not execute again", async () => {
-    await using s = await flakyServer(0, { operationCode: Status.NOT_FOUND, lose: 'finished' });
+  /** Executes an action against the staged server; how many Executes and WaitExecutions it saw. */
+  async function executeLost(lose: 'unknown' | 'finished'): Promise<[number, number]> {
+    await using s = await flakyServer(0, { operationCode: Status.NOT_FOUND, lose });
     const conn = new Connection({
       target: s.target,
       retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 5 },
@@ -261,30 +262,20 @@ describe('remote client', () => {
       await assert.rejects(new RemoteExecution(conn, '').execute(digestOf(Buffer.from('a'))), {
         code: 'remote/not-found',
       });
-      // Execute, its stream broken; WaitExecution: the operation ended NOT_FOUND.
-      assert.equal(s.executes.length, 1);
-      assert.equal(s.waits.length, 1);
+      return [s.executes.length, s.waits.length];
     } finally {
       conn.close();
     }
+  }
+
+  it("takes a finished operation's NOT_FOUND as final too: it does not execute again", async () => {
+    // Execute, its stream broken; WaitExecution: the operation ended NOT_FOUND.
+    assert.deepEqual(await executeLost('finished'), [1, 1]);
   });
 
   it('executes again when WaitExecution finds the operation gone, 3 times at most', async () => {
-    await using s = await flakyServer(0, { lose: 'unknown' });
-    const conn = new Connection({
-      target: s.target,
-      retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 5 },
-    });
-    try {
-      await assert.rejects(new RemoteExecution(conn, '').execute(digestOf(Buffer.from('a'))), {
-        code: 'remote/not-found',
-      });
-      // The first Execute and 3 more, each followed by a WaitExecution that fails.
-      assert.equal(s.executes.length, 4);
-      assert.equal(s.waits.length, 4);
-    } finally {
-      conn.close();
-    }
+    // The first Execute and 3 more, each followed by a WaitExecution that fails.
+    assert.deepEqual(await executeLost('unknown'), [4, 4]);
   });
 
   it('does not retry errors that retrying cannot fix', async () => {
