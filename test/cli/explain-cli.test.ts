@@ -12,29 +12,16 @@ import { assertGolden } from '../helpers/golden.js';
 import { validate, type Schema } from '../helpers/json-schema.js';
 import { repoRoot } from '../helpers/paths.js';
 import { PROJECT_CONF, ProjectRig } from '../helpers/project-rig.js';
-import { SOCKET_SERIAL } from '../helpers/scenario.js';
+import { appElement } from '../helpers/scenario.js';
 
 const chain = {
   'project.conf': PROJECT_CONF,
   'elements/base.bst':
     'kind: import\nsources:\n- kind: local\n  path: base\nconfig:\n  target: /usr/include\n',
-  'elements/app.bst': [
-    'kind: manual',
-    'build-depends:',
-    '- base.bst',
-    'sources:',
-    '- kind: local',
-    '  path: app',
-    ...SOCKET_SERIAL,
-    'config:',
-    '  build-commands:',
-    '  - $CC -c main.c -o main.o',
-    '  - $CC -c other.c -o other.o',
-    '  - $CC -o app main.o other.o',
-    '  install-commands:',
-    '  - install -D app %{install-root}%{bindir}/app',
-    '',
-  ].join('\n'),
+  'elements/app.bst': appElement(
+    ['base.bst'],
+    ['$CC -c main.c -o main.o', '$CC -c other.c -o other.o', '$CC -o app main.o other.o'],
+  ),
   'base/base.h': '#define BASE 1\n',
   'app/main.c': '#include <base.h>\nint other(void);\nint main(void) { return BASE + other(); }\n',
   'app/other.c': 'int other(void) { return 0; }\n',

@@ -20,6 +20,28 @@ export const SOCKET_ENV = [
 /** SOCKET_ENV with make's jobs one at a time, so actions are recorded in command order. */
 export const SOCKET_SERIAL = [...SOCKET_ENV, 'variables:', '  notparallel: true'];
 
+/**
+ * A manual element built from the local `app` directory, its commands run
+ * one at a time through specbuild-cc (recorded in command order), installing
+ * `app` into %{bindir}.
+ */
+export function appElement(buildDepends: string[], build: string[]): string {
+  return [
+    'kind: manual',
+    ...(buildDepends.length === 0 ? [] : ['build-depends:', ...buildDepends.map((d) => `- ${d}`)]),
+    'sources:',
+    '- kind: local',
+    '  path: app',
+    ...SOCKET_SERIAL,
+    'config:',
+    '  build-commands:',
+    ...build.map((c) => `  - ${JSON.stringify(c)}`),
+    '  install-commands:',
+    '  - install -D app %{install-root}%{bindir}/app',
+    '',
+  ].join('\n');
+}
+
 /** specbuild-exec with the PATH its commands find sh, sed and ar on. */
 export const EXEC = 'specbuild-exec --env PATH=/usr/bin:/bin';
 
@@ -162,23 +184,10 @@ export const CHAIN_PROJECT: Record<string, string> = {
     '  - install -D liba.h %{install-root}%{includedir}/liba.h',
     '',
   ].join('\n'),
-  'elements/app.bst': [
-    'kind: manual',
-    'build-depends:',
-    '- liba.bst',
-    'sources:',
-    '- kind: local',
-    '  path: app',
-    ...SOCKET_SERIAL,
-    'config:',
-    '  build-commands:',
-    '  - $CC -c main.c -o main.o',
-    '  - $CC -c other.c -o other.o',
-    '  - $CC -o app main.o other.o',
-    '  install-commands:',
-    '  - install -D app %{install-root}%{bindir}/app',
-    '',
-  ].join('\n'),
+  'elements/app.bst': appElement(
+    ['liba.bst'],
+    ['$CC -c main.c -o main.o', '$CC -c other.c -o other.o', '$CC -o app main.o other.o'],
+  ),
   'base/base.h': '#define BASE 1\n',
   'liba/liba.h': '#define LIBA 2\n',
   'app/main.c':

@@ -19,7 +19,7 @@ import { renderExplanation } from '../../src/cli/render/explain.js';
 import { ProjectRig, PROJECT_CONF } from '../helpers/project-rig.js';
 import { buildRig, type RigBuild } from '../helpers/build-rig.js';
 import type { Executor } from '../../src/cas/index.js';
-import { CHAIN_PROJECT, importElement, SOCKET_SERIAL } from '../helpers/scenario.js';
+import { appElement, CHAIN_PROJECT, importElement } from '../helpers/scenario.js';
 
 async function explain(rig: ProjectRig, r: RigBuild, element: string): Promise<Explanation> {
   const cacheDir = join(rig.scratch, 'cache');
@@ -27,25 +27,6 @@ async function explain(rig: ProjectRig, r: RigBuild, element: string): Promise<E
   assert.ok(trace, `a trace of ${element}`);
   const ac = await LocalActionCache.open(cacheDir, r.cas);
   return explainBuild({ cas: r.cas, ac, artifacts: r.artifacts }, trace);
-}
-
-/** An element whose commands run one at a time through specbuild-cc, recorded in command order. */
-function app(buildDepends: string[], build: string[]): string {
-  return [
-    'kind: manual',
-    'build-depends:',
-    ...buildDepends.map((d) => `- ${d}`),
-    'sources:',
-    '- kind: local',
-    '  path: app',
-    ...SOCKET_SERIAL,
-    'config:',
-    '  build-commands:',
-    ...build.map((c) => `  - ${JSON.stringify(c)}`),
-    '  install-commands:',
-    '  - install -D app %{install-root}%{bindir}/app',
-    '',
-  ].join('\n');
 }
 
 /** What a miss amounts to, compactly: argv, how it matched, each input difference, priming. */
@@ -178,7 +159,7 @@ describe('explain (builds)', () => {
     await using rig = await ProjectRig.create({
       'project.conf': PROJECT_CONF,
       'elements/dep.bst': importElement('dep'),
-      'elements/app.bst': app(
+      'elements/app.bst': appElement(
         ['dep.bst'],
         ['$CC -I/usr/include/override -c main.c -o main.o', '$CC -o app main.o'],
       ),
@@ -245,7 +226,7 @@ describe('explain (builds)', () => {
     await using rig = await ProjectRig.create({
       'project.conf': PROJECT_CONF,
       'elements/dep.bst': importElement('dep', '/usr/share/app'),
-      'elements/app.bst': app(
+      'elements/app.bst': appElement(
         ['dep.bst'],
         ['$CC $(cat /usr/share/app/cflags) -c main.c -o main.o', '$CC -o app main.o'],
       ),

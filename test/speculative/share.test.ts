@@ -22,26 +22,19 @@ import {
 import { primingData } from '../../src/speculative/share.js';
 import { buildRig } from '../helpers/build-rig.js';
 import { PROJECT_CONF, ProjectRig } from '../helpers/project-rig.js';
-import { SOCKET_SERIAL } from '../helpers/scenario.js';
+import { appElement } from '../helpers/scenario.js';
 
 const files = {
   'project.conf': PROJECT_CONF,
-  'elements/app.bst': [
-    'kind: manual',
-    'sources:',
-    '- kind: local',
-    '  path: app',
-    ...SOCKET_SERIAL,
-    'config:',
-    '  build-commands:',
-    "  - printf '#define ANSWER 0\\n' > gen.h",
-    '  - $CC -c main.c -o main.o',
-    '  - $CC -c other.c -o other.o',
-    '  - $CC -o app main.o other.o',
-    '  install-commands:',
-    '  - install -D app %{install-root}%{bindir}/app',
-    '',
-  ].join('\n'),
+  'elements/app.bst': appElement(
+    [],
+    [
+      "printf '#define ANSWER 0\\n' > gen.h",
+      '$CC -c main.c -o main.o',
+      '$CC -c other.c -o other.o',
+      '$CC -o app main.o other.o',
+    ],
+  ),
   'app/main.c': '#include "gen.h"\nint other(void);\nint main(void) { return other() + ANSWER; }\n',
   'app/other.c': 'int other(void) { return 0; }\n',
 };
