@@ -14,7 +14,10 @@
 // (default: the core count): its primary's main thread is the one every
 // executed action passes through (its CPU slot); each serving process's main
 // thread serves the calls of the connections it was given, and their sum is
-// printed too. Prints one JSON line.
+// printed too. Debian's ccache (when installed) builds the same project at
+// each job count too, with an empty and a full cache of its own, as the
+// reference on this machine: its hits are separate processes with no daemon,
+// so its -j2 / -j1 is what the cores give a wrapper here. Prints one JSON line.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -77,6 +80,8 @@ async function main(): Promise<void> {
   );
   for (let i = 0; i < UNITS; i++) await writeFile(join(project, `u${i}.c`), unit(i));
   let server: CliServer | undefined;
+  const hasCcache = spawnSync('ccache', ['--version']).status === 0;
+  if (!hasCcache) log('ccache is not installed: no reference rows (apt-get install ccache)');
   const rows: Record<string, number | string | null>[] = [];
   try {
     for (let jobs = 1; jobs <= MAX_JOBS; jobs++) {
@@ -138,6 +143,23 @@ async function main(): Promise<void> {
         log(JSON.stringify(row));
         rows.push(row);
       }
+      if (hasCcache) {
+        // The reference: an empty ccache, then a full one, at the same job count.
+        const env = { ...process.env, CCACHE_DIR: join(dir, 'ccache') };
+        await rm(env.CCACHE_DIR, { recursive: true, force: true });
+        const cold = make(project, jobs, 'ccache gcc', env);
+        const warm = make(project, jobs, 'ccache gcc', env);
+        const row = {
+          jobs,
+          mode: 'ccache',
+          plain_s: round2(plain),
+          cold_ratio: round2(cold / plain),
+          warm_ratio: round2(warm / plain),
+          hits_per_s: round2(UNITS / warm),
+        };
+        log(JSON.stringify(row));
+        rows.push(row);
+      }
     }
   } finally {
     await server?.stop();
@@ -150,6 +172,9 @@ async function main(): Promise<void> {
   const at = (mode: string, jobs: number, k: string): number =>
     Number(rows.find((r) => r.mode === mode && r.jobs === jobs)?.[k] ?? NaN);
   const hitsScale = round2(at('here', 2, 'hits_per_s') / at('here', 1, 'hits_per_s'));
+  const ccacheScale = hasCcache
+    ? round2(at('ccache', 2, 'hits_per_s') / at('ccache', 1, 'hits_per_s'))
+    : null;
   console.log(
     JSON.stringify({
       units: UNITS,
@@ -160,6 +185,8 @@ async function main(): Promise<void> {
       server_ms_per_executed: col('remote', 'server_ms_per_miss'),
       serving_processes_ms_per_executed: col('remote', 'serving_ms_per_miss'),
       hits_per_s_j2_over_j1: hitsScale,
+      // The same for ccache in the same run (null without ccache).
+      ccache_hits_per_s_j2_over_j1: ccacheScale,
       targets: {
         daemon_hit_le_0_5_ms: col('here', 'daemon_ms_per_hit') <= 0.5,
         daemon_miss_le_2_ms: col('here', 'daemon_ms_per_miss') <= 2,
