@@ -3,9 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, stat, truncate, unlink, chmod } from 'node:fs/promises';
+import { readdir, stat, truncate, unlink, chmod, writeFile } from 'node:fs/promises';
 import { utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
 import {
   digestKey,
@@ -102,6 +102,56 @@ describe('local CAS', () => {
       written.map((d) => missing.has(digestKey(d))),
       [false, true, true, false, false],
     );
+  });
+
+  it('without a quota, opens without indexing every blob, and marks use as a full index would', async () => {
+    await using dir = await tempDir();
+    const a = await LocalCas.open({ dir: dir.path });
+    const [old, recent, streamed, unused] = await a.writeBlobs(
+      [1000, 2000, 3000, 4000].map((n) => randomBytes(n)),
+    );
+    if (old === undefined || recent === undefined || streamed === undefined || unused === undefined)
+      throw new Error('bug: four blobs written');
+    const now = Date.now() / 1000;
+    const mtimes = new Map<Digest, number>([
+      [old, now - 600],
+      [recent, now - 10],
+      [streamed, now - 600],
+      [unused, now - 600],
+    ]);
+    for (const [d, t] of mtimes) utimesSync(a.pathOf(d), t, t);
+    // The temporary files of a writer that is gone, and of one still running (this process).
+    const shard = join(dir.path, 'cas', 'objects', 'ab');
+    const dead = join(shard, '.tmp-2147483646-0011223344556677');
+    const live = join(shard, `.tmp-${String(process.pid)}-8899aabbccddeeff`);
+    await writeFile(dead, 'half a blob');
+    await writeFile(live, 'a blob being written');
+
+    const b = await LocalCas.open({ dir: dir.path });
+    assert.equal(b.sizeBytes, 0, 'no blob was indexed as the store opened');
+    assert.deepEqual(
+      (await readdir(shard)).sort(),
+      [basename(live)],
+      "the dead writer's file is gone",
+    );
+    const mtimeOf = async (d: Digest): Promise<number> => (await stat(b.pathOf(d))).mtimeMs / 1000;
+
+    assert.equal(b.has(old), true);
+    assert.equal(b.has(recent), true);
+    for await (const chunk of b.readStream(streamed)) assert.ok(chunk.byteLength > 0);
+    // Used, and last marked over a minute ago: marked now. Marked 10 s ago: left.
+    assert.ok((await mtimeOf(old)) >= now - 5, 'a blob last used 10 minutes ago is marked used');
+    assert.ok((await mtimeOf(streamed)) >= now - 5, 'so is one read as a stream');
+    assert.equal(
+      Math.round(await mtimeOf(recent)),
+      Math.round(now - 10),
+      'one used 10 s ago is not',
+    );
+    assert.equal(Math.round(await mtimeOf(unused)), Math.round(now - 600), 'one not used is not');
+    assert.equal(b.sizeBytes, 1000 + 2000 + 3000, 'the index holds the blobs used');
+    // A store with a quota still indexes everything at once, in order of last use.
+    const c = await LocalCas.open({ dir: dir.path, quotaBytes: 1 << 30 });
+    assert.equal(c.sizeBytes, 1000 + 2000 + 3000 + 4000);
   });
 
   it('treats a torn (truncated) blob file as missing and removes it', async () => {
