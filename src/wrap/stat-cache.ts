@@ -1,5 +1,5 @@
-// A persistent stat cache: file digests keyed by path, size, mtime and inode,
-// so repeated headers are hashed once, across runs of the daemon.
+// A persistent stat cache: file digests keyed by path, size, mtime, ctime and
+// inode, so repeated headers are hashed once, across runs of the daemon.
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +10,13 @@ import { digestOf, digestOfFile, parseDigest, type Digest } from '../reapi/index
 interface Entry {
   size: number;
   mtimeNs: string;
+  /**
+   * The inode's change time: a file rewritten in place with its mtime put
+   * back (`cp -p`, `rsync -t --inplace`, `touch -r`) keeps size, mtime and
+   * inode, but not this, which no call can set. Entries saved without it
+   * never match, so they are hashed again.
+   */
+  ctimeNs: string;
   ino: number;
   hash: string;
 }
@@ -20,10 +27,14 @@ export class StatCache {
   hits = 0;
   misses = 0;
 
-  constructor(private readonly file: string | undefined) {}
+  constructor(
+    private readonly file: string | undefined,
+    /** The clock the freshness window is measured on (ms since the epoch). */
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  static async load(file: string | undefined): Promise<StatCache> {
-    const c = new StatCache(file);
+  static async load(file: string | undefined, now?: () => number): Promise<StatCache> {
+    const c = new StatCache(file, now);
     if (file === undefined) return c;
     try {
       const data = JSON.parse(await readFile(file, 'utf8')) as Record<string, Entry>;
@@ -37,22 +48,30 @@ export class StatCache {
   }
 
   /**
-   * The digest of a file, from the cache when its size, mtime and inode are
-   * unchanged. The stat is synchronous: a few microseconds, where an
+   * The digest of a file, from the cache when its size, mtime, ctime and
+   * inode are unchanged. The stat is synchronous: a few microseconds, where an
    * asynchronous one costs the event loop ten times that (a hit stats every
    * header it lists).
    */
   async digest(path: string): Promise<{ digest: Digest; executable: boolean }> {
     const st = statSync(path, { bigint: true });
-    const key = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: Number(st.ino) };
+    const key = {
+      size: Number(st.size),
+      mtimeNs: st.mtimeNs.toString(),
+      ctimeNs: st.ctimeNs.toString(),
+      ino: Number(st.ino),
+    };
     const executable = (Number(st.mode) & 0o111) !== 0;
     const e = this.entries.get(path);
-    // A file modified within the last second may change again within the same mtime tick.
-    const fresh = Date.now() - Number(st.mtimeMs) < 1000;
+    // A file modified (or its inode changed) within the last second may
+    // change again within the same timestamp tick.
+    const changed = Number((st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) / 1_000_000n);
+    const fresh = this.now() - changed < 1000;
     if (
       e !== undefined &&
       e.size === key.size &&
       e.mtimeNs === key.mtimeNs &&
+      e.ctimeNs === key.ctimeNs &&
       e.ino === key.ino &&
       !fresh
     ) {

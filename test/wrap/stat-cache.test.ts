@@ -1,5 +1,5 @@
-// The stat cache trusts a file's digest only while its size, mtime and inode
-// are unchanged and it was not modified within the last second.
+// The stat cache trusts a file's digest only while its size, mtime, ctime and
+// inode are unchanged and it was not modified within the last second.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -15,13 +15,20 @@ function age(path: string, seconds = 60): void {
   utimesSync(path, t, t);
 }
 
+/**
+ * A clock 2 s ahead: setting an mtime sets the ctime to now, which no call
+ * can date back, so files aged with age() are past the freshness window only
+ * on this clock.
+ */
+const later = (): number => Date.now() + 2000;
+
 describe('StatCache', () => {
   it('reuses a digest while the file is unchanged, and rehashes when it changes', async () => {
     await using dir = await tempDir();
     const f = join(dir.path, 'x.h');
     writeFileSync(f, '#define X 1\n');
     age(f);
-    const c = new StatCache(undefined);
+    const c = new StatCache(undefined, later);
     const first = await c.digest(f);
     assert.equal(digestKey(first.digest), digestKey(await digestOfFile(f)));
     assert.equal(first.executable, false);
@@ -46,6 +53,37 @@ describe('StatCache', () => {
 
     chmodSync(f, 0o755);
     assert.equal((await c.digest(f)).executable, true);
+  });
+
+  it('sees a file rewritten in place with its size and mtime put back (cp -p): its ctime moved', async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'h.h');
+    writeFileSync(f, '#define V 1\n');
+    age(f, 600);
+    const c = new StatCache(undefined, later);
+    const v1 = await c.digest(f);
+    const { atime, mtime, ino } = statSync(f);
+    writeFileSync(f, '#define V 2\n'); // the same inode, the same size
+    utimesSync(f, atime, mtime);
+    assert.deepEqual([statSync(f).ino, statSync(f).mtimeMs], [ino, mtime.getTime()]);
+    const v2 = await c.digest(f);
+    assert.equal(digestKey(v2.digest), digestKey(await digestOfFile(f)));
+    assert.notEqual(digestKey(v2.digest), digestKey(v1.digest));
+    assert.deepEqual([c.misses, c.hits], [2, 0]);
+    // Unchanged since: from the cache.
+    await c.digest(f);
+    assert.deepEqual([c.misses, c.hits], [2, 1]);
+  });
+
+  it('never trusts a file whose inode changed within the last second, whatever its mtime', async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'h.h');
+    writeFileSync(f, '#define V 1\n');
+    age(f, 600); // mtime 10 minutes back, ctime now
+    const c = new StatCache(undefined);
+    await c.digest(f);
+    await c.digest(f);
+    assert.deepEqual([c.misses, c.hits], [2, 0]);
   });
 
   it('hashes small files (read synchronously) and large ones (streamed) alike, and empty ones', async () => {
@@ -78,10 +116,10 @@ describe('StatCache', () => {
     writeFileSync(f, 'int x;\n');
     age(f);
     const file = join(dir.path, 'cache', 'stat.json');
-    const a = await StatCache.load(file);
+    const a = await StatCache.load(file, later);
     await a.digest(f);
     await a.save();
-    const b = await StatCache.load(file);
+    const b = await StatCache.load(file, later);
     await b.digest(f);
     assert.deepEqual([b.misses, b.hits], [0, 1]);
     writeFileSync(file, '{"half');
