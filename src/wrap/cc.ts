@@ -3,7 +3,7 @@
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
 import { randomUUID } from 'node:crypto';
-import { rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, rmSync, statSync } from 'node:fs';
 import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -176,6 +176,11 @@ export type CcReply =
       remembered?: boolean;
       /** What direct mode found for a compile (undefined when it is off, and for links). */
       direct?: DirectState;
+      /**
+       * Why the result of a run here was not stored (an input changed while it
+       * ran, so its contents may not be what the compiler read).
+       */
+      unstored?: string;
     };
 
 export interface CcContext {
@@ -318,6 +323,8 @@ export interface BuiltAction {
   known?: ActionResult;
   /** Keeps a successful result with direct mode's entry for this action. */
   remember?: (result: ActionResult) => void;
+  /** The input files as hashed for the action (checked again after a run here). */
+  inputs?: readonly DirectFile[];
 }
 
 /** A recognised compile or link: everything of its action but the input files. */
@@ -411,7 +418,7 @@ export function finishAction(
   const tree = buildTree(entries);
   for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
   const action = addAction({ ...prep.spec, inputRoot: tree.root }, prep.apiHigh, uploads);
-  return { action, uploads, outputs: [...prep.spec.outputs], deps };
+  return { action, uploads, outputs: [...prep.spec.outputs], deps, inputs };
 }
 
 /** Every input with its digest, in discovery order, duplicates and excluded paths left out. */
@@ -522,6 +529,7 @@ function reuseAction(
     action: known,
     outputs: [...prep.spec.outputs],
     deps: 'direct',
+    inputs: files,
     get uploads(): Uploads {
       full ??= finishAction(prep, files, 'direct');
       return full.uploads;
@@ -779,22 +787,30 @@ export async function handleCompile(
     if ('local' in built) return { kind: 'local', reason: built.local };
     if ('kind' in built) return built.kind === 'done' ? { ...built, direct: found.direct } : built;
     clock.end(built.deps === 'direct' ? 'action-direct' : 'action');
+    /** Why a result run here was not stored. */
+    let unstored: string | undefined;
     const { result, remembered, ...ran } = await runAction(ep, built.action, () => built.uploads, {
       cwd: req.cwd,
       outputs: built.outputs,
       signal,
       clock,
-      runHere: here ? () => runAndUpload(req, prep, built, ep, signal) : undefined,
+      runHere: here
+        ? () =>
+            runAndUpload(req, prep, built, ep, ctx.statCache, signal, (why) => {
+              unstored = why;
+            })
+        : undefined,
       known: built.known,
     });
-    if (!remembered) built.remember?.(result);
+    if (!remembered && unstored === undefined) built.remember?.(result);
     return {
       kind: 'done',
-      action: built.action,
+      action: unstored === undefined ? built.action : undefined,
       deps: built.deps,
       phases: clock.phases,
       remembered,
       direct: found.direct,
+      unstored,
       ...ran,
     };
   } catch (e) {
@@ -896,13 +912,17 @@ async function compileOnce(
       depFile = own;
     }
   }
+  // The file system's clock as the compile starts: our own dependency file
+  // (which the compiler then rewrites), else a file made for it.
+  const marker = own ?? join(tmpdir(), `specbuild-cc-${String(process.pid)}-${randomUUID()}.start`);
   try {
     clock.end('prepare');
+    const startNs = stampFile(marker);
     const started = timestampNow();
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
     const ended = timestampNow();
     clock.end('local-run');
-    const reply = (action: Digest | undefined): CcReply => ({
+    const reply = (action: Digest | undefined, unstored?: string): CcReply => ({
       kind: 'done',
       outcome: 'miss',
       action,
@@ -911,11 +931,17 @@ async function compileOnce(
       stdout: ran.stdout,
       stderr: ran.stderr,
       phases: clock.phases,
+      unstored,
     });
     // A failed compile is the user's to see, as it is; nothing is stored.
     if (ran.code !== 0) return reply(undefined);
     const listed = depFile === undefined ? '' : await readText(depFile);
     const inputs = await digestAll([parsed.source, ...depsOf(listed)], req.cwd, cfg, ctx.statCache);
+    // Hashed after the compile: an input changed since it started may hold
+    // other bytes than the compiler read, and the result must not be stored
+    // under them (ccache's "too new" rule).
+    const late = changedSince(inputs, startNs);
+    if (late !== undefined) return reply(undefined, `${late} changed during the compile`);
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
     const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended }, clock);
@@ -927,8 +953,44 @@ async function compileOnce(
     }
     return reply(built.action);
   } finally {
-    if (own !== undefined) rmSync(own, { force: true });
+    rmSync(marker, { force: true });
   }
+}
+
+/** Creates an empty file at `path` and returns its mtime: the file system's clock now. */
+function stampFile(path: string): bigint {
+  closeSync(openSync(path, 'wx', 0o600));
+  return statSync(path, { bigint: true }).mtimeNs;
+}
+
+/**
+ * The first of `inputs` whose mtime or ctime is at or after `sinceNs` (or
+ * that is gone): changed since a run started, so its bytes now may not be
+ * what the run read. Timestamps equal to the start count as changed: the
+ * clock's tick may hold both.
+ */
+function changedSince(inputs: readonly DirectFile[], sinceNs: bigint): string | undefined {
+  for (const f of inputs) {
+    const st = statSync(f.path, { bigint: true, throwIfNoEntry: false });
+    if (st === undefined || st.mtimeNs >= sinceNs || st.ctimeNs >= sinceNs) return f.path;
+  }
+  return undefined;
+}
+
+/**
+ * The first of an action's inputs whose digest now differs from the one in
+ * the action (changed after it was hashed, before or while the command ran),
+ * or that is gone.
+ */
+async function changedInputs(
+  inputs: readonly DirectFile[],
+  stats: StatCache,
+): Promise<string | undefined> {
+  for (const f of inputs) {
+    const now = await stats.digest(f.path).catch(() => undefined);
+    if (now?.digest.hash !== f.hash || now.digest.size !== f.size) return f.path;
+  }
+  return undefined;
 }
 
 /**
@@ -983,17 +1045,33 @@ async function isKnownCommand(file: string | undefined, command: Digest): Promis
   }
 }
 
-/** Runs the action's command here (its argv and environment, in the command's directory) and stores the result. */
+/**
+ * Runs the action's command here (its argv and environment, in the
+ * command's directory) and stores the result, unless an input changed
+ * since it was hashed: then the outputs are in place and the result, with
+ * its stdout and stderr inline, is returned unstored (`unstored` says why).
+ */
 async function runAndUpload(
   req: CcRequest,
   prep: PreparedCommand,
   built: BuiltAction,
   ep: RemoteEndpoint,
+  stats: StatCache,
   signal: AbortSignal | undefined,
+  unstored: (why: string) => void,
 ): Promise<ActionResult> {
   const started = timestampNow();
   const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env));
   const ended = timestampNow();
+  const late = built.inputs === undefined ? undefined : await changedInputs(built.inputs, stats);
+  if (late !== undefined) {
+    unstored(`${late} changed after it was hashed`);
+    return create(ActionResultSchema, {
+      exitCode: ran.code,
+      stdoutRaw: ran.stdout,
+      stderrRaw: ran.stderr,
+    });
+  }
   return storeResult(ep, built, req.cwd, ran, signal, { started, ended });
 }
 

@@ -94,6 +94,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
           worker,
           remembered: r.remembered,
           direct: r.direct,
+          unstored: r.unstored,
         }),
       );
       reply.stdout(r.stdout);

@@ -78,6 +78,8 @@ export interface LogEntry {
    * shadowed (a header appeared before a listed one), gone, or none.
    */
   direct?: string;
+  /** Why the result of a run here was not stored (an input changed while it ran). */
+  unstored?: string;
 }
 
 /** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
@@ -92,5 +94,6 @@ export function logLine(e: LogEntry): string {
     ...(e.worker === undefined ? {} : { worker: e.worker }),
     ...(e.remembered === true ? { remembered: true } : {}),
     ...(e.direct === undefined ? {} : { direct: e.direct }),
+    ...(e.unstored === undefined ? {} : { unstored: e.unstored }),
   })}\n`;
 }

@@ -36,6 +36,8 @@ export interface LogLine {
   direct?: string;
   /** The daemon worker thread that answered (absent when the client decided). */
   worker?: number;
+  /** Why the result of a run here was not stored (an input changed while it ran). */
+  unstored?: string;
 }
 
 /**

@@ -6,7 +6,9 @@
 // recorded before is still found.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -280,6 +282,150 @@ describe('specbuild-cc with a server on this machine', () => {
       for (const [src, l] of bySource(readWrapperLog(run.log)))
         assert.equal(l.action, before.get(src)?.action, src);
       assertSameOutputs(run.proj, run.plain);
+    } finally {
+      await stopDaemonsUnder(dir.path);
+      await server.stop();
+    }
+  });
+});
+
+/** The pid of a running cc1 whose command line has `source` and not `-E` (the compile, not a scan). */
+function compilerOf(source: string): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (argv[0]?.endsWith('/cc1') === true && argv.includes(source) && !argv.includes('-E'))
+      return Number(name);
+  }
+  return undefined;
+}
+
+/**
+ * Runs `specbuild-cc gcc -O2 -c SOURCE` and, once the compiler proper is
+ * running (and `delayMs` later), rewrites `header` with `after` (the same
+ * size). Resolves with the wrapper's exit status.
+ */
+async function compileWhileEditing(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  source: string,
+  header: string,
+  after: string,
+  delayMs: number,
+): Promise<number | null> {
+  const child = spawn(
+    specbuildCc,
+    ['gcc', '-O2', '-c', source, '-o', source.replace(/\.c$/, '.o')],
+    {
+      cwd,
+      env,
+      stdio: 'ignore',
+    },
+  );
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  let edited = false;
+  for (let i = 0; i < 3000 && !edited; i++) {
+    if (compilerOf(source) !== undefined) {
+      await sleep(delayMs);
+      writeFileSync(join(cwd, header), after);
+      edited = true;
+    } else await sleep(5);
+  }
+  assert.ok(edited, `no cc1 for ${source} was seen`);
+  const [code] = await exited;
+  return code;
+}
+
+describe('specbuild-cc and inputs that change while a compile runs here', () => {
+  it('stores no result when a header changed during the compile (compiled once, or scanned first)', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const proj = join(dir.path, 'p');
+    mkdirSync(proj);
+    const log = join(dir.path, 'wrapper.log');
+    const env = {
+      ...process.env,
+      SPECBUILD_SERVER: server.address,
+      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+      XDG_CACHE_HOME: join(dir.path, 'xdg'),
+      SPECBUILD_WRAPPER_LOG: log,
+    };
+    const version = (n: number): string => `const char version[] = "VERSION-${String(n)}";\n`;
+    // early.c reads h.h first and compiles for about a second after;
+    // late.c preprocesses for about a second before it reads h2.h.
+    const fns = Array.from(
+      { length: 400 },
+      (_, i) =>
+        `void f${String(i)}(void) { for (int j = 0; j < ${String((i % 50) + 1)}; j++) s += j * ${String(i)}; }`,
+    );
+    writeFileSync(
+      join(proj, 'early.c'),
+      ['#include "h.h"', 'volatile int s;', ...fns, ''].join('\n'),
+    );
+    const macros = [
+      '#define X0 +1',
+      ...Array.from(
+        { length: 18 },
+        (_, i) => `#define X${String(i + 1)} X${String(i)} X${String(i)}`,
+      ),
+    ];
+    const bodies = [0, 1, 2].map((k) => `int big${String(k)}(void) { return 0 X18; }`);
+    writeFileSync(join(proj, 'late.c'), [...macros, ...bodies, '#include "h2.h"', ''].join('\n'));
+    writeFileSync(join(proj, 'h.h'), version(1));
+    writeFileSync(join(proj, 'h2.h'), version(1));
+    const has = (obj: string, n: number): boolean =>
+      readFileSync(join(proj, obj)).includes(`VERSION-${String(n)}`);
+    const last = (): LogLine => {
+      const lines = readWrapperLog(log);
+      const l = lines[lines.length - 1];
+      if (l === undefined) throw new Error('no log line');
+      return l;
+    };
+    const wrapped = (source: string, extra: NodeJS.ProcessEnv = {}): void => {
+      const r = spawnSync(
+        specbuildCc,
+        ['gcc', '-O2', '-c', source, '-o', source.replace(/\.c$/, '.o')],
+        {
+          cwd: proj,
+          env: { ...env, ...extra },
+        },
+      );
+      assert.equal(r.status, 0, String(r.stderr));
+    };
+    try {
+      // Compiled once: h.h read as VERSION-1, then rewritten to VERSION-2
+      // while the compile runs, before the inputs are hashed.
+      assert.equal(await compileWhileEditing(proj, env, 'early.c', 'h.h', version(2), 150), 0);
+      let l = last();
+      assert.deepEqual([l.outcome, l.deps, l.action], ['miss', 'compile', '']);
+      assert.match(l.unstored ?? '', /h\.h changed during the compile$/);
+      // Nothing was stored or remembered under VERSION-2's digest: compiled again, rightly.
+      wrapped('early.c');
+      l = last();
+      assert.deepEqual([l.outcome, l.deps, l.unstored], ['miss', 'compile', undefined]);
+      assert.equal(has('early.o', 2), true, 'the object is built from the header as it is now');
+
+      // Scanned first (direct mode off): h2.h hashed as VERSION-1, rewritten
+      // to VERSION-2 before the compiler reads it.
+      const scanning = { ...env, SPECBUILD_DIRECT: '0' };
+      assert.equal(await compileWhileEditing(proj, scanning, 'late.c', 'h2.h', version(2), 0), 0);
+      l = last();
+      assert.deepEqual([l.outcome, l.deps, l.action], ['miss', 'scan', '']);
+      assert.match(l.unstored ?? '', /h2\.h changed after it was hashed$/);
+      assert.equal(has('late.o', 2), true);
+      // h2.h back to VERSION-1: no result stored under its digest holds VERSION-2.
+      writeFileSync(join(proj, 'h2.h'), version(1));
+      wrapped('late.c', { SPECBUILD_DIRECT: '0' });
+      l = last();
+      assert.deepEqual([l.outcome, l.deps, l.unstored], ['miss', 'scan', undefined]);
+      assert.equal(has('late.o', 1), true, 'the object is built from the header as it is now');
     } finally {
       await stopDaemonsUnder(dir.path);
       await server.stop();
