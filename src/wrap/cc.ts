@@ -427,6 +427,8 @@ async function digestAll(
   cwd: string,
   cfg: CcConfig,
   stats: StatCache,
+  /** Set to the first input that mentions an assembler directive reading another file. */
+  found?: { asm?: string },
 ): Promise<DirectFile[]> {
   const abs = [...new Set(files.map((f) => resolve(cwd, f))).values()].filter(
     (a) => !cfg.depsExclude.some((p) => a.startsWith(p)),
@@ -435,8 +437,14 @@ async function digestAll(
   return abs.map((path, i) => {
     const d = ds[i];
     if (d === undefined) throw new Error('bug: digest missing');
+    if (d.asm && found !== undefined) found.asm ??= path;
     return { path, hash: d.digest.hash, size: d.digest.size, executable: d.executable };
   });
+}
+
+/** Why a compile reading `path` is not cached. */
+function readsUnlisted(path: string): string {
+  return `${path} has .incbin or .include: the assembler reads files no dependency list names`;
 }
 
 /**
@@ -486,6 +494,8 @@ async function checkEntry(
   for (const [i, f] of entry.files.entries()) {
     const n = now[i];
     if (n === undefined) return { state: 'gone' };
+    // Remembered before such files were refused (an older daemon's memory): not trusted.
+    if (n.asm) same = false;
     files.push({
       path: f.path,
       hash: n.digest.hash,
@@ -665,12 +675,15 @@ async function scanInputs(
   const scan = await run([prep.compiler, ...prep.parsed.depsArgs], req.cwd, req.env);
   if (scan.code !== 0) return { local: 'dependency discovery failed (the compiler will say why)' };
   // The source itself, always: -M lists nothing for assembler or preprocessed input.
-  return digestAll(
+  const found: { asm?: string } = {};
+  const inputs = await digestAll(
     [prep.parsed.source, ...depsOf(scan.stdout.toString('utf8'))],
     req.cwd,
     cfg,
     stats,
+    found,
   );
+  return found.asm === undefined ? inputs : { local: readsUnlisted(found.asm) };
 }
 
 /** Builds the compile action for a recognised command; undefined means "run it locally". */
@@ -936,7 +949,15 @@ async function compileOnce(
     // A failed compile is the user's to see, as it is; nothing is stored.
     if (ran.code !== 0) return reply(undefined);
     const listed = depFile === undefined ? '' : await readText(depFile);
-    const inputs = await digestAll([parsed.source, ...depsOf(listed)], req.cwd, cfg, ctx.statCache);
+    const found: { asm?: string } = {};
+    const inputs = await digestAll(
+      [parsed.source, ...depsOf(listed)],
+      req.cwd,
+      cfg,
+      ctx.statCache,
+      found,
+    );
+    if (found.asm !== undefined) return reply(undefined, readsUnlisted(found.asm));
     // Hashed after the compile: an input changed since it started may hold
     // other bytes than the compiler read, and the result must not be stored
     // under them (ccache's "too new" rule).

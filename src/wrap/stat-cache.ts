@@ -19,6 +19,20 @@ interface Entry {
   ctimeNs: string;
   ino: number;
   hash: string;
+  /** The file mentions an assembler directive that reads another file (see readsOtherFiles). */
+  asm: boolean;
+}
+
+/**
+ * Whether a file's bytes hold `.incbin` or `.include`: the assembler reads
+ * the file such a directive names (from a C file's inline assembly too),
+ * and no dependency list names it, so a compile reading this file has
+ * inputs nobody can list (ccache refuses these too). A mention in a comment
+ * counts: it costs a cached result, never a wrong one.
+ */
+export function readsOtherFiles(bytes: Uint8Array): boolean {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.includes('.incbin') || b.includes('.include');
 }
 
 export class StatCache {
@@ -39,7 +53,13 @@ export class StatCache {
     try {
       const data = JSON.parse(await readFile(file, 'utf8')) as Record<string, Entry>;
       for (const [k, v] of Object.entries(data)) {
-        if (typeof v.hash === 'string' && /^[0-9a-f]{64}$/.test(v.hash)) c.entries.set(k, v);
+        // Entries saved before `asm` was kept are hashed again.
+        if (
+          typeof v.hash === 'string' &&
+          /^[0-9a-f]{64}$/.test(v.hash) &&
+          typeof v.asm === 'boolean'
+        )
+          c.entries.set(k, v);
       }
     } catch {
       // absent or damaged: start empty
@@ -53,7 +73,7 @@ export class StatCache {
    * asynchronous one costs the event loop ten times that (a hit stats every
    * header it lists).
    */
-  async digest(path: string): Promise<{ digest: Digest; executable: boolean }> {
+  async digest(path: string): Promise<{ digest: Digest; executable: boolean; asm: boolean }> {
     const st = statSync(path, { bigint: true });
     const key = {
       size: Number(st.size),
@@ -76,7 +96,7 @@ export class StatCache {
       !fresh
     ) {
       this.hits++;
-      return { digest: parseDigest(e.hash, e.size), executable };
+      return { digest: parseDigest(e.hash, e.size), executable, asm: e.asm };
     }
     this.misses++;
     // Small files (most sources and headers) with synchronous calls: a
@@ -84,11 +104,12 @@ export class StatCache {
     // round trips through fs.promises.
     const small = readSmallFile(path);
     const digest = small === undefined ? await digestOfFile(path) : digestOf(small);
+    const asm = readsOtherFiles(small ?? (await readFile(path)));
     if (!fresh) {
-      this.entries.set(path, { ...key, hash: digest.hash });
+      this.entries.set(path, { ...key, hash: digest.hash, asm });
       this.dirty = true;
     }
-    return { digest, executable };
+    return { digest, executable, asm };
   }
 
   async save(): Promise<void> {

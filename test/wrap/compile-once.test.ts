@@ -433,6 +433,75 @@ describe('specbuild-cc and inputs that change while a compile runs here', () => 
   });
 });
 
+describe('specbuild-cc and files the assembler reads (.incbin, .include)', () => {
+  it('caches no compile whose inputs name other files to the assembler', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const proj = join(dir.path, 'p');
+    mkdirSync(proj);
+    const log = join(dir.path, 'wrapper.log');
+    const env = {
+      ...process.env,
+      SPECBUILD_SERVER: server.address,
+      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+      XDG_CACHE_HOME: join(dir.path, 'xdg'),
+      SPECBUILD_WRAPPER_LOG: log,
+    };
+    writeFileSync(
+      join(proj, 'b.c'),
+      '__asm__(".section .rodata\\n.incbin \\"blob.bin\\"\\n.previous");\nint f(void) { return 1; }\n',
+    );
+    writeFileSync(join(proj, 'blob.bin'), 'AAAA-blob');
+    writeFileSync(join(proj, 'x.s'), '.section .rodata\n.include "inc.s"\n');
+    writeFileSync(join(proj, 'inc.s'), '.ascii "CCCC-inc"\n');
+    const compile = (source: string, extra: NodeJS.ProcessEnv = {}): LogLine => {
+      const out = source.replace(/\.[cs]$/, '.o');
+      const r = spawnSync(specbuildCc, ['gcc', '-c', source, '-o', out], {
+        cwd: proj,
+        env: { ...env, ...extra },
+      });
+      assert.equal(r.status, 0, String(r.stderr));
+      const lines = readWrapperLog(log);
+      const l = lines[lines.length - 1];
+      if (l === undefined) throw new Error('no log line');
+      return l;
+    };
+    const holds = (obj: string, text: string): boolean =>
+      readFileSync(join(proj, obj)).includes(text);
+    const refused =
+      /has \.incbin or \.include: the assembler reads files no dependency list names$/;
+    try {
+      // Compiled once, nothing stored.
+      let l = compile('b.c');
+      assert.deepEqual([l.outcome, l.deps, l.action], ['miss', 'compile', '']);
+      assert.match(l.unstored ?? '', refused);
+      assert.equal(holds('b.o', 'AAAA-blob'), true);
+      writeFileSync(join(proj, 'blob.bin'), 'BBBB-blob');
+      // Scanned first: run here, uncached, with the file as it is now.
+      l = compile('b.c', { SPECBUILD_DIRECT: '0' });
+      assert.equal(l.outcome, 'local');
+      assert.equal(holds('b.o', 'BBBB-blob'), true);
+      l = compile('b.c');
+      assert.deepEqual([l.outcome, l.deps, l.action], ['miss', 'compile', '']);
+      assert.equal(holds('b.o', 'BBBB-blob'), true);
+
+      // An assembler source that includes another.
+      l = compile('x.s');
+      assert.deepEqual([l.outcome, l.action], ['miss', '']);
+      assert.match(l.unstored ?? '', refused);
+      writeFileSync(join(proj, 'inc.s'), '.ascii "DDDD-inc"\n');
+      l = compile('x.s');
+      assert.deepEqual([l.outcome, l.action], ['miss', '']);
+      assert.equal(holds('x.o', 'DDDD-inc'), true);
+    } finally {
+      await stopDaemonsUnder(dir.path);
+      await server.stop();
+    }
+  });
+});
+
 describe('specbuild-cc compiling zlib once per miss', () => {
   it('stores the same actions as the scan path, and libz.a is byte-identical to a plain build', async () => {
     await using dir = await tempDir();
