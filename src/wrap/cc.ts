@@ -201,9 +201,14 @@ function run(argv: string[], cwd: string, env: ReadonlyMap<string, string>): Pro
   return threadSpawner().run(argv, cwd, env);
 }
 
-const resolved = new Map<string, string>();
+/**
+ * Compilers found through a PATH, each trusted for a second: a compiler
+ * installed earlier on the PATH meanwhile (/usr/local/bin) is what the run
+ * finds, so the action must name it, not the one found before.
+ */
+const resolved = new Map<string, { path: string; at: number }>();
 
-/** The compiler's path through a PATH (looked up once per daemon and PATH), or undefined. */
+/** The compiler's path through a PATH (looked up at most once a second per PATH), or undefined. */
 async function lookupCompiler(
   name: string,
   path: string,
@@ -214,13 +219,15 @@ async function lookupCompiler(
   const key = path.split(delimiter).every((d) => d.startsWith('/'))
     ? `${path}\0${name}`
     : `${path}\0${name}\0${cwd}`;
+  const now = Date.now();
   const known = resolved.get(key);
-  if (known !== undefined) return known;
+  if (known !== undefined && now - known.at < 1000) return known.path;
   for (const dir of path.split(delimiter)) {
     const candidate = resolve(cwd, dir === '' ? '.' : dir, name);
     try {
       await access(candidate, fsConstants.X_OK);
-      resolved.set(key, candidate);
+      if (resolved.size > 1000) resolved.clear();
+      resolved.set(key, { path: candidate, at: now });
       return candidate;
     } catch {
       // next

@@ -248,6 +248,29 @@ describe('specbuild-cc compile action', () => {
       digestKey(own),
     );
   });
+
+  it('finds a compiler installed earlier on PATH after it appeared (within a second)', async () => {
+    await using dir = await tempDir();
+    const bin = join(dir.path, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
+    const env = new Map([['PATH', `${bin}:/usr/bin:/bin`]]);
+    const build = () =>
+      buildCompileAction(
+        { argv: ['gcc', '-c', 'a.c'], cwd: dir.path, env },
+        ccConfig(env),
+        new StatCache(undefined),
+        API,
+      );
+    const before = await build();
+    assert.ok(!('local' in before), JSON.stringify(before));
+    // Another gcc, earlier on PATH: the command now runs it, not /usr/bin's.
+    writeFileSync(join(bin, 'gcc'), '#!/bin/sh\nexec /usr/bin/gcc "$@"\n', { mode: 0o755 });
+    await new Promise((r) => setTimeout(r, 1100));
+    const after = await build();
+    assert.ok('local' in after, 'the action may not name the compiler found before');
+    assert.match(after.local, /bin\/gcc here but .* on the action PATH/);
+  });
 });
 
 describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
