@@ -165,6 +165,8 @@ const LOCAL_PREFIXES: [string, string][] = [
 function localReason(a: string): string | undefined {
   const exact = LOCAL_EXACT.get(a);
   if (exact !== undefined) return exact;
+  // The CPU of whichever machine compiles, which the action does not name.
+  if (/^-m(arch|cpu|tune)=native$/.test(a)) return `${a} compiles for this machine's CPU`;
   if (a.startsWith('-fno-')) return undefined;
   if (a.startsWith('-fdiagnostics-format=') && a.endsWith('-file'))
     return 'writes a diagnostics file';

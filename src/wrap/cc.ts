@@ -37,7 +37,7 @@ import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
 import { storeCas } from './objects-dir-cas.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
-import type { StatCache } from './stat-cache.js';
+import { MARK_ASM, MARK_DATE, MARK_TIMESTAMP, type StatCache } from './stat-cache.js';
 import { threadSpawner, type Captured } from './spawner.js';
 import {
   directKey,
@@ -55,7 +55,7 @@ import {
 
 /**
  * Environment variables a compile or link action carries when set (nothing
- * else reaches it): the locale (diagnostics), SOURCE_DATE_EPOCH (__DATE__),
+ * else reaches it): the locale and LANGUAGE (diagnostics), SOURCE_DATE_EPOCH (__DATE__),
  * and the variables that extend the compiler's include and library search,
  * without which the action would not compile what the command compiles.
  */
@@ -64,6 +64,7 @@ export const ENV_ALLOW_LIST = [
   'CPLUS_INCLUDE_PATH',
   'C_INCLUDE_PATH',
   'LANG',
+  'LANGUAGE',
   'LC_ALL',
   'LC_CTYPE',
   'LC_MESSAGES',
@@ -122,6 +123,8 @@ export interface CcConfig {
    * saying what is wrong when the variable does not parse.
    */
   platform: [string, string][] | string | undefined;
+  /** SOURCE_DATE_EPOCH is set (and reaches the action): __DATE__ and __TIME__ are fixed by it. */
+  sourceDateEpoch: boolean;
 }
 
 export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
@@ -148,6 +151,7 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
     compileHere: unlessOff('SPECBUILD_COMPILE_HERE'),
     knownCommands: known === undefined || known === '' ? undefined : known,
     platform: platformFromEnv(env),
+    sourceDateEpoch: (env.get('SOURCE_DATE_EPOCH') ?? '') !== '',
   };
 }
 
@@ -434,8 +438,8 @@ async function digestAll(
   cwd: string,
   cfg: CcConfig,
   stats: StatCache,
-  /** Set to the first input that mentions an assembler directive reading another file. */
-  found?: { asm?: string },
+  /** Set to why the first input that makes the compile uncacheable does (see uncacheable). */
+  found?: { why?: string },
 ): Promise<DirectFile[]> {
   const abs = [...new Set(files.map((f) => resolve(cwd, f))).values()].filter(
     (a) => !cfg.depsExclude.some((p) => a.startsWith(p)),
@@ -444,14 +448,20 @@ async function digestAll(
   return abs.map((path, i) => {
     const d = ds[i];
     if (d === undefined) throw new Error('bug: digest missing');
-    if (d.asm && found !== undefined) found.asm ??= path;
+    if (d.marks !== 0 && found !== undefined) found.why ??= uncacheable(path, d.marks, cfg);
     return { path, hash: d.digest.hash, size: d.digest.size, executable: d.executable };
   });
 }
 
-/** Why a compile reading `path` is not cached. */
-function readsUnlisted(path: string): string {
-  return `${path} has .incbin or .include: the assembler reads files no dependency list names`;
+/** Why a compile reading `path`, whose bytes mention `marks` (MARK_*), is not cached; undefined when it is. */
+function uncacheable(path: string, marks: number, cfg: CcConfig): string | undefined {
+  if ((marks & MARK_ASM) !== 0)
+    return `${path} has .incbin or .include: the assembler reads files no dependency list names`;
+  if ((marks & MARK_TIMESTAMP) !== 0)
+    return `${path} has __TIMESTAMP__: the source's mtime, which no action carries`;
+  if ((marks & MARK_DATE) !== 0 && !cfg.sourceDateEpoch)
+    return `${path} has __DATE__ or __TIME__: the time of the compile (set SOURCE_DATE_EPOCH to cache it)`;
+  return undefined;
 }
 
 /**
@@ -491,6 +501,7 @@ async function directKeyOf(
 async function checkEntry(
   entry: DirectEntry,
   stats: StatCache,
+  cfg: CcConfig,
 ): Promise<{ state: 'fresh' | 'stale'; why: DirectState; now: DirectFile[] } | { state: 'gone' }> {
   const now = await Promise.all(
     entry.files.map((f) => stats.digest(f.path).catch(() => undefined)),
@@ -502,7 +513,7 @@ async function checkEntry(
     const n = now[i];
     if (n === undefined) return { state: 'gone' };
     // Remembered before such files were refused (an older daemon's memory): not trusted.
-    if (n.asm) same = false;
+    if (uncacheable(f.path, n.marks, cfg) !== undefined) same = false;
     files.push({
       path: f.path,
       hash: n.digest.hash,
@@ -682,7 +693,7 @@ async function scanInputs(
   const scan = await run([prep.compiler, ...prep.parsed.depsArgs], req.cwd, req.env);
   if (scan.code !== 0) return { local: 'dependency discovery failed (the compiler will say why)' };
   // The source itself, always: -M lists nothing for assembler or preprocessed input.
-  const found: { asm?: string } = {};
+  const found: { why?: string } = {};
   const inputs = await digestAll(
     [prep.parsed.source, ...depsOf(scan.stdout.toString('utf8'))],
     req.cwd,
@@ -690,7 +701,7 @@ async function scanInputs(
     stats,
     found,
   );
-  return found.asm === undefined ? inputs : { local: readsUnlisted(found.asm) };
+  return found.why === undefined ? inputs : { local: found.why };
 }
 
 /** Builds the compile action for a recognised command; undefined means "run it locally". */
@@ -709,7 +720,7 @@ export async function buildCompileAction(
     direct !== undefined && cfg.direct ? await directKeyOf(req, cfg, prep, stats) : undefined;
   const entry = key === undefined ? undefined : direct?.get(key);
   if (entry !== undefined && direct !== undefined) {
-    const checked = await checkEntry(entry, stats);
+    const checked = await checkEntry(entry, stats, cfg);
     if (checked.state === 'fresh') return reuseAction(prep, entry, checked.now, direct);
   }
   return scanAndRemember(req, cfg, prep, stats, direct, key);
@@ -860,7 +871,7 @@ async function decideCompile(
   const direct = cfg.direct ? ctx.directCache : undefined;
   const key = direct === undefined ? undefined : await directKeyOf(req, cfg, prep, stats);
   const entry = key === undefined ? undefined : direct?.get(key);
-  const checked = entry === undefined ? undefined : await checkEntry(entry, stats);
+  const checked = entry === undefined ? undefined : await checkEntry(entry, stats, cfg);
   if (direct !== undefined)
     found.direct = checked === undefined ? 'none' : checked.state === 'gone' ? 'gone' : checked.why;
   if (checked?.state === 'fresh' && entry !== undefined && direct !== undefined)
@@ -956,7 +967,7 @@ async function compileOnce(
     // A failed compile is the user's to see, as it is; nothing is stored.
     if (ran.code !== 0) return reply(undefined);
     const listed = depFile === undefined ? '' : await readText(depFile);
-    const found: { asm?: string } = {};
+    const found: { why?: string } = {};
     const inputs = await digestAll(
       [parsed.source, ...depsOf(listed)],
       req.cwd,
@@ -964,7 +975,7 @@ async function compileOnce(
       ctx.statCache,
       found,
     );
-    if (found.asm !== undefined) return reply(undefined, readsUnlisted(found.asm));
+    if (found.why !== undefined) return reply(undefined, found.why);
     // Hashed after the compile: an input changed since it started may hold
     // other bytes than the compiler read, and the result must not be stored
     // under them (ccache's "too new" rule).

@@ -19,20 +19,29 @@ interface Entry {
   ctimeNs: string;
   ino: number;
   hash: string;
-  /** The file mentions an assembler directive that reads another file (see readsOtherFiles). */
-  asm: boolean;
+  /** What the file's bytes mention that a cached result cannot follow (MARK_*). */
+  marks: number;
 }
 
+/** `.incbin` or `.include`: the assembler reads the file named, and no dependency list names it. */
+export const MARK_ASM = 1;
+/** `__DATE__` or `__TIME__`: the compile's time, fixed only by SOURCE_DATE_EPOCH. */
+export const MARK_DATE = 2;
+/** `__TIMESTAMP__`: the source's mtime, which no action carries. */
+export const MARK_TIMESTAMP = 4;
+
 /**
- * Whether a file's bytes hold `.incbin` or `.include`: the assembler reads
- * the file such a directive names (from a C file's inline assembly too),
- * and no dependency list names it, so a compile reading this file has
- * inputs nobody can list (ccache refuses these too). A mention in a comment
- * counts: it costs a cached result, never a wrong one.
+ * What a file's bytes mention that makes a compile reading it uncacheable
+ * (ccache refuses the same): MARK_* bits. A mention in a comment counts: it
+ * costs a cached result, never a wrong one.
  */
-export function readsOtherFiles(bytes: Uint8Array): boolean {
+export function marksOf(bytes: Uint8Array): number {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return b.includes('.incbin') || b.includes('.include');
+  let marks = 0;
+  if (b.includes('.incbin') || b.includes('.include')) marks |= MARK_ASM;
+  if (b.includes('__DATE__') || b.includes('__TIME__')) marks |= MARK_DATE;
+  if (b.includes('__TIMESTAMP__')) marks |= MARK_TIMESTAMP;
+  return marks;
 }
 
 export class StatCache {
@@ -53,11 +62,11 @@ export class StatCache {
     try {
       const data = JSON.parse(await readFile(file, 'utf8')) as Record<string, Entry>;
       for (const [k, v] of Object.entries(data)) {
-        // Entries saved before `asm` was kept are hashed again.
+        // Entries saved before `marks` was kept are hashed again.
         if (
           typeof v.hash === 'string' &&
           /^[0-9a-f]{64}$/.test(v.hash) &&
-          typeof v.asm === 'boolean'
+          typeof v.marks === 'number'
         )
           c.entries.set(k, v);
       }
@@ -73,7 +82,7 @@ export class StatCache {
    * asynchronous one costs the event loop ten times that (a hit stats every
    * header it lists).
    */
-  async digest(path: string): Promise<{ digest: Digest; executable: boolean; asm: boolean }> {
+  async digest(path: string): Promise<{ digest: Digest; executable: boolean; marks: number }> {
     const st = statSync(path, { bigint: true });
     const key = {
       size: Number(st.size),
@@ -96,7 +105,7 @@ export class StatCache {
       !fresh
     ) {
       this.hits++;
-      return { digest: parseDigest(e.hash, e.size), executable, asm: e.asm };
+      return { digest: parseDigest(e.hash, e.size), executable, marks: e.marks };
     }
     this.misses++;
     // Small files (most sources and headers) with synchronous calls: a
@@ -104,12 +113,12 @@ export class StatCache {
     // round trips through fs.promises.
     const small = readSmallFile(path);
     const digest = small === undefined ? await digestOfFile(path) : digestOf(small);
-    const asm = readsOtherFiles(small ?? (await readFile(path)));
+    const marks = marksOf(small ?? (await readFile(path)));
     if (!fresh) {
-      this.entries.set(path, { ...key, hash: digest.hash, asm });
+      this.entries.set(path, { ...key, hash: digest.hash, marks });
       this.dirty = true;
     }
-    return { digest, executable, asm };
+    return { digest, executable, marks };
   }
 
   async save(): Promise<void> {

@@ -294,7 +294,7 @@ describe('parseCompilerArgs: compiles', () => {
       '-O2',
       '-g3',
       '-fPIC',
-      '-march=native',
+      '-march=x86-64-v2',
       '-Wall',
       '-Wno-unused',
       '-Wp,-DFOO',
@@ -414,6 +414,10 @@ describe('parseCompilerArgs: local', () => {
       [['-Xassembler', '--MD'], /assembler option --MD/],
       [['-Xclang', '-emit-pch'], /-Xclang -emit-pch/],
       [['-dumpbase', 'x'], /dump/],
+      // The CPU the compile ran on, which the action does not name.
+      [['-march=native'], /-march=native compiles for this machine's CPU/],
+      [['-mcpu=native'], /-mcpu=native compiles for this machine's CPU/],
+      [['-mtune=native'], /-mtune=native compiles for this machine's CPU/],
     ];
     for (const [flags, reason] of cases) local(['-c', 'a.c', ...flags], reason);
   });

@@ -433,8 +433,8 @@ describe('specbuild-cc and inputs that change while a compile runs here', () => 
   });
 });
 
-describe('specbuild-cc and files the assembler reads (.incbin, .include)', () => {
-  it('caches no compile whose inputs name other files to the assembler', async () => {
+describe('specbuild-cc and inputs a cached result cannot follow', () => {
+  it('caches no compile whose inputs name files to the assembler (.incbin, .include) or the time (__DATE__, __TIME__ without SOURCE_DATE_EPOCH, __TIMESTAMP__)', async () => {
     await using dir = await tempDir();
     const server = await startCliServer(join(dir.path, 'cache'), {
       listen: `unix:${join(dir.path, 'reapi.sock')}`,
@@ -495,6 +495,24 @@ describe('specbuild-cc and files the assembler reads (.incbin, .include)', () =>
       l = compile('x.s');
       assert.deepEqual([l.outcome, l.action], ['miss', '']);
       assert.equal(holds('x.o', 'DDDD-inc'), true);
+
+      // The time of the compile: cached only when SOURCE_DATE_EPOCH fixes it.
+      writeFileSync(join(proj, 'd.c'), 'const char *when = __DATE__ " " __TIME__;\n');
+      l = compile('d.c');
+      assert.deepEqual([l.outcome, l.action], ['miss', '']);
+      assert.match(l.unstored ?? '', /d\.c has __DATE__ or __TIME__: .*set SOURCE_DATE_EPOCH/);
+      const epoch = { SOURCE_DATE_EPOCH: '1700000000' };
+      l = compile('d.c', epoch);
+      assert.deepEqual([l.outcome, l.deps, l.unstored], ['miss', 'compile', undefined]);
+      assert.notEqual(l.action, '');
+      l = compile('d.c', epoch);
+      assert.deepEqual([l.outcome, l.deps], ['hit', 'direct']);
+      assert.equal(holds('d.o', 'Nov 14 2023'), true);
+      // The source's mtime: never cached.
+      writeFileSync(join(proj, 't.c'), 'const char *stamp = __TIMESTAMP__;\n');
+      l = compile('t.c', epoch);
+      assert.deepEqual([l.outcome, l.action], ['miss', '']);
+      assert.match(l.unstored ?? '', /t\.c has __TIMESTAMP__/);
     } finally {
       await stopDaemonsUnder(dir.path);
       await server.stop();

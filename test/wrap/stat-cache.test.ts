@@ -6,7 +6,7 @@ import { chmodSync, renameSync, statSync, utimesSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { SMALL_FILE_BYTES } from '../../src/cas/index.js';
 import { digestKey, digestOfFile } from '../../src/reapi/index.js';
-import { StatCache } from '../../src/wrap/index.js';
+import { MARK_ASM, MARK_DATE, MARK_TIMESTAMP, StatCache, marksOf } from '../../src/wrap/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** Dates the file a minute back, past the freshness window. */
@@ -21,6 +21,19 @@ function age(path: string, seconds = 60): void {
  * on this clock.
  */
 const later = (): number => Date.now() + 2000;
+
+describe('marksOf', () => {
+  it('notes assembler directives that read files, and the time macros', () => {
+    const of = (text: string): number => marksOf(Buffer.from(text));
+    assert.equal(of('int x;\n#include "a.h"\n'), 0);
+    assert.equal(of('__asm__(".incbin \\"b.bin\\"");'), MARK_ASM);
+    assert.equal(of('.include "inc.s"\n'), MARK_ASM);
+    assert.equal(of('const char *d = __DATE__;'), MARK_DATE);
+    assert.equal(of('const char *t = __TIME__;'), MARK_DATE);
+    assert.equal(of('const char *s = __TIMESTAMP__;'), MARK_TIMESTAMP);
+    assert.equal(of('.incbin __TIME__ __TIMESTAMP__'), MARK_ASM | MARK_DATE | MARK_TIMESTAMP);
+  });
+});
 
 describe('StatCache', () => {
   it('reuses a digest while the file is unchanged, and rehashes when it changes', async () => {
