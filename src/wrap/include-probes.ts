@@ -7,7 +7,9 @@
 // (ccache's direct mode has this blind spot and documents it). So, with each
 // dependency list, we keep the paths where a listed header would have been
 // found first had it existed, and direct mode is used only while they still
-// do not exist.
+// do not exist. A path whose directory does not exist is kept as that
+// directory (the shallowest one missing): a file cannot appear without it,
+// and one stat then stands for every candidate under it.
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
@@ -45,18 +47,52 @@ export function parseSearchPath(verbose: string, cwd: string): SearchPath | unde
   return seen ? { quote, bracket } : undefined;
 }
 
+/** What is at a path: a directory, something else, or nothing. */
+export type PathKind = 'dir' | 'other' | undefined;
+
+/** What is at `p` now; nothing when a component of it is not a directory (ENOTDIR). */
+export function kindAt(p: string): PathKind {
+  const s = statOrUndefined(p);
+  return s === undefined ? undefined : s.isDirectory() ? 'dir' : 'other';
+}
+
+function statOrUndefined(p: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Where to watch for `c` (absolute, normalised) appearing: nowhere when it
+ * exists; else its shallowest ancestor that does not exist, or `c` itself
+ * when its directory exists, or when an ancestor is a file (`c` appears only
+ * if that file becomes a directory).
+ */
+function watchPoint(c: string, kind: (p: string) => PathKind): string | undefined {
+  for (let at = c.indexOf('/', 1); at > 0; at = c.indexOf('/', at + 1)) {
+    const k = kind(c.slice(0, at));
+    if (k === undefined) return c.slice(0, at);
+    if (k !== 'dir') return c;
+  }
+  return kind(c) === undefined ? c : undefined;
+}
+
 /**
  * Paths that did not exist and at which a header of `deps` would have been
  * found before where it was: the directories earlier on the search chain,
  * and for headers outside /usr, the directories of the project's own files
- * (where a quoted include looks first). `deps` are absolute and normalised;
- * `source` is the compiled file.
+ * (where a quoted include looks first); each as its shallowest missing
+ * directory when it has one. `deps` are absolute and normalised; `source`
+ * is the compiled file.
  */
 export function absentCandidates(
   source: string,
   deps: readonly string[],
   path: SearchPath,
-  exists: (p: string) => boolean = (p) => statSync(p, { throwIfNoEntry: false }) !== undefined,
+  kind: (p: string) => PathKind = kindAt,
 ): string[] {
   const chain = [...new Set([...path.quote, ...path.bracket])];
   const own = (p: string): boolean => !p.startsWith('/usr/');
@@ -72,10 +108,20 @@ export function absentCandidates(
     if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
     for (const c of candidates) if (c !== p) out.add(c);
   }
-  return [...out].filter((c) => !exists(c)).sort();
+  const known = new Map<string, PathKind>();
+  const once = (p: string): PathKind => {
+    if (!known.has(p)) known.set(p, kind(p));
+    return known.get(p);
+  };
+  const watched = new Set<string>();
+  for (const c of out) {
+    const w = watchPoint(c, once);
+    if (w !== undefined) watched.add(w);
+  }
+  return [...watched].sort();
 }
 
 /** The first of `paths` that exists now, or undefined when none does. */
 export function firstPresent(paths: readonly string[]): string | undefined {
-  return paths.find((p) => statSync(p, { throwIfNoEntry: false }) !== undefined);
+  return paths.find((p) => statOrUndefined(p) !== undefined);
 }

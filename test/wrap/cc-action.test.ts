@@ -4,8 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, realpathSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
   ActionSchema,
@@ -250,25 +250,50 @@ describe('specbuild-cc compile action', () => {
   });
 });
 
+/**
+ * A file system for absentCandidates: each path a file, or with a trailing
+ * slash a directory; every directory above them a directory.
+ */
+function tree(paths: string[]): Map<string, 'dir' | 'other'> {
+  const out = new Map<string, 'dir' | 'other'>();
+  for (const p of paths) {
+    const path = p.endsWith('/') ? p.slice(0, -1) : p;
+    out.set(path, p.endsWith('/') ? 'dir' : 'other');
+    for (let at = path.indexOf('/', 1); at > 0; at = path.indexOf('/', at + 1))
+      out.set(path.slice(0, at), 'dir');
+  }
+  return out;
+}
+
 describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
-  /** A project whose files are older than a second, so the stat cache trusts them. */
-  function project(root: string): void {
-    mkdirSync(join(root, 'inc'));
-    mkdirSync(join(root, 'first'));
-    writeFileSync(join(root, 'inc', 'x.h'), '#define X 1\n');
-    writeFileSync(join(root, 'a.c'), '#include "x.h"\nint a = X;\n');
+  /** Writes `files` (path: text) under root, older than a second so the stat cache trusts them. */
+  function files(root: string, all: Record<string, string>): void {
     const old = new Date(Date.now() - 60_000);
-    for (const f of ['inc/x.h', 'a.c']) utimesSync(join(root, f), old, old);
+    for (const [f, text] of Object.entries(all)) {
+      mkdirSync(dirname(join(root, f)), { recursive: true });
+      writeFileSync(join(root, f), text);
+      utimesSync(join(root, f), old, old);
+    }
+  }
+
+  /** A project for `gcc -Ifirst -Iinc -c a.c`: a.c includes x.h, found in inc. */
+  function project(root: string, first = true): void {
+    if (first) mkdirSync(join(root, 'first'));
+    files(root, { 'inc/x.h': '#define X 1\n', 'a.c': '#include "x.h"\nint a = X;\n' });
   }
 
   const directEnv = new Map([
     ['PATH', '/usr/bin:/bin'],
     ['SPECBUILD_DIRECT', '1'],
   ]);
+  const plainEnv = new Map([
+    ['PATH', '/usr/bin:/bin'],
+    ['SPECBUILD_DIRECT', '0'],
+  ]);
 
-  /** Builds `gcc -Ifirst -Iinc -c a.c` in root with one stat cache and direct memory. */
-  function builder(root: string) {
-    const req = { argv: ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'], cwd: root, env: directEnv };
+  /** Builds `argv` in cwd with one stat cache and direct memory. */
+  function builderOf(cwd: string, argv: string[]) {
+    const req = { argv, cwd, env: directEnv };
     const stats = new StatCache(undefined);
     const direct = new DirectCache(undefined);
     return async (env = directEnv) => {
@@ -276,6 +301,30 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
       assert.ok(!('local' in b), JSON.stringify(b));
       return b;
     };
+  }
+
+  /** Builds `gcc -Ifirst -Iinc -c a.c` in root with one stat cache and direct memory. */
+  function builder(root: string) {
+    return builderOf(root, ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c']);
+  }
+
+  /**
+   * Builds `argv` in cwd twice (a scan, then a direct hit), runs `change`,
+   * and checks that the next build scans again and makes the action a build
+   * without direct mode makes, then that the one after is a direct hit again.
+   */
+  async function rescansAfter(cwd: string, argv: string[], change: () => void): Promise<void> {
+    const build = builderOf(cwd, argv);
+    const first = await build();
+    assert.equal(first.deps, 'scan');
+    assert.equal((await build()).deps, 'direct');
+    change();
+    const after = await build();
+    assert.equal(after.deps, 'scan', 'a direct hit after the change');
+    assert.notEqual(digestKey(after.action), digestKey(first.action));
+    const plain = await builderOf(cwd, argv)(plainEnv);
+    assert.equal(digestKey(after.action), digestKey(plain.action));
+    assert.equal((await build()).deps, 'direct');
   }
 
   it('skips the scan while every listed input is unchanged, and scans again when one changes', async () => {
@@ -290,10 +339,6 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
 
     // On by default; SPECBUILD_DIRECT=0 turns it off.
     assert.equal((await build(new Map([['PATH', '/usr/bin:/bin']]))).deps, 'direct');
-    const plainEnv = new Map([
-      ['PATH', '/usr/bin:/bin'],
-      ['SPECBUILD_DIRECT', '0'],
-    ]);
     assert.equal((await build(plainEnv)).deps, 'scan');
     // Another include search path is another command: scanned.
     const withCpath = new Map([...directEnv, ['CPATH', join(dir.path, 'first')]]);
@@ -320,12 +365,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     const after = await build();
     assert.equal(after.deps, 'scan');
     assert.notEqual(digestKey(after.action), digestKey(first.action));
-    const plain = await builder(dir.path)(
-      new Map([
-        ['PATH', '/usr/bin:/bin'],
-        ['SPECBUILD_DIRECT', '0'],
-      ]),
-    );
+    const plain = await builder(dir.path)(plainEnv);
     assert.equal(digestKey(after.action), digestKey(plain.action));
     assert.equal((await build()).deps, 'direct');
     // A quoted include looks beside the including file first: ./x.h shadows both.
@@ -355,27 +395,63 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
       quote: ['/p/q'],
       bracket: ['/p/inc', '/usr/local/include', '/usr/include'],
     });
-    const present = new Set(['/usr/include/stdio.h', '/p/inc/x.h', '/p/inc/sub/y.h']);
+    const fs = tree([
+      '/usr/include/stdio.h',
+      '/usr/local/include/',
+      '/p/inc/x.h',
+      '/p/inc/sub/y.h',
+    ]);
+    fs.set('/p/q', 'dir').set('/p/a.c', 'other');
     assert.deepEqual(
       absentCandidates(
         '/p/a.c',
         ['/p/a.c', '/usr/include/stdio.h', '/p/inc/x.h', '/p/inc/sub/y.h'],
         path,
-        (p) => present.has(p),
+        (p) => fs.get(p),
       ),
       [
         // stdio.h: every directory before /usr/include (no includer dirs: a system header).
         '/p/inc/stdio.h',
         '/p/inc/sub/x.h', // beside the includer inc/sub/y.h
-        '/p/inc/sub/sub/y.h', // beside the includer inc/sub/y.h
+        '/p/inc/sub/sub', // sub/y.h beside the includer inc/sub/y.h: its directory is missing
         '/p/q/stdio.h',
-        '/p/q/sub/y.h',
+        '/p/q/sub', // for q/sub/y.h
         '/p/q/x.h',
-        '/p/sub/y.h', // beside a.c
+        '/p/sub', // sub/y.h beside a.c
         '/p/x.h',
         '/usr/local/include/stdio.h',
       ].sort(),
     );
+  });
+
+  it('watches a missing directory once for the headers under it, and a path under a file whole', () => {
+    const path = { quote: [], bracket: ['/p/inc', '/usr/local/include', '/usr/include'] };
+    const deps = ['/usr/include/sys/types.h', '/usr/include/sys/stat.h', '/p/inc/util/str.h'];
+    // /p/util is a file (a program beside a.c): util/str.h appears there only if it becomes a directory.
+    const fs = tree(['/p/a.c', '/p/util', '/usr/local/include/', ...deps]);
+    assert.deepEqual(
+      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, (p) => fs.get(p)),
+      [
+        '/p/inc/sys', // sys/types.h and sys/stat.h
+        '/p/inc/util/util', // util/str.h beside itself
+        '/p/util/str.h',
+        '/usr/local/include/sys',
+      ],
+    );
+  });
+
+  it('runs from a directory holding a file named like an include subdirectory, and sees it become one', async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'inc/util/str.h': 'int v = 1;\n',
+      'a.c': '#include "util/str.h"\nint get(void) { return v; }\n',
+      util: '#!/bin/sh\n', // a program built beside its source
+    });
+    await rescansAfter(dir.path, ['gcc', '-Iinc', '-c', 'a.c'], () => {
+      rmSync(join(dir.path, 'util'));
+      mkdirSync(join(dir.path, 'util'));
+      writeFileSync(join(dir.path, 'util', 'str.h'), 'int v = 2;\n');
+    });
   });
 
   it('saves and loads its memory, and starts empty from a damaged file', async () => {
