@@ -100,13 +100,18 @@ export function absentCandidates(
   const out = new Set<string>();
   for (const p of deps) {
     if (p === source) continue;
-    const k = chain.findIndex((d) => p.startsWith(d === '/' ? d : `${d}/`));
-    if (k < 0) continue; // found relative to its includer: nothing is looked at before that
-    const dir = chain[k] ?? '';
-    const name = p.slice(dir === '/' ? 1 : dir.length + 1);
-    const candidates = chain.slice(0, k).map((d) => resolve(d, name));
-    if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
-    for (const c of candidates) if (c !== p) out.add(c);
+    // Which search directory found p is not said: include/config.h under -I.
+    // -Iinclude was found as config.h through include (./config.h first) or
+    // as include/config.h through . (nothing first). Each directory p is
+    // under is taken as the one, and the candidates of all of them kept.
+    // None: found relative to its includer, where nothing is looked at before.
+    for (const [k, dir] of chain.entries()) {
+      if (!p.startsWith(dir === '/' ? dir : `${dir}/`)) continue;
+      const name = p.slice(dir === '/' ? 1 : dir.length + 1);
+      const candidates = chain.slice(0, k).map((d) => resolve(d, name));
+      if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
+      for (const c of candidates) if (c !== p) out.add(c);
+    }
   }
   const known = new Map<string, PathKind>();
   const once = (p: string): PathKind => {

@@ -454,6 +454,34 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     });
   });
 
+  it('counts a header under several search directories as found through each (-I. -Iinclude)', () => {
+    // include/config.h is under both . and include: gcc found it through
+    // include, where ./config.h would have come first.
+    const path = { quote: [], bracket: ['/p', '/p/include', '/usr/include'] };
+    const fs = tree(['/p/src/a.c', '/p/include/config.h', '/usr/include/']);
+    const deps = ['/p/src/a.c', '/p/include/config.h'];
+    assert.deepEqual(
+      absentCandidates('/p/src/a.c', deps, path, (p) => fs.get(p)),
+      [
+        '/p/config.h', // . before include
+        '/p/include/include', // include/config.h beside the includer include/config.h
+        '/p/src/config.h', // beside a.c
+        '/p/src/include', // include/config.h beside a.c
+      ],
+    );
+  });
+
+  it('sees a new ./config.h shadowing include/config.h under -I. -Iinclude', async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'include/config.h': 'int v = 1;\n',
+      'src/a.c': '#include "config.h"\nint get(void) { return v; }\n',
+    });
+    await rescansAfter(dir.path, ['gcc', '-I.', '-Iinclude', '-c', 'src/a.c'], () => {
+      writeFileSync(join(dir.path, 'config.h'), 'int v = 2;\n');
+    });
+  });
+
   it('saves and loads its memory, and starts empty from a damaged file', async () => {
     await using dir = await tempDir();
     const file = join(dir.path, 'direct.json');
