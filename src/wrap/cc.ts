@@ -49,6 +49,7 @@ import {
 import {
   absentCandidates,
   firstPresent,
+  kindAt,
   parseSearchPath,
   type SearchPath,
 } from './include-probes.js';
@@ -590,7 +591,10 @@ function rememberIn(
   };
 }
 
-/** The include search path per compiler and flags (one `-v` run each, per daemon). */
+/**
+ * The include search path per compiler and flags (one `-v` run each, per
+ * daemon, and again once a directory it ignored as missing exists).
+ */
 const searchPaths = new Map<string, Promise<SearchPath | undefined>>();
 const MAX_SEARCH_PATHS = 1000;
 
@@ -601,9 +605,19 @@ async function searchPathOf(
   const { parsed } = prep;
   // The flags without the source, its outputs and dependency options.
   const flags = prep.spec.argv.slice(1).filter((_, i) => !parsed.dropForQuery.has(i));
-  const env = new Map(prep.spec.env);
+  // Untranslated, for the messages read (the search path is the same in any locale).
+  const env = new Map([...prep.spec.env, ['LC_ALL', 'C']]);
   const key = JSON.stringify([prep.tool.real, prep.tool.digest.hash, flags, cwd, prep.spec.env]);
   let p = searchPaths.get(key);
+  if (p !== undefined) {
+    // A directory created since it was read is on the chain now, where it
+    // was left out: read it again (the scan of this compile saw it there).
+    const known = await p;
+    if (known?.missing.some((d) => kindAt(d) === 'dir') === true) {
+      if (searchPaths.get(key) === p) searchPaths.delete(key);
+      p = undefined;
+    }
+  }
   if (p === undefined) {
     p = run(
       [

@@ -17,22 +17,34 @@ import { dirname, resolve } from 'node:path';
 export interface SearchPath {
   quote: string[];
   bracket: string[];
+  /**
+   * Directories to search that did not exist (`ignoring nonexistent
+   * directory`, or a file there), left out of the chain; where they would
+   * stand in it is not printed, so each is taken as coming before all of it.
+   */
+  missing: string[];
 }
 
 /**
  * Reads the search list gcc (and clang) print with -v: the directories
  * between `#include "..." search starts here:`, `#include <...> search starts
- * here:` and `End of search list.`, resolved against the command's directory.
- * Undefined when the text has no search list.
+ * here:` and `End of search list.`, and the ones it ignored as nonexistent,
+ * resolved against the command's directory. Undefined when the text has no
+ * search list.
  */
 export function parseSearchPath(verbose: string, cwd: string): SearchPath | undefined {
   const quote: string[] = [];
   const bracket: string[] = [];
+  const missing: string[] = [];
   let into: string[] | undefined;
   let seen = false;
   for (const raw of verbose.split('\n')) {
     const line = raw.trimEnd();
-    if (line.startsWith('#include "..." search starts here:')) {
+    const gone =
+      /^ignoring nonexistent directory "(.*)"$/.exec(line) ??
+      /^\S+: warning: (.*): not a directory$/.exec(line); // gcc's for a file there
+    if (gone?.[1] !== undefined) missing.push(resolve(cwd, gone[1]));
+    else if (line.startsWith('#include "..." search starts here:')) {
       into = quote;
       seen = true;
     } else if (line.startsWith('#include <...> search starts here:')) {
@@ -44,7 +56,7 @@ export function parseSearchPath(verbose: string, cwd: string): SearchPath | unde
       into.push(resolve(cwd, line.trim().replace(/ \(framework directory\)$/, '')));
     }
   }
-  return seen ? { quote, bracket } : undefined;
+  return seen ? { quote, bracket, missing: [...new Set(missing)] } : undefined;
 }
 
 /** What is at a path: a directory, something else, or nothing. */
@@ -82,8 +94,9 @@ function watchPoint(c: string, kind: (p: string) => PathKind): string | undefine
 
 /**
  * Paths that did not exist and at which a header of `deps` would have been
- * found before where it was: the directories earlier on the search chain,
- * and for headers outside /usr, the directories of the project's own files
+ * found before where it was: the directories earlier on the search chain
+ * (and, for a header found through it, the missing ones), and for headers
+ * outside /usr, the directories of the project's own files
  * (where a quoted include looks first); each as its shallowest missing
  * directory when it has one. `deps` are absolute and normalised; `source`
  * is the compiled file.
@@ -108,7 +121,7 @@ export function absentCandidates(
     for (const [k, dir] of chain.entries()) {
       if (!p.startsWith(dir === '/' ? dir : `${dir}/`)) continue;
       const name = p.slice(dir === '/' ? 1 : dir.length + 1);
-      const candidates = chain.slice(0, k).map((d) => resolve(d, name));
+      const candidates = [...path.missing, ...chain.slice(0, k)].map((d) => resolve(d, name));
       if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
       for (const c of candidates) if (c !== p) out.add(c);
     }

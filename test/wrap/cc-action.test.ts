@@ -394,6 +394,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     assert.deepEqual(path, {
       quote: ['/p/q'],
       bracket: ['/p/inc', '/usr/local/include', '/usr/include'],
+      missing: ['/nowhere'],
     });
     const fs = tree([
       '/usr/include/stdio.h',
@@ -410,6 +411,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
         (p) => fs.get(p),
       ),
       [
+        '/nowhere', // ignored as nonexistent: before every directory, for every header
         // stdio.h: every directory before /usr/include (no includer dirs: a system header).
         '/p/inc/stdio.h',
         '/p/inc/sub/x.h', // beside the includer inc/sub/y.h
@@ -424,8 +426,61 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     );
   });
 
+  it('watches the -I directories gcc ignored as nonexistent, for every header found through the chain', () => {
+    const path = parseSearchPath(
+      [
+        'ignoring nonexistent directory "first"',
+        'cc1: warning: afile: not a directory',
+        'ignoring nonexistent directory "/usr/local/include/x86_64-linux-gnu"',
+        '#include "..." search starts here:',
+        '#include <...> search starts here:',
+        ' inc',
+        ' /usr/include',
+        'End of search list.',
+      ].join('\n'),
+      '/p',
+    );
+    assert.deepEqual(path?.missing, [
+      '/p/first',
+      '/p/afile',
+      '/usr/local/include/x86_64-linux-gnu',
+    ]);
+    const deps = ['/p/inc/x.h', '/usr/include/stdio.h'];
+    const fs = tree(['/p/a.c', '/p/afile', '/usr/local/include/', ...deps]);
+    assert.deepEqual(
+      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, (p) => fs.get(p)),
+      [
+        '/p/afile/stdio.h', // under a file: watched whole
+        '/p/afile/x.h',
+        '/p/first', // for first/x.h and first/stdio.h
+        '/p/inc/stdio.h',
+        '/p/x.h', // beside a.c
+        '/usr/local/include/x86_64-linux-gnu',
+      ],
+    );
+  });
+
+  it('sees a header appear in an -I directory that did not exist (gcc leaves it out of the search list)', async () => {
+    await using dir = await tempDir();
+    project(dir.path, false);
+    const argv = ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'];
+    await rescansAfter(dir.path, argv, () => {
+      mkdirSync(join(dir.path, 'first'));
+      writeFileSync(join(dir.path, 'first', 'x.h'), '#define X 5\n');
+    });
+    // The search path read again with first/ on it: a new ./x.h (before
+    // first/x.h for a quoted include) is seen too.
+    await rescansAfter(dir.path, argv, () => {
+      writeFileSync(join(dir.path, 'x.h'), '#define X 6\n');
+    });
+  });
+
   it('watches a missing directory once for the headers under it, and a path under a file whole', () => {
-    const path = { quote: [], bracket: ['/p/inc', '/usr/local/include', '/usr/include'] };
+    const path = {
+      quote: [],
+      missing: [],
+      bracket: ['/p/inc', '/usr/local/include', '/usr/include'],
+    };
     const deps = ['/usr/include/sys/types.h', '/usr/include/sys/stat.h', '/p/inc/util/str.h'];
     // /p/util is a file (a program beside a.c): util/str.h appears there only if it becomes a directory.
     const fs = tree(['/p/a.c', '/p/util', '/usr/local/include/', ...deps]);
@@ -457,7 +512,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
   it('counts a header under several search directories as found through each (-I. -Iinclude)', () => {
     // include/config.h is under both . and include: gcc found it through
     // include, where ./config.h would have come first.
-    const path = { quote: [], bracket: ['/p', '/p/include', '/usr/include'] };
+    const path = { quote: [], missing: [], bracket: ['/p', '/p/include', '/usr/include'] };
     const fs = tree(['/p/src/a.c', '/p/include/config.h', '/usr/include/']);
     const deps = ['/p/src/a.c', '/p/include/config.h'];
     assert.deepEqual(
