@@ -657,6 +657,7 @@ async function entryOf(
       source,
       inputs.map((f) => f.path),
       path,
+      { cwd, forced: prep.parsed.forcedIncludes },
     ),
   };
 }

@@ -92,19 +92,28 @@ function watchPoint(c: string, kind: (p: string) => PathKind): string | undefine
   return kind(c) === undefined ? c : undefined;
 }
 
+/** What of the command, beside its search path, says where headers are looked for. */
+export interface ProbeScope {
+  /** The command's working directory: where -include and -imacros files are looked for first. */
+  cwd: string;
+  /** The -include and -imacros files, as given. */
+  forced: readonly string[];
+}
+
 /**
  * Paths that did not exist and at which a header of `deps` would have been
  * found before where it was: the directories earlier on the search chain
- * (and, for a header found through it, the missing ones), and for headers
- * outside /usr, the directories of the project's own files
- * (where a quoted include looks first); each as its shallowest missing
- * directory when it has one. `deps` are absolute and normalised; `source`
- * is the compiled file.
+ * (and, for a header found through it, the missing ones), for headers
+ * outside /usr the directories of the project's own files (where a quoted
+ * include looks first), and for the -include and -imacros files the working
+ * directory; each as its shallowest missing directory when it has one.
+ * `deps` are absolute and normalised; `source` is the compiled file.
  */
 export function absentCandidates(
   source: string,
   deps: readonly string[],
   path: SearchPath,
+  scope: ProbeScope,
   kind: (p: string) => PathKind = kindAt,
 ): string[] {
   const chain = [...new Set([...path.quote, ...path.bracket])];
@@ -126,6 +135,9 @@ export function absentCandidates(
       for (const c of candidates) if (c !== p) out.add(c);
     }
   }
+  // gcc (and clang) look for an -include file in the working directory
+  // first, and then along the quote chain, as split above.
+  for (const f of scope.forced) out.add(resolve(scope.cwd, f));
   const known = new Map<string, PathKind>();
   const once = (p: string): PathKind => {
     if (!known.has(p)) known.set(p, kind(p));

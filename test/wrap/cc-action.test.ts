@@ -265,6 +265,9 @@ function tree(paths: string[]): Map<string, 'dir' | 'other'> {
   return out;
 }
 
+/** A command run in /p with no -include or -imacros. */
+const inP = { cwd: '/p', forced: [] };
+
 describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
   /** Writes `files` (path: text) under root, older than a second so the stat cache trusts them. */
   function files(root: string, all: Record<string, string>): void {
@@ -408,6 +411,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
         '/p/a.c',
         ['/p/a.c', '/usr/include/stdio.h', '/p/inc/x.h', '/p/inc/sub/y.h'],
         path,
+        inP,
         (p) => fs.get(p),
       ),
       [
@@ -448,7 +452,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     const deps = ['/p/inc/x.h', '/usr/include/stdio.h'];
     const fs = tree(['/p/a.c', '/p/afile', '/usr/local/include/', ...deps]);
     assert.deepEqual(
-      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, (p) => fs.get(p)),
+      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, inP, (p) => fs.get(p)),
       [
         '/p/afile/stdio.h', // under a file: watched whole
         '/p/afile/x.h',
@@ -485,7 +489,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     // /p/util is a file (a program beside a.c): util/str.h appears there only if it becomes a directory.
     const fs = tree(['/p/a.c', '/p/util', '/usr/local/include/', ...deps]);
     assert.deepEqual(
-      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, (p) => fs.get(p)),
+      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, inP, (p) => fs.get(p)),
       [
         '/p/inc/sys', // sys/types.h and sys/stat.h
         '/p/inc/util/util', // util/str.h beside itself
@@ -516,7 +520,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     const fs = tree(['/p/src/a.c', '/p/include/config.h', '/usr/include/']);
     const deps = ['/p/src/a.c', '/p/include/config.h'];
     assert.deepEqual(
-      absentCandidates('/p/src/a.c', deps, path, (p) => fs.get(p)),
+      absentCandidates('/p/src/a.c', deps, path, inP, (p) => fs.get(p)),
       [
         '/p/config.h', // . before include
         '/p/include/include', // include/config.h beside the includer include/config.h
@@ -534,6 +538,36 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     });
     await rescansAfter(dir.path, ['gcc', '-I.', '-Iinclude', '-c', 'src/a.c'], () => {
       writeFileSync(join(dir.path, 'config.h'), 'int v = 2;\n');
+    });
+  });
+
+  it('watches the working directory for an -include or -imacros file', () => {
+    const path = { quote: [], missing: [], bracket: ['/p/inc', '/usr/include'] };
+    const deps = ['/p/inc/pre.h', '/p/inc/m.h'];
+    const fs = tree(['/p/src/a.c', '/p/build/', ...deps]);
+    const scope = { cwd: '/p/build', forced: ['pre.h', 'sub/m.h', '/p/inc/m.h'] };
+    assert.deepEqual(
+      absentCandidates('/p/src/a.c', deps, path, scope, (p) => fs.get(p)),
+      [
+        '/p/build/pre.h',
+        '/p/build/sub', // for sub/m.h
+        '/p/src/m.h', // beside a.c
+        '/p/src/pre.h',
+      ],
+    );
+  });
+
+  it('sees a new -include file in the working directory, where gcc looks for it first', async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'inc/pre.h': 'int v = 1;\n',
+      'src/a.c': 'int get(void) { return v; }\n',
+      'build/.keep': '',
+    });
+    const build = join(dir.path, 'build');
+    const argv = ['gcc', '-include', 'pre.h', '-I../inc', '-c', '../src/a.c', '-o', 'a.o'];
+    await rescansAfter(build, argv, () => {
+      writeFileSync(join(build, 'pre.h'), 'int v = 2;\n');
     });
   });
 
