@@ -640,6 +640,39 @@ async function searchPathOf(
   return p;
 }
 
+/**
+ * The compiler's default <...> directories, where its system headers are:
+ * the chain `-v` prints with none of the command's flags and no include
+ * variables (one run per compiler and language, per daemon). Empty when it
+ * cannot be read: every header is then taken as the project's.
+ */
+const systemDirs = new Map<string, Promise<string[]>>();
+
+function systemDirsOf(
+  prep: PreparedCommand & { parsed: CompileInfo },
+  cwd: string,
+): Promise<string[]> {
+  const language = prep.parsed.language ?? 'c';
+  // Named as the command names it (clang++ and clang are one binary); a
+  // relative name (./cc) is found from the working directory.
+  const named = prep.compiler.includes('/') ? resolve(cwd, prep.compiler) : prep.compiler;
+  const key = JSON.stringify([named, prep.tool.real, prep.tool.digest.hash, language]);
+  let p = systemDirs.get(key);
+  if (p === undefined) {
+    const env = new Map(
+      prep.spec.env.filter(([k]) => !k.endsWith('INCLUDE_PATH') && k !== 'CPATH'),
+    );
+    env.set('LC_ALL', 'C');
+    const argv = [named, '-v', '-E', '-x', language, '-o', '/dev/null', '/dev/null'];
+    p = run(argv, '/', env).then((r) =>
+      r.code === 0 ? (parseSearchPath(r.stderr.toString('utf8'), '/')?.bracket ?? []) : [],
+    );
+    if (systemDirs.size >= MAX_SEARCH_PATHS) systemDirs.clear();
+    systemDirs.set(key, p);
+  }
+  return p;
+}
+
 /** What direct mode keeps of a dependency list (the inputs, and where a new header would shadow one). */
 async function entryOf(
   prep: PreparedCommand & { parsed: CompileInfo },
@@ -647,7 +680,7 @@ async function entryOf(
   inputs: DirectFile[],
   action: Digest,
 ): Promise<DirectEntry | undefined> {
-  const path = await searchPathOf(prep, cwd);
+  const [path, system] = await Promise.all([searchPathOf(prep, cwd), systemDirsOf(prep, cwd)]);
   if (path === undefined) return undefined; // no search list: never skip the scan
   const source = resolve(cwd, prep.parsed.source);
   return {
@@ -657,7 +690,7 @@ async function entryOf(
       source,
       inputs.map((f) => f.path),
       path,
-      { cwd, forced: prep.parsed.forcedIncludes },
+      { cwd, forced: prep.parsed.forcedIncludes, system },
     ),
   };
 }

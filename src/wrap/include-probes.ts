@@ -98,14 +98,20 @@ export interface ProbeScope {
   cwd: string;
   /** The -include and -imacros files, as given. */
   forced: readonly string[];
+  /**
+   * The compiler's default <...> directories (those `-v` prints with no
+   * flags): headers under them are its system headers, whose directories
+   * are not watched as includers'. Empty: every header is the project's.
+   */
+  system: readonly string[];
 }
 
 /**
  * Paths that did not exist and at which a header of `deps` would have been
  * found before where it was: the directories earlier on the search chain
  * (and, for a header found through it, the missing ones), for headers
- * outside /usr the directories of the project's own files (where a quoted
- * include looks first), and for the -include and -imacros files the working
+ * outside the compiler's system directories the directories of the
+ * project's own files (where a quoted include looks first), and for the -include and -imacros files the working
  * directory; each as its shallowest missing directory when it has one.
  * `deps` are absolute and normalised; `source` is the compiled file.
  */
@@ -117,7 +123,7 @@ export function absentCandidates(
   kind: (p: string) => PathKind = kindAt,
 ): string[] {
   const chain = [...new Set([...path.quote, ...path.bracket])];
-  const own = (p: string): boolean => !p.startsWith('/usr/');
+  const own = (p: string): boolean => !scope.system.some((d) => under(p, d));
   const includers = [...new Set([source, ...deps].filter(own).map((p) => dirname(p)))];
   const out = new Set<string>();
   for (const p of deps) {
@@ -128,7 +134,7 @@ export function absentCandidates(
     // under is taken as the one, and the candidates of all of them kept.
     // None: found relative to its includer, where nothing is looked at before.
     for (const [k, dir] of chain.entries()) {
-      if (!p.startsWith(dir === '/' ? dir : `${dir}/`)) continue;
+      if (!under(p, dir)) continue;
       const name = p.slice(dir === '/' ? 1 : dir.length + 1);
       const candidates = [...path.missing, ...chain.slice(0, k)].map((d) => resolve(d, name));
       if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
@@ -149,6 +155,11 @@ export function absentCandidates(
     if (w !== undefined) watched.add(w);
   }
   return [...watched].sort();
+}
+
+/** Whether `p` is inside directory `dir`. */
+function under(p: string, dir: string): boolean {
+  return p.startsWith(dir === '/' ? dir : `${dir}/`);
 }
 
 /** The first of `paths` that exists now, or undefined when none does. */

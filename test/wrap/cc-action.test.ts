@@ -4,7 +4,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
@@ -265,8 +273,16 @@ function tree(paths: string[]): Map<string, 'dir' | 'other'> {
   return out;
 }
 
+/** gcc 12's default <...> directories on Debian: its system headers' places. */
+const GCC_SYSTEM = [
+  '/usr/lib/gcc/x86_64-linux-gnu/12/include',
+  '/usr/local/include',
+  '/usr/include/x86_64-linux-gnu',
+  '/usr/include',
+];
+
 /** A command run in /p with no -include or -imacros. */
-const inP = { cwd: '/p', forced: [] };
+const inP = { cwd: '/p', forced: [], system: GCC_SYSTEM };
 
 describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
   /** Writes `files` (path: text) under root, older than a second so the stat cache trusts them. */
@@ -295,10 +311,9 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
   ]);
 
   /** Builds `argv` in cwd with one stat cache and direct memory. */
-  function builderOf(cwd: string, argv: string[]) {
+  function builderOf(cwd: string, argv: string[], direct = new DirectCache(undefined)) {
     const req = { argv, cwd, env: directEnv };
     const stats = new StatCache(undefined);
-    const direct = new DirectCache(undefined);
     return async (env = directEnv) => {
       const b = await buildCompileAction({ ...req, env }, ccConfig(env), stats, API, direct);
       assert.ok(!('local' in b), JSON.stringify(b));
@@ -545,7 +560,11 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     const path = { quote: [], missing: [], bracket: ['/p/inc', '/usr/include'] };
     const deps = ['/p/inc/pre.h', '/p/inc/m.h'];
     const fs = tree(['/p/src/a.c', '/p/build/', ...deps]);
-    const scope = { cwd: '/p/build', forced: ['pre.h', 'sub/m.h', '/p/inc/m.h'] };
+    const scope = {
+      cwd: '/p/build',
+      forced: ['pre.h', 'sub/m.h', '/p/inc/m.h'],
+      system: GCC_SYSTEM,
+    };
     assert.deepEqual(
       absentCandidates('/p/src/a.c', deps, path, scope, (p) => fs.get(p)),
       [
@@ -569,6 +588,50 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     await rescansAfter(build, argv, () => {
       writeFileSync(join(build, 'pre.h'), 'int v = 2;\n');
     });
+  });
+
+  it("takes the compiler's default directories, not /usr, as the system headers' places", () => {
+    // A project in /usr/src: its headers are its own, watched beside its files.
+    const path = {
+      quote: [],
+      missing: [],
+      bracket: ['/usr/src/proj/inc', '/usr/local/include', '/usr/include'],
+    };
+    const deps = ['/usr/src/proj/a.c', '/usr/src/proj/inc/x.h', '/usr/include/stdio.h'];
+    const fs = tree(['/usr/local/include/', ...deps]);
+    const scope = { cwd: '/usr/src/proj', forced: [], system: GCC_SYSTEM };
+    assert.deepEqual(
+      absentCandidates(deps[0] ?? '', deps, path, scope, (p) => fs.get(p)),
+      [
+        '/usr/local/include/stdio.h',
+        '/usr/src/proj/inc/stdio.h',
+        '/usr/src/proj/x.h', // beside a.c
+      ],
+    );
+  });
+
+  it("reads gcc's default directories: its headers are not watched beside the project's files", async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'inc/x.h': '#define X 1\n',
+      'a.c': '#include <stdio.h>\n#include "x.h"\nint a = X;\n',
+    });
+    const file = join(dir.path, 'direct.json');
+    const direct = new DirectCache(file);
+    await builderOf(dir.path, ['gcc', '-Iinc', '-c', 'a.c'], direct)();
+    await direct.save();
+    const entries = Object.values(
+      JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>,
+    );
+    assert.equal(entries.length, 1);
+    const { absent } = entries[0] as { absent: string[] };
+    // stdio.h and the headers it reads are gcc's: before /usr/include on the
+    // chain (inc/ among them) but not beside a.c, as x.h is.
+    assert.ok(absent.includes(join(dir.path, 'inc', 'stdio.h')), absent.join('\n'));
+    assert.deepEqual(
+      absent.filter((p) => p.startsWith(`${dir.path}/`) && !p.startsWith(`${dir.path}/inc/`)),
+      [join(dir.path, 'x.h')],
+    );
   });
 
   it('saves and loads its memory, and starts empty from a damaged file', async () => {
