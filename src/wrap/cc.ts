@@ -51,6 +51,7 @@ import {
   firstPresent,
   kindAt,
   parseSearchPath,
+  PROBE_RULES,
   type SearchPath,
 } from './include-probes.js';
 
@@ -450,6 +451,7 @@ async function directKeyOf(
 ): Promise<string> {
   const source = await stats.digest(resolve(req.cwd, prep.parsed.source));
   return directKey([
+    PROBE_RULES,
     digestKey(prep.command),
     req.argv,
     req.cwd,

@@ -13,6 +13,13 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
+/**
+ * The version of the rules below, part of direct mode's key: entries a
+ * daemon remembered under older rules (whose absent lists miss paths these
+ * watch) are not used, and each compile is scanned once again.
+ */
+export const PROBE_RULES = 2;
+
 /** The compiler's include search chain: quote-only directories, then the <...> ones, in order. */
 export interface SearchPath {
   quote: string[];
