@@ -22,6 +22,11 @@ export interface CompileInfo {
    * as the include search path).
    */
   dropForQuery: ReadonlySet<number>;
+  /**
+   * The files of -include and -imacros (also through -Wp, and
+   * -Xpreprocessor), as given: looked for first in the working directory.
+   */
+  forcedIncludes: string[];
   expandedArgs: string[];
 }
 
@@ -240,6 +245,19 @@ function expandResponseFiles(
   return out;
 }
 
+/** The files named by -include and -imacros (joined or separate) in preprocessor options. */
+function forcedIn(options: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < options.length; i++) {
+    const o = options[i] ?? '';
+    const opt = ['-include', '-imacros'].find((p) => o.startsWith(p));
+    if (opt === undefined || o.startsWith('-include-')) continue;
+    const v = o === opt ? options[++i] : o.slice(opt.length);
+    if (v !== undefined) out.push(v);
+  }
+  return out;
+}
+
 /** Replaces the extension of the last path component, or appends one (as gcc does). */
 function replaceExt(path: string, ext: string): string {
   const slash = path.lastIndexOf('/');
@@ -278,6 +296,8 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
   let depOption = '';
   let splitDwarf = false;
   let linkerWrites: string | undefined;
+  const forced: string[] = [];
+  const xPreprocessor: string[] = []; // -Xpreprocessor values, in order
 
   for (let i = 0; i < expanded.length; i++) {
     const a = expanded[i] ?? '';
@@ -317,6 +337,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
               : undefined;
       if (bad !== undefined) return local(bad);
       if (a === '-Xlinker' && LINKER_WRITES.some((w) => v.startsWith(w))) linkerWrites = v;
+      if (a === '-Xpreprocessor') xPreprocessor.push(v);
       continue;
     }
     const opt = JOINED_OR_SEPARATE.find((p) => a.startsWith(p));
@@ -333,6 +354,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
       if (opt === '-o') outs.push(v);
       else if (opt === '-MF') depFiles.push(v);
       else if (opt === '-MT' || opt === '-MQ') depOption = opt;
+      else if (opt === '-include' || opt === '-imacros') forced.push(v);
       else if (opt === '-x') {
         if (v !== 'none' && !X_LANGUAGES.has(v)) return local(`unsupported language -x ${v}`);
         xLang = v === 'none' ? undefined : v;
@@ -342,6 +364,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
     if (a.startsWith('-Wp,')) {
       const bad = passThroughReason('preprocessor', a.slice(4).split(','));
       if (bad !== undefined) return local(bad);
+      forced.push(...forcedIn(a.slice(4).split(',')));
       continue;
     }
     if (a.startsWith('-Wa,')) {
@@ -406,6 +429,7 @@ export function parseCompilerArgs(args: readonly string[], opts: ParseOptions = 
     depMode: depFile === undefined ? undefined : mmd ? 'MMD' : 'MD',
     depsArgs: [...expanded.filter((_, i) => !drop.has(i)), '-M'],
     dropForQuery: new Set([...drop, sourceIndex]),
+    forcedIncludes: [...forced, ...forcedIn(xPreprocessor)],
     expandedArgs: expanded,
   };
 }

@@ -49,7 +49,9 @@ import {
 import {
   absentCandidates,
   firstPresent,
+  kindAt,
   parseSearchPath,
+  PROBE_RULES,
   type SearchPath,
 } from './include-probes.js';
 
@@ -481,6 +483,7 @@ async function directKeyOf(
 ): Promise<string> {
   const source = await stats.digest(resolve(req.cwd, prep.parsed.source));
   return directKey([
+    PROBE_RULES,
     digestKey(prep.command),
     req.argv,
     req.cwd,
@@ -626,7 +629,10 @@ function rememberIn(
   };
 }
 
-/** The include search path per compiler and flags (one `-v` run each, per daemon). */
+/**
+ * The include search path per compiler and flags (one `-v` run each, per
+ * daemon, and again once a directory it ignored as missing exists).
+ */
 const searchPaths = new Map<string, Promise<SearchPath | undefined>>();
 const MAX_SEARCH_PATHS = 1000;
 
@@ -637,9 +643,19 @@ async function searchPathOf(
   const { parsed } = prep;
   // The flags without the source, its outputs and dependency options.
   const flags = prep.spec.argv.slice(1).filter((_, i) => !parsed.dropForQuery.has(i));
-  const env = new Map(prep.spec.env);
+  // Untranslated, for the messages read (the search path is the same in any locale).
+  const env = new Map([...prep.spec.env, ['LC_ALL', 'C']]);
   const key = JSON.stringify([prep.tool.real, prep.tool.digest.hash, flags, cwd, prep.spec.env]);
   let p = searchPaths.get(key);
+  if (p !== undefined) {
+    // A directory created since it was read is on the chain now, where it
+    // was left out: read it again (the scan of this compile saw it there).
+    const known = await p;
+    if (known?.missing.some((d) => kindAt(d) === 'dir') === true) {
+      if (searchPaths.get(key) === p) searchPaths.delete(key);
+      p = undefined;
+    }
+  }
   if (p === undefined) {
     p = run(
       [
@@ -662,6 +678,39 @@ async function searchPathOf(
   return p;
 }
 
+/**
+ * The compiler's default <...> directories, where its system headers are:
+ * the chain `-v` prints with none of the command's flags and no include
+ * variables (one run per compiler and language, per daemon). Empty when it
+ * cannot be read: every header is then taken as the project's.
+ */
+const systemDirs = new Map<string, Promise<string[]>>();
+
+function systemDirsOf(
+  prep: PreparedCommand & { parsed: CompileInfo },
+  cwd: string,
+): Promise<string[]> {
+  const language = prep.parsed.language ?? 'c';
+  // Named as the command names it (clang++ and clang are one binary); a
+  // relative name (./cc) is found from the working directory.
+  const named = prep.compiler.includes('/') ? resolve(cwd, prep.compiler) : prep.compiler;
+  const key = JSON.stringify([named, prep.tool.real, prep.tool.digest.hash, language]);
+  let p = systemDirs.get(key);
+  if (p === undefined) {
+    const env = new Map(
+      prep.spec.env.filter(([k]) => !k.endsWith('INCLUDE_PATH') && k !== 'CPATH'),
+    );
+    env.set('LC_ALL', 'C');
+    const argv = [named, '-v', '-E', '-x', language, '-o', '/dev/null', '/dev/null'];
+    p = run(argv, '/', env).then((r) =>
+      r.code === 0 ? (parseSearchPath(r.stderr.toString('utf8'), '/')?.bracket ?? []) : [],
+    );
+    if (systemDirs.size >= MAX_SEARCH_PATHS) systemDirs.clear();
+    systemDirs.set(key, p);
+  }
+  return p;
+}
+
 /** What direct mode keeps of a dependency list (the inputs, and where a new header would shadow one). */
 async function entryOf(
   prep: PreparedCommand & { parsed: CompileInfo },
@@ -669,7 +718,7 @@ async function entryOf(
   inputs: DirectFile[],
   action: Digest,
 ): Promise<DirectEntry | undefined> {
-  const path = await searchPathOf(prep, cwd);
+  const [path, system] = await Promise.all([searchPathOf(prep, cwd), systemDirsOf(prep, cwd)]);
   if (path === undefined) return undefined; // no search list: never skip the scan
   const source = resolve(cwd, prep.parsed.source);
   return {
@@ -679,6 +728,7 @@ async function entryOf(
       source,
       inputs.map((f) => f.path),
       path,
+      { cwd, forced: prep.parsed.forcedIncludes, system },
     ),
   };
 }

@@ -7,30 +7,51 @@
 // (ccache's direct mode has this blind spot and documents it). So, with each
 // dependency list, we keep the paths where a listed header would have been
 // found first had it existed, and direct mode is used only while they still
-// do not exist.
+// do not exist. A path whose directory does not exist is kept as that
+// directory (the shallowest one missing): a file cannot appear without it,
+// and one stat then stands for every candidate under it.
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+
+/**
+ * The version of the rules below, part of direct mode's key: entries a
+ * daemon remembered under older rules (whose absent lists miss paths these
+ * watch) are not used, and each compile is scanned once again.
+ */
+export const PROBE_RULES = 2;
 
 /** The compiler's include search chain: quote-only directories, then the <...> ones, in order. */
 export interface SearchPath {
   quote: string[];
   bracket: string[];
+  /**
+   * Directories to search that did not exist (`ignoring nonexistent
+   * directory`, or a file there), left out of the chain; where they would
+   * stand in it is not printed, so each is taken as coming before all of it.
+   */
+  missing: string[];
 }
 
 /**
  * Reads the search list gcc (and clang) print with -v: the directories
  * between `#include "..." search starts here:`, `#include <...> search starts
- * here:` and `End of search list.`, resolved against the command's directory.
- * Undefined when the text has no search list.
+ * here:` and `End of search list.`, and the ones it ignored as nonexistent,
+ * resolved against the command's directory. Undefined when the text has no
+ * search list.
  */
 export function parseSearchPath(verbose: string, cwd: string): SearchPath | undefined {
   const quote: string[] = [];
   const bracket: string[] = [];
+  const missing: string[] = [];
   let into: string[] | undefined;
   let seen = false;
   for (const raw of verbose.split('\n')) {
     const line = raw.trimEnd();
-    if (line.startsWith('#include "..." search starts here:')) {
+    const gone =
+      /^ignoring nonexistent directory "(.*)"$/.exec(line) ??
+      /^\S+: warning: (.*): not a directory$/.exec(line); // gcc's for a file there
+    if (gone?.[1] !== undefined) missing.push(resolve(cwd, gone[1]));
+    else if (line.startsWith('#include "..." search starts here:')) {
       into = quote;
       seen = true;
     } else if (line.startsWith('#include <...> search starts here:')) {
@@ -42,40 +63,113 @@ export function parseSearchPath(verbose: string, cwd: string): SearchPath | unde
       into.push(resolve(cwd, line.trim().replace(/ \(framework directory\)$/, '')));
     }
   }
-  return seen ? { quote, bracket } : undefined;
+  return seen ? { quote, bracket, missing: [...new Set(missing)] } : undefined;
+}
+
+/** What is at a path: a directory, something else, or nothing. */
+export type PathKind = 'dir' | 'other' | undefined;
+
+/** What is at `p` now; nothing when a component of it is not a directory (ENOTDIR). */
+export function kindAt(p: string): PathKind {
+  const s = statOrUndefined(p);
+  return s === undefined ? undefined : s.isDirectory() ? 'dir' : 'other';
+}
+
+function statOrUndefined(p: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Where to watch for `c` (absolute, normalised) appearing: nowhere when it
+ * exists; else its shallowest ancestor that does not exist, or `c` itself
+ * when its directory exists, or when an ancestor is a file (`c` appears only
+ * if that file becomes a directory).
+ */
+function watchPoint(c: string, kind: (p: string) => PathKind): string | undefined {
+  for (let at = c.indexOf('/', 1); at > 0; at = c.indexOf('/', at + 1)) {
+    const k = kind(c.slice(0, at));
+    if (k === undefined) return c.slice(0, at);
+    if (k !== 'dir') return c;
+  }
+  return kind(c) === undefined ? c : undefined;
+}
+
+/** What of the command, beside its search path, says where headers are looked for. */
+export interface ProbeScope {
+  /** The command's working directory: where -include and -imacros files are looked for first. */
+  cwd: string;
+  /** The -include and -imacros files, as given. */
+  forced: readonly string[];
+  /**
+   * The compiler's default <...> directories (those `-v` prints with no
+   * flags): headers under them are its system headers, whose directories
+   * are not watched as includers'. Empty: every header is the project's.
+   */
+  system: readonly string[];
 }
 
 /**
  * Paths that did not exist and at which a header of `deps` would have been
- * found before where it was: the directories earlier on the search chain,
- * and for headers outside /usr, the directories of the project's own files
- * (where a quoted include looks first). `deps` are absolute and normalised;
- * `source` is the compiled file.
+ * found before where it was: the directories earlier on the search chain
+ * (and, for a header found through it, the missing ones), for headers
+ * outside the compiler's system directories the directories of the
+ * project's own files (where a quoted include looks first), and for the -include and -imacros files the working
+ * directory; each as its shallowest missing directory when it has one.
+ * `deps` are absolute and normalised; `source` is the compiled file.
  */
 export function absentCandidates(
   source: string,
   deps: readonly string[],
   path: SearchPath,
-  exists: (p: string) => boolean = (p) => statSync(p, { throwIfNoEntry: false }) !== undefined,
+  scope: ProbeScope,
+  kind: (p: string) => PathKind = kindAt,
 ): string[] {
   const chain = [...new Set([...path.quote, ...path.bracket])];
-  const own = (p: string): boolean => !p.startsWith('/usr/');
+  const own = (p: string): boolean => !scope.system.some((d) => under(p, d));
   const includers = [...new Set([source, ...deps].filter(own).map((p) => dirname(p)))];
   const out = new Set<string>();
   for (const p of deps) {
     if (p === source) continue;
-    const k = chain.findIndex((d) => p.startsWith(d === '/' ? d : `${d}/`));
-    if (k < 0) continue; // found relative to its includer: nothing is looked at before that
-    const dir = chain[k] ?? '';
-    const name = p.slice(dir === '/' ? 1 : dir.length + 1);
-    const candidates = chain.slice(0, k).map((d) => resolve(d, name));
-    if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
-    for (const c of candidates) if (c !== p) out.add(c);
+    // Which search directory found p is not said: include/config.h under -I.
+    // -Iinclude was found as config.h through include (./config.h first) or
+    // as include/config.h through . (nothing first). Each directory p is
+    // under is taken as the one, and the candidates of all of them kept.
+    // None: found relative to its includer, where nothing is looked at before.
+    for (const [k, dir] of chain.entries()) {
+      if (!under(p, dir)) continue;
+      const name = p.slice(dir === '/' ? 1 : dir.length + 1);
+      const candidates = [...path.missing, ...chain.slice(0, k)].map((d) => resolve(d, name));
+      if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
+      for (const c of candidates) if (c !== p) out.add(c);
+    }
   }
-  return [...out].filter((c) => !exists(c)).sort();
+  // gcc (and clang) look for an -include file in the working directory
+  // first, and then along the quote chain, as split above.
+  for (const f of scope.forced) out.add(resolve(scope.cwd, f));
+  const known = new Map<string, PathKind>();
+  const once = (p: string): PathKind => {
+    if (!known.has(p)) known.set(p, kind(p));
+    return known.get(p);
+  };
+  const watched = new Set<string>();
+  for (const c of out) {
+    const w = watchPoint(c, once);
+    if (w !== undefined) watched.add(w);
+  }
+  return [...watched].sort();
+}
+
+/** Whether `p` is inside directory `dir`. */
+function under(p: string, dir: string): boolean {
+  return p.startsWith(dir === '/' ? dir : `${dir}/`);
 }
 
 /** The first of `paths` that exists now, or undefined when none does. */
 export function firstPresent(paths: readonly string[]): string | undefined {
-  return paths.find((p) => statSync(p, { throwIfNoEntry: false }) !== undefined);
+  return paths.find((p) => statOrUndefined(p) !== undefined);
 }

@@ -4,8 +4,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, realpathSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
   ActionSchema,
@@ -273,32 +281,91 @@ describe('specbuild-cc compile action', () => {
   });
 });
 
+/**
+ * A file system for absentCandidates: each path a file, or with a trailing
+ * slash a directory; every directory above them a directory.
+ */
+function tree(paths: string[]): Map<string, 'dir' | 'other'> {
+  const out = new Map<string, 'dir' | 'other'>();
+  for (const p of paths) {
+    const path = p.endsWith('/') ? p.slice(0, -1) : p;
+    out.set(path, p.endsWith('/') ? 'dir' : 'other');
+    for (let at = path.indexOf('/', 1); at > 0; at = path.indexOf('/', at + 1))
+      out.set(path.slice(0, at), 'dir');
+  }
+  return out;
+}
+
+/** gcc 12's default <...> directories on Debian: its system headers' places. */
+const GCC_SYSTEM = [
+  '/usr/lib/gcc/x86_64-linux-gnu/12/include',
+  '/usr/local/include',
+  '/usr/include/x86_64-linux-gnu',
+  '/usr/include',
+];
+
+/** A command run in /p with no -include or -imacros. */
+const inP = { cwd: '/p', forced: [], system: GCC_SYSTEM };
+
 describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
-  /** A project whose files are older than a second, so the stat cache trusts them. */
-  function project(root: string): void {
-    mkdirSync(join(root, 'inc'));
-    mkdirSync(join(root, 'first'));
-    writeFileSync(join(root, 'inc', 'x.h'), '#define X 1\n');
-    writeFileSync(join(root, 'a.c'), '#include "x.h"\nint a = X;\n');
+  /** Writes `files` (path: text) under root, older than a second so the stat cache trusts them. */
+  function files(root: string, all: Record<string, string>): void {
     const old = new Date(Date.now() - 60_000);
-    for (const f of ['inc/x.h', 'a.c']) utimesSync(join(root, f), old, old);
+    for (const [f, text] of Object.entries(all)) {
+      mkdirSync(dirname(join(root, f)), { recursive: true });
+      writeFileSync(join(root, f), text);
+      utimesSync(join(root, f), old, old);
+    }
+  }
+
+  /** A project for `gcc -Ifirst -Iinc -c a.c`: a.c includes x.h, found in inc. */
+  function project(root: string, first = true): void {
+    if (first) mkdirSync(join(root, 'first'));
+    files(root, { 'inc/x.h': '#define X 1\n', 'a.c': '#include "x.h"\nint a = X;\n' });
   }
 
   const directEnv = new Map([
     ['PATH', '/usr/bin:/bin'],
     ['SPECBUILD_DIRECT', '1'],
   ]);
+  const plainEnv = new Map([
+    ['PATH', '/usr/bin:/bin'],
+    ['SPECBUILD_DIRECT', '0'],
+  ]);
 
-  /** Builds `gcc -Ifirst -Iinc -c a.c` in root with one stat cache and direct memory. */
-  function builder(root: string) {
-    const req = { argv: ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'], cwd: root, env: directEnv };
+  /** Builds `argv` in cwd with one stat cache and direct memory. */
+  function builderOf(cwd: string, argv: string[], direct = new DirectCache(undefined)) {
+    const req = { argv, cwd, env: directEnv };
     const stats = new StatCache(undefined);
-    const direct = new DirectCache(undefined);
     return async (env = directEnv) => {
       const b = await buildCompileAction({ ...req, env }, ccConfig(env), stats, API, direct);
       assert.ok(!('local' in b), JSON.stringify(b));
       return b;
     };
+  }
+
+  /** Builds `gcc -Ifirst -Iinc -c a.c` in root with one stat cache and direct memory. */
+  function builder(root: string) {
+    return builderOf(root, ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c']);
+  }
+
+  /**
+   * Builds `argv` in cwd twice (a scan, then a direct hit), runs `change`,
+   * and checks that the next build scans again and makes the action a build
+   * without direct mode makes, then that the one after is a direct hit again.
+   */
+  async function rescansAfter(cwd: string, argv: string[], change: () => void): Promise<void> {
+    const build = builderOf(cwd, argv);
+    const first = await build();
+    assert.equal(first.deps, 'scan');
+    assert.equal((await build()).deps, 'direct');
+    change();
+    const after = await build();
+    assert.equal(after.deps, 'scan', 'a direct hit after the change');
+    assert.notEqual(digestKey(after.action), digestKey(first.action));
+    const plain = await builderOf(cwd, argv)(plainEnv);
+    assert.equal(digestKey(after.action), digestKey(plain.action));
+    assert.equal((await build()).deps, 'direct');
   }
 
   it('skips the scan while every listed input is unchanged, and scans again when one changes', async () => {
@@ -313,10 +380,6 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
 
     // On by default; SPECBUILD_DIRECT=0 turns it off.
     assert.equal((await build(new Map([['PATH', '/usr/bin:/bin']]))).deps, 'direct');
-    const plainEnv = new Map([
-      ['PATH', '/usr/bin:/bin'],
-      ['SPECBUILD_DIRECT', '0'],
-    ]);
     assert.equal((await build(plainEnv)).deps, 'scan');
     // Another include search path is another command: scanned.
     const withCpath = new Map([...directEnv, ['CPATH', join(dir.path, 'first')]]);
@@ -343,12 +406,7 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     const after = await build();
     assert.equal(after.deps, 'scan');
     assert.notEqual(digestKey(after.action), digestKey(first.action));
-    const plain = await builder(dir.path)(
-      new Map([
-        ['PATH', '/usr/bin:/bin'],
-        ['SPECBUILD_DIRECT', '0'],
-      ]),
-    );
+    const plain = await builder(dir.path)(plainEnv);
     assert.equal(digestKey(after.action), digestKey(plain.action));
     assert.equal((await build()).deps, 'direct');
     // A quoted include looks beside the including file first: ./x.h shadows both.
@@ -377,27 +435,225 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     assert.deepEqual(path, {
       quote: ['/p/q'],
       bracket: ['/p/inc', '/usr/local/include', '/usr/include'],
+      missing: ['/nowhere'],
     });
-    const present = new Set(['/usr/include/stdio.h', '/p/inc/x.h', '/p/inc/sub/y.h']);
+    const fs = tree([
+      '/usr/include/stdio.h',
+      '/usr/local/include/',
+      '/p/inc/x.h',
+      '/p/inc/sub/y.h',
+    ]);
+    fs.set('/p/q', 'dir').set('/p/a.c', 'other');
     assert.deepEqual(
       absentCandidates(
         '/p/a.c',
         ['/p/a.c', '/usr/include/stdio.h', '/p/inc/x.h', '/p/inc/sub/y.h'],
         path,
-        (p) => present.has(p),
+        inP,
+        (p) => fs.get(p),
       ),
       [
+        '/nowhere', // ignored as nonexistent: before every directory, for every header
         // stdio.h: every directory before /usr/include (no includer dirs: a system header).
         '/p/inc/stdio.h',
         '/p/inc/sub/x.h', // beside the includer inc/sub/y.h
-        '/p/inc/sub/sub/y.h', // beside the includer inc/sub/y.h
+        '/p/inc/sub/sub', // sub/y.h beside the includer inc/sub/y.h: its directory is missing
         '/p/q/stdio.h',
-        '/p/q/sub/y.h',
+        '/p/q/sub', // for q/sub/y.h
         '/p/q/x.h',
-        '/p/sub/y.h', // beside a.c
+        '/p/sub', // sub/y.h beside a.c
         '/p/x.h',
         '/usr/local/include/stdio.h',
       ].sort(),
+    );
+  });
+
+  it('watches the -I directories gcc ignored as nonexistent, for every header found through the chain', () => {
+    const path = parseSearchPath(
+      [
+        'ignoring nonexistent directory "first"',
+        'cc1: warning: afile: not a directory',
+        'ignoring nonexistent directory "/usr/local/include/x86_64-linux-gnu"',
+        '#include "..." search starts here:',
+        '#include <...> search starts here:',
+        ' inc',
+        ' /usr/include',
+        'End of search list.',
+      ].join('\n'),
+      '/p',
+    );
+    assert.deepEqual(path?.missing, [
+      '/p/first',
+      '/p/afile',
+      '/usr/local/include/x86_64-linux-gnu',
+    ]);
+    const deps = ['/p/inc/x.h', '/usr/include/stdio.h'];
+    const fs = tree(['/p/a.c', '/p/afile', '/usr/local/include/', ...deps]);
+    assert.deepEqual(
+      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, inP, (p) => fs.get(p)),
+      [
+        '/p/afile/stdio.h', // under a file: watched whole
+        '/p/afile/x.h',
+        '/p/first', // for first/x.h and first/stdio.h
+        '/p/inc/stdio.h',
+        '/p/x.h', // beside a.c
+        '/usr/local/include/x86_64-linux-gnu',
+      ],
+    );
+  });
+
+  it('sees a header appear in an -I directory that did not exist (gcc leaves it out of the search list)', async () => {
+    await using dir = await tempDir();
+    project(dir.path, false);
+    const argv = ['gcc', '-Ifirst', '-Iinc', '-c', 'a.c'];
+    await rescansAfter(dir.path, argv, () => {
+      mkdirSync(join(dir.path, 'first'));
+      writeFileSync(join(dir.path, 'first', 'x.h'), '#define X 5\n');
+    });
+    // The search path read again with first/ on it: a new ./x.h (before
+    // first/x.h for a quoted include) is seen too.
+    await rescansAfter(dir.path, argv, () => {
+      writeFileSync(join(dir.path, 'x.h'), '#define X 6\n');
+    });
+  });
+
+  it('watches a missing directory once for the headers under it, and a path under a file whole', () => {
+    const path = {
+      quote: [],
+      missing: [],
+      bracket: ['/p/inc', '/usr/local/include', '/usr/include'],
+    };
+    const deps = ['/usr/include/sys/types.h', '/usr/include/sys/stat.h', '/p/inc/util/str.h'];
+    // /p/util is a file (a program beside a.c): util/str.h appears there only if it becomes a directory.
+    const fs = tree(['/p/a.c', '/p/util', '/usr/local/include/', ...deps]);
+    assert.deepEqual(
+      absentCandidates('/p/a.c', ['/p/a.c', ...deps], path, inP, (p) => fs.get(p)),
+      [
+        '/p/inc/sys', // sys/types.h and sys/stat.h
+        '/p/inc/util/util', // util/str.h beside itself
+        '/p/util/str.h',
+        '/usr/local/include/sys',
+      ],
+    );
+  });
+
+  it('runs from a directory holding a file named like an include subdirectory, and sees it become one', async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'inc/util/str.h': 'int v = 1;\n',
+      'a.c': '#include "util/str.h"\nint get(void) { return v; }\n',
+      util: '#!/bin/sh\n', // a program built beside its source
+    });
+    await rescansAfter(dir.path, ['gcc', '-Iinc', '-c', 'a.c'], () => {
+      rmSync(join(dir.path, 'util'));
+      mkdirSync(join(dir.path, 'util'));
+      writeFileSync(join(dir.path, 'util', 'str.h'), 'int v = 2;\n');
+    });
+  });
+
+  it('counts a header under several search directories as found through each (-I. -Iinclude)', () => {
+    // include/config.h is under both . and include: gcc found it through
+    // include, where ./config.h would have come first.
+    const path = { quote: [], missing: [], bracket: ['/p', '/p/include', '/usr/include'] };
+    const fs = tree(['/p/src/a.c', '/p/include/config.h', '/usr/include/']);
+    const deps = ['/p/src/a.c', '/p/include/config.h'];
+    assert.deepEqual(
+      absentCandidates('/p/src/a.c', deps, path, inP, (p) => fs.get(p)),
+      [
+        '/p/config.h', // . before include
+        '/p/include/include', // include/config.h beside the includer include/config.h
+        '/p/src/config.h', // beside a.c
+        '/p/src/include', // include/config.h beside a.c
+      ],
+    );
+  });
+
+  it('sees a new ./config.h shadowing include/config.h under -I. -Iinclude', async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'include/config.h': 'int v = 1;\n',
+      'src/a.c': '#include "config.h"\nint get(void) { return v; }\n',
+    });
+    await rescansAfter(dir.path, ['gcc', '-I.', '-Iinclude', '-c', 'src/a.c'], () => {
+      writeFileSync(join(dir.path, 'config.h'), 'int v = 2;\n');
+    });
+  });
+
+  it('watches the working directory for an -include or -imacros file', () => {
+    const path = { quote: [], missing: [], bracket: ['/p/inc', '/usr/include'] };
+    const deps = ['/p/inc/pre.h', '/p/inc/m.h'];
+    const fs = tree(['/p/src/a.c', '/p/build/', ...deps]);
+    const scope = {
+      cwd: '/p/build',
+      forced: ['pre.h', 'sub/m.h', '/p/inc/m.h'],
+      system: GCC_SYSTEM,
+    };
+    assert.deepEqual(
+      absentCandidates('/p/src/a.c', deps, path, scope, (p) => fs.get(p)),
+      [
+        '/p/build/pre.h',
+        '/p/build/sub', // for sub/m.h
+        '/p/src/m.h', // beside a.c
+        '/p/src/pre.h',
+      ],
+    );
+  });
+
+  it('sees a new -include file in the working directory, where gcc looks for it first', async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'inc/pre.h': 'int v = 1;\n',
+      'src/a.c': 'int get(void) { return v; }\n',
+      'build/.keep': '',
+    });
+    const build = join(dir.path, 'build');
+    const argv = ['gcc', '-include', 'pre.h', '-I../inc', '-c', '../src/a.c', '-o', 'a.o'];
+    await rescansAfter(build, argv, () => {
+      writeFileSync(join(build, 'pre.h'), 'int v = 2;\n');
+    });
+  });
+
+  it("takes the compiler's default directories, not /usr, as the system headers' places", () => {
+    // A project in /usr/src: its headers are its own, watched beside its files.
+    const path = {
+      quote: [],
+      missing: [],
+      bracket: ['/usr/src/proj/inc', '/usr/local/include', '/usr/include'],
+    };
+    const deps = ['/usr/src/proj/a.c', '/usr/src/proj/inc/x.h', '/usr/include/stdio.h'];
+    const fs = tree(['/usr/local/include/', ...deps]);
+    const scope = { cwd: '/usr/src/proj', forced: [], system: GCC_SYSTEM };
+    assert.deepEqual(
+      absentCandidates(deps[0] ?? '', deps, path, scope, (p) => fs.get(p)),
+      [
+        '/usr/local/include/stdio.h',
+        '/usr/src/proj/inc/stdio.h',
+        '/usr/src/proj/x.h', // beside a.c
+      ],
+    );
+  });
+
+  it("reads gcc's default directories: its headers are not watched beside the project's files", async () => {
+    await using dir = await tempDir();
+    files(dir.path, {
+      'inc/x.h': '#define X 1\n',
+      'a.c': '#include <stdio.h>\n#include "x.h"\nint a = X;\n',
+    });
+    const file = join(dir.path, 'direct.json');
+    const direct = new DirectCache(file);
+    await builderOf(dir.path, ['gcc', '-Iinc', '-c', 'a.c'], direct)();
+    await direct.save();
+    const entries = Object.values(
+      JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>,
+    );
+    assert.equal(entries.length, 1);
+    const { absent } = entries[0] as { absent: string[] };
+    // stdio.h and the headers it reads are gcc's: before /usr/include on the
+    // chain (inc/ among them) but not beside a.c, as x.h is.
+    assert.ok(absent.includes(join(dir.path, 'inc', 'stdio.h')), absent.join('\n'));
+    assert.deepEqual(
+      absent.filter((p) => p.startsWith(`${dir.path}/`) && !p.startsWith(`${dir.path}/inc/`)),
+      [join(dir.path, 'x.h')],
     );
   });
 

@@ -56,8 +56,27 @@ describe('parseCompilerArgs: compiles', () => {
       depMode: undefined,
       depsArgs: ['foo.c', '-M'],
       dropForQuery: new Set([0, 1, 2, 3]),
+      forcedIncludes: [],
       expandedArgs: args,
     });
+  });
+
+  it('lists the -include and -imacros files, also through -Wp and -Xpreprocessor', () => {
+    const c = compile([
+      '-c',
+      '-include',
+      'pre.h',
+      '-includecfg.h',
+      '-imacros',
+      'm.h',
+      '-Wp,-include,wp.h,-imacrosmac.h',
+      '-Xpreprocessor',
+      '-include',
+      '-Xpreprocessor',
+      'xp.h',
+      'a.c',
+    ]);
+    assert.deepEqual(c.forcedIncludes, ['pre.h', 'cfg.h', 'm.h', 'wp.h', 'mac.h', 'xp.h']);
   });
 
   it('derives the object name from the source basename, in the cwd', () => {
