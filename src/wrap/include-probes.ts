@@ -50,7 +50,11 @@ export function parseSearchPath(verbose: string, cwd: string): SearchPath | unde
     const gone =
       /^ignoring nonexistent directory "(.*)"$/.exec(line) ??
       /^\S+: warning: (.*): not a directory$/.exec(line); // gcc's for a file there
-    if (gone?.[1] !== undefined) missing.push(resolve(cwd, gone[1]));
+    // Kept as printed, joined to cwd but not normalised: `nosuch/..` is
+    // missing while `nosuch` is, though normalised it names cwd, which
+    // exists (cc.ts reads the search path again once one exists).
+    if (gone?.[1] !== undefined)
+      missing.push(gone[1].startsWith('/') ? gone[1] : `${cwd}/${gone[1]}`);
     else if (line.startsWith('#include "..." search starts here:')) {
       into = quote;
       seen = true;

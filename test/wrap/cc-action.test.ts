@@ -31,6 +31,7 @@ import {
   StatCache,
   absentCandidates,
   buildCompileAction,
+  kindAt,
   parseSearchPath,
   linkerInputs,
   ccConfig,
@@ -468,10 +469,19 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
     );
   });
 
+  it('tells a missing directory written with .. from the existing one it normalises to', async () => {
+    await using dir = await tempDir();
+    assert.equal(kindAt(dir.path), 'dir');
+    assert.equal(kindAt(`${dir.path}/nosuch/..`), undefined);
+    mkdirSync(join(dir.path, 'nosuch'));
+    assert.equal(kindAt(`${dir.path}/nosuch/..`), 'dir');
+  });
+
   it('watches the -I directories gcc ignored as nonexistent, for every header found through the chain', () => {
     const path = parseSearchPath(
       [
         'ignoring nonexistent directory "first"',
+        'ignoring nonexistent directory "nosuch/.."',
         'cc1: warning: afile: not a directory',
         'ignoring nonexistent directory "/usr/local/include/x86_64-linux-gnu"',
         '#include "..." search starts here:',
@@ -482,8 +492,12 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
       ].join('\n'),
       '/p',
     );
+    // As printed, not normalised: /p/nosuch/.. is missing while /p/nosuch is
+    // (normalised, it would be /p, which exists: the search path would be
+    // read again at every miss).
     assert.deepEqual(path?.missing, [
       '/p/first',
+      '/p/nosuch/..',
       '/p/afile',
       '/usr/local/include/x86_64-linux-gnu',
     ]);
@@ -496,7 +510,8 @@ describe('specbuild-cc direct mode (on unless SPECBUILD_DIRECT=0)', () => {
         '/p/afile/x.h',
         '/p/first', // for first/x.h and first/stdio.h
         '/p/inc/stdio.h',
-        '/p/x.h', // beside a.c
+        '/p/stdio.h', // nosuch/../stdio.h, once nosuch exists
+        '/p/x.h', // beside a.c, and nosuch/../x.h
         '/usr/local/include/x86_64-linux-gnu',
       ],
     );
