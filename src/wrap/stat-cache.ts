@@ -1,11 +1,11 @@
 // A persistent stat cache: file digests keyed by path, size, mtime, ctime and
 // inode, so repeated headers are hashed once, across runs of the daemon.
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readSmallFile } from '../cas/index.js';
-import { digestOf, digestOfFile, parseDigest, type Digest } from '../reapi/index.js';
+import { DigestBuilder, digestOf, parseDigest, type Digest } from '../reapi/index.js';
 
 interface Entry {
   size: number;
@@ -42,6 +42,25 @@ export function marksOf(bytes: Uint8Array): number {
   if (b.includes('__DATE__') || b.includes('__TIME__')) marks |= MARK_DATE;
   if (b.includes('__TIMESTAMP__')) marks |= MARK_TIMESTAMP;
   return marks;
+}
+
+/** The longest word marksOf looks for, less one: what a chunk carries over to the next. */
+const MARK_CARRY = '__TIMESTAMP__'.length - 1;
+
+/** A large file's digest and marks, from one streamed read (a compiler binary is ~100 MB). */
+async function digestAndMarks(path: string): Promise<{ digest: Digest; marks: number }> {
+  const b = new DigestBuilder();
+  let marks = 0;
+  let tail = Buffer.alloc(0);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const buf = chunk as Buffer;
+    b.update(buf);
+    // A word split between two chunks is found in the carried tail and the next chunk's start.
+    marks |= marksOf(Buffer.concat([tail, buf.subarray(0, MARK_CARRY)]));
+    marks |= marksOf(buf);
+    tail = Buffer.from(buf.subarray(Math.max(0, buf.length - MARK_CARRY)));
+  }
+  return { digest: b.digest(), marks };
 }
 
 export class StatCache {
@@ -112,8 +131,10 @@ export class StatCache {
     // worker's first compile hashes ~100 headers, each four thread-pool
     // round trips through fs.promises.
     const small = readSmallFile(path);
-    const digest = small === undefined ? await digestOfFile(path) : digestOf(small);
-    const marks = marksOf(small ?? (await readFile(path)));
+    const { digest, marks } =
+      small === undefined
+        ? await digestAndMarks(path)
+        : { digest: digestOf(small), marks: marksOf(small) };
     if (!fresh) {
       this.entries.set(path, { ...key, hash: digest.hash, marks });
       this.dirty = true;

@@ -36,6 +36,20 @@ describe('marksOf', () => {
 });
 
 describe('StatCache', () => {
+  it('finds the marks of a large file in one streamed read, a word split between its chunks too', async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'big.c');
+    const word = Buffer.from('__TIMESTAMP__');
+    const data = Buffer.alloc(3 * (1 << 20), 0x20);
+    word.copy(data, (1 << 20) - 6); // 6 bytes in the first 1 MiB chunk, 7 in the second
+    writeFileSync(f, data);
+    const got = await new StatCache(undefined, later).digest(f);
+    assert.equal(got.marks, MARK_TIMESTAMP);
+    assert.equal(digestKey(got.digest), digestKey(await digestOfFile(f)));
+    writeFileSync(f, Buffer.alloc(3 * (1 << 20), 0x20));
+    assert.equal((await new StatCache(undefined).digest(f)).marks, 0);
+  });
+
   it('reuses a digest while the file is unchanged, and rehashes when it changes', async () => {
     await using dir = await tempDir();
     const f = join(dir.path, 'x.h');
