@@ -3,10 +3,10 @@
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampNow, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { SpecbuildError, type EventSink } from '../core/index.js';
@@ -338,6 +338,8 @@ export interface BuiltAction {
   remember?: (result: ActionResult) => void;
   /** The input files as hashed for the action (checked again after a run here). */
   inputs?: readonly DirectFile[];
+  /** The first input changed since the scan that listed them started (see startStamp). */
+  changedSinceScan?: () => string | undefined;
 }
 
 /** A recognised compile or link: everything of its action but the input files. */
@@ -739,19 +741,32 @@ async function scanInputs(
   cfg: CcConfig,
   prep: PreparedCommand & { parsed: CompileInfo },
   stats: StatCache,
-): Promise<DirectFile[] | { local: string }> {
-  const scan = await run([prep.compiler, ...prep.parsed.depsArgs], req.cwd, req.env);
-  if (scan.code !== 0) return { local: 'dependency discovery failed (the compiler will say why)' };
-  // The source itself, always: -M lists nothing for assembler or preprocessed input.
-  const found: { why?: string } = {};
-  const inputs = await digestAll(
-    [prep.parsed.source, ...depsOf(scan.stdout.toString('utf8'))],
-    req.cwd,
-    cfg,
-    stats,
-    found,
-  );
-  return found.why === undefined ? inputs : { local: found.why };
+): Promise<{ inputs: DirectFile[]; startedNs: bigint } | { local: string }> {
+  // The list is what the scan read; the digests, what the files hold after
+  // it. A file changed since the scan started (a header given another
+  // #include) may not be listed rightly: such a compile runs here, its
+  // list not remembered.
+  const stamp = startStamp(req.cwd, prep.parsed);
+  try {
+    const scan = await run([prep.compiler, ...prep.parsed.depsArgs], req.cwd, req.env);
+    if (scan.code !== 0)
+      return { local: 'dependency discovery failed (the compiler will say why)' };
+    // The source itself, always: -M lists nothing for assembler or preprocessed input.
+    const found: { why?: string } = {};
+    const inputs = await digestAll(
+      [prep.parsed.source, ...depsOf(scan.stdout.toString('utf8'))],
+      req.cwd,
+      cfg,
+      stats,
+      found,
+    );
+    if (found.why !== undefined) return { local: found.why };
+    const late = changedSince(inputs, stamp.ns);
+    if (late !== undefined) return { local: `${late} changed during the dependency scan` };
+    return { inputs, startedNs: stamp.ns };
+  } finally {
+    rmSync(stamp.path, { force: true });
+  }
 }
 
 /** Builds the compile action for a recognised command; undefined means "run it locally". */
@@ -785,9 +800,13 @@ async function scanAndRemember(
   direct: DirectCache | undefined,
   key: string | undefined,
 ): Promise<BuiltAction | { local: string }> {
-  const inputs = await scanInputs(req, cfg, prep, stats);
-  if ('local' in inputs) return inputs;
-  const built = finishAction(prep, inputs, 'scan');
+  const scanned = await scanInputs(req, cfg, prep, stats);
+  if ('local' in scanned) return scanned;
+  const { inputs, startedNs } = scanned;
+  const built: BuiltAction = {
+    ...finishAction(prep, inputs, 'scan'),
+    changedSinceScan: () => changedSince(inputs, startedNs),
+  };
   if (key !== undefined && direct !== undefined) {
     const e = await entryOf(prep, req.cwd, inputs, built.action);
     if (e !== undefined) {
@@ -988,17 +1007,26 @@ async function compileOnce(
     if (parsed.depMode === 'MD' && parsed.depFile !== undefined)
       depFile = resolve(req.cwd, parsed.depFile);
     else {
-      own = join(tmpdir(), `specbuild-cc-${String(process.pid)}-${randomUUID()}.d`);
+      // Beside the object: it is also the start's stamp (below).
+      own = besideObject(req.cwd, parsed, '.d');
       argv.push('-MD', '-MF', own);
       depFile = own;
     }
   }
-  // The file system's clock as the compile starts: our own dependency file
-  // (which the compiler then rewrites), else a file made for it.
-  const marker = own ?? join(tmpdir(), `specbuild-cc-${String(process.pid)}-${randomUUID()}.start`);
+  let marker: string | undefined;
   try {
     clock.end('prepare');
-    const startNs = stampFile(marker);
+    // The file system's clock as the compile starts: our own dependency
+    // file (which the compiler then rewrites), else a file made for it.
+    let startNs: bigint;
+    if (own !== undefined) {
+      marker = own;
+      startNs = stampFile(own);
+    } else {
+      const stamp = startStamp(req.cwd, parsed);
+      marker = stamp.path;
+      startNs = stamp.ns;
+    }
     const started = timestampNow();
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
     const ended = timestampNow();
@@ -1042,14 +1070,54 @@ async function compileOnce(
     }
     return reply(built.action);
   } finally {
-    rmSync(marker, { force: true });
+    if (marker !== undefined) rmSync(marker, { force: true });
   }
 }
 
-/** Creates an empty file at `path` and returns its mtime: the file system's clock now. */
+/**
+ * Creates a file at `path` and returns its mtime: the file system's clock
+ * now. Its times are read before it is written: on a kernel with multigrain
+ * timestamps (6.13 and later) the write then gets a fine-grained time, and
+ * every later change one at or after it. Without that step a file written
+ * just before shared the stamp's clock tick 1,953 times in 2,000 (4 ms
+ * ticks), and counted as changed during the run; with it, none did, and no
+ * file written after was older. On older kernels the tick is the stamp:
+ * ties then count as changed.
+ */
 function stampFile(path: string): bigint {
-  closeSync(openSync(path, 'wx', 0o600));
-  return statSync(path, { bigint: true }).mtimeNs;
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    fstatSync(fd);
+    writeSync(fd, '.');
+    return fstatSync(fd, { bigint: true }).mtimeNs;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A new file's path beside the compile's object file: its clock is the one
+ * of the build tree's file system, which the sources most likely share (on
+ * another, say tmpfs against a file system with 1 s timestamps, a change
+ * could read as older than the start).
+ */
+function besideObject(cwd: string, parsed: CompileInfo, suffix: string): string {
+  const dir = dirname(resolve(cwd, parsed.objectPath));
+  return join(dir, `.specbuild-cc-${String(process.pid)}-${randomUUID()}${suffix}`);
+}
+
+/**
+ * Marks the start of a run with a new file beside the object file (else in
+ * the temporary directory): its path, to remove, and the clock's reading.
+ */
+function startStamp(cwd: string, parsed: CompileInfo): { path: string; ns: bigint } {
+  const path = besideObject(cwd, parsed, '.start');
+  try {
+    return { path, ns: stampFile(path) };
+  } catch {
+    const tmp = join(tmpdir(), basename(path));
+    return { path: tmp, ns: stampFile(tmp) };
+  }
 }
 
 /**
@@ -1152,7 +1220,13 @@ async function runAndUpload(
   const started = timestampNow();
   const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env));
   const ended = timestampNow();
-  const late = built.inputs === undefined ? undefined : await changedInputs(built.inputs, stats);
+  // Changed since the scan started (by time), else since they were hashed (by content).
+  const late =
+    built.inputs === undefined
+      ? undefined
+      : built.changedSinceScan !== undefined
+        ? built.changedSinceScan()
+        : await changedInputs(built.inputs, stats);
   if (late !== undefined) {
     unstored(`${late} changed after it was hashed`);
     return create(ActionResultSchema, {

@@ -433,6 +433,70 @@ describe('specbuild-cc and inputs that change while a compile runs here', () => 
   });
 });
 
+describe('specbuild-cc and a header edited during the dependency scan', () => {
+  it('neither stores nor remembers a list the scan made from other contents', async () => {
+    await using dir = await tempDir();
+    const server = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const proj = join(dir.path, 'p');
+    mkdirSync(proj);
+    const log = join(dir.path, 'wrapper.log');
+    const scanned = join(dir.path, 'scanned');
+    // A compiler that, after a -M scan, says so and waits: the header is edited then.
+    const cc = join(dir.path, 'slow-scan-gcc');
+    writeFileSync(
+      cc,
+      `#!/bin/sh\n/usr/bin/gcc "$@"; rc=$?\ncase " $* " in *" -M "*) touch ${scanned}; sleep 2;; esac\nexit $rc\n`,
+      { mode: 0o755 },
+    );
+    const env = {
+      ...process.env,
+      SPECBUILD_SERVER: server.address,
+      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+      XDG_CACHE_HOME: join(dir.path, 'xdg'),
+      SPECBUILD_WRAPPER_LOG: log,
+    };
+    writeFileSync(join(proj, 'foo.h'), '#define VAL "VAL-1"\n');
+    writeFileSync(join(proj, 'bar.h'), '#define VAL "VAL-2"\n');
+    writeFileSync(join(proj, 'a.c'), '#include "foo.h"\nconst char *v = VAL;\n');
+    // -MMD: scanned first (its list leaves out system headers, so it is not compiled once).
+    const argv = [cc, '-c', 'a.c', '-o', 'a.o', '-MMD'];
+    const last = (): LogLine => {
+      const lines = readWrapperLog(log);
+      const l = lines[lines.length - 1];
+      if (l === undefined) throw new Error('no log line');
+      return l;
+    };
+    try {
+      // The daemon first, so that the scan starts at once.
+      spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env });
+      const child = spawn(specbuildCc, argv, { cwd: proj, env, stdio: 'ignore' });
+      const exited = once(child, 'exit') as Promise<[number | null]>;
+      for (let i = 0; i < 2000 && !existsSync(scanned); i++) await sleep(5);
+      assert.ok(existsSync(scanned), 'the scan ran');
+      // foo.h now includes bar.h, which the scan did not list.
+      writeFileSync(join(proj, 'foo.h'), '#include "bar.h"\n');
+      const [code] = await exited;
+      assert.equal(code, 0);
+      let l = last();
+      assert.equal(l.outcome, 'local');
+      assert.ok(readFileSync(join(proj, 'a.o')).includes('VAL-2'));
+      // bar.h changes: the compile sees it (the old code gave a remembered hit with VAL-2).
+      writeFileSync(join(proj, 'bar.h'), '#define VAL "VAL-3"\n');
+      rmSync(scanned);
+      const r = spawnSync(specbuildCc, argv, { cwd: proj, env });
+      assert.equal(r.status, 0, String(r.stderr));
+      l = last();
+      assert.deepEqual([l.outcome, l.deps], ['miss', 'scan']);
+      assert.ok(readFileSync(join(proj, 'a.o')).includes('VAL-3'));
+    } finally {
+      await stopDaemonsUnder(dir.path);
+      await server.stop();
+    }
+  });
+});
+
 describe('specbuild-cc and inputs a cached result cannot follow', () => {
   it('caches no compile whose inputs name files to the assembler (.incbin, .include) or the time (__DATE__, __TIME__ without SOURCE_DATE_EPOCH, __TIMESTAMP__)', async () => {
     await using dir = await tempDir();
