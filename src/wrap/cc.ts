@@ -1121,15 +1121,21 @@ function startStamp(cwd: string, parsed: CompileInfo): { path: string; ns: bigin
 }
 
 /**
- * The first of `inputs` whose mtime or ctime is at or after `sinceNs` (or
- * that is gone): changed since a run started, so its bytes now may not be
- * what the run read. Timestamps equal to the start count as changed: the
- * clock's tick may hold both.
+ * The first of `inputs` changed at or after `sinceNs` (or gone): changed
+ * since a run started, so its bytes now may not be what the run read.
+ * Timestamps equal to the start count as changed: the clock's tick may hold
+ * both. The mtime says so; the ctime too (a file rewritten with its mtime
+ * put back), but only for a file with one link: a hard link made or removed
+ * moves the ctime of every name of the inode, and the sandboxes of an
+ * element build and of its priming stage the same read-only blobs by hard
+ * links all the time (seen: heavy.c's 1 s compile went unstored, and so
+ * unrecorded, while priming staged base.h).
  */
 function changedSince(inputs: readonly DirectFile[], sinceNs: bigint): string | undefined {
   for (const f of inputs) {
     const st = statSync(f.path, { bigint: true, throwIfNoEntry: false });
-    if (st === undefined || st.mtimeNs >= sinceNs || st.ctimeNs >= sinceNs) return f.path;
+    if (st === undefined || st.mtimeNs >= sinceNs || (st.ctimeNs >= sinceNs && st.nlink === 1n))
+      return f.path;
   }
   return undefined;
 }

@@ -111,10 +111,12 @@ export class StatCache {
     };
     const executable = (Number(st.mode) & 0o111) !== 0;
     const e = this.entries.get(path);
-    // A file modified (or its inode changed) within the last second may
-    // change again within the same timestamp tick.
-    const changed = Number((st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) / 1_000_000n);
-    const fresh = this.now() - changed < 1000;
+    // A file modified within the last second may change again within the
+    // same timestamp tick. (Not the ctime: a hard link to the file made or
+    // removed moves it, and sandboxes staging the same blobs by hard links
+    // would keep every header from being cached. A changed ctime still
+    // misses the key, once.)
+    const fresh = this.now() - Number(st.mtimeMs) < 1000;
     if (
       e !== undefined &&
       e.size === key.size &&
