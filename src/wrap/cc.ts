@@ -1102,8 +1102,11 @@ function stampFile(path: string): bigint {
  * could read as older than the start).
  */
 function besideObject(cwd: string, parsed: CompileInfo, suffix: string): string {
-  const dir = dirname(resolve(cwd, parsed.objectPath));
-  return join(dir, `.specbuild-cc-${String(process.pid)}-${randomUUID()}${suffix}`);
+  const name = `.specbuild-cc-${String(process.pid)}-${randomUUID()}${suffix}`;
+  const object = resolve(cwd, parsed.objectPath);
+  // Not beside /dev/null (or another device or directory named as output).
+  const st = statSync(object, { throwIfNoEntry: false });
+  return st === undefined || st.isFile() ? join(dirname(object), name) : join(tmpdir(), name);
 }
 
 /**
