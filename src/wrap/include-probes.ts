@@ -88,18 +88,33 @@ function statOrUndefined(p: string): ReturnType<typeof statSync> {
   }
 }
 
+/** The directory of an absolute, normalised path ("/" for a top-level one). */
+function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+/** `name` (relative, normalised) under directory `dir` (absolute, normalised): resolve() without its cost. */
+function under2(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
 /**
  * Where to watch for `c` (absolute, normalised) appearing: nowhere when it
  * exists; else its shallowest ancestor that does not exist, or `c` itself
  * when its directory exists, or when an ancestor is a file (`c` appears only
- * if that file becomes a directory).
+ * if that file becomes a directory). Walked from `c` up: most candidates'
+ * directories exist, one (memoised) look each.
  */
 function watchPoint(c: string, kind: (p: string) => PathKind): string | undefined {
-  for (let at = c.indexOf('/', 1); at > 0; at = c.indexOf('/', at + 1)) {
-    const k = kind(c.slice(0, at));
-    if (k === undefined) return c.slice(0, at);
-    if (k !== 'dir') return c;
+  let top = c;
+  for (let dir = parentOf(c); dir !== '/'; dir = parentOf(dir)) {
+    const k = kind(dir);
+    if (k === 'dir') break;
+    if (k === 'other') return c;
+    top = dir;
   }
+  if (top !== c) return top;
   return kind(c) === undefined ? c : undefined;
 }
 
@@ -134,9 +149,36 @@ export function absentCandidates(
   kind: (p: string) => PathKind = kindAt,
 ): string[] {
   const chain = [...new Set([...path.quote, ...path.bracket])];
+  const known = new Map<string, PathKind | null>();
+  const once = (p: string): PathKind => {
+    let k = known.get(p);
+    if (k === undefined) {
+      k = kind(p) ?? null;
+      known.set(p, k);
+    }
+    return k ?? undefined;
+  };
+  const watched = new Set<string>();
+  // The directories gcc ignored as missing (kept as it printed them,
+  // normalised here): while one is still missing, it is watched once, as
+  // itself or its shallowest missing ancestor, for every header; one that
+  // exists now (made since the search path was read) is a place each
+  // header is watched in.
+  const missing: string[] = [];
+  for (const d of new Set(path.missing.map((m) => resolve(m)))) {
+    const w = watchPoint(d, once);
+    if (w === undefined) missing.push(d);
+    else watched.add(w);
+  }
   const own = (p: string): boolean => !scope.system.some((d) => under(p, d));
   const includers = [...new Set([source, ...deps].filter(own).map((p) => dirname(p)))];
   const out = new Set<string>();
+  const add = (dirs: readonly string[], name: string, p: string): void => {
+    for (const d of dirs) {
+      const c = under2(d, name);
+      if (c !== p) out.add(c);
+    }
+  };
   for (const p of deps) {
     if (p === source) continue;
     // Which search directory found p is not said: include/config.h under -I.
@@ -147,20 +189,14 @@ export function absentCandidates(
     for (const [k, dir] of chain.entries()) {
       if (!under(p, dir)) continue;
       const name = p.slice(dir === '/' ? 1 : dir.length + 1);
-      const candidates = [...path.missing, ...chain.slice(0, k)].map((d) => resolve(d, name));
-      if (own(p)) candidates.push(...includers.map((d) => resolve(d, name)));
-      for (const c of candidates) if (c !== p) out.add(c);
+      add(missing, name, p);
+      add(chain.slice(0, k), name, p);
+      if (own(p)) add(includers, name, p);
     }
   }
   // gcc (and clang) look for an -include file in the working directory
   // first, and then along the quote chain, as split above.
   for (const f of scope.forced) out.add(resolve(scope.cwd, f));
-  const known = new Map<string, PathKind>();
-  const once = (p: string): PathKind => {
-    if (!known.has(p)) known.set(p, kind(p));
-    return known.get(p);
-  };
-  const watched = new Set<string>();
   for (const c of out) {
     const w = watchPoint(c, once);
     if (w !== undefined) watched.add(w);
