@@ -112,11 +112,13 @@ export class StatCache {
     const executable = (Number(st.mode) & 0o111) !== 0;
     const e = this.entries.get(path);
     // A file modified within the last second may change again within the
-    // same timestamp tick. (Not the ctime: a hard link to the file made or
-    // removed moves it, and sandboxes staging the same blobs by hard links
-    // would keep every header from being cached. A changed ctime still
-    // misses the key, once.)
-    const fresh = this.now() - Number(st.mtimeMs) < 1000;
+    // same timestamp tick: by its mtime, or by its ctime when it has one
+    // link (rewritten with the mtime put back). Not the ctime of a file with
+    // more: a hard link made or removed moves it, and sandboxes staging the
+    // same blobs by hard links would keep every header from being cached (a
+    // changed ctime still misses the key, once).
+    const changedNs = st.nlink === 1n && st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs;
+    const fresh = this.now() - Number(changedNs / 1_000_000n) < 1000;
     if (
       e !== undefined &&
       e.size === key.size &&

@@ -102,6 +102,17 @@ describe('StatCache', () => {
     assert.deepEqual([c.misses, c.hits], [2, 1]);
   });
 
+  it('never trusts a file with one link whose inode changed within the last second, whatever its mtime', async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'h.h');
+    writeFileSync(f, '#define V 1\n');
+    age(f, 600); // mtime 10 minutes back, ctime now
+    const c = new StatCache(undefined);
+    await c.digest(f);
+    await c.digest(f);
+    assert.deepEqual([c.misses, c.hits], [2, 0]);
+  });
+
   it('hashes again once after the inode changed (a new hard link moves the ctime), then trusts it', async () => {
     await using dir = await tempDir();
     const f = join(dir.path, 'h.h');
