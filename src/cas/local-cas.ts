@@ -119,8 +119,7 @@ export class LocalCas implements UploadableCas {
     // files of writers that died: a cache of 40,000 blobs opened in 43 ms
     // instead of 490-546 ms (209 against 1,195 ms with a cold page cache,
     // 2-core VM), at every `specbuild build` and every server process start.
-    if (cas.quota > 0) await cas.loadIndex();
-    else await cas.sweepTemps();
+    await cas.openShards(cas.quota > 0);
     return cas;
   }
 
@@ -155,12 +154,13 @@ export class LocalCas implements UploadableCas {
   }
 
   /**
-   * Every blob's size and mtime, by synchronous calls: nothing else runs
-   * while a store opens, and each fs.promises stat cost 25-40 µs of the
-   * event loop against ~5 µs (bench:load's cache of 4,400 blobs opened in
-   * 0.13-0.4 s with promises).
+   * Lists every shard, removing dead writers' temporary files; with
+   * `index`, also every blob's size and mtime into the LRU index, by
+   * synchronous calls: nothing else runs while a store opens, and each
+   * fs.promises stat cost 25-40 µs of the event loop against ~5 µs
+   * (bench:load's cache of 4,400 blobs opened in 0.13-0.4 s with promises).
    */
-  private async loadIndex(): Promise<void> {
+  private async openShards(index: boolean): Promise<void> {
     const found: { hash: string; size: number; mtime: number }[] = [];
     for (const shard of readdirSync(this.objects)) {
       const dir = join(this.objects, shard);
@@ -170,7 +170,7 @@ export class LocalCas implements UploadableCas {
       } catch {
         continue;
       }
-      for (const name of names) {
+      for (const name of index ? names : []) {
         if (name.startsWith(TEMP_PREFIX)) continue;
         // undefined: removed meanwhile by another process.
         const st = statSync(join(dir, name), { throwIfNoEntry: false });
@@ -180,20 +180,6 @@ export class LocalCas implements UploadableCas {
     }
     found.sort((a, b) => a.mtime - b.mtime);
     for (const f of found) this.index.use(f.hash, f.size, f.mtime);
-  }
-
-  /** Removes dead writers' temporary files from the shards (names only: no stat of each blob). */
-  private async sweepTemps(): Promise<void> {
-    for (const shard of readdirSync(this.objects)) {
-      const dir = join(this.objects, shard);
-      let names: string[];
-      try {
-        names = readdirSync(dir);
-      } catch {
-        continue;
-      }
-      await this.removeStaleTemps(dir, names);
-    }
   }
 
   /** Synchronous presence check: a stat of one file, no thread-pool round trip. */
@@ -213,7 +199,7 @@ export class LocalCas implements UploadableCas {
    * Records a use of a blob; its file's mtime is set to now when it was last
    * set over a minute ago. `mtimeMs`, the file's mtime when the caller has
    * it, is the last use of a blob not indexed yet (a store without a quota
-   * indexes as it goes), as loadIndex would have found it.
+   * indexes as it goes), as openShards would have indexed it.
    */
   private used(d: Digest, mtimeMs?: number): void {
     const now = Date.now();
