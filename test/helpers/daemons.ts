@@ -4,9 +4,8 @@
 // way out recreates a directory being deleted (ENOTEMPTY, leftovers in /tmp).
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Pids of wrapper daemons whose `--socket` path lies under `dir`. */
-export function daemonsUnder(dir: string): number[] {
-  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+/** Pids of the processes whose command line (argv) `match` accepts. */
+export function pidsWhere(match: (argv: string[]) => boolean): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -16,15 +15,21 @@ export function daemonsUnder(dir: string): number[] {
     } catch {
       continue; // gone meanwhile
     }
-    const i = argv.indexOf('--socket');
-    const socket = i >= 0 ? argv[i + 1] : undefined;
-    if (
-      argv.some((a) => /daemon-main(\.bundle)?\.js$/.test(a)) &&
-      socket?.startsWith(prefix) === true
-    )
-      pids.push(Number(name));
+    if (match(argv)) pids.push(Number(name));
   }
   return pids;
+}
+
+/** Pids of wrapper daemons whose `--socket` path lies under `dir`. */
+export function daemonsUnder(dir: string): number[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return pidsWhere((argv) => {
+    const i = argv.indexOf('--socket');
+    const socket = i >= 0 ? argv[i + 1] : undefined;
+    return (
+      argv.some((a) => /daemon-main(\.bundle)?\.js$/.test(a)) && socket?.startsWith(prefix) === true
+    );
+  });
 }
 
 function alive(pid: number): boolean {

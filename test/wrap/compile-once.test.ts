@@ -36,7 +36,7 @@ import {
 } from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
 import { repoRoot } from '../helpers/paths.js';
-import { stopDaemonsUnder } from '../helpers/daemons.js';
+import { pidsWhere, stopDaemonsUnder } from '../helpers/daemons.js';
 
 const bySource = (lines: LogLine[]): Map<string, LogLine> =>
   new Map(lines.filter(isCompile).map((l) => [sourceOf(l), l]));
@@ -289,20 +289,43 @@ describe('specbuild-cc with a server on this machine', () => {
   });
 });
 
+/**
+ * A server on this machine (through a unix socket), an empty project
+ * directory, and the wrapper's environment with its log; `last` is the log's
+ * last line, `stop` stops the daemon and the server.
+ */
+async function hereRig(dir: string) {
+  const server = await startCliServer(join(dir, 'cache'), {
+    listen: `unix:${join(dir, 'reapi.sock')}`,
+  });
+  const proj = join(dir, 'p');
+  mkdirSync(proj);
+  const log = join(dir, 'wrapper.log');
+  const env = {
+    ...process.env,
+    SPECBUILD_SERVER: server.address,
+    SPECBUILD_DAEMON_SOCKET: join(dir, 'daemon.sock'),
+    XDG_CACHE_HOME: join(dir, 'xdg'),
+    SPECBUILD_WRAPPER_LOG: log,
+  };
+  const last = (): LogLine => {
+    const lines = readWrapperLog(log);
+    const l = lines[lines.length - 1];
+    if (l === undefined) throw new Error('no log line');
+    return l;
+  };
+  const stop = async (): Promise<void> => {
+    await stopDaemonsUnder(dir);
+    await server.stop();
+  };
+  return { proj, env, last, stop };
+}
+
 /** The pid of a running cc1 whose command line has `source` and not `-E` (the compile, not a scan). */
 function compilerOf(source: string): number | undefined {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (argv[0]?.endsWith('/cc1') === true && argv.includes(source) && !argv.includes('-E'))
-      return Number(name);
-  }
-  return undefined;
+  return pidsWhere(
+    (argv) => argv[0]?.endsWith('/cc1') === true && argv.includes(source) && !argv.includes('-E'),
+  )[0];
 }
 
 /**
@@ -344,19 +367,7 @@ async function compileWhileEditing(
 describe('specbuild-cc and inputs that change while a compile runs here', () => {
   it('stores no result when a header changed during the compile (compiled once, or scanned first)', async () => {
     await using dir = await tempDir();
-    const server = await startCliServer(join(dir.path, 'cache'), {
-      listen: `unix:${join(dir.path, 'reapi.sock')}`,
-    });
-    const proj = join(dir.path, 'p');
-    mkdirSync(proj);
-    const log = join(dir.path, 'wrapper.log');
-    const env = {
-      ...process.env,
-      SPECBUILD_SERVER: server.address,
-      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
-      XDG_CACHE_HOME: join(dir.path, 'xdg'),
-      SPECBUILD_WRAPPER_LOG: log,
-    };
+    const { proj, env, last, stop } = await hereRig(dir.path);
     const version = (n: number): string => `const char version[] = "VERSION-${String(n)}";\n`;
     // early.c reads h.h first and compiles for about a second after;
     // late.c preprocesses for about a second before it reads h2.h.
@@ -382,12 +393,6 @@ describe('specbuild-cc and inputs that change while a compile runs here', () => 
     writeFileSync(join(proj, 'h2.h'), version(1));
     const has = (obj: string, n: number): boolean =>
       readFileSync(join(proj, obj)).includes(`VERSION-${String(n)}`);
-    const last = (): LogLine => {
-      const lines = readWrapperLog(log);
-      const l = lines[lines.length - 1];
-      if (l === undefined) throw new Error('no log line');
-      return l;
-    };
     const wrapped = (source: string, extra: NodeJS.ProcessEnv = {}): void => {
       const r = spawnSync(
         specbuildCc,
@@ -427,8 +432,7 @@ describe('specbuild-cc and inputs that change while a compile runs here', () => 
       assert.deepEqual([l.outcome, l.deps, l.unstored], ['miss', 'scan', undefined]);
       assert.equal(has('late.o', 1), true, 'the object is built from the header as it is now');
     } finally {
-      await stopDaemonsUnder(dir.path);
-      await server.stop();
+      await stop();
     }
   });
 });
@@ -436,12 +440,7 @@ describe('specbuild-cc and inputs that change while a compile runs here', () => 
 describe('specbuild-cc and a header edited during the dependency scan', () => {
   it('neither stores nor remembers a list the scan made from other contents', async () => {
     await using dir = await tempDir();
-    const server = await startCliServer(join(dir.path, 'cache'), {
-      listen: `unix:${join(dir.path, 'reapi.sock')}`,
-    });
-    const proj = join(dir.path, 'p');
-    mkdirSync(proj);
-    const log = join(dir.path, 'wrapper.log');
+    const { proj, env, last, stop } = await hereRig(dir.path);
     const scanned = join(dir.path, 'scanned');
     // A compiler that, after a -M scan, says so and waits: the header is edited then.
     const cc = join(dir.path, 'slow-scan-gcc');
@@ -450,24 +449,11 @@ describe('specbuild-cc and a header edited during the dependency scan', () => {
       `#!/bin/sh\n/usr/bin/gcc "$@"; rc=$?\ncase " $* " in *" -M "*) touch ${scanned}; sleep 2;; esac\nexit $rc\n`,
       { mode: 0o755 },
     );
-    const env = {
-      ...process.env,
-      SPECBUILD_SERVER: server.address,
-      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
-      XDG_CACHE_HOME: join(dir.path, 'xdg'),
-      SPECBUILD_WRAPPER_LOG: log,
-    };
     writeFileSync(join(proj, 'foo.h'), '#define VAL "VAL-1"\n');
     writeFileSync(join(proj, 'bar.h'), '#define VAL "VAL-2"\n');
     writeFileSync(join(proj, 'a.c'), '#include "foo.h"\nconst char *v = VAL;\n');
     // -MMD: scanned first (its list leaves out system headers, so it is not compiled once).
     const argv = [cc, '-c', 'a.c', '-o', 'a.o', '-MMD'];
-    const last = (): LogLine => {
-      const lines = readWrapperLog(log);
-      const l = lines[lines.length - 1];
-      if (l === undefined) throw new Error('no log line');
-      return l;
-    };
     try {
       // The daemon first, so that the scan starts at once.
       spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env });
@@ -491,8 +477,7 @@ describe('specbuild-cc and a header edited during the dependency scan', () => {
       assert.deepEqual([l.outcome, l.deps], ['miss', 'scan']);
       assert.ok(readFileSync(join(proj, 'a.o')).includes('VAL-3'));
     } finally {
-      await stopDaemonsUnder(dir.path);
-      await server.stop();
+      await stop();
     }
   });
 });
@@ -500,19 +485,7 @@ describe('specbuild-cc and a header edited during the dependency scan', () => {
 describe('specbuild-cc and inputs a cached result cannot follow', () => {
   it('caches no compile whose inputs name files to the assembler (.incbin, .include) or the time (__DATE__, __TIME__ without SOURCE_DATE_EPOCH, __TIMESTAMP__)', async () => {
     await using dir = await tempDir();
-    const server = await startCliServer(join(dir.path, 'cache'), {
-      listen: `unix:${join(dir.path, 'reapi.sock')}`,
-    });
-    const proj = join(dir.path, 'p');
-    mkdirSync(proj);
-    const log = join(dir.path, 'wrapper.log');
-    const env = {
-      ...process.env,
-      SPECBUILD_SERVER: server.address,
-      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
-      XDG_CACHE_HOME: join(dir.path, 'xdg'),
-      SPECBUILD_WRAPPER_LOG: log,
-    };
+    const { proj, env, last, stop } = await hereRig(dir.path);
     writeFileSync(
       join(proj, 'b.c'),
       '__asm__(".section .rodata\\n.incbin \\"blob.bin\\"\\n.previous");\nint f(void) { return 1; }\n',
@@ -527,10 +500,7 @@ describe('specbuild-cc and inputs a cached result cannot follow', () => {
         env: { ...env, ...extra },
       });
       assert.equal(r.status, 0, String(r.stderr));
-      const lines = readWrapperLog(log);
-      const l = lines[lines.length - 1];
-      if (l === undefined) throw new Error('no log line');
-      return l;
+      return last();
     };
     const holds = (obj: string, text: string): boolean =>
       readFileSync(join(proj, obj)).includes(text);
@@ -578,8 +548,7 @@ describe('specbuild-cc and inputs a cached result cannot follow', () => {
       assert.deepEqual([l.outcome, l.action], ['miss', '']);
       assert.match(l.unstored ?? '', /t\.c has __TIMESTAMP__/);
     } finally {
-      await stopDaemonsUnder(dir.path);
-      await server.stop();
+      await stop();
     }
   });
 });
