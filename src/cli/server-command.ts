@@ -15,6 +15,8 @@ import {
   LocalCas,
 } from '../cas/index.js';
 import { SpecbuildError, type Slots } from '../core/index.js';
+// Values from the server layer's leaf modules, not its index: the index loads
+// gRPC, which a primary of several processes never needs (types only from it).
 import type { InstanceStores, RunningServer, ServerOptions } from '../server/index.js';
 import {
   failedError,
