@@ -12,6 +12,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
@@ -41,6 +42,7 @@ function buildId() {
   return h.digest('hex').slice(0, 16);
 }
 
+const id = buildId();
 const helpers = [
   { src: 'src/sandbox/native/sandbox.c', out: 'dist/native/specbuild-sandbox' },
   // Runs the daemon's commands: a small process forks cheaply, the daemon does not.
@@ -52,12 +54,14 @@ const helpers = [
       '-std=gnu11',
       `-DSPECBUILD_NODE=${cString(process.execPath)}`,
       `-DSPECBUILD_DAEMON_JS=${cString(resolve(root, 'dist/src/cli/daemon-main.bundle.js'))}`,
-      `-DSPECBUILD_BUILD_ID=${cString(buildId())}`,
+      `-DSPECBUILD_BUILD_ID=${cString(id)}`,
     ],
     links: ['dist/native/specbuild-cc', 'dist/native/specbuild-exec'],
   },
 ];
 mkdirSync('dist/native', { recursive: true });
+// The daemon reads it (native-answers.ts): the client takes answers only from its own build.
+writeFileSync('dist/native/build-id', `${id}\n`);
 for (const h of helpers) {
   const tmp = `${h.out}.tmp-${process.pid}`;
   const cc = process.env.CC ?? 'cc';

@@ -11,7 +11,10 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  AnswerWriter,
   SharedOnce,
+  answersDirOf,
+  nativeBuildId,
   publishWorkers,
   startDaemon,
   startWorkerPool,
@@ -37,14 +40,21 @@ async function main(): Promise<void> {
     );
   const workers = daemonWorkerCount(process.env.SPECBUILD_DAEMON_WORKERS);
   const wrapDir = join(defaultCacheDir(), 'wrap');
+  // Hits the native client answers itself, from what this daemon writes down
+  // (native-answers.ts); not without the native build, nor with SPECBUILD_NATIVE_HITS=0.
+  const buildId = nativeBuildId();
+  const off = ['0', 'false'].includes((process.env.SPECBUILD_NATIVE_HITS ?? '').toLowerCase());
+  const answers =
+    buildId === undefined || off ? undefined : { dir: answersDirOf(values.socket), buildId };
+  if (answers !== undefined) await AnswerWriter.prune(answers.dir);
   let daemon: Daemon;
   let finish: () => Promise<void>;
   if (workers === 0) {
-    const work = await loadDaemonWork(wrapDir);
+    const work = await loadDaemonWork(wrapDir, undefined, answers);
     daemon = await startDaemon({ socketPath: values.socket, idleTimeoutMs, handler: work.handler });
     finish = work.close;
   } else {
-    const data: DaemonWorkerData = { wrapDir, warned: new SharedOnce().buffer };
+    const data: DaemonWorkerData = { wrapDir, warned: new SharedOnce().buffer, answers };
     const pool = startWorkerPool({
       // Run from its bundle (scripts/bundle-daemon.js, as the native client
       // does), the workers run the worker's bundle beside it.

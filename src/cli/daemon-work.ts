@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import {
+  AnswerWriter,
   DirectCache,
   SharedOnce,
   StatCache,
@@ -20,6 +21,8 @@ export interface DaemonWorkerData {
   wrapDir: string;
   /** The SharedOnce of servers warned about, shared by all workers. */
   warned: SharedArrayBuffer;
+  /** Where answers for the native client go (answersDirOf the socket), and this build's identity. */
+  answers?: { dir: string; buildId: string };
 }
 
 export interface DaemonWork {
@@ -63,6 +66,7 @@ export function workCacheFiles(wrapDir: string, index: number): { stat: string; 
 export async function loadDaemonWork(
   wrapDir: string,
   worker?: { index: number; warned: SharedArrayBuffer },
+  answers?: { dir: string; buildId: string },
 ): Promise<DaemonWork> {
   const files = workCacheFiles(wrapDir, worker?.index ?? 0);
   const stats = await StatCache.load(files.stat);
@@ -78,6 +82,7 @@ export async function loadDaemonWork(
     formatError: (e) => formatError(e, false),
     worker: worker?.index,
     firstWarning: warned === undefined ? undefined : (server) => warned.first(server),
+    answers: answers === undefined ? undefined : new AnswerWriter(answers.dir, answers.buildId),
   });
   return {
     handler: work.handler,

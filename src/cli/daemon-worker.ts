@@ -20,6 +20,6 @@ function crashHook(handler: DaemonHandler): DaemonHandler {
 }
 
 const pool = workerData as PoolWorkerData;
-const { wrapDir, warned } = pool.data as DaemonWorkerData;
-const work = await loadDaemonWork(wrapDir, { index: pool.index, warned });
+const { wrapDir, warned, answers } = pool.data as DaemonWorkerData;
+const work = await loadDaemonWork(wrapDir, { index: pool.index, warned }, answers);
 servePoolWorker({ handler: crashHook(work.handler), close: work.close, pool });

@@ -3,10 +3,28 @@
 // build an action whose digest depends only on the command and its files,
 // and answer it from the action cache or by remote execution.
 import { randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  fstatSync,
+  openSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { basename, delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import {
+  basename,
+  delimiter,
+  dirname,
+  isAbsolute,
+  join,
+  posix,
+  relative,
+  resolve,
+} from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampNow, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { SpecbuildError, type EventSink } from '../core/index.js';
@@ -20,6 +38,7 @@ import {
   digestOf,
   EMPTY_DIGEST,
   encodeAction,
+  fromPb,
   hostPlatform,
   parseDigest,
   toPb,
@@ -37,6 +56,8 @@ import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
 import { storeCas } from './objects-dir-cas.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
+import type { Answer, AnswerCheck, AnswerOutput } from './native-answers.js';
+import { localBlobPath } from './outputs.js';
 import { MARK_ASM, MARK_DATE, MARK_TIMESTAMP, type StatCache } from './stat-cache.js';
 import { threadSpawner, type Captured } from './spawner.js';
 import {
@@ -127,6 +148,12 @@ export interface CcConfig {
   platform: [string, string][] | string | undefined;
   /** SOURCE_DATE_EPOCH is set (and reaches the action): __DATE__ and __TIME__ are fixed by it. */
   sourceDateEpoch: boolean;
+  /**
+   * SPECBUILD_NATIVE_HITS (default on): after answering a compile from direct
+   * mode's memory, write down its checks and answer for the native client,
+   * which then answers it without the daemon (native-answers.ts).
+   */
+  nativeHits: boolean;
 }
 
 export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
@@ -154,6 +181,7 @@ export function ccConfig(env: ReadonlyMap<string, string>): CcConfig {
     knownCommands: known === undefined || known === '' ? undefined : known,
     platform: platformFromEnv(env),
     sourceDateEpoch: (env.get('SOURCE_DATE_EPOCH') ?? '') !== '',
+    nativeHits: unlessOff('SPECBUILD_NATIVE_HITS'),
   };
 }
 
@@ -187,7 +215,12 @@ export type CcReply =
        * ran, so its contents may not be what the compiler read).
        */
       unstored?: string;
+      /** For a hit from direct mode's memory: how the native client may answer it next time. */
+      answer?: ClientAnswer;
     };
+
+/** An answer for the native client, without its log line (the handler's). */
+export type ClientAnswer = Omit<Answer, 'logFile' | 'logHead' | 'logTail'>;
 
 export interface CcContext {
   statCache: StatCache;
@@ -340,6 +373,8 @@ export interface BuiltAction {
   inputs?: readonly DirectFile[];
   /** The first input changed since the scan that listed them started (see startStamp). */
   changedSinceScan?: () => string | undefined;
+  /** Direct mode's paths where a new header would shadow a listed one. */
+  absent?: readonly string[];
 }
 
 /** A recognised compile or link: everything of its action but the input files. */
@@ -569,6 +604,7 @@ function reuseAction(
     },
     ...(result === undefined ? {} : { known: result }),
     remember: rememberIn(direct, entry, known),
+    absent: entry.absent,
   };
 }
 
@@ -903,6 +939,15 @@ export async function handleCompile(
       known: built.known,
     });
     if (!remembered && unstored === undefined) built.remember?.(result);
+    const answer =
+      remembered &&
+      found.direct === 'fresh' &&
+      cfg.nativeHits &&
+      !cfg.verbose &&
+      ep.localObjects !== undefined &&
+      isCompile(prep)
+        ? await clientAnswer(req, prep, built, result, ran, ep.localObjects, ctx.statCache)
+        : undefined;
     return {
       kind: 'done',
       action: unstored === undefined ? built.action : undefined,
@@ -911,6 +956,7 @@ export async function handleCompile(
       remembered,
       direct: found.direct,
       unstored,
+      answer,
       ...ran,
     };
   } catch (e) {
@@ -1307,4 +1353,133 @@ async function storeResult(
   if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result, { signal });
   clock?.end('store-result');
   return result;
+}
+
+/** The largest input the native client hashes itself (larger ones must be vouched for by their stat). */
+const CLIENT_HASH_MAX = 4 << 20;
+
+/**
+ * How the native client may answer this command next time without the
+ * daemon (native-answers.ts): every check this hit rested on, as file
+ * system calls, and the outputs and messages it gave. Undefined when one of
+ * them cannot be put so (a response file, a relative path, an output blob
+ * not in the blob directory, a compiler whose stat the stat cache does not
+ * vouch for).
+ */
+async function clientAnswer(
+  req: CcRequest,
+  prep: PreparedCommand & { parsed: CompileInfo },
+  built: BuiltAction,
+  result: ActionResult,
+  ran: { stdout: Uint8Array; stderr: Uint8Array; exitCode: number },
+  objects: string,
+  stats: StatCache,
+): Promise<ClientAnswer | undefined> {
+  const args = req.argv.slice(1);
+  // Arguments read from files (@file) are not in the request's bytes.
+  if (
+    ran.exitCode !== 0 ||
+    prep.parsed.expandedArgs.length !== args.length ||
+    prep.parsed.expandedArgs.some((a, i) => a !== args[i])
+  )
+    return undefined;
+  const checks = compilerChecks(prep.compiler, req.env, req.cwd, prep.tool, stats);
+  if (checks === undefined || built.inputs === undefined || built.absent === undefined)
+    return undefined;
+  const source = resolve(req.cwd, prep.parsed.source);
+  const sourceDigest = (await stats.digest(source)).digest;
+  const files = [
+    { path: source, hash: sourceDigest.hash, size: sourceDigest.size, executable: undefined },
+    ...built.inputs,
+  ];
+  for (const f of files) {
+    if (!isAbsolute(f.path)) return undefined;
+    const v = stats.vouch(f.path, f.hash);
+    if (v === undefined && f.size > CLIENT_HASH_MAX) return undefined;
+    const executable = f.executable ?? v?.executable;
+    if (executable === undefined) return undefined;
+    checks.push({
+      kind: 'file',
+      path: f.path,
+      hash: f.hash,
+      size: f.size,
+      executable,
+      ...(v === undefined ? {} : { sig: v.sig }),
+    });
+  }
+  for (const p of built.absent) {
+    if (!isAbsolute(p)) return undefined;
+    checks.push({ kind: 'absent', path: p });
+  }
+  const outputs: AnswerOutput[] = [];
+  for (const f of result.outputFiles) {
+    const d = fromPb(f.digest, `output ${f.path}`);
+    const norm = posix.normalize(f.path);
+    if (norm !== f.path || isAbsolute(f.path) || f.path === '..' || f.path.startsWith('../'))
+      return undefined;
+    outputs.push({
+      path: f.path,
+      blob: localBlobPath(objects, d),
+      size: d.size,
+      executable: f.isExecutable,
+    });
+  }
+  return { checks, outputs, stdout: ran.stdout, stderr: ran.stderr };
+}
+
+/**
+ * The checks that the compiler is still what resolveCompiler found: through
+ * the caller's PATH (each entry before it not executable, then it), its real
+ * path, the action PATH's compiler the same, and the binary's stat the one
+ * the stat cache hashed. Undefined when they do not hold now.
+ */
+function compilerChecks(
+  name: string,
+  env: ReadonlyMap<string, string>,
+  cwd: string,
+  tool: ResolvedCompiler,
+  stats: StatCache,
+): AnswerCheck[] | undefined {
+  const checks: AnswerCheck[] = [];
+  const lookup = (path: string, from: string): string | undefined => {
+    for (const dir of path.split(delimiter)) {
+      const candidate = resolve(from, dir === '' ? '.' : dir, name);
+      try {
+        accessSync(candidate, fsConstants.X_OK);
+        checks.push({ kind: 'exec', path: candidate });
+        return candidate;
+      } catch {
+        checks.push({ kind: 'noexec', path: candidate });
+      }
+    }
+    return undefined;
+  };
+  const realOf = (p: string): string | undefined => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const here = name.includes('/')
+    ? resolve(cwd, name)
+    : lookup(env.get('PATH') ?? '/usr/bin:/bin', cwd);
+  if (here === undefined || realOf(here) !== tool.real) return undefined;
+  checks.push({ kind: 'real', path: here, real: tool.real });
+  if (!name.includes('/')) {
+    const there = lookup(ACTION_PATH, '/');
+    if (there === undefined || realOf(there) !== tool.real) return undefined;
+    checks.push({ kind: 'real', path: there, real: tool.real });
+  }
+  const v = stats.vouch(tool.real, tool.digest.hash);
+  if (v === undefined) return undefined;
+  checks.push({
+    kind: 'file',
+    path: tool.real,
+    hash: tool.digest.hash,
+    size: tool.digest.size,
+    executable: v.executable,
+    sig: v.sig,
+  });
+  return checks;
 }

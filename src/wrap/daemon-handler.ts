@@ -12,6 +12,7 @@ import type { DirectCache } from './direct-cache.js';
 import { execHelp, parseExecArgs } from './exec-args.js';
 import { decideExec, fallbackWarning } from './exec-wrapper.js';
 import { logLine } from './outcome.js';
+import { requestKey, type AnswerWriter } from './native-answers.js';
 import type { StatCache } from './stat-cache.js';
 
 export interface WrapperHandlerOptions {
@@ -27,6 +28,8 @@ export interface WrapperHandlerOptions {
    * one answer, see shared-once.ts).
    */
   firstWarning?: (server: string) => boolean;
+  /** Where to write answers for the native client (native-answers.ts); none without. */
+  answers?: AnswerWriter;
 }
 
 export interface WrapperHandler {
@@ -82,6 +85,34 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       { statCache: opts.statCache, directCache: opts.directCache, endpoint },
       reply.signal,
     );
+    const answers = opts.answers;
+    if (answers !== undefined) {
+      // Written before the reply, so that the client's next run of this
+      // command finds it; removed when this one was not such a hit (its
+      // checks no longer hold, and the client would make them in vain).
+      const key = requestKey(req.argv, req.cwd, req.env);
+      if (r.kind === 'done' && r.answer !== undefined && r.action !== undefined) {
+        const line = logLine({
+          argv: req.argv,
+          outcome: 'hit',
+          action: r.action,
+          ms: -1,
+          deps: 'direct',
+          remembered: true,
+          direct: 'fresh',
+          native: true,
+        });
+        const at = line.lastIndexOf('"ms":-1');
+        await answers.write(key, {
+          ...r.answer,
+          logFile: cfg.logFile,
+          logHead: line.slice(0, at + '"ms":'.length),
+          logTail: line.slice(at + '"ms":-1'.length),
+        });
+      } else {
+        await answers.remove(key);
+      }
+    }
     if (r.kind === 'done') {
       await log(
         cfg.logFile,

@@ -18,3 +18,4 @@ export * from './daemon-pool.js';
 export * from './daemon-pool-worker.js';
 export * from './shared-once.js';
 export * from './objects-dir-cas.js';
+export * from './native-answers.js';

@@ -80,6 +80,8 @@ export interface LogEntry {
   direct?: string;
   /** Why the result of a run here was not stored (an input changed while it ran). */
   unstored?: string;
+  /** Answered by the native client from the daemon's written answer (native-answers.ts). */
+  native?: boolean;
 }
 
 /** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
@@ -95,5 +97,6 @@ export function logLine(e: LogEntry): string {
     ...(e.remembered === true ? { remembered: true } : {}),
     ...(e.direct === undefined ? {} : { direct: e.direct }),
     ...(e.unstored === undefined ? {} : { unstored: e.unstored }),
+    ...(e.native === true ? { native: true } : {}),
   })}\n`;
 }

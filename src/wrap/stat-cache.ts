@@ -1,10 +1,11 @@
 // A persistent stat cache: file digests keyed by path, size, mtime, ctime and
 // inode, so repeated headers are hashed once, across runs of the daemon.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, statSync, type BigIntStats } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readSmallFile } from '../cas/index.js';
+import type { FileSignature } from './native-answers.js';
 import { DigestBuilder, digestOf, parseDigest, type Digest } from '../reapi/index.js';
 
 interface Entry {
@@ -144,6 +145,34 @@ export class StatCache {
       this.dirty = true;
     }
     return { digest, executable, marks };
+  }
+
+  /**
+   * The file's stat, when this cache vouches that its contents are still
+   * `hash`: its entry was made while the file had not changed for a second,
+   * and its size, mtime, ctime and inode are the same now. Another process
+   * (the native client) may then trust that stat alone. Undefined otherwise.
+   */
+  vouch(path: string, hash: string): { sig: FileSignature; executable: boolean } | undefined {
+    const e = this.entries.get(path);
+    if (e?.hash !== hash) return undefined;
+    let st: BigIntStats | undefined;
+    try {
+      st = statSync(path, { bigint: true });
+    } catch {
+      return undefined;
+    }
+    if (
+      Number(st.size) !== e.size ||
+      st.mtimeNs.toString() !== e.mtimeNs ||
+      st.ctimeNs.toString() !== e.ctimeNs ||
+      Number(st.ino) !== e.ino
+    )
+      return undefined;
+    return {
+      sig: { dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
+      executable: (Number(st.mode) & 0o111) !== 0,
+    };
   }
 
   async save(): Promise<void> {

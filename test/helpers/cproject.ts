@@ -38,6 +38,8 @@ export interface LogLine {
   worker?: number;
   /** Why the result of a run here was not stored (an input changed while it ran). */
   unstored?: string;
+  /** Answered by the native client from the daemon's written answer. */
+  native?: boolean;
 }
 
 /**

@@ -1,0 +1,265 @@
+// Hits answered by the native client itself (src/wrap/native/client.c),
+// without a hop to the daemon: after the daemon answers a compile from direct
+// mode's memory, it writes down, in a file named after the request, every
+// check it made and what it answered. The client reads that file, makes the
+// same checks on the file system (no hashing while a file's stat is the one
+// the stat cache vouched for; else it hashes the file), copies the outputs
+// from the server's blob directory and prints what the daemon printed. Any
+// check that fails, or anything it does not understand, and the request goes
+// to the daemon as before, which writes the file again.
+//
+// The request is named by its bytes: the arguments, the working directory
+// and the environment (less make's own variables, which nothing reads), so
+// that the file says nothing the client would have to interpret. The client
+// compares the whole request, not only its name's hash.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** The file format's tag; the client ignores files with another. */
+const MAGIC = 'SBA1';
+const END = 'END1';
+
+/**
+ * Environment variables left out of a request's name: make's own, which
+ * differ between `make -j1` and `make -j2` of the same build, and which the
+ * daemon never reads. The client leaves out the same (client.c).
+ */
+export const VOLATILE_ENV: readonly string[] = [
+  'MAKEFLAGS',
+  'MFLAGS',
+  'MAKELEVEL',
+  'MAKEOVERRIDES',
+  'MAKE_TERMOUT',
+  'MAKE_TERMERR',
+];
+
+/** What the client checks, in order, before answering. */
+export type AnswerCheck =
+  /** access(path, X_OK) fails: a PATH entry before the compiler's. */
+  | { kind: 'noexec'; path: string }
+  /** access(path, X_OK) succeeds: the compiler found through a PATH. */
+  | { kind: 'exec'; path: string }
+  /** realpath(path) is `real`. */
+  | { kind: 'real'; path: string; real: string }
+  /**
+   * The file has these contents (SHA-256, size) and executable bit. When its
+   * stat is still `sig` (what the stat cache vouched for), it is not read.
+   */
+  | {
+      kind: 'file';
+      path: string;
+      hash: string;
+      size: number;
+      executable: boolean;
+      sig?: FileSignature;
+    }
+  /** stat(path) fails with ENOENT or ENOTDIR: where a header would shadow a listed one. */
+  | { kind: 'absent'; path: string };
+
+export interface FileSignature {
+  dev: bigint;
+  ino: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+export interface AnswerOutput {
+  /** Relative to the working directory. */
+  path: string;
+  /** The blob's file in the server's blob directory. */
+  blob: string;
+  size: number;
+  executable: boolean;
+}
+
+export interface Answer {
+  checks: AnswerCheck[];
+  outputs: AnswerOutput[];
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** SPECBUILD_WRAPPER_LOG, or undefined. */
+  logFile: string | undefined;
+  /** The log line, around its milliseconds: the client puts its own in between. */
+  logHead: string;
+  logTail: string;
+}
+
+/** The request's bytes, as the client builds them from its own (client.c, request_key). */
+export function requestKey(
+  argv: readonly string[],
+  cwd: string,
+  env: ReadonlyMap<string, string>,
+): Buffer {
+  const parts: Buffer[] = [];
+  const u32 = (n: number): void => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    parts.push(b);
+  };
+  const str = (s: string | Buffer): void => {
+    const b = typeof s === 'string' ? Buffer.from(s) : s;
+    u32(b.length);
+    parts.push(b);
+  };
+  u32(argv.length);
+  for (const a of argv) str(a);
+  str(cwd);
+  const entries = [...env]
+    .filter(([k]) => !VOLATILE_ENV.includes(k))
+    .map(([k, v]) => Buffer.from(`${k}=${v}`))
+    .sort((a, b) => Buffer.compare(a, b));
+  u32(entries.length);
+  for (const e of entries) str(e);
+  return Buffer.concat(parts);
+}
+
+/**
+ * The file name of a request: two 32-bit FNV-1a hashes of its bytes (offset
+ * bases 0x811c9dc5 and 0x050c5d1f), in hex. Only a name: the file holds the
+ * whole request, which the client compares.
+ */
+export function answerName(key: Uint8Array): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (const byte of key) {
+    a = Math.imul(a ^ byte, 0x01000193) >>> 0;
+    b = Math.imul(b ^ byte, 0x01000193) >>> 0;
+  }
+  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+}
+
+/** The file's bytes (read by client.c, read_answer). */
+export function encodeAnswer(buildId: string, key: Uint8Array, a: Answer): Buffer {
+  const parts: Buffer[] = [Buffer.from(MAGIC)];
+  const u8 = (n: number): void => {
+    parts.push(Buffer.from([n]));
+  };
+  const u32 = (n: number): void => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    parts.push(b);
+  };
+  const u64 = (n: bigint): void => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, n));
+    parts.push(b);
+  };
+  const str = (s: string | Uint8Array): void => {
+    const b = typeof s === 'string' ? Buffer.from(s) : Buffer.from(s);
+    u32(b.length);
+    parts.push(b);
+  };
+  str(buildId);
+  str(key);
+  u32(a.checks.length);
+  for (const c of a.checks) {
+    switch (c.kind) {
+      case 'noexec':
+        u8(0x78); // x
+        str(c.path);
+        break;
+      case 'exec':
+        u8(0x65); // e
+        str(c.path);
+        break;
+      case 'real':
+        u8(0x72); // r
+        str(c.path);
+        str(c.real);
+        break;
+      case 'absent':
+        u8(0x61); // a
+        str(c.path);
+        break;
+      case 'file':
+        u8(0x66); // f
+        str(c.path);
+        parts.push(Buffer.from(c.hash, 'hex'));
+        u64(BigInt(c.size));
+        u8(c.executable ? 1 : 0);
+        u8(c.sig === undefined ? 0 : 1);
+        if (c.sig !== undefined) {
+          u64(c.sig.dev);
+          u64(c.sig.ino);
+          u64(c.sig.mtimeNs);
+          u64(c.sig.ctimeNs);
+        }
+        break;
+    }
+  }
+  u32(a.outputs.length);
+  for (const o of a.outputs) {
+    str(o.path);
+    str(o.blob);
+    u64(BigInt(o.size));
+    u8(o.executable ? 1 : 0);
+  }
+  str(a.stdout);
+  str(a.stderr);
+  str(a.logFile ?? '');
+  str(a.logHead);
+  str(a.logTail);
+  parts.push(Buffer.from(END));
+  return Buffer.concat(parts);
+}
+
+/** More answer files than this, at the daemon's start, and they are all removed. */
+export const MAX_ANSWERS = 50_000;
+
+/** Where the daemon on `socketPath` writes its answers (client.c: the same). */
+export function answersDirOf(socketPath: string): string {
+  return `${socketPath}.answers`;
+}
+
+/**
+ * This build's identity (scripts/build-native.js writes it beside the
+ * client): the client takes answers only from a daemon of its own build.
+ * Undefined without the native build.
+ */
+export function nativeBuildId(): string | undefined {
+  try {
+    const id = readFileSync(new URL('../../native/build-id', import.meta.url), 'utf8').trim();
+    return /^[0-9a-f]{16}$/.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes answers for the client: each whole (temporary file, then rename),
+ * never half. Always written, even when the same as before: the request
+ * reached the daemon, so the file there was not usable (damaged, removed, or
+ * a check failed then).
+ */
+export class AnswerWriter {
+  constructor(
+    private readonly dir: string,
+    private readonly buildId: string,
+  ) {}
+
+  /** Removes every answer when there are more than MAX_ANSWERS (at the daemon's start). */
+  static async prune(dir: string): Promise<void> {
+    const names = await readdir(dir).catch(() => []);
+    if (names.length > MAX_ANSWERS) await rm(dir, { recursive: true, force: true });
+  }
+
+  async write(key: Uint8Array, answer: Answer): Promise<void> {
+    const name = answerName(key);
+    const bytes = encodeAnswer(this.buildId, key, answer);
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = join(this.dir, `.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await writeFile(tmp, bytes, { mode: 0o600 });
+      await rename(tmp, join(this.dir, name));
+    } catch {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** Removes the answer for a request (its checks no longer hold). */
+  async remove(key: Uint8Array): Promise<void> {
+    await rm(join(this.dir, answerName(key)), { force: true });
+  }
+}

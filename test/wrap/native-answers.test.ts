@@ -1,0 +1,307 @@
+// Hits the native client answers itself from what the daemon wrote down
+// (src/wrap/native-answers.ts): through the real client, daemon, server and
+// gcc. Each case changes one thing the answer rests on and checks that the
+// client then leaves the command to the daemon, which answers it correctly.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { answerName, encodeAnswer, requestKey } from '../../src/wrap/index.js';
+import { startCliServer } from '../helpers/cli-server.js';
+import { readWrapperLog, specbuildCc, type LogLine } from '../helpers/cproject.js';
+import { stopDaemonsUnder } from '../helpers/daemons.js';
+import { tempDir } from '../helpers/tmp.js';
+
+async function rig(dir: string) {
+  const server = await startCliServer(join(dir, 'cache'), {
+    listen: `unix:${join(dir, 'reapi.sock')}`,
+  });
+  const proj = join(dir, 'p');
+  mkdirSync(proj);
+  const log = join(dir, 'wrapper.log');
+  const sock = join(dir, 'daemon.sock');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SPECBUILD_SERVER: server.address,
+    SPECBUILD_DAEMON_SOCKET: sock,
+    XDG_CACHE_HOME: join(dir, 'xdg'),
+    SPECBUILD_WRAPPER_LOG: log,
+  };
+  /** Runs specbuild-cc with `argv`; its exit status, stderr and log line. */
+  const cc = (
+    argv: string[],
+    more: NodeJS.ProcessEnv = {},
+  ): { status: number | null; stderr: string; line: LogLine } => {
+    const r = spawnSync(specbuildCc, argv, {
+      cwd: proj,
+      env: { ...env, ...more },
+      encoding: 'utf8',
+    });
+    const lines = readWrapperLog(log);
+    const line = lines[lines.length - 1];
+    if (line === undefined) throw new Error('no log line');
+    return { status: r.status, stderr: r.stderr, line };
+  };
+  /** gcc itself, into `out`: what every answer must give, byte for byte. */
+  const plain = (argv: string[]): Buffer => {
+    const r = spawnSync(argv[0] ?? 'gcc', argv.slice(1), { cwd: proj, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const o = argv[argv.indexOf('-o') + 1] ?? '';
+    return readFileSync(join(proj, o));
+  };
+  const stop = async (): Promise<void> => {
+    await stopDaemonsUnder(dir);
+    await server.stop();
+  };
+  return { proj, env, sock, cc, plain, stop };
+}
+
+/** What the log line says answered: the client, the daemon from its memory, or something else. */
+function who(l: LogLine): string {
+  if (l.native === true) return `client ${l.outcome}`;
+  return `${l.outcome} ${l.deps ?? ''} ${l.direct ?? ''}`.trim();
+}
+
+describe('specbuild-cc: hits the native client answers itself', () => {
+  it('answers the third run itself, with the same object, warning and mode; a changed input goes to the daemon', async () => {
+    await using dir = await tempDir();
+    const { proj, cc, plain, stop } = await rig(dir.path);
+    try {
+      writeFileSync(join(proj, 'a.h'), '#define X 3\n');
+      writeFileSync(
+        join(proj, 'a.c'),
+        '#include "a.h"\n#include <stdio.h>\nint f(void) { return X; }\n#warning hello\n',
+      );
+      const argv = ['gcc', '-O2', '-c', 'a.c', '-o', 'a.o'];
+      const want3 = plain(argv);
+      rmSync(join(proj, 'a.o'));
+      await sleep(1100); // settled: the stat cache vouches only for files a second old
+      const first = cc(argv);
+      assert.equal(who(first.line), 'miss compile none');
+      assert.match(first.stderr, /warning: #warning hello/);
+      assert.equal(who(cc(argv).line), 'hit direct fresh');
+      rmSync(join(proj, 'a.o'));
+      const third = cc(argv);
+      assert.equal(who(third.line), 'client hit');
+      assert.equal(third.status, 0);
+      assert.equal(third.stderr, first.stderr);
+      assert.equal(third.line.action, first.line.action);
+      assert.deepEqual(readFileSync(join(proj, 'a.o')), want3);
+      assert.equal(statSync(join(proj, 'a.o')).mode & 0o777, 0o644);
+      assert.deepEqual(
+        readdirSync(proj).filter((f) => f.includes('specbuild-tmp')),
+        [],
+        'no temporary file left',
+      );
+
+      // The same bytes under a new mtime and ctime: the client hashes a.h
+      // and still answers.
+      utimesSync(join(proj, 'a.h'), new Date(), new Date(Date.now() - 5000));
+      assert.equal(who(cc(argv).line), 'client hit');
+
+      // New contents: the daemon compiles them.
+      writeFileSync(join(proj, 'a.h'), '#define X 4\n');
+      const want4 = plain(argv);
+      const changed = cc(argv);
+      assert.equal(who(changed.line), 'miss compile changed');
+      assert.deepEqual(readFileSync(join(proj, 'a.o')), want4);
+      // Back to the old contents: the old result, from the daemon, then
+      // (once a.h is a second old and vouched for) from the client.
+      writeFileSync(join(proj, 'a.h'), '#define X 3\n');
+      assert.notEqual(who(cc(argv).line), 'client hit');
+      await sleep(1100);
+      assert.equal(who(cc(argv).line), 'hit direct fresh');
+      const back = cc(argv);
+      assert.equal(who(back.line), 'client hit');
+      assert.equal(back.line.action, first.line.action);
+      assert.deepEqual(readFileSync(join(proj, 'a.o')), want3);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('hashes inputs of every padding length as the daemon does (SHA-256 in C)', async () => {
+    await using dir = await tempDir();
+    const { proj, cc, stop } = await rig(dir.path);
+    try {
+      // Sizes around SHA-256's 55/56/64-byte padding edges, and past the client's 64 KiB read.
+      const sizes = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 65_535, 65_536, 200_001];
+      // Spaces and newlines: any length is a valid header.
+      const includes = sizes.map((n) => {
+        const text = Array.from({ length: n }, (_, i) => (i % 80 === 79 ? '\n' : ' ')).join('');
+        writeFileSync(join(proj, `h${String(n)}.h`), text);
+        return `#include "h${String(n)}.h"\n`;
+      });
+      for (const n of sizes) assert.equal(statSync(join(proj, `h${String(n)}.h`)).size, n);
+      writeFileSync(join(proj, 'b.c'), `${includes.join('')}int b(void) { return 1; }\n`);
+      const argv = ['gcc', '-c', 'b.c', '-o', 'b.o'];
+      await sleep(1100);
+      const first = cc(argv);
+      assert.equal(first.status, 0, first.stderr);
+      assert.equal(who(first.line), 'miss compile none');
+      assert.equal(who(cc(argv).line), 'hit direct fresh');
+      assert.equal(who(cc(argv).line), 'client hit');
+      // Every header's stat changes: only hashes equal to Node's let the client answer.
+      const later = new Date(Date.now() - 3000);
+      for (const n of sizes) utimesSync(join(proj, `h${String(n)}.h`), later, later);
+      assert.equal(who(cc(argv).line), 'client hit');
+      // One byte changed in the largest (same size): the client must see it.
+      const big = join(proj, 'h200001.h');
+      const bytes = readFileSync(big);
+      assert.equal(bytes[100_000], 0x20);
+      bytes[100_000] = 0x09; // a tab for a space
+      writeFileSync(big, bytes);
+      utimesSync(big, later, later);
+      assert.equal(who(cc(argv).line), 'miss compile changed');
+    } finally {
+      await stop();
+    }
+  });
+
+  it('leaves it to the daemon when a header would now shadow one, or a compiler appears earlier on PATH', async () => {
+    await using dir = await tempDir();
+    const { proj, env, cc, plain, stop } = await rig(dir.path);
+    try {
+      mkdirSync(join(proj, 'sub'));
+      mkdirSync(join(proj, 'inc'));
+      mkdirSync(join(proj, 'bin'));
+      writeFileSync(join(proj, 'inc', 'b.h'), '#define Y 1\n');
+      writeFileSync(join(proj, 'sub', 'b.c'), '#include "b.h"\nint g(void) { return Y; }\n');
+      const argv = ['gcc', '-Iinc', '-c', 'sub/b.c', '-o', 'b.o'];
+      const path = { PATH: `${join(proj, 'bin')}:${env.PATH ?? '/usr/bin:/bin'}` };
+      await sleep(1100);
+      assert.equal(who(cc(argv, path).line), 'miss compile none');
+      assert.equal(who(cc(argv, path).line), 'hit direct fresh');
+      assert.equal(who(cc(argv, path).line), 'client hit');
+
+      // sub/b.h comes before inc/b.h for a quoted include in sub/b.c.
+      writeFileSync(join(proj, 'sub', 'b.h'), '#define Y 2\n');
+      const want = plain(argv);
+      const shadowed = cc(argv, path);
+      assert.equal(shadowed.line.direct, 'shadowed');
+      assert.equal(shadowed.line.outcome, 'miss');
+      assert.notEqual(shadowed.line.native, true);
+      assert.deepEqual(readFileSync(join(proj, 'b.o')), want);
+
+      // A gcc in bin/, first on PATH: it is what the command runs (here,
+      // as the action PATH does not reach it), not the cached result.
+      await sleep(1100);
+      assert.equal(who(cc(argv, path).line), 'hit direct fresh');
+      assert.equal(who(cc(argv, path).line), 'client hit');
+      const fake = join(proj, 'bin', 'gcc');
+      writeFileSync(
+        fake,
+        `#!/bin/sh\necho fake > ${join(proj, 'ran-fake')}\nexec /usr/bin/gcc "$@"\n`,
+      );
+      chmodSync(fake, 0o755);
+      // The daemon trusts its own lookup for a second; the client looks each time.
+      assert.notEqual(cc(argv, path).line.native, true);
+      await sleep(1100);
+      const local = cc(argv, path);
+      assert.equal(local.line.outcome, 'local');
+      assert.equal(readFileSync(join(proj, 'ran-fake'), 'utf8'), 'fake\n');
+    } finally {
+      await stop();
+    }
+  });
+
+  it("keys answers on the environment but make's own variables; SPECBUILD_NATIVE_HITS=0 turns it off", async () => {
+    await using dir = await tempDir();
+    const { proj, cc, stop } = await rig(dir.path);
+    try {
+      writeFileSync(join(proj, 'c.c'), 'int c(void) { return 2; }\n');
+      const argv = ['gcc', '-c', 'c.c', '-o', 'c.o'];
+      await sleep(1100);
+      cc(argv, { MAKEFLAGS: ' -j1', MAKELEVEL: '1' });
+      assert.equal(who(cc(argv, { MAKEFLAGS: ' -j1', MAKELEVEL: '1' }).line), 'hit direct fresh');
+      assert.equal(who(cc(argv, { MAKEFLAGS: ' -j2 --jobserver-auth=3,4' }).line), 'client hit');
+      // Any other variable makes it another request.
+      assert.equal(who(cc(argv, { SOMETHING_ELSE: '1' }).line), 'hit direct fresh');
+      assert.equal(who(cc(argv, { SOMETHING_ELSE: '1' }).line), 'client hit');
+      assert.equal(who(cc(argv, { SPECBUILD_NATIVE_HITS: '0' }).line), 'hit direct fresh');
+      assert.equal(who(cc(argv, { SPECBUILD_NATIVE_HITS: '0' }).line), 'hit direct fresh');
+    } finally {
+      await stop();
+    }
+  });
+
+  it('ignores a damaged or foreign answer, and one whose output blob is gone', async () => {
+    await using dir = await tempDir();
+    const { proj, env, sock, cc, stop } = await rig(dir.path);
+    try {
+      writeFileSync(join(proj, 'd.c'), 'int d(void) { return 5; }\n');
+      const argv = ['gcc', '-c', 'd.c', '-o', 'd.o'];
+      await sleep(1100);
+      cc(argv);
+      cc(argv);
+      assert.equal(who(cc(argv).line), 'client hit');
+      const envMap = new Map(
+        Object.entries(env).flatMap(([k, v]): [string, string][] =>
+          v === undefined ? [] : [[k, v]],
+        ),
+      );
+      const key = requestKey(argv, proj, envMap);
+      const file = join(`${sock}.answers`, answerName(key));
+      const good = readFileSync(file);
+
+      truncateSync(file, good.length - 3);
+      assert.equal(who(cc(argv).line), 'hit direct fresh', 'a truncated answer is not used');
+      assert.deepEqual(readFileSync(file), good, 'and the daemon wrote it again');
+      assert.equal(who(cc(argv).line), 'client hit');
+
+      // Another build's answer (its identity differs), otherwise well formed.
+      writeFileSync(
+        file,
+        encodeAnswer('0000000000000000', key, {
+          checks: [],
+          outputs: [],
+          stdout: new Uint8Array(),
+          stderr: Buffer.from('from another build\n'),
+          logFile: undefined,
+          logHead: '',
+          logTail: '',
+        }),
+      );
+      const foreign = cc(argv);
+      assert.equal(who(foreign.line), 'hit direct fresh');
+      assert.equal(foreign.stderr, '');
+
+      // The object's blob gone from the server's blob directory: the daemon answers.
+      assert.equal(who(cc(argv).line), 'client hit');
+      const objects = join(dir.path, 'cache');
+      const blobs = spawnSync(
+        'find',
+        [objects, '-type', 'f', '-size', '+500c', '-name', '*[0-9a-f]'],
+        {
+          encoding: 'utf8',
+        },
+      ).stdout;
+      const object = readFileSync(join(proj, 'd.o'));
+      const blob = blobs
+        .split('\n')
+        .filter((p) => p !== '')
+        .find((p) => readFileSync(p).equals(object));
+      assert.ok(blob !== undefined, 'the object is a blob in the server cache');
+      rmSync(blob);
+      rmSync(join(proj, 'd.o'));
+      const gone = cc(argv);
+      assert.notEqual(gone.line.native, true);
+      assert.equal(gone.status, 0);
+      assert.deepEqual(readFileSync(join(proj, 'd.o')), object);
+    } finally {
+      await stop();
+    }
+  });
+});
