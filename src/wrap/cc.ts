@@ -1077,7 +1077,11 @@ async function compileOnce(
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
     const ended = timestampNow();
     clock.end('local-run');
-    const reply = (action: Digest | undefined, unstored?: string): CcReply => ({
+    const reply = (
+      action: Digest | undefined,
+      unstored?: string,
+      answer?: ClientAnswer,
+    ): CcReply => ({
       kind: 'done',
       outcome: 'miss',
       action,
@@ -1087,6 +1091,7 @@ async function compileOnce(
       stderr: ran.stderr,
       phases: clock.phases,
       unstored,
+      answer,
     });
     // A failed compile is the user's to see, as it is; nothing is stored.
     if (ran.code !== 0) return reply(undefined);
@@ -1108,13 +1113,30 @@ async function compileOnce(
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
     const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended }, clock);
+    let answer: ClientAnswer | undefined;
     if (key !== undefined) {
       const e = await entryOf(prep, req.cwd, inputs, built.action);
       const text = encodeResult(result);
       if (e !== undefined)
         ctx.directCache?.set(key, text === undefined ? e : { ...e, result: text });
+      // The next run of this command is a hit from that memory: the client may answer it.
+      if (e !== undefined && text !== undefined && cfg.nativeHits && !cfg.verbose) {
+        const objects = ep.localObjects;
+        answer =
+          objects === undefined
+            ? undefined
+            : await clientAnswer(
+                req,
+                prep,
+                { ...built, absent: e.absent },
+                result,
+                { stdout: ran.stdout, stderr: ran.stderr, exitCode: ran.code },
+                objects,
+                ctx.statCache,
+              );
+      }
     }
-    return reply(built.action);
+    return reply(built.action, undefined, answer);
   } finally {
     if (marker !== undefined) rmSync(marker, { force: true });
   }
