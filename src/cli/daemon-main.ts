@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const off = ['0', 'false'].includes((process.env.SPECBUILD_NATIVE_HITS ?? '').toLowerCase());
   const answers =
     buildId === undefined || off ? undefined : { dir: answersDirOf(values.socket), buildId };
-  if (answers !== undefined) await AnswerWriter.prune(answers.dir);
+  await AnswerWriter.prune(answersDirOf(values.socket), answers === undefined);
   let daemon: Daemon;
   let finish: () => Promise<void>;
   if (workers === 0) {

@@ -7,7 +7,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { arch } from 'node:os';
 
 import { SpecbuildError } from '../core/index.js';
-import { digestOfFile, parseDigestString, type Digest } from './digest.js';
+import { digestOf, digestOfFile, parseDigestString, type Digest } from './digest.js';
 import type { Platform } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 
 /** Property naming the host toolchain (hash of os-release and compiler binaries). */
@@ -33,20 +33,49 @@ function isa(): string {
 
 let hostPromise: Promise<PlatformProperties> | undefined;
 
+/**
+ * A file the toolchain property was computed from: its path, the real path
+ * it resolved to (undefined for os-release, read through its path), and its
+ * digest (undefined when it was absent).
+ */
+export interface ToolchainFile {
+  path: string;
+  real: string | undefined;
+  digest: Digest | undefined;
+}
+
+let toolchainFiles: ToolchainFile[] = [];
+
+/** The files hostPlatform() hashed (empty before it ran). */
+export async function hostToolchainFiles(): Promise<readonly ToolchainFile[]> {
+  await hostPlatform();
+  return toolchainFiles;
+}
+
 /** The host's properties, computed once per process. */
 export function hostPlatform(): Promise<PlatformProperties> {
   hostPromise ??= (async () => {
     const h = createHash('sha256');
-    h.update(await readFile('/etc/os-release').catch(() => Buffer.from('no os-release')));
+    const files: ToolchainFile[] = [];
+    const release = await readFile('/etc/os-release').catch(() => undefined);
+    h.update(release ?? Buffer.from('no os-release'));
+    files.push({
+      path: '/etc/os-release',
+      real: undefined,
+      digest: release === undefined ? undefined : digestOf(release),
+    });
     for (const bin of TOOLCHAIN_BINARIES) {
       try {
         const real = await realpath(bin);
         const d = await digestOfFile(real);
         h.update(`\n${bin} ${d.hash}`);
+        files.push({ path: bin, real, digest: d });
       } catch {
         h.update(`\n${bin} absent`);
+        files.push({ path: bin, real: undefined, digest: undefined });
       }
     }
+    toolchainFiles = files;
     return new Map([
       ['OSFamily', 'linux'],
       ['ISA', isa()],

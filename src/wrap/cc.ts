@@ -40,6 +40,7 @@ import {
   encodeAction,
   fromPb,
   hostPlatform,
+  hostToolchainFiles,
   parseDigest,
   toPb,
   type ActionResult,
@@ -946,7 +947,7 @@ export async function handleCompile(
       !cfg.verbose &&
       ep.localObjects !== undefined &&
       isCompile(prep)
-        ? await clientAnswer(req, prep, built, result, ran, ep.localObjects, ctx.statCache)
+        ? await clientAnswer(req, cfg, prep, built, result, ran, ep.localObjects, ctx.statCache)
         : undefined;
     return {
       kind: 'done',
@@ -1127,6 +1128,7 @@ async function compileOnce(
             ? undefined
             : await clientAnswer(
                 req,
+                cfg,
                 prep,
                 { ...built, absent: e.absent },
                 result,
@@ -1390,6 +1392,7 @@ const CLIENT_HASH_MAX = 4 << 20;
  */
 async function clientAnswer(
   req: CcRequest,
+  cfg: CcConfig,
   prep: PreparedCommand & { parsed: CompileInfo },
   built: BuiltAction,
   result: ActionResult,
@@ -1408,6 +1411,27 @@ async function clientAnswer(
   const checks = compilerChecks(prep.compiler, req.env, req.cwd, prep.tool, stats);
   if (checks === undefined || built.inputs === undefined || built.absent === undefined)
     return undefined;
+  // The host platform's toolchain property (unless the platform is given):
+  // hashed once per daemon, so an upgraded assembler or OS must not be
+  // answered for with objects of the old one.
+  if (!Array.isArray(cfg.platform)) {
+    for (const t of await hostToolchainFiles()) {
+      if (t.digest === undefined) {
+        checks.push({ kind: 'absent', path: t.path });
+        continue;
+      }
+      const path = t.real ?? t.path;
+      if (t.real !== undefined) {
+        if (realpathOrUndefined(t.path) !== t.real) return undefined;
+        checks.push({ kind: 'real', path: t.path, real: t.real });
+      }
+      const now = await stats.digest(path).catch(() => undefined);
+      if (now?.digest.hash !== t.digest.hash) return undefined; // this daemon's platform is stale
+      const c = fileCheck(path, now.digest.hash, now.digest.size, now.executable, stats);
+      if (c === undefined) return undefined;
+      checks.push(c);
+    }
+  }
   const source = resolve(req.cwd, prep.parsed.source);
   const sourceDigest = (await stats.digest(source)).digest;
   const files = [
@@ -1415,19 +1439,9 @@ async function clientAnswer(
     ...built.inputs,
   ];
   for (const f of files) {
-    if (!isAbsolute(f.path)) return undefined;
-    const v = stats.vouch(f.path, f.hash);
-    if (v === undefined && f.size > CLIENT_HASH_MAX) return undefined;
-    const executable = f.executable ?? v?.executable;
-    if (executable === undefined) return undefined;
-    checks.push({
-      kind: 'file',
-      path: f.path,
-      hash: f.hash,
-      size: f.size,
-      executable,
-      ...(v === undefined ? {} : { sig: v.sig }),
-    });
+    const c = fileCheck(f.path, f.hash, f.size, f.executable, stats);
+    if (c === undefined) return undefined;
+    checks.push(c);
   }
   for (const p of built.absent) {
     if (!isAbsolute(p)) return undefined;
@@ -1447,6 +1461,41 @@ async function clientAnswer(
     });
   }
   return { checks, outputs, stdout: ran.stdout, stderr: ran.stderr };
+}
+
+/**
+ * The check that a file holds `hash`: with the stat the stat cache vouches
+ * for, else for the client to hash (up to CLIENT_HASH_MAX). Undefined when
+ * neither will do.
+ */
+function fileCheck(
+  path: string,
+  hash: string,
+  size: number,
+  executable: boolean | undefined,
+  stats: StatCache,
+): AnswerCheck | undefined {
+  if (!isAbsolute(path)) return undefined;
+  const v = stats.vouch(path, hash);
+  if (v === undefined && size > CLIENT_HASH_MAX) return undefined;
+  const exec = executable ?? v?.executable;
+  if (exec === undefined) return undefined;
+  return {
+    kind: 'file',
+    path,
+    hash,
+    size,
+    executable: exec,
+    ...(v === undefined ? {} : { sig: v.sig }),
+  };
+}
+
+function realpathOrUndefined(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -1476,13 +1525,7 @@ function compilerChecks(
     }
     return undefined;
   };
-  const realOf = (p: string): string | undefined => {
-    try {
-      return realpathSync(p);
-    } catch {
-      return undefined;
-    }
-  };
+  const realOf = realpathOrUndefined;
   const here = name.includes('/')
     ? resolve(cwd, name)
     : lookup(env.get('PATH') ?? '/usr/bin:/bin', cwd);
@@ -1493,15 +1536,8 @@ function compilerChecks(
     if (there === undefined || realOf(there) !== tool.real) return undefined;
     checks.push({ kind: 'real', path: there, real: tool.real });
   }
-  const v = stats.vouch(tool.real, tool.digest.hash);
-  if (v === undefined) return undefined;
-  checks.push({
-    kind: 'file',
-    path: tool.real,
-    hash: tool.digest.hash,
-    size: tool.digest.size,
-    executable: v.executable,
-    sig: v.sig,
-  });
+  const c = fileCheck(tool.real, tool.digest.hash, tool.digest.size, undefined, stats);
+  if (c === undefined) return undefined;
+  checks.push(c);
   return checks;
 }

@@ -3,6 +3,7 @@
 // state (connections per server and instance, the stat cache, direct mode's
 // memory) and writes the JSON log line of every run it decides.
 import { appendFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { isSpecbuildError, type SpecbuildError } from '../core/index.js';
 import { RemoteEndpoint } from '../remote/index.js';
 import { ccConfig, handleCompile } from './cc.js';
@@ -79,7 +80,12 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       reply.exit(2);
       return;
     }
-    const cfg = ccConfig(req.env);
+    const env = ccConfig(req.env);
+    // A relative log is the command's, as the client's own lines are (client.c).
+    const cfg = {
+      ...env,
+      logFile: env.logFile === undefined ? undefined : resolve(req.cwd, env.logFile),
+    };
     const r = await handleCompile(
       { argv: req.argv, cwd: req.cwd, env: req.env },
       { statCache: opts.statCache, directCache: opts.directCache, endpoint },
@@ -105,7 +111,6 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
         const at = line.lastIndexOf('"ms":-1');
         await answers.write(key, {
           ...r.answer,
-          logFile: cfg.logFile,
           logHead: line.slice(0, at + '"ms":'.length),
           logTail: line.slice(at + '"ms":-1'.length),
         });

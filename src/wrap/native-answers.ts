@@ -14,11 +14,11 @@
 // compares the whole request, not only its name's hash.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The file format's tag; the client ignores files with another. */
-const MAGIC = 'SBA1';
+const MAGIC = 'SBA2';
 const END = 'END1';
 
 /**
@@ -79,9 +79,9 @@ export interface Answer {
   outputs: AnswerOutput[];
   stdout: Uint8Array;
   stderr: Uint8Array;
-  /** SPECBUILD_WRAPPER_LOG, or undefined. */
-  logFile: string | undefined;
-  /** The log line, around its milliseconds: the client puts its own in between. */
+  /**
+   * The log line (the client appends it to its own SPECBUILD_WRAPPER_LOG,
+   * which is in the request), around its milliseconds: the client puts its own in between., around its milliseconds: the client puts its own in between. */
   logHead: string;
   logTail: string;
 }
@@ -179,13 +179,13 @@ export function encodeAnswer(buildId: string, key: Uint8Array, a: Answer): Buffe
         parts.push(Buffer.from(c.hash, 'hex'));
         u64(BigInt(c.size));
         u8(c.executable ? 1 : 0);
+        // The signature's place is kept when there is none: a client that
+        // hashed the file, and found it settled, writes one there.
         u8(c.sig === undefined ? 0 : 1);
-        if (c.sig !== undefined) {
-          u64(c.sig.dev);
-          u64(c.sig.ino);
-          u64(c.sig.mtimeNs);
-          u64(c.sig.ctimeNs);
-        }
+        u64(c.sig?.dev ?? 0n);
+        u64(c.sig?.ino ?? 0n);
+        u64(c.sig?.mtimeNs ?? 0n);
+        u64(c.sig?.ctimeNs ?? 0n);
         break;
     }
   }
@@ -198,7 +198,6 @@ export function encodeAnswer(buildId: string, key: Uint8Array, a: Answer): Buffe
   }
   str(a.stdout);
   str(a.stderr);
-  str(a.logFile ?? '');
   str(a.logHead);
   str(a.logTail);
   parts.push(Buffer.from(END));
@@ -206,7 +205,9 @@ export function encodeAnswer(buildId: string, key: Uint8Array, a: Answer): Buffe
 }
 
 /** More answer files than this, at the daemon's start, and they are all removed. */
-export const MAX_ANSWERS = 50_000;
+export const MAX_ANSWERS = 20_000;
+/** More bytes than this written by one writer, and all answers are removed (and again after as many). */
+export const MAX_ANSWER_BYTES = 256 << 20;
 
 /** Where the daemon on `socketPath` writes its answers (client.c: the same). */
 export function answersDirOf(socketPath: string): string {
@@ -231,28 +232,58 @@ export function nativeBuildId(): string | undefined {
  * Writes answers for the client: each whole (temporary file, then rename),
  * never half. Always written, even when the same as before: the request
  * reached the daemon, so the file there was not usable (damaged, removed, or
- * a check failed then).
+ * a check failed then). Only into a directory of this user's that nobody
+ * else may write: the client takes nothing from any other (client.c).
  */
 export class AnswerWriter {
+  private bytes = 0;
+  private usable: Promise<boolean> | undefined;
+
   constructor(
     private readonly dir: string,
     private readonly buildId: string,
   ) {}
 
-  /** Removes every answer when there are more than MAX_ANSWERS (at the daemon's start). */
-  static async prune(dir: string): Promise<void> {
-    const names = await readdir(dir).catch(() => []);
-    if (names.length > MAX_ANSWERS) await rm(dir, { recursive: true, force: true });
+  /**
+   * At the daemon's start: removes every answer when there are more than
+   * MAX_ANSWERS, or all of them when answers are off (they would outlive
+   * the memory they came from).
+   */
+  static async prune(dir: string, off = false): Promise<void> {
+    const names = off ? [] : await readdir(dir).catch(() => []);
+    if (off || names.length > MAX_ANSWERS) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** The directory exists, is this user's, and no one else may write in it. */
+  private ensureDir(): Promise<boolean> {
+    this.usable ??= (async () => {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 }).catch(() => undefined);
+      const st = await lstat(this.dir).catch(() => undefined);
+      return (
+        st !== undefined &&
+        st.isDirectory() &&
+        st.uid === process.getuid?.() &&
+        (st.mode & 0o022) === 0
+      );
+    })();
+    return this.usable;
   }
 
   async write(key: Uint8Array, answer: Answer): Promise<void> {
-    const name = answerName(key);
+    if (!(await this.ensureDir())) return;
     const bytes = encodeAnswer(this.buildId, key, answer);
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    this.bytes += bytes.length;
+    if (this.bytes > MAX_ANSWER_BYTES) {
+      // Bounded: what a writer put there since it last cleared it.
+      this.bytes = bytes.length;
+      await rm(this.dir, { recursive: true, force: true });
+      this.usable = undefined;
+      if (!(await this.ensureDir())) return;
+    }
     const tmp = join(this.dir, `.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await writeFile(tmp, bytes, { mode: 0o600 });
-      await rename(tmp, join(this.dir, name));
+      await writeFile(tmp, bytes, { mode: 0o600, flag: 'wx' });
+      await rename(tmp, join(this.dir, answerName(key)));
     } catch {
       await rm(tmp, { force: true });
     }

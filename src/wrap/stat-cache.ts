@@ -162,11 +162,14 @@ export class StatCache {
     } catch {
       return undefined;
     }
+    // The same freshness rule as digest(): a file changed within the last second is not vouched for.
+    const changedNs = st.nlink === 1n && st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs;
     if (
       Number(st.size) !== e.size ||
       st.mtimeNs.toString() !== e.mtimeNs ||
       st.ctimeNs.toString() !== e.ctimeNs ||
-      Number(st.ino) !== e.ino
+      Number(st.ino) !== e.ino ||
+      this.now() - Number(changedNs / 1_000_000n) < 1000
     )
       return undefined;
     return {

@@ -65,7 +65,20 @@ async function rig(dir: string) {
     await stopDaemonsUnder(dir);
     await server.stop();
   };
-  return { proj, env, sock, cc, plain, stop };
+  /** The request's bytes of `argv` run with the rig's environment. */
+  const keyOf = (argv: string[]): Buffer =>
+    requestKey(
+      argv,
+      proj,
+      new Map(
+        Object.entries(env).flatMap(([k, v]): [string, string][] =>
+          v === undefined ? [] : [[k, v]],
+        ),
+      ),
+    );
+  /** Its answer file. */
+  const answerFile = (argv: string[]): string => join(`${sock}.answers`, answerName(keyOf(argv)));
+  return { proj, env, sock, cc, plain, keyOf, answerFile, stop };
 }
 
 /** What the log line says answered: the client, the daemon from its memory, or something else. */
@@ -77,7 +90,7 @@ function who(l: LogLine): string {
 describe('specbuild-cc: hits the native client answers itself', () => {
   it('answers the run after a miss itself, with the same object, warning and mode; a changed input goes to the daemon', async () => {
     await using dir = await tempDir();
-    const { proj, cc, plain, stop } = await rig(dir.path);
+    const { proj, cc, plain, answerFile, stop } = await rig(dir.path);
     try {
       writeFileSync(join(proj, 'a.h'), '#define X 3\n');
       writeFileSync(
@@ -109,7 +122,19 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       // The same bytes under a new mtime and ctime: the client hashes a.h
       // and still answers.
       utimesSync(join(proj, 'a.h'), new Date(), new Date(Date.now() - 5000));
+      const answer = answerFile(argv);
+      const before = readFileSync(answer);
       assert.equal(who(cc(argv).line), 'client hit');
+      // Its ctime is new: hashed, not vouched for yet; a second later the
+      // client writes its stat into the answer, and the next run only stats it.
+      assert.deepEqual(readFileSync(answer), before);
+      await sleep(1100);
+      assert.equal(who(cc(argv).line), 'client hit');
+      const vouched = readFileSync(answer);
+      assert.equal(vouched.length, before.length);
+      assert.notDeepEqual(vouched, before);
+      assert.equal(who(cc(argv).line), 'client hit');
+      assert.deepEqual(readFileSync(answer), vouched);
 
       // New contents: the daemon compiles them.
       writeFileSync(join(proj, 'a.h'), '#define X 4\n');
@@ -217,7 +242,7 @@ describe('specbuild-cc: hits the native client answers itself', () => {
 
   it("keys answers on the environment but make's own variables; SPECBUILD_NATIVE_HITS=0 turns it off", async () => {
     await using dir = await tempDir();
-    const { proj, cc, stop } = await rig(dir.path);
+    const { proj, env, cc, stop } = await rig(dir.path);
     try {
       writeFileSync(join(proj, 'c.c'), 'int c(void) { return 2; }\n');
       const argv = ['gcc', '-c', 'c.c', '-o', 'c.o'];
@@ -230,6 +255,14 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       assert.equal(who(cc(argv, { SOMETHING_ELSE: '1' }).line), 'client hit');
       assert.equal(who(cc(argv, { SPECBUILD_NATIVE_HITS: '0' }).line), 'hit direct fresh');
       assert.equal(who(cc(argv, { SPECBUILD_NATIVE_HITS: '0' }).line), 'hit direct fresh');
+      // A relative log is the command's, whether the daemon or the client writes the line.
+      const rel = { SPECBUILD_WRAPPER_LOG: 'rel.log' };
+      for (let i = 0; i < 2; i++)
+        spawnSync(specbuildCc, argv, { cwd: proj, env: { ...env, ...rel }, stdio: 'ignore' });
+      assert.deepEqual(readWrapperLog(join(proj, 'rel.log')).map(who), [
+        'hit direct fresh',
+        'client hit',
+      ]);
     } finally {
       await stop();
     }
@@ -237,20 +270,15 @@ describe('specbuild-cc: hits the native client answers itself', () => {
 
   it('ignores a damaged or foreign answer, and one whose output blob is gone', async () => {
     await using dir = await tempDir();
-    const { proj, env, sock, cc, stop } = await rig(dir.path);
+    const { proj, cc, keyOf, answerFile, stop } = await rig(dir.path);
     try {
       writeFileSync(join(proj, 'd.c'), 'int d(void) { return 5; }\n');
       const argv = ['gcc', '-c', 'd.c', '-o', 'd.o'];
       await sleep(1100);
       cc(argv);
       assert.equal(who(cc(argv).line), 'client hit');
-      const envMap = new Map(
-        Object.entries(env).flatMap(([k, v]): [string, string][] =>
-          v === undefined ? [] : [[k, v]],
-        ),
-      );
-      const key = requestKey(argv, proj, envMap);
-      const file = join(`${sock}.answers`, answerName(key));
+      const file = answerFile(argv);
+      const key = keyOf(argv);
       const good = readFileSync(file);
 
       truncateSync(file, good.length - 3);
@@ -266,7 +294,6 @@ describe('specbuild-cc: hits the native client answers itself', () => {
           outputs: [],
           stdout: new Uint8Array(),
           stderr: Buffer.from('from another build\n'),
-          logFile: undefined,
           logHead: '',
           logTail: '',
         }),
@@ -297,6 +324,48 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       assert.notEqual(gone.line.native, true);
       assert.equal(gone.status, 0);
       assert.deepEqual(readFileSync(join(proj, 'd.o')), object);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('takes no answer from a directory others may write, nor with another assembler', async () => {
+    await using dir = await tempDir();
+    const { proj, sock, cc, env, stop } = await rig(dir.path);
+    try {
+      writeFileSync(join(proj, 'e.c'), 'int e(void) { return 6; }\n');
+      const argv = ['gcc', '-c', 'e.c', '-o', 'e.o'];
+      await sleep(1100);
+      cc(argv);
+      assert.equal(who(cc(argv).line), 'client hit');
+      chmodSync(`${sock}.answers`, 0o777);
+      assert.equal(who(cc(argv).line), 'hit direct fresh', 'a directory others may write');
+      chmodSync(`${sock}.answers`, 0o700);
+      assert.equal(who(cc(argv).line), 'client hit');
+
+      // Another /usr/bin/as, seen only by this command (a private mount):
+      // the toolchain the action's platform names is not the one answered for.
+      // (Through sh, whose environment differs: answered once without it first.)
+      const as = join(dir.path, 'as');
+      writeFileSync(as, Buffer.concat([readFileSync('/usr/bin/as'), Buffer.from('changed')]));
+      chmodSync(as, 0o755);
+      const inNamespace = (mount: boolean): LogLine | undefined => {
+        const script = `${mount ? `mount --bind "${as}" /usr/bin/as && ` : ''}exec "$0" "$@"`;
+        const r = spawnSync('unshare', ['-m', 'sh', '-c', script, specbuildCc, ...argv], {
+          cwd: proj,
+          env,
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, r.stderr);
+        return readWrapperLog(join(dir.path, 'wrapper.log')).pop();
+      };
+      assert.notEqual(inNamespace(false)?.native, true);
+      assert.equal(inNamespace(false)?.native, true);
+      const other = inNamespace(true);
+      assert.equal(other?.outcome, 'hit');
+      assert.notEqual(other.native, true, 'not answered with another assembler');
+      assert.equal(inNamespace(false)?.native, true);
+      assert.equal(who(cc(argv).line), 'client hit', 'the real one again');
     } finally {
       await stop();
     }

@@ -430,10 +430,15 @@ static void sha256_final(struct sha256 *s, unsigned char out[32]) {
   for (int i = 0; i < 32; i++) out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
-/* The SHA-256 of a regular file's contents; -1 if it cannot be read. */
-static int hash_file(const char *path, unsigned char out[32]) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* The SHA-256 of the file `st` describes (a regular file, re-checked on the
+ * open descriptor: never a FIFO swapped in); -1 if it cannot be read. */
+static int hash_file(const char *path, const struct stat *st, unsigned char out[32]) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat now;
   if (fd < 0) return -1;
+  if (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) || now.st_dev != st->st_dev ||
+      now.st_ino != st->st_ino)
+    return close(fd), -1;
   struct sha256 s;
   sha256_init(&s);
   static unsigned char chunk[1 << 16];
@@ -448,16 +453,18 @@ static int hash_file(const char *path, unsigned char out[32]) {
   return 0;
 }
 
+/* The largest input hashed here (CLIENT_HASH_MAX in cc.ts): a larger one
+ * whose stat is not the vouched one goes to the daemon, which vouches anew. */
+#define HASH_MAX ((off_t)4 << 20)
+
 /* make's own variables: they differ between make -j1 and -j2 of one build,
  * and the daemon reads none of them (VOLATILE_ENV in native-answers.ts). */
 static const char *const volatile_env[] = {"MAKEFLAGS",     "MFLAGS",       "MAKELEVEL",
                                            "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"};
 
-static int is_volatile(const char *e) {
-  for (size_t i = 0; i < sizeof volatile_env / sizeof *volatile_env; i++) {
-    size_t n = strlen(volatile_env[i]);
-    if (strncmp(e, volatile_env[i], n) == 0 && e[n] == '=') return 1;
-  }
+static int is_volatile(const char *e, size_t name_len) {
+  for (size_t i = 0; i < sizeof volatile_env / sizeof *volatile_env; i++)
+    if (strlen(volatile_env[i]) == name_len && strncmp(e, volatile_env[i], name_len) == 0) return 1;
   return 0;
 }
 
@@ -466,8 +473,9 @@ static int by_bytes(const void *a, const void *b) {
 }
 
 /* The request's bytes (requestKey in native-answers.ts): the command, the
- * working directory, and the environment less make's, sorted. */
-static void request_key(struct buf *b, const char *cwd) {
+ * working directory, and the environment as the daemon reads it (the first
+ * entry of each name, none without "=") less make's, sorted. -1 when out of memory. */
+static int request_key(struct buf *b, const char *cwd) {
   uint32_t argc = 0, envc = 0, n = 0;
   for (char **a = command; *a; a++) argc++;
   put_u32(b, argc);
@@ -475,13 +483,19 @@ static void request_key(struct buf *b, const char *cwd) {
   put_str(b, cwd);
   for (char **e = environ; *e; e++) envc++;
   char **env = malloc((envc + 1) * sizeof *env);
-  if (!env) fprintf(stderr, "specbuild: out of memory\n"), exit(125);
-  for (char **e = environ; *e; e++)
-    if (!is_volatile(*e)) env[n++] = *e;
+  if (!env) return -1;
+  for (char **e = environ; *e; e++) {
+    const char *eq = strchr(*e, '=');
+    size_t len = eq ? (size_t)(eq - *e) : 0;
+    int seen = len == 0 || is_volatile(*e, len);
+    for (uint32_t i = 0; i < n && !seen; i++) seen = strncmp(env[i], *e, len + 1) == 0;
+    if (!seen) env[n++] = *e;
+  }
   qsort(env, n, sizeof *env, by_bytes);
   put_u32(b, n);
   for (uint32_t i = 0; i < n; i++) put_str(b, env[i]);
   free(env);
+  return 0;
 }
 
 /* answerName(): two 32-bit FNV-1a hashes of the request's bytes. */
@@ -495,7 +509,7 @@ static void answer_name(const struct buf *key, char out[17]) {
 }
 
 /* A cursor over an answer's bytes; `bad` once anything ran past the end. */
-struct cur { const unsigned char *p, *end; int bad; };
+struct cur { const unsigned char *start, *p, *end; int bad; };
 
 static const unsigned char *take(struct cur *c, size_t n) {
   if (c->bad || (size_t)(c->end - c->p) < n) return c->bad = 1, NULL;
@@ -514,8 +528,13 @@ static uint64_t take_u64(struct cur *c) {
   return p ? (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32 : 0;
 }
 
+static void le64(unsigned char *out, uint64_t v) {
+  le32(out, (uint32_t)v);
+  le32(out + 4, (uint32_t)(v >> 32));
+}
+
 /* A string, copied and terminated (NULL if it holds a NUL or runs past the end). */
-static char *take_str(struct cur *c, size_t *len) {
+static char *take_str(struct cur *c) {
   uint32_t n = take_u32(c);
   const unsigned char *p = take(c, n);
   if (!p || memchr(p, 0, n)) return c->bad = 1, NULL;
@@ -523,11 +542,10 @@ static char *take_str(struct cur *c, size_t *len) {
   if (!s) return c->bad = 1, NULL;
   memcpy(s, p, n);
   s[n] = '\0';
-  if (len) *len = n;
   return s;
 }
 
-/* Bytes in place (stdout, stderr), with their length. */
+/* Bytes in place (stdout, stderr, the log line), with their length. */
 static const unsigned char *take_bytes(struct cur *c, size_t *len) {
   *len = take_u32(c);
   return take(c, *len);
@@ -535,11 +553,16 @@ static const unsigned char *take_bytes(struct cur *c, size_t *len) {
 
 static int64_t ns_of(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
 
-/* One check of the answer; 0 when it holds. */
-static int check_holds(struct cur *c) {
+/* A file's signature the client found settled after hashing it: written
+ * into the answer once every check held (so later runs stat, not hash). */
+struct revouch { long at; unsigned char sig[33]; };
+
+/* One check of the answer; 0 when it holds. A file hashed here and found
+ * settled is added to rv (at most max). */
+static int check_holds(struct cur *c, struct revouch *rv, int *nrv, int max) {
   const unsigned char *kind = take(c, 1);
   if (!kind) return -1;
-  char *path = take_str(c, NULL), *real = NULL;
+  char *path = take_str(c), *real = NULL;
   struct stat st;
   int ok = -1;
   if (!path || *path != '/') goto out;
@@ -548,7 +571,7 @@ static int check_holds(struct cur *c) {
   case 'e': ok = access(path, X_OK) == 0 ? 0 : -1; break;
   case 'a': ok = stat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR) ? 0 : -1; break;
   case 'r': {
-    char *want = take_str(c, NULL);
+    char *want = take_str(c);
     real = want ? realpath(path, NULL) : NULL;
     ok = real && strcmp(real, want) == 0 ? 0 : -1;
     free(want);
@@ -557,21 +580,40 @@ static int check_holds(struct cur *c) {
   case 'f': {
     const unsigned char *hash = take(c, 32);
     uint64_t size = take_u64(c);
-    const unsigned char *flags = take(c, 2);
-    uint64_t sig[4] = {0};
-    if (flags && flags[1])
-      for (int i = 0; i < 4; i++) sig[i] = take_u64(c);
+    const unsigned char *exec = take(c, 1);
+    long at = (long)(c->p - c->start);
+    const unsigned char *has = take(c, 1);
+    uint64_t sig[4];
+    for (int i = 0; i < 4; i++) sig[i] = take_u64(c);
     if (c->bad || stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size ||
-        ((st.st_mode & 0111) != 0) != (flags[0] != 0))
+        ((st.st_mode & 0111) != 0) != (*exec != 0))
       break;
     /* The stat the daemon's stat cache vouched for: the same contents. */
-    if (flags[1] && sig[0] == (uint64_t)st.st_dev && sig[1] == (uint64_t)st.st_ino &&
+    if (*has && sig[0] == (uint64_t)st.st_dev && sig[1] == (uint64_t)st.st_ino &&
         sig[2] == (uint64_t)ns_of(st.st_mtim) && sig[3] == (uint64_t)ns_of(st.st_ctim)) {
       ok = 0;
       break;
     }
     unsigned char now[32];
-    ok = hash_file(path, now) == 0 && memcmp(now, hash, 32) == 0 ? 0 : -1;
+    if (st.st_size > HASH_MAX || hash_file(path, &st, now) < 0 || memcmp(now, hash, 32) != 0)
+      break;
+    ok = 0;
+    /* Vouched for from now on if it has not changed for a second, by the
+     * stat cache's rule (stat-cache.ts): a later change then gets a later
+     * time. The stat is the one taken before the read. */
+    struct timespec t;
+    int64_t changed = st.st_nlink == 1 && ns_of(st.st_ctim) > ns_of(st.st_mtim) ? ns_of(st.st_ctim)
+                                                                                 : ns_of(st.st_mtim);
+    if (*nrv < max && clock_gettime(CLOCK_REALTIME, &t) == 0 &&
+        ns_of(t) - changed >= 1000000000) {
+      struct revouch *r = &rv[(*nrv)++];
+      r->at = at;
+      r->sig[0] = 1;
+      le64(r->sig + 1, (uint64_t)st.st_dev);
+      le64(r->sig + 9, (uint64_t)st.st_ino);
+      le64(r->sig + 17, (uint64_t)ns_of(st.st_mtim));
+      le64(r->sig + 25, (uint64_t)ns_of(st.st_ctim));
+    }
     break;
   }
   }
@@ -586,7 +628,9 @@ out:
 static int place_output(const char *cwd, const char *rel, const char *blob, uint64_t size, int exec) {
   char dest[PATH_MAX], tmp[PATH_MAX];
   unsigned char rnd[6];
-  if (*rel == '/' || strncmp(rel, "../", 3) == 0 || strstr(rel, "/../") || strcmp(rel, "..") == 0)
+  size_t rl = strlen(rel);
+  if (*rel == '/' || strcmp(rel, "..") == 0 || strncmp(rel, "../", 3) == 0 || strstr(rel, "/../") ||
+      (rl >= 3 && strcmp(rel + rl - 3, "/..") == 0))
     return -1;
   if (snprintf(dest, sizeof dest, "%s/%s", cwd, rel) >= (int)sizeof dest) return -1;
   const char *slash = strrchr(dest, '/');
@@ -594,11 +638,13 @@ static int place_output(const char *cwd, const char *rel, const char *blob, uint
   if (snprintf(tmp, sizeof tmp, "%.*s/.%02x%02x%02x%02x%02x%02x.specbuild-tmp", (int)(slash - dest),
                dest, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]) >= (int)sizeof tmp)
     return -1;
-  int in = open(blob, O_RDONLY | O_CLOEXEC), out = -1, ok = -1;
+  int in = open(blob, O_RDONLY | O_CLOEXEC), out = -1, ok = -1, made = 0;
   struct stat st;
-  if (in < 0 || fstat(in, &st) < 0 || (uint64_t)st.st_size != size) goto out;
+  if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+    goto out;
   out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) goto out;
+  made = 1;
   if (ioctl(out, FICLONE, in) < 0) {
     uint64_t left = size;
     while (left > 0) {
@@ -620,67 +666,84 @@ static int place_output(const char *cwd, const char *rel, const char *blob, uint
   }
   if (fstat(out, &st) < 0 || (uint64_t)st.st_size != size || fchmod(out, exec ? 0755 : 0644) < 0)
     goto out;
-  if (close(out) < 0) {
-    out = -1;
-    goto out;
-  }
+  int closed = close(out);
   out = -1;
-  ok = rename(tmp, dest);
+  if (closed == 0) ok = rename(tmp, dest);
 out:
   if (in >= 0) close(in);
   if (out >= 0) close(out);
-  if (ok < 0) unlink(tmp);
+  if (ok < 0 && made) unlink(tmp);
   return ok;
 }
 
+/* Is this user's, and nobody else may write it. */
+static int own_and_private(const struct stat *st) {
+  return st->st_uid == geteuid() && (st->st_mode & 022) == 0;
+}
+
+#define MAX_OUTPUTS 64
+#define MAX_REVOUCH 64
+
 /* Answers the compile from PATH.answers if every check there holds: its
- * exit code (0), else -1 and the daemon answers it. */
+ * exit code (0), else -1 and the daemon answers it. Only an answer this
+ * user's daemon wrote counts: in a directory and a file that are this
+ * user's, and that nobody else may write. */
 static int answer_here(const char *sock, const char *cwd) {
   struct buf key = {0};
-  char name[17], file[PATH_MAX];
-  request_key(&key, cwd);
-  answer_name(&key, name);
-  int n = snprintf(file, sizeof file, "%s.answers/%s", sock, name), result = -1;
-  int fd = n > 0 && (size_t)n < sizeof file ? open(file, O_RDONLY | O_CLOEXEC) : -1;
+  char name[17], dir[PATH_MAX], file[PATH_MAX];
   struct stat st;
   unsigned char *data = NULL;
-  if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 8 || st.st_size > (64 << 20) ||
-      !(data = malloc((size_t)st.st_size)) || read_all(fd, data, (size_t)st.st_size) < 0)
+  char *rel[MAX_OUTPUTS] = {0}, *blob[MAX_OUTPUTS] = {0};
+  uint64_t size[MAX_OUTPUTS];
+  int exec[MAX_OUTPUTS], fd = -1, result = -1, nrv = 0;
+  uint32_t outputs = 0;
+  struct revouch rv[MAX_REVOUCH];
+  int n = snprintf(dir, sizeof dir, "%s.answers", sock);
+  if (n <= 0 || (size_t)n >= sizeof dir || lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+      !own_and_private(&st) || request_key(&key, cwd) < 0)
     goto out;
-  struct cur c = {data, data + st.st_size, 0};
+  answer_name(&key, name);
+  n = snprintf(file, sizeof file, "%s/%s", dir, name);
+  if (n <= 0 || (size_t)n >= sizeof file) goto out;
+  fd = open(file, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !own_and_private(&st) ||
+      st.st_size < 8 || st.st_size > (64 << 20) || !(data = malloc((size_t)st.st_size)) ||
+      read_all(fd, data, (size_t)st.st_size) < 0)
+    goto out;
+  struct cur c = {data, data, data + st.st_size, 0};
   const unsigned char *magic = take(&c, 4);
-  char *id = take_str(&c, NULL);
-  size_t klen = 0;
+  char *id = take_str(&c);
   uint32_t kn = take_u32(&c);
   const unsigned char *k = take(&c, kn);
-  klen = kn;
-  int same = magic && memcmp(magic, "SBA1", 4) == 0 && id && strcmp(id, SPECBUILD_BUILD_ID) == 0 &&
-             k && klen == key.len && memcmp(k, key.p, klen) == 0;
+  int same = magic && memcmp(magic, "SBA2", 4) == 0 && id && strcmp(id, SPECBUILD_BUILD_ID) == 0 &&
+             k && kn == key.len && memcmp(k, key.p, kn) == 0;
   free(id);
   if (!same) goto out;
   for (uint32_t i = 0, checks = take_u32(&c); i < checks; i++)
-    if (check_holds(&c) < 0) goto out;
-  for (uint32_t i = 0, outputs = take_u32(&c); i < outputs; i++) {
-    char *rel = take_str(&c, NULL), *blob = take_str(&c, NULL);
-    uint64_t size = take_u64(&c);
-    const unsigned char *exec = take(&c, 1);
-    int placed = !c.bad && *blob == '/' && place_output(cwd, rel, blob, size, *exec) == 0;
-    free(rel);
-    free(blob);
-    if (!placed) goto out;
+    if (check_holds(&c, rv, &nrv, MAX_REVOUCH) < 0) goto out;
+  /* Read to the end before anything is written. */
+  outputs = take_u32(&c);
+  if (outputs > MAX_OUTPUTS) goto out;
+  for (uint32_t i = 0; i < outputs; i++) {
+    rel[i] = take_str(&c);
+    blob[i] = take_str(&c);
+    size[i] = take_u64(&c);
+    const unsigned char *x = take(&c, 1);
+    exec[i] = x && *x;
   }
   size_t olen, elen, hlen, tlen;
   const unsigned char *out = take_bytes(&c, &olen), *err = take_bytes(&c, &elen);
-  char *log = take_str(&c, NULL);
   const unsigned char *head = take_bytes(&c, &hlen), *tail = take_bytes(&c, &tlen);
   const unsigned char *end = take(&c, 4);
-  if (c.bad || memcmp(end, "END1", 4) != 0 || c.p != c.end) {
-    free(log);
-    goto out;
-  }
+  if (c.bad || memcmp(end, "END1", 4) != 0 || c.p != c.end) goto out;
+  for (uint32_t i = 0; i < outputs; i++)
+    if (*blob[i] != '/' || place_output(cwd, rel[i], blob[i], size[i], exec[i]) < 0) goto out;
+  for (int i = 0; i < nrv; i++) /* best effort: a lost write costs a hash next time */
+    (void)!pwrite(fd, rv[i].sig, sizeof rv[i].sig, rv[i].at);
   (void)write_all(1, out, olen, 0);
   (void)write_all(2, err, elen, 0);
-  if (*log) {
+  const char *log = getenv("SPECBUILD_WRAPPER_LOG");
+  if (log && *log) {
     struct buf line = {0};
     char ms[24];
     put(&line, head, hlen);
@@ -693,9 +756,9 @@ static int answer_here(const char *sock, const char *cwd) {
     }
     free(line.p);
   }
-  free(log);
   result = 0;
 out:
+  for (uint32_t i = 0; i < outputs && i < MAX_OUTPUTS; i++) free(rel[i]), free(blob[i]);
   if (fd >= 0) close(fd);
   free(data);
   free(key.p);
