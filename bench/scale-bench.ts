@@ -17,7 +17,10 @@
 // printed too. Debian's ccache (when installed) builds the same project at
 // each job count too, with an empty and a full cache of its own, as the
 // reference on this machine: its hits are separate processes with no daemon,
-// so its -j2 / -j1 is what the cores give a wrapper here. Prints one JSON line.
+// so its -j2 / -j1 is what the cores give a wrapper here. A `floor` row per
+// job count is make running `true` for every command: no wrapper's hits can
+// be faster, and at a few hundred hits a second its fixed cost (make's start,
+// its fork and exec per command) bounds -j2 / -j1. Prints one JSON line.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -86,6 +89,11 @@ async function main(): Promise<void> {
   try {
     for (let jobs = 1; jobs <= MAX_JOBS; jobs++) {
       const plain = make(project, jobs, 'gcc', process.env);
+      // The floor of any wrapper's hits: make running `true` for every
+      // command (its own work, and a fork and exec per command).
+      const floor = make(project, jobs, 'true', process.env);
+      rows.push({ jobs, mode: 'floor', plain_s: round2(plain), hits_per_s: round2(UNITS / floor) });
+      log(JSON.stringify(rows[rows.length - 1]));
       // here: the server on this machine through a unix socket, the defaults
       // (a miss compiles here once); remote: over TCP, as another machine's
       // would be (a miss is scanned, then executed by the server).
@@ -187,6 +195,9 @@ async function main(): Promise<void> {
       hits_per_s_j2_over_j1: hitsScale,
       // The same for ccache in the same run (null without ccache).
       ccache_hits_per_s_j2_over_j1: ccacheScale,
+      floor_hits_per_s_j2_over_j1: round2(
+        at('floor', 2, 'hits_per_s') / at('floor', 1, 'hits_per_s'),
+      ),
       targets: {
         daemon_hit_le_0_5_ms: col('here', 'daemon_ms_per_hit') <= 0.5,
         daemon_miss_le_2_ms: col('here', 'daemon_ms_per_miss') <= 2,
