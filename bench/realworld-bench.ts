@@ -127,10 +127,17 @@ function outcomes(file: string): string {
       deps?: string;
       remembered?: boolean;
       direct?: string;
+      native?: boolean;
     };
     // What direct mode found, when it was not used.
     const found = l.direct === undefined || l.direct === 'fresh' ? undefined : `(${l.direct})`;
-    const k = [l.outcome, l.deps, l.remembered === true ? 'remembered' : undefined, found]
+    const k = [
+      l.outcome,
+      l.deps,
+      l.remembered === true ? 'remembered' : undefined,
+      l.native === true ? 'by the client' : undefined,
+      found,
+    ]
       .filter((x) => x !== undefined)
       .join(' ');
     counts.set(k, (counts.get(k) ?? 0) + 1);
@@ -190,6 +197,8 @@ async function main(): Promise<void> {
             await stopDaemonsUnder(DIR);
             await rm(join(DIR, 'server'), { recursive: true, force: true });
             await rm(join(DIR, 'xdg'), { recursive: true, force: true });
+            // And the answers the daemon left for the clients (native-answers.ts).
+            await rm(join(DIR, 'daemon.sock.answers'), { recursive: true, force: true });
             server = await startCliServer(join(DIR, 'server'), {
               jobs: Number(JOBS),
               listen: `unix:${join(DIR, 'reapi.sock')}`,

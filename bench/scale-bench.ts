@@ -102,6 +102,7 @@ async function main(): Promise<void> {
         await stopDaemonsUnder(dir);
         await rm(join(dir, 'server'), { recursive: true, force: true });
         await rm(join(dir, 'xdg'), { recursive: true, force: true });
+        await rm(join(dir, 'daemon.sock.answers'), { recursive: true, force: true });
         server = await startCliServer(join(dir, 'server'), {
           jobs,
           listen: mode === 'here' ? `unix:${join(dir, 'reapi.sock')}` : undefined,

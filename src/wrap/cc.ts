@@ -1411,6 +1411,8 @@ async function clientAnswer(
   const checks = compilerChecks(prep.compiler, req.env, req.cwd, prep.tool, stats);
   if (checks === undefined || built.inputs === undefined || built.absent === undefined)
     return undefined;
+  // The server still has the action (not emptied, not evicted since).
+  checks.unshift({ kind: 'present', path: localBlobPath(objects, built.action) });
   // The host platform's toolchain property (unless the platform is given):
   // hashed once per daemon, so an upgraded assembler or OS must not be
   // answered for with objects of the old one.

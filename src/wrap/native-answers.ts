@@ -56,7 +56,13 @@ export type AnswerCheck =
       sig?: FileSignature;
     }
   /** stat(path) fails with ENOENT or ENOTDIR: where a header would shadow a listed one. */
-  | { kind: 'absent'; path: string };
+  | { kind: 'absent'; path: string }
+  /**
+   * A regular file is at path: the action's own blob in the server's blob
+   * directory, so that a server whose cache was emptied (or evicted the
+   * action) gets the command from the daemon, not an answer from before.
+   */
+  | { kind: 'present'; path: string };
 
 export interface FileSignature {
   dev: bigint;
@@ -171,6 +177,10 @@ export function encodeAnswer(buildId: string, key: Uint8Array, a: Answer): Buffe
         break;
       case 'absent':
         u8(0x61); // a
+        str(c.path);
+        break;
+      case 'present':
+        u8(0x70); // p
         str(c.path);
         break;
       case 'file':

@@ -370,4 +370,36 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       await stop();
     }
   });
+
+  it('takes no answer from before the server was emptied, though the output blob is back', async () => {
+    await using dir = await tempDir();
+    const first = await rig(dir.path);
+    const argv = ['gcc', '-c', 'f.c', '-o', 'f.o'];
+    try {
+      writeFileSync(join(first.proj, 'f.c'), 'int f(void) { return 7; }\n');
+      await sleep(1100);
+      first.cc(argv);
+      assert.equal(who(first.cc(argv).line), 'client hit');
+    } finally {
+      await first.stop();
+    }
+    // A new, empty server at the same address and blob directory.
+    rmSync(join(dir.path, 'cache'), { recursive: true, force: true });
+    rmSync(join(dir.path, 'p'), { recursive: true, force: true });
+    const second = await rig(dir.path);
+    try {
+      writeFileSync(join(second.proj, 'f.c'), 'int f(void) { return 7; }\n');
+      await sleep(1100);
+      // Another command (an unused macro) stores the same object bytes.
+      const twin = second.cc(['gcc', '-DUNUSED=1', '-c', 'f.c', '-o', 'f.o']);
+      assert.equal(who(twin.line), 'miss compile none');
+      const object = readFileSync(join(second.proj, 'f.o'));
+      rmSync(join(second.proj, 'f.o'));
+      const again = second.cc(argv);
+      assert.notEqual(again.line.native, true, 'the server never stored this action');
+      assert.deepEqual(readFileSync(join(second.proj, 'f.o')), object);
+    } finally {
+      await second.stop();
+    }
+  });
 });

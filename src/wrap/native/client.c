@@ -570,6 +570,7 @@ static int check_holds(struct cur *c, struct revouch *rv, int *nrv, int max) {
   case 'x': ok = access(path, X_OK) == 0 ? -1 : 0; break;
   case 'e': ok = access(path, X_OK) == 0 ? 0 : -1; break;
   case 'a': ok = stat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR) ? 0 : -1; break;
+  case 'p': ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -1; break;
   case 'r': {
     char *want = take_str(c);
     real = want ? realpath(path, NULL) : NULL;
