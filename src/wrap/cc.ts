@@ -1435,9 +1435,9 @@ async function clientAnswer(
     }
   }
   const source = resolve(req.cwd, prep.parsed.source);
-  const sourceDigest = (await stats.digest(source)).digest;
+  const src = await stats.digest(source);
   const files = [
-    { path: source, hash: sourceDigest.hash, size: sourceDigest.size, executable: undefined },
+    { path: source, hash: src.digest.hash, size: src.digest.size, executable: src.executable },
     ...built.inputs,
   ];
   for (const f of files) {

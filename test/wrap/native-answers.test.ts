@@ -402,4 +402,18 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       await second.stop();
     }
   });
+
+  it('answers after a miss whose inputs were just written (not vouched for: the client hashes them)', async () => {
+    await using dir = await tempDir();
+    const { proj, cc, stop } = await rig(dir.path);
+    try {
+      writeFileSync(join(proj, 'g.h'), '#define G 8\n');
+      writeFileSync(join(proj, 'g.c'), '#include "g.h"\nint g(void) { return G; }\n');
+      const argv = ['gcc', '-c', 'g.c', '-o', 'g.o'];
+      assert.equal(who(cc(argv).line), 'miss compile none');
+      assert.equal(who(cc(argv).line), 'client hit');
+    } finally {
+      await stop();
+    }
+  });
 });
