@@ -1411,8 +1411,17 @@ async function clientAnswer(
   const checks = compilerChecks(prep.compiler, req.env, req.cwd, prep.tool, stats);
   if (checks === undefined || built.inputs === undefined || built.absent === undefined)
     return undefined;
-  // The server still has the action (not emptied, not evicted since).
-  checks.unshift({ kind: 'present', path: localBlobPath(objects, built.action) });
+  // The server still has the action (not emptied, not evicted since), and
+  // the blobs of what it printed, as a remembered hit requires (allLocal).
+  const printed = [result.stdoutDigest, result.stderrDigest].flatMap((pb) =>
+    pb === undefined ? [] : [fromPb(pb)],
+  );
+  for (const d of [built.action, ...printed]) {
+    if (d.size === 0) continue;
+    const path = localBlobPath(objects, d);
+    if (statSync(path, { throwIfNoEntry: false })?.isFile() !== true) return undefined;
+    checks.unshift({ kind: 'present', path });
+  }
   // The host platform's toolchain property (unless the platform is given):
   // hashed once per daemon, so an upgraded assembler or OS must not be
   // answered for with objects of the old one.
@@ -1435,9 +1444,19 @@ async function clientAnswer(
     }
   }
   const source = resolve(req.cwd, prep.parsed.source);
+  // The source, unless the list has it (its digest is in the key; hashed once by the client).
   const src = await stats.digest(source);
   const files = [
-    { path: source, hash: src.digest.hash, size: src.digest.size, executable: src.executable },
+    ...(built.inputs.some((f) => f.path === source)
+      ? []
+      : [
+          {
+            path: source,
+            hash: src.digest.hash,
+            size: src.digest.size,
+            executable: src.executable,
+          },
+        ]),
     ...built.inputs,
   ];
   for (const f of files) {

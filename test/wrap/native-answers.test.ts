@@ -152,6 +152,19 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       assert.equal(who(back.line), 'client hit');
       assert.equal(back.line.action, first.line.action);
       assert.deepEqual(readFileSync(join(proj, 'a.o')), want3);
+
+      // The warning's blob gone from the server: not a remembered hit for
+      // the daemon, so not an answer for the client either.
+      const warning = Buffer.from(first.stderr);
+      const blobs = spawnSync('find', [join(dir.path, 'cache'), '-type', 'f'], {
+        encoding: 'utf8',
+      }).stdout.split('\n');
+      const blob = blobs.find((p) => p !== '' && readFileSync(p).equals(warning));
+      assert.ok(blob !== undefined, 'the warning is a blob in the server cache');
+      rmSync(blob);
+      const gone = cc(argv);
+      assert.notEqual(gone.line.native, true);
+      assert.equal(gone.stderr, first.stderr);
     } finally {
       await stop();
     }

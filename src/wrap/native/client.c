@@ -558,8 +558,9 @@ static int64_t ns_of(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 
 struct revouch { long at; unsigned char sig[33]; };
 
 /* One check of the answer; 0 when it holds. A file hashed here and found
- * settled is added to rv (at most max). */
-static int check_holds(struct cur *c, struct revouch *rv, int *nrv, int max) {
+ * settled at `start` (the clock read before any stat of this run) is added
+ * to rv (at most max). */
+static int check_holds(struct cur *c, int64_t start, struct revouch *rv, int *nrv, int max) {
   const unsigned char *kind = take(c, 1);
   if (!kind) return -1;
   char *path = take_str(c), *real = NULL;
@@ -599,14 +600,14 @@ static int check_holds(struct cur *c, struct revouch *rv, int *nrv, int max) {
     if (st.st_size > HASH_MAX || hash_file(path, &st, now) < 0 || memcmp(now, hash, 32) != 0)
       break;
     ok = 0;
-    /* Vouched for from now on if it has not changed for a second, by the
-     * stat cache's rule (stat-cache.ts): a later change then gets a later
-     * time. The stat is the one taken before the read. */
-    struct timespec t;
+    /* Vouched for from now on if it had not changed for a second when it
+     * was stat'ed, by the stat cache's rule (stat-cache.ts): a later change
+     * then gets a later time. The clock is the one read before the stat
+     * (read after the hash, a change within the stat's timestamp tick could
+     * pass as settled on a file system with 1 s timestamps). */
     int64_t changed = st.st_nlink == 1 && ns_of(st.st_ctim) > ns_of(st.st_mtim) ? ns_of(st.st_ctim)
                                                                                  : ns_of(st.st_mtim);
-    if (*nrv < max && clock_gettime(CLOCK_REALTIME, &t) == 0 &&
-        ns_of(t) - changed >= 1000000000) {
+    if (*nrv < max && start > 0 && start - changed >= 1000000000) {
       struct revouch *r = &rv[(*nrv)++];
       r->at = at;
       r->sig[0] = 1;
@@ -720,8 +721,10 @@ static int answer_here(const char *sock, const char *cwd) {
              k && kn == key.len && memcmp(k, key.p, kn) == 0;
   free(id);
   if (!same) goto out;
+  struct timespec now;
+  int64_t start = clock_gettime(CLOCK_REALTIME, &now) == 0 ? ns_of(now) : 0;
   for (uint32_t i = 0, checks = take_u32(&c); i < checks; i++)
-    if (check_holds(&c, rv, &nrv, MAX_REVOUCH) < 0) goto out;
+    if (check_holds(&c, start, rv, &nrv, MAX_REVOUCH) < 0) goto out;
   /* Read to the end before anything is written. */
   outputs = take_u32(&c);
   if (outputs > MAX_OUTPUTS) goto out;
