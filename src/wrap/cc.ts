@@ -1481,7 +1481,15 @@ async function clientAnswer(
       executable: f.isExecutable,
     });
   }
-  return { checks, outputs, stdout: ran.stdout, stderr: ran.stderr };
+  // The compiler is often a toolchain file too (/usr/bin/gcc): each check once.
+  const seen = new Set<string>();
+  const once = checks.filter((c) => {
+    const k = `${c.kind}\0${c.path}\0${c.kind === 'file' ? c.hash : c.kind === 'real' ? c.real : ''}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  return { checks: once, outputs, stdout: ran.stdout, stderr: ran.stderr };
 }
 
 /**

@@ -86,10 +86,47 @@ export interface Answer {
   stdout: Uint8Array;
   stderr: Uint8Array;
   /**
-   * The log line (the client appends it to its own SPECBUILD_WRAPPER_LOG,
-   * which is in the request), around its milliseconds: the client puts its own in between., around its milliseconds: the client puts its own in between. */
+   * The log line around its milliseconds (the client puts its own in
+   * between and appends it to its own SPECBUILD_WRAPPER_LOG, which is in the
+   * request).
+   */
   logHead: string;
   logTail: string;
+}
+
+/** Little-endian fields and length-prefixed strings, as client.c reads them. */
+class ByteWriter {
+  private readonly parts: Buffer[] = [];
+
+  raw(b: Uint8Array): void {
+    this.parts.push(Buffer.from(b));
+  }
+
+  u8(n: number): void {
+    this.parts.push(Buffer.from([n]));
+  }
+
+  u32(n: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    this.parts.push(b);
+  }
+
+  u64(n: bigint): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, n));
+    this.parts.push(b);
+  }
+
+  str(s: string | Uint8Array): void {
+    const b = typeof s === 'string' ? Buffer.from(s) : Buffer.from(s);
+    this.u32(b.length);
+    this.parts.push(b);
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
 }
 
 /** The request's bytes, as the client builds them from its own (client.c, request_key). */
@@ -98,27 +135,17 @@ export function requestKey(
   cwd: string,
   env: ReadonlyMap<string, string>,
 ): Buffer {
-  const parts: Buffer[] = [];
-  const u32 = (n: number): void => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(n);
-    parts.push(b);
-  };
-  const str = (s: string | Buffer): void => {
-    const b = typeof s === 'string' ? Buffer.from(s) : s;
-    u32(b.length);
-    parts.push(b);
-  };
-  u32(argv.length);
-  for (const a of argv) str(a);
-  str(cwd);
+  const w = new ByteWriter();
+  w.u32(argv.length);
+  for (const a of argv) w.str(a);
+  w.str(cwd);
   const entries = [...env]
     .filter(([k]) => !VOLATILE_ENV.includes(k))
     .map(([k, v]) => Buffer.from(`${k}=${v}`))
     .sort((a, b) => Buffer.compare(a, b));
-  u32(entries.length);
-  for (const e of entries) str(e);
-  return Buffer.concat(parts);
+  w.u32(entries.length);
+  for (const e of entries) w.str(e);
+  return w.bytes();
 }
 
 /**
@@ -136,83 +163,54 @@ export function answerName(key: Uint8Array): string {
   return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
 }
 
-/** The file's bytes (read by client.c, read_answer). */
+/** The file's bytes (read by client.c, answer_here). */
 export function encodeAnswer(buildId: string, key: Uint8Array, a: Answer): Buffer {
-  const parts: Buffer[] = [Buffer.from(MAGIC)];
-  const u8 = (n: number): void => {
-    parts.push(Buffer.from([n]));
-  };
-  const u32 = (n: number): void => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(n);
-    parts.push(b);
-  };
-  const u64 = (n: bigint): void => {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt.asUintN(64, n));
-    parts.push(b);
-  };
-  const str = (s: string | Uint8Array): void => {
-    const b = typeof s === 'string' ? Buffer.from(s) : Buffer.from(s);
-    u32(b.length);
-    parts.push(b);
-  };
-  str(buildId);
-  str(key);
-  u32(a.checks.length);
+  const w = new ByteWriter();
+  w.raw(Buffer.from(MAGIC));
+  w.str(buildId);
+  w.str(key);
+  w.u32(a.checks.length);
   for (const c of a.checks) {
-    switch (c.kind) {
-      case 'noexec':
-        u8(0x78); // x
-        str(c.path);
-        break;
-      case 'exec':
-        u8(0x65); // e
-        str(c.path);
-        break;
-      case 'real':
-        u8(0x72); // r
-        str(c.path);
-        str(c.real);
-        break;
-      case 'absent':
-        u8(0x61); // a
-        str(c.path);
-        break;
-      case 'present':
-        u8(0x70); // p
-        str(c.path);
-        break;
-      case 'file':
-        u8(0x66); // f
-        str(c.path);
-        parts.push(Buffer.from(c.hash, 'hex'));
-        u64(BigInt(c.size));
-        u8(c.executable ? 1 : 0);
-        // The signature's place is kept when there is none: a client that
-        // hashed the file, and found it settled, writes one there.
-        u8(c.sig === undefined ? 0 : 1);
-        u64(c.sig?.dev ?? 0n);
-        u64(c.sig?.ino ?? 0n);
-        u64(c.sig?.mtimeNs ?? 0n);
-        u64(c.sig?.ctimeNs ?? 0n);
-        break;
+    w.u8(CHECK_TAGS[c.kind]);
+    w.str(c.path);
+    if (c.kind === 'real') w.str(c.real);
+    if (c.kind === 'file') {
+      w.raw(Buffer.from(c.hash, 'hex'));
+      w.u64(BigInt(c.size));
+      w.u8(c.executable ? 1 : 0);
+      // The signature's place is kept when there is none: a client that
+      // hashed the file, and found it settled, writes one there.
+      w.u8(c.sig === undefined ? 0 : 1);
+      w.u64(c.sig?.dev ?? 0n);
+      w.u64(c.sig?.ino ?? 0n);
+      w.u64(c.sig?.mtimeNs ?? 0n);
+      w.u64(c.sig?.ctimeNs ?? 0n);
     }
   }
-  u32(a.outputs.length);
+  w.u32(a.outputs.length);
   for (const o of a.outputs) {
-    str(o.path);
-    str(o.blob);
-    u64(BigInt(o.size));
-    u8(o.executable ? 1 : 0);
+    w.str(o.path);
+    w.str(o.blob);
+    w.u64(BigInt(o.size));
+    w.u8(o.executable ? 1 : 0);
   }
-  str(a.stdout);
-  str(a.stderr);
-  str(a.logHead);
-  str(a.logTail);
-  parts.push(Buffer.from(END));
-  return Buffer.concat(parts);
+  w.str(a.stdout);
+  w.str(a.stderr);
+  w.str(a.logHead);
+  w.str(a.logTail);
+  w.raw(Buffer.from(END));
+  return w.bytes();
 }
+
+/** Each check's tag byte in the file (check_holds in client.c). */
+const CHECK_TAGS: Record<AnswerCheck['kind'], number> = {
+  noexec: 0x78, // x
+  exec: 0x65, // e
+  real: 0x72, // r
+  absent: 0x61, // a
+  present: 0x70, // p
+  file: 0x66, // f
+};
 
 /** More answer files than this, at the daemon's start, and they are all removed. */
 export const MAX_ANSWERS = 20_000;

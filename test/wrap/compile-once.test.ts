@@ -35,6 +35,7 @@ import {
   type LogLine,
 } from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
+import { startWrapRig } from '../helpers/wrap-rig.js';
 import { repoRoot } from '../helpers/paths.js';
 import { pidsWhere, stopDaemonsUnder } from '../helpers/daemons.js';
 
@@ -294,32 +295,8 @@ describe('specbuild-cc with a server on this machine', () => {
  * directory, and the wrapper's environment with its log; `last` is the log's
  * last line, `stop` stops the daemon and the server.
  */
-async function hereRig(dir: string) {
-  const server = await startCliServer(join(dir, 'cache'), {
-    listen: `unix:${join(dir, 'reapi.sock')}`,
-  });
-  const proj = join(dir, 'p');
-  mkdirSync(proj);
-  const log = join(dir, 'wrapper.log');
-  const env = {
-    ...process.env,
-    SPECBUILD_SERVER: server.address,
-    SPECBUILD_DAEMON_SOCKET: join(dir, 'daemon.sock'),
-    XDG_CACHE_HOME: join(dir, 'xdg'),
-    SPECBUILD_WRAPPER_LOG: log,
-  };
-  const last = (): LogLine => {
-    const lines = readWrapperLog(log);
-    const l = lines[lines.length - 1];
-    if (l === undefined) throw new Error('no log line');
-    return l;
-  };
-  const stop = async (): Promise<void> => {
-    await stopDaemonsUnder(dir);
-    await server.stop();
-  };
-  return { proj, env, last, stop };
-}
+/** A server on this machine and the wrapper pointed at it (helpers/wrap-rig.ts). */
+const hereRig = startWrapRig;
 
 /** The pid of a running cc1 whose command line has `source` and not `-E` (the compile, not a scan). */
 function compilerOf(source: string): number | undefined {

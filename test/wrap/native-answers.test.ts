@@ -19,26 +19,13 @@ import {
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerName, encodeAnswer, requestKey } from '../../src/wrap/index.js';
-import { startCliServer } from '../helpers/cli-server.js';
 import { readWrapperLog, specbuildCc, type LogLine } from '../helpers/cproject.js';
-import { stopDaemonsUnder } from '../helpers/daemons.js';
 import { tempDir } from '../helpers/tmp.js';
+import { blobHolding, startWrapRig } from '../helpers/wrap-rig.js';
 
 async function rig(dir: string) {
-  const server = await startCliServer(join(dir, 'cache'), {
-    listen: `unix:${join(dir, 'reapi.sock')}`,
-  });
-  const proj = join(dir, 'p');
-  mkdirSync(proj);
-  const log = join(dir, 'wrapper.log');
-  const sock = join(dir, 'daemon.sock');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    SPECBUILD_SERVER: server.address,
-    SPECBUILD_DAEMON_SOCKET: sock,
-    XDG_CACHE_HOME: join(dir, 'xdg'),
-    SPECBUILD_WRAPPER_LOG: log,
-  };
+  const base = await startWrapRig(dir);
+  const { proj, env, sock, stop } = base;
   /** Runs specbuild-cc with `argv`; its exit status, stderr and log line. */
   const cc = (
     argv: string[],
@@ -49,10 +36,7 @@ async function rig(dir: string) {
       env: { ...env, ...more },
       encoding: 'utf8',
     });
-    const lines = readWrapperLog(log);
-    const line = lines[lines.length - 1];
-    if (line === undefined) throw new Error('no log line');
-    return { status: r.status, stderr: r.stderr, line };
+    return { status: r.status, stderr: r.stderr, line: base.last() };
   };
   /** gcc itself, into `out`: what every answer must give, byte for byte. */
   const plain = (argv: string[]): Buffer => {
@@ -60,10 +44,6 @@ async function rig(dir: string) {
     assert.equal(r.status, 0, r.stderr);
     const o = argv[argv.indexOf('-o') + 1] ?? '';
     return readFileSync(join(proj, o));
-  };
-  const stop = async (): Promise<void> => {
-    await stopDaemonsUnder(dir);
-    await server.stop();
   };
   /** The request's bytes of `argv` run with the rig's environment. */
   const keyOf = (argv: string[]): Buffer =>
@@ -155,11 +135,7 @@ describe('specbuild-cc: hits the native client answers itself', () => {
 
       // The warning's blob gone from the server: not a remembered hit for
       // the daemon, so not an answer for the client either.
-      const warning = Buffer.from(first.stderr);
-      const blobs = spawnSync('find', [join(dir.path, 'cache'), '-type', 'f'], {
-        encoding: 'utf8',
-      }).stdout.split('\n');
-      const blob = blobs.find((p) => p !== '' && readFileSync(p).equals(warning));
+      const blob = blobHolding(join(dir.path, 'cache'), Buffer.from(first.stderr));
       assert.ok(blob !== undefined, 'the warning is a blob in the server cache');
       rmSync(blob);
       const gone = cc(argv);
@@ -317,19 +293,8 @@ describe('specbuild-cc: hits the native client answers itself', () => {
 
       // The object's blob gone from the server's blob directory: the daemon answers.
       assert.equal(who(cc(argv).line), 'client hit');
-      const objects = join(dir.path, 'cache');
-      const blobs = spawnSync(
-        'find',
-        [objects, '-type', 'f', '-size', '+500c', '-name', '*[0-9a-f]'],
-        {
-          encoding: 'utf8',
-        },
-      ).stdout;
       const object = readFileSync(join(proj, 'd.o'));
-      const blob = blobs
-        .split('\n')
-        .filter((p) => p !== '')
-        .find((p) => readFileSync(p).equals(object));
+      const blob = blobHolding(join(dir.path, 'cache'), object);
       assert.ok(blob !== undefined, 'the object is a blob in the server cache');
       rmSync(blob);
       rmSync(join(proj, 'd.o'));
