@@ -46,6 +46,12 @@ export interface ActionCache {
    */
   getActionResult(actionDigest: Digest, opts?: CallOptions): Promise<ActionResult | undefined>;
   updateActionResult(actionDigest: Digest, result: ActionResult, opts?: CallOptions): Promise<void>;
+  /**
+   * The directory of its entry files on this machine, when it is a local
+   * action cache (`DIR/ac`, see direct-store.ts): a server tells clients on
+   * this machine they may write there (DIRECT_STORE_HEADER).
+   */
+  readonly localDir?: string;
 }
 
 /** An upload in progress that can be continued after a broken stream. */
@@ -74,6 +80,12 @@ export interface UploadableCas extends Cas {
    * machine may copy outputs from there instead of reading them over gRPC.
    */
   readonly objectsDir?: string;
+  /**
+   * True when another process of this user may add blob files to
+   * `objectsDir` itself, as the store writes them (direct-store.ts): the
+   * store keeps no other record of its blobs (no quota to account them in).
+   */
+  readonly directWrites?: boolean;
 }
 
 /** A whole blob, or undefined when the store does not hold it (other errors throw). */

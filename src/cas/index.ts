@@ -5,6 +5,7 @@ export * from './cas.js';
 export * from './executor.js';
 export * from './local-cas.js';
 export * from './local-action-cache.js';
+export * from './direct-store.js';
 export * from './tree.js';
 export * from './tree-edit.js';
 export * from './tree-size.js';

@@ -1,6 +1,5 @@
 // The local action cache: ActionResult messages by action digest, stored as
 // files written atomically. An entry whose blobs have left the CAS is a miss.
-import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -15,11 +14,14 @@ import {
   type Digest,
 } from '../reapi/index.js';
 import type { ActionCache, CallOptions, Cas } from './cas.js';
+import { actionEntryPath, actionTempPath } from './direct-store.js';
 import { writeError } from './disk-error.js';
 import { readSmallFile } from './small-file.js';
 import { filesOf } from './tree.js';
 
 export class LocalActionCache implements ActionCache {
+  /** `DIR/ac`: entries at `entries/<first two hex digits>/<hash>-<size>`, temporary files in `tmp` (direct-store.ts). */
+  readonly localDir: string;
   private readonly entries: string;
   private readonly tmp: string;
 
@@ -27,8 +29,9 @@ export class LocalActionCache implements ActionCache {
     dir: string,
     private readonly cas: Cas,
   ) {
-    this.entries = join(dir, 'ac', 'entries');
-    this.tmp = join(dir, 'ac', 'tmp');
+    this.localDir = join(dir, 'ac');
+    this.entries = join(this.localDir, 'entries');
+    this.tmp = join(this.localDir, 'tmp');
   }
 
   /** Opens the action cache under `DIR/ac/`, checking entries against `cas`. */
@@ -40,7 +43,7 @@ export class LocalActionCache implements ActionCache {
   }
 
   private pathOf(d: Digest): string {
-    return join(this.entries, d.hash.slice(0, 2), `${d.hash}-${d.size}`);
+    return actionEntryPath(this.localDir, d);
   }
 
   async getActionResult(
@@ -94,7 +97,7 @@ export class LocalActionCache implements ActionCache {
   ): Promise<void> {
     checkActionResult(result);
     const dest = this.pathOf(actionDigest);
-    const tmp = join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    const tmp = actionTempPath(this.localDir);
     try {
       await writeFile(tmp, encodeCanonical(ActionResultSchema, result), { flag: 'wx' });
       try {

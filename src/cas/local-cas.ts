@@ -128,6 +128,11 @@ export class LocalCas implements UploadableCas {
     return this.objects;
   }
 
+  /** See UploadableCas.directWrites: a quota needs every blob's size in the index, so not with one. */
+  get directWrites(): boolean {
+    return this.quota <= 0;
+  }
+
   /** Path of a blob's file (for hard-linking it elsewhere; the file is read-only). */
   pathOf(d: Digest): string {
     return this.pathOfHash(d.hash);

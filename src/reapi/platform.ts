@@ -126,3 +126,13 @@ export const EXECUTES_HERE_HEADER = 'x-specbuild-executes-here';
  * reading them over gRPC (a copy, never a link: the blob stays read-only).
  */
 export const CAS_OBJECTS_HEADER = 'x-specbuild-cas-objects';
+
+/**
+ * Response header of GetCapabilities, beside CAS_OBJECTS_HEADER, naming the
+ * directory of the instance's action cache entries on this machine, when
+ * its store has no quota: a client of the same user reaching the server
+ * through a unix socket may store blobs and action results by writing those
+ * files itself, as the store writes them (cas/direct-store.ts). The version
+ * is the layout's: a server that lays them out otherwise sends another name.
+ */
+export const DIRECT_STORE_HEADER = 'x-specbuild-direct-store-v1';

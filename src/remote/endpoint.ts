@@ -1,12 +1,15 @@
 // A connected remote REAPI endpoint: reads Capabilities first, then offers the
 // Cas and ActionCache interfaces configured by what the server advertised,
 // and the Remote Asset client over the same connection.
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import {
   Capabilities,
   DigestFunction_Value,
   CAS_OBJECTS_HEADER,
+  DIRECT_STORE_HEADER,
   EXECUTES_HERE_HEADER,
   type ServerCapabilities,
 } from '../reapi/index.js';
@@ -49,6 +52,13 @@ export class RemoteEndpoint {
      * is reached through a unix socket, and that directory is visible here.
      */
     readonly localObjects: string | undefined,
+    /**
+     * The directory of the server's action cache entries, when it also said
+     * so (its store has no quota) and both directories are this user's: a
+     * client may then store blobs and results by writing those files
+     * (cas/direct-store.ts) instead of calling the server.
+     */
+    readonly localActionCache: string | undefined,
   ) {
     this.executor = new RemoteExecutor(execution, cas, actionCache, connection.target.text);
     this.assets = new RemoteAsset(connection, instance);
@@ -64,9 +74,10 @@ export class RemoteEndpoint {
     const instance = opts.instance ?? '';
     try {
       // Set by the response headers (a callback: a plain boolean would read as never changed).
-      const said: { here: boolean; objects: string | undefined } = {
+      const said: { here: boolean; objects: string | undefined; ac: string | undefined } = {
         here: false,
         objects: undefined,
+        ac: undefined,
       };
       const caps = await conn.unary(
         Capabilities.method.getCapabilities,
@@ -77,6 +88,8 @@ export class RemoteEndpoint {
             said.here = md.get(EXECUTES_HERE_HEADER)[0] === '1';
             const objects = md.get(CAS_OBJECTS_HEADER)[0];
             if (typeof objects === 'string' && objects.startsWith('/')) said.objects = objects;
+            const ac = md.get(DIRECT_STORE_HEADER)[0];
+            if (typeof ac === 'string' && ac.startsWith('/')) said.ac = ac;
           },
         },
       );
@@ -97,6 +110,16 @@ export class RemoteEndpoint {
       const maxBatch = Number(cache?.maxBatchTotalSizeBytes ?? 0n);
       // A unix socket: the server shares this machine's kernel.
       const local = conn.target.address.startsWith('unix:');
+      const objects =
+        local && said.objects !== undefined && (await isDirectory(said.objects))
+          ? said.objects
+          : undefined;
+      const writable =
+        objects !== undefined &&
+        said.ac !== undefined &&
+        (await ownWritableDirectory(objects)) &&
+        (await ownWritableDirectory(join(said.ac, 'entries'))) &&
+        (await ownWritableDirectory(join(said.ac, 'tmp')));
       return new RemoteEndpoint(
         conn,
         instance,
@@ -105,9 +128,8 @@ export class RemoteEndpoint {
         new RemoteActionCache(conn, instance),
         new RemoteExecution(conn, instance),
         said.here && local,
-        local && said.objects !== undefined && (await isDirectory(said.objects))
-          ? said.objects
-          : undefined,
+        objects,
+        writable ? said.ac : undefined,
       );
     } catch (e) {
       conn.close();
@@ -129,4 +151,18 @@ export class RemoteEndpoint {
 
 async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isDirectory() === true;
+}
+
+/**
+ * A directory of this process's own user that it may write: files written
+ * there stay this user's, as the server's own are (a server of another
+ * user is called instead).
+ */
+async function ownWritableDirectory(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  if (st?.isDirectory() !== true || st.uid !== process.geteuid?.()) return false;
+  return access(path, constants.W_OK | constants.X_OK).then(
+    () => true,
+    () => false,
+  );
 }

@@ -13,6 +13,7 @@ import {
   type GetCapabilitiesRequest,
   type ServerCapabilities,
   CAS_OBJECTS_HEADER,
+  DIRECT_STORE_HEADER,
   EXECUTES_HERE_HEADER,
 } from '../reapi/index.js';
 import type { ServerContext } from './context.js';
@@ -63,7 +64,12 @@ export function capabilitiesService(ctx: ServerContext): UntypedServiceImplement
       const stores = ctx.instance(req.instanceName);
       const md = new Metadata();
       if (stores.executor?.local === true) md.set(EXECUTES_HERE_HEADER, '1');
-      if (stores.cas.objectsDir !== undefined) md.set(CAS_OBJECTS_HEADER, stores.cas.objectsDir);
+      if (stores.cas.objectsDir !== undefined) {
+        md.set(CAS_OBJECTS_HEADER, stores.cas.objectsDir);
+        // A recording session's action cache has no directory: every result must pass through it.
+        if (stores.cas.directWrites === true && stores.ac.localDir !== undefined)
+          md.set(DIRECT_STORE_HEADER, stores.ac.localDir);
+      }
       if (Object.keys(md.getMap()).length > 0) call.sendMetadata(md);
       return Promise.resolve(
         serverCapabilities(ctx, stores.executor !== undefined, stores.apiHigh),

@@ -55,7 +55,7 @@ import { depsOf } from './make-deps.js';
 import { platformFromEnv } from './env.js';
 import { wrapperTarget } from './env.js';
 import { addAction, runAction } from './remote-action.js';
-import { storeCas } from './objects-dir-cas.js';
+import { storeActionCache, storeCas } from './objects-dir-cas.js';
 import { PhaseClock, type WrapEvent, type WrapPhase } from './outcome.js';
 import type { Answer, AnswerCheck, AnswerOutput } from './native-answers.js';
 import { localBlobPath } from './outputs.js';
@@ -1374,7 +1374,8 @@ async function storeResult(
   }
   await uploadMissing(storeCas(ep), blobs, { signal });
   clock?.end('store-blobs');
-  if (ran.code === 0) await ep.actionCache.updateActionResult(built.action, result, { signal });
+  if (ran.code === 0)
+    await storeActionCache(ep).updateActionResult(built.action, result, { signal });
   clock?.end('store-result');
   return result;
 }

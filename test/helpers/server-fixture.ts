@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LocalActionCache, LocalAssetStore, LocalCas } from '../../src/cas/index.js';
+import { LocalExecutor } from '../../src/exec/index.js';
 import { RemoteEndpoint, type EndpointOptions } from '../../src/remote/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { tempDir, type TempDir } from './tmp.js';
@@ -33,6 +34,8 @@ export async function startFixture(
     now?: () => number;
     /** Serve the instance without the Remote Asset API. */
     noAssets?: boolean;
+    /** Execute actions on this machine (the embedded executor, 2 jobs), as `specbuild server` does. */
+    executes?: boolean;
     /** Options of the first client (e.g. tokenFile, caFile, a grpcs:// target). */
     client?: Partial<EndpointOptions>;
   } = {},
@@ -45,7 +48,18 @@ export async function startFixture(
   const server = await startServer({
     listen: transport === 'tcp' ? '127.0.0.1:0' : `unix:${join(dir.path, 's.sock')}`,
     instances: new Map([
-      [instance, { cas, ac, assets: opts.noAssets === true ? undefined : assets }],
+      [
+        instance,
+        {
+          cas,
+          ac,
+          assets: opts.noAssets === true ? undefined : assets,
+          executor:
+            opts.executes === true
+              ? new LocalExecutor({ cas, ac, workDir: join(dir.path, 'exec'), jobs: 2 })
+              : undefined,
+        },
+      ],
     ]),
     maxBatchBytes: opts.maxBatchBytes,
     tls: opts.tls,

@@ -47,7 +47,7 @@ describe('ObjectsDirCas', () => {
 
       let now = 1_000_000;
       const seen = askedOf(ep.cas);
-      const cas = new ObjectsDirCas(seen.cas, objects, () => now);
+      const cas = new ObjectsDirCas(seen.cas, objects, false, () => now);
       const server1 = await ep.cas.findMissingBlobs(all);
       assert.deepEqual(keys(await cas.findMissingBlobs(all)), keys(server1));
       assert.deepEqual(keys(server1), keys([absent, wrongSize]));
@@ -97,7 +97,7 @@ describe('ObjectsDirCas', () => {
       mkdirSync(objects);
       writeFileSync(join(objects, e.hash.slice(0, 2)), 'not a directory');
       const seen = askedOf(ep.cas);
-      const cas = new ObjectsDirCas(seen.cas, objects, () => 0);
+      const cas = new ObjectsDirCas(seen.cas, objects, false, () => 0);
       assert.deepEqual(await cas.findMissingBlobs([e]), []);
       assert.deepEqual(seen.asked, [keys([e])]);
     } finally {

@@ -1,0 +1,221 @@
+// A server on this machine whose store has no quota says its client may
+// write blobs and action results as files itself (DIRECT_STORE_HEADER): a
+// miss compiled here then reaches the server with no call at all, and the
+// server serves what was written as its own. With a quota, over TCP, or
+// through a recording session, every write still goes through the server.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { actionEntryPath, type LocalActionCache, type LocalCas } from '../../src/cas/index.js';
+import {
+  ActionResultSchema,
+  digestOf,
+  parseDigestString,
+  toPb,
+  type Digest,
+} from '../../src/reapi/index.js';
+import { RemoteEndpoint } from '../../src/remote/index.js';
+import { RecordingSession } from '../../src/server/index.js';
+import { ObjectsDirCas, storeActionCache, storeCas } from '../../src/wrap/index.js';
+import { startCliServer } from '../helpers/cli-server.js';
+import { readWrapperLog, specbuildCc } from '../helpers/cproject.js';
+import { stopDaemonsUnder } from '../helpers/daemons.js';
+import { runProcess } from '../helpers/process.js';
+import { startFixture, type ServerFixture } from '../helpers/server-fixture.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** Counts the writes that reach the server's own store (every path a gRPC write takes). */
+function countWrites(cas: LocalCas, ac: LocalActionCache): { blobs: number; results: number } {
+  const n = { blobs: 0, results: 0 };
+  const writeBlob = cas.writeBlob.bind(cas);
+  const beginUpload = cas.beginUpload.bind(cas);
+  const update = ac.updateActionResult.bind(ac);
+  cas.writeBlob = (data, opts) => {
+    n.blobs++;
+    return writeBlob(data, opts);
+  };
+  cas.beginUpload = (d) => {
+    n.blobs++;
+    return beginUpload(d);
+  };
+  ac.updateActionResult = (d, r, opts) => {
+    n.results++;
+    return update(d, r, opts);
+  };
+  return n;
+}
+
+/** The hashes of the blob files under `objects` (temporary files not counted), sorted. */
+function blobFiles(objects: string): string[] {
+  const all: string[] = [];
+  for (const shard of readdirSync(objects))
+    for (const name of readdirSync(join(objects, shard)))
+      if (!name.startsWith('.tmp-')) all.push(name);
+  return all.sort();
+}
+
+/**
+ * Compiles `a.c` in `proj` through specbuild-cc against `f`'s server (a
+ * daemon with its socket and caches under `dir`); the log line.
+ */
+async function compileThrough(f: ServerFixture, proj: string, dir: string) {
+  const log = join(dir, 'wrapper.log');
+  const r = await runProcess(specbuildCc, ['gcc', '-O2', '-c', 'a.c', '-o', 'a.o'], {
+    timeoutMs: 60_000,
+    cwd: proj,
+    env: {
+      ...process.env,
+      SPECBUILD_SERVER: f.server.address,
+      SPECBUILD_DAEMON_SOCKET: join(dir, 'daemon.sock'),
+      XDG_CACHE_HOME: join(dir, 'xdg'),
+      SPECBUILD_WRAPPER_LOG: log,
+    },
+  });
+  assert.equal(r.code, 0, r.output);
+  const line = readWrapperLog(log).pop();
+  assert.ok(line !== undefined);
+  return line;
+}
+
+describe('the direct store (a server on this machine without a quota)', () => {
+  it('is offered through a unix socket by a store without a quota, and only then', async () => {
+    await using dir = await tempDir();
+    const unix = await startCliServer(join(dir.path, 'cache'), {
+      listen: `unix:${join(dir.path, 'reapi.sock')}`,
+    });
+    const quota = await startCliServer(join(dir.path, 'cache-quota'), {
+      listen: `unix:${join(dir.path, 'reapi-quota.sock')}`,
+      args: ['--quota', '100M'],
+    });
+    const tcp = await startCliServer(join(dir.path, 'cache-tcp'));
+    try {
+      const a = await RemoteEndpoint.connect({ target: unix.address });
+      assert.equal(a.localActionCache, join(dir.path, 'cache', 'ac'));
+      assert.equal(storeActionCache(a), storeActionCache(a), 'one per endpoint');
+      assert.notEqual(storeActionCache(a), a.actionCache);
+      a.close();
+      // A quota must account every blob: its blob directory is read, never written.
+      const b = await RemoteEndpoint.connect({ target: quota.address });
+      assert.equal(b.localObjects, join(dir.path, 'cache-quota', 'cas', 'objects'));
+      assert.equal(b.localActionCache, undefined);
+      assert.equal(storeActionCache(b), b.actionCache);
+      b.close();
+      const c = await RemoteEndpoint.connect({ target: tcp.address });
+      assert.equal(c.localActionCache, undefined);
+      c.close();
+    } finally {
+      await unix.stop();
+      await quota.stop();
+      await tcp.stop();
+    }
+  });
+
+  it('is not offered by a recording session: every result an element build stores must pass through it', async () => {
+    await using f = await startFixture('unix');
+    const session = new RecordingSession({ cas: f.cas, ac: f.ac });
+    // The session's stores are what its server serves; its action cache has no directory.
+    assert.equal(f.ac.localDir, join(f.dir.path, 'cache', 'ac'));
+    assert.equal(session.stores.cas.directWrites, true);
+    assert.equal(session.stores.ac.localDir, undefined);
+  });
+
+  it('stores blobs and results as files the server then serves, with no call to it', async () => {
+    await using f = await startFixture('unix');
+    const writes = countWrites(f.cas, f.ac);
+    const ep = f.endpoint;
+    assert.equal(ep.localActionCache, join(f.dir.path, 'cache', 'ac'));
+    const blobs = [Buffer.from('int x;\n'), Buffer.alloc(0), Buffer.alloc(200_000, 7)];
+    const ds = await storeCas(ep).writeBlobs(blobs);
+    assert.deepEqual(ds, blobs.map(digestOf));
+    const [x, empty, big] = ds as [Digest, Digest, Digest];
+    const action = digestOf(Buffer.from('an action'));
+    const result = create(ActionResultSchema, { exitCode: 0, stdoutDigest: toPb(x) });
+    result.outputFiles.push({
+      $typeName: 'build.bazel.remote.execution.v2.OutputFile',
+      path: 'big.o',
+      digest: toPb(big),
+      isExecutable: false,
+      contents: new Uint8Array(0),
+    });
+    await storeActionCache(ep).updateActionResult(action, result);
+    assert.deepEqual(writes, { blobs: 0, results: 0 });
+    // The server has them, as if it had written them.
+    assert.deepEqual(await ep.cas.findMissingBlobs([x, empty, big]), []);
+    assert.deepEqual(await ep.cas.readBlob(big), blobs[2]);
+    const got = await ep.actionCache.getActionResult(action);
+    assert.ok(got !== undefined);
+    assert.deepEqual(
+      got.outputFiles.map((o) => [o.path, o.digest]),
+      [['big.o', toPb(big)]],
+    );
+    assert.deepEqual(got.stdoutDigest, toPb(x));
+    // Where the server keeps them, and no temporary file beside them.
+    const acDir = join(f.dir.path, 'cache', 'ac');
+    assert.ok(readFileSync(actionEntryPath(acDir, action)).byteLength > 0);
+    assert.deepEqual(readdirSync(join(acDir, 'tmp')), []);
+    const shard = join(f.dir.path, 'cache', 'cas', 'objects', big.hash.slice(0, 2));
+    assert.deepEqual(
+      readdirSync(shard).filter((n) => n.startsWith('.tmp-')),
+      [],
+    );
+  });
+
+  it('falls back to the server when a file cannot be written', async () => {
+    await using f = await startFixture('unix');
+    const writes = countWrites(f.cas, f.ac);
+    // A blob directory that is not there: the write fails, the server is asked.
+    const cas = new ObjectsDirCas(f.endpoint.cas, join(f.dir.path, 'no-such', 'objects'), true);
+    const blob = Buffer.from('int y;\n');
+    assert.deepEqual(await cas.writeBlobs([blob]), [digestOf(blob)]);
+    assert.equal(writes.blobs, 1);
+    assert.deepEqual(await f.cas.findMissingBlobs([digestOf(blob)]), []);
+  });
+
+  it('takes no call to the server for a miss compiled here; with a quota, the server writes the same blobs', async () => {
+    await using dir = await tempDir();
+    const proj = join(dir.path, 'p');
+    mkdirSync(proj);
+    writeFileSync(join(proj, 'a.c'), '#include <stdio.h>\nint f(void) { return puts("a"); }\n');
+    const stored: string[][] = [];
+    for (const quotaBytes of [undefined, 100 << 20]) {
+      await using f = await startFixture('unix', { quotaBytes, executes: true });
+      const writes = countWrites(f.cas, f.ac);
+      try {
+        rmSync(join(proj, 'a.o'), { force: true });
+        // A new daemon, with no memory of the other run.
+        const daemonDir = join(dir.path, String(stored.length));
+        mkdirSync(daemonDir);
+        const line = await compileThrough(f, proj, daemonDir);
+        assert.deepEqual([line.outcome, line.deps], ['miss', 'compile']);
+        const action = parseDigestString(line.action);
+        const result = await f.ac.getActionResult(action);
+        const object = readFileSync(join(proj, 'a.o'));
+        assert.deepEqual(
+          result?.outputFiles.map((o) => o.digest),
+          [toPb(digestOf(object))],
+        );
+        const blobs = blobFiles(join(f.dir.path, 'cache', 'cas', 'objects'));
+        stored.push(blobs);
+        // The action, its source, and everything else of the miss, each once.
+        for (const d of [action, digestOf(readFileSync(join(proj, 'a.c'))), digestOf(object)])
+          assert.ok(blobs.includes(d.hash));
+        assert.deepEqual(
+          writes,
+          quotaBytes === undefined
+            ? { blobs: 0, results: 0 }
+            : // Every blob but the empty one, which a store makes when it opens.
+              { blobs: blobs.length - 1, results: 1 },
+        );
+        // No temporary file left behind.
+        assert.deepEqual(readdirSync(join(f.dir.path, 'cache', 'ac', 'tmp')), []);
+      } finally {
+        await stopDaemonsUnder(dir.path);
+      }
+    }
+    // Written directly or by the server, the store holds the same blobs.
+    assert.deepEqual(stored[0], stored[1]);
+    assert.ok((stored[0]?.length ?? 0) > 5);
+  });
+});
