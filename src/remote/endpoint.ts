@@ -3,7 +3,7 @@
 // and the Remote Asset client over the same connection.
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import {
   Capabilities,
@@ -87,9 +87,11 @@ export class RemoteEndpoint {
           onMetadata: (md) => {
             said.here = md.get(EXECUTES_HERE_HEADER)[0] === '1';
             const objects = md.get(CAS_OBJECTS_HEADER)[0];
-            if (typeof objects === 'string' && objects.startsWith('/')) said.objects = objects;
+            // Absolute, and made normal (no trailing slash, no "..": blob paths are joined as strings).
+            if (typeof objects === 'string' && objects.startsWith('/'))
+              said.objects = resolve(objects);
             const ac = md.get(DIRECT_STORE_HEADER)[0];
-            if (typeof ac === 'string' && ac.startsWith('/')) said.ac = ac;
+            if (typeof ac === 'string' && ac.startsWith('/')) said.ac = resolve(ac);
           },
         },
       );

@@ -1520,9 +1520,10 @@ function fileCheck(
   };
 }
 
+/** libc's realpath: Node's own walks the path in JavaScript, a stat per component. */
 function realpathOrUndefined(p: string): string | undefined {
   try {
-    return realpathSync(p);
+    return realpathSync.native(p);
   } catch {
     return undefined;
   }
