@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   accessSync,
+  chmodSync,
   closeSync,
   fstatSync,
   openSync,
@@ -191,6 +192,8 @@ export interface CcRequest {
   argv: string[];
   cwd: string;
   env: ReadonlyMap<string, string>;
+  /** The command's umask: files made for it get the modes it would have given them (default 022). */
+  umask?: number;
 }
 
 export type CcReply =
@@ -929,6 +932,7 @@ export async function handleCompile(
     const { result, remembered, ...ran } = await runAction(ep, built.action, () => built.uploads, {
       cwd: req.cwd,
       outputs: built.outputs,
+      umask: req.umask,
       signal,
       clock,
       runHere: here
@@ -1077,6 +1081,7 @@ async function compileOnce(
     const started = timestampNow();
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
     const ended = timestampNow();
+    modesAsAsked(prep.spec.outputs, req);
     clock.end('local-run');
     const reply = (
       action: Digest | undefined,
@@ -1299,6 +1304,7 @@ async function runAndUpload(
   const started = timestampNow();
   const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env));
   const ended = timestampNow();
+  modesAsAsked(prep.spec.outputs, req);
   // Changed since the scan started (by time), else since they were hashed (by content).
   const late =
     built.inputs === undefined
@@ -1315,6 +1321,27 @@ async function runAndUpload(
     });
   }
   return storeResult(ep, built, req.cwd, ran, signal, { started, ended });
+}
+
+/**
+ * Gives the outputs of a command the daemon ran the modes the command
+ * would have given them: the compiler ran under the daemon's umask (that
+ * of whichever command started it), not the client's. Each keeps whether
+ * it is executable; only the permission bits change.
+ */
+function modesAsAsked(outputs: readonly string[], req: CcRequest): void {
+  const umask = req.umask ?? 0o022;
+  for (const o of outputs) {
+    const path = join(req.cwd, o);
+    try {
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st === undefined || !st.isFile()) continue;
+      const mode = ((st.mode & 0o111) !== 0 ? 0o777 : 0o666) & ~umask;
+      if ((st.mode & 0o777) !== mode) chmodSync(path, mode);
+    } catch {
+      // not this command's to change (another user's file): left as the compiler made it
+    }
+  }
 }
 
 /** The worker named in the results of runs here. */

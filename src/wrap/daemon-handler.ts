@@ -87,7 +87,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       logFile: env.logFile === undefined ? undefined : resolve(req.cwd, env.logFile),
     };
     const r = await handleCompile(
-      { argv: req.argv, cwd: req.cwd, env: req.env },
+      { argv: req.argv, cwd: req.cwd, env: req.env, umask: req.umask },
       { statCache: opts.statCache, directCache: opts.directCache, endpoint },
       reply.signal,
     );
@@ -179,6 +179,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
         endpoint,
         digest: async (p) => (await opts.statCache.digest(p)).digest,
         signal: reply.signal,
+        umask: req.umask,
       });
       const ms = Math.round(performance.now() - started);
       await log(

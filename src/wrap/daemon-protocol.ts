@@ -3,17 +3,19 @@
 // Integers are little-endian; a string is a u32 byte length and UTF-8 bytes.
 //
 // Request, one per connection:
-//   "SBD1"  u32 frame length (the whole frame, these 8 bytes included)
+//   "SBD2"  u32 frame length (the whole frame, these 8 bytes included)
 //   string tool ("cc" | "exec")   string cwd (absolute)
 //   u32 argc, argc strings (the client's arguments, argv[0] left out)
 //   u32 envc, envc strings ("K=V", the client's whole environment)
+//   u32 umask (the client's file mode creation mask, at most 0777)
 // Responses, until 'X' or 'L': a type byte, a u32 payload length, the payload:
 //   'O' stdout bytes   'E' stderr bytes   'X' i32 exit code, last
 //   'L' (no payload) the client runs the command itself, last
 
 import { SpecbuildError } from '../core/index.js';
 
-export const REQUEST_MAGIC = 'SBD1';
+/** SBD1 had no umask: a daemon of it says "bad magic" to a client of this one, never misreads it. */
+export const REQUEST_MAGIC = 'SBD2';
 /** The largest request frame a daemon accepts. */
 export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 /** The most arguments, and separately environment entries, in a request. */
@@ -33,6 +35,12 @@ export interface DaemonRequest {
   argv: string[];
   /** The client's environment; for a repeated name the first entry wins, as in getenv(). */
   env: Map<string, string>;
+  /**
+   * The client's umask: the files a command makes for it (outputs of a hit,
+   * of a compile run by the daemon) get the modes the command itself would
+   * have given them. Encoded as 022 when not given.
+   */
+  umask?: number;
 }
 
 export type DaemonResponse =
@@ -159,8 +167,10 @@ export function decodeRequest(frame: Uint8Array): DaemonRequest {
     // An entry without "=" names no variable (getenv() never finds it).
     if (eq > 0 && !env.has(kv.slice(0, eq))) env.set(kv.slice(0, eq), kv.slice(eq + 1));
   }
+  const umask = r.u32('umask');
+  if (umask > 0o777) throw protocolError(`umask ${umask.toString(8)} is not a file mode mask`);
   r.end();
-  return { tool, cwd, argv, env };
+  return { tool, cwd, argv, env, umask };
 }
 
 /** Encodes a request as the native client does (for tests and Node clients). */
@@ -172,6 +182,7 @@ export function encodeRequest(req: DaemonRequest): Uint8Array {
     ...req.argv,
     req.env.size,
     ...[...req.env].map(([k, v]) => `${k}=${v}`),
+    req.umask ?? 0o022,
   ].map((s) => (typeof s === 'number' ? s : encoder.encode(s)));
   let len = REQUEST_HEADER_BYTES;
   for (const s of strings) len += typeof s === 'number' ? 4 : 4 + s.length;

@@ -119,6 +119,7 @@ async function remoteRun(
     cwd: req.cwd,
     outputs: req.outputs,
     signal: opts.signal,
+    umask: opts.umask,
   });
   return { ...ran, action };
 }
@@ -131,6 +132,8 @@ export interface ExecOptions {
   digest?: (path: string) => Promise<Digest>;
   /** The client went away. */
   signal?: AbortSignal;
+  /** The client's umask, for the modes of the outputs written (default 022). */
+  umask?: number;
 }
 
 /** What the wrapper decided, without running anything locally (the caller does that). */

@@ -109,6 +109,8 @@ export async function writeOutputs(
   declared: readonly string[],
   /** The server's blob directory on this machine, when it is visible here. */
   localObjects?: string,
+  /** The command's umask: each file gets the mode its command would have made it with. */
+  umask = 0o022,
 ): Promise<void> {
   checkActionResult(result);
   const allowed = new Set(declared);
@@ -129,7 +131,7 @@ export async function writeOutputs(
   for (const f of result.outputFiles) {
     const dest = join(workDir, f.path);
     const d = fromPb(f.digest, `output ${f.path}`);
-    const mode = f.isExecutable ? 0o755 : 0o644;
+    const mode = (f.isExecutable ? 0o777 : 0o666) & ~umask;
     if (
       localObjects !== undefined &&
       (d.size <= WHOLE_READ_MAX

@@ -46,6 +46,8 @@ export interface RunOptions {
   cwd: string;
   /** The outputs the action declared (only these are written). */
   outputs: readonly string[];
+  /** The command's umask: outputs written get the modes the command would have given them (default 022). */
+  umask?: number;
   /** The client went away: stop, and write nothing into its tree. */
   signal?: AbortSignal;
   /** Times the phases (lookup, upload, execute, outputs, ...) as events. */
@@ -110,7 +112,7 @@ export async function runAction(
   const objects = ep.localObjects;
   if (opts.known !== undefined && objects !== undefined && allLocal(objects, opts.known)) {
     const known = opts.known;
-    await writeOutputs(ep.cas, known, opts.cwd, opts.outputs, objects);
+    await writeOutputs(ep.cas, known, opts.cwd, opts.outputs, objects, opts.umask);
     const blob = async (pb: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> => {
       const d = pb === undefined ? undefined : fromPb(pb);
       return raw.byteLength > 0 || d === undefined || d.size === 0 ? raw : localBlob(objects, d);
@@ -152,7 +154,8 @@ export async function runAction(
     result = ran.result;
   }
   signal?.throwIfAborted(); // nobody waits for these outputs any more
-  if (!written) await writeOutputs(ep.cas, result, opts.cwd, opts.outputs, ep.localObjects);
+  if (!written)
+    await writeOutputs(ep.cas, result, opts.cwd, opts.outputs, ep.localObjects, opts.umask);
   const blob = async (d: ActionResult['stdoutDigest'], raw: Uint8Array): Promise<Uint8Array> =>
     raw.byteLength > 0 || d === undefined ? raw : ep.cas.readBlob(fromPb(d), { signal });
   const stdout = await blob(result.stdoutDigest, result.stdoutRaw);

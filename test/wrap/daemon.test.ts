@@ -112,6 +112,7 @@ describe('daemon protocol', () => {
       ['PATH', '/usr/bin'],
       ['EQ', 'a=b'],
     ]),
+    umask: 0o027,
   };
 
   it('round-trips requests and responses', () => {
@@ -166,7 +167,18 @@ describe('daemon protocol', () => {
       assert.throws(() => decodeRequest(b), message, what);
       assert.throws(() => decodeRequest(b), { code: 'wrap/protocol' }, what);
     }
-    // Inside a consistent frame, bytes after the environment are stray.
+    // The umask (the frame's last field) is a mode mask, at most 0777.
+    const umask = Buffer.from(good);
+    umask.writeUInt32LE(0o1000, umask.length - 4);
+    assert.throws(() => decodeRequest(umask), /umask 1000 is not a file mode mask/);
+    // A request without one (SBD1, an older client) is refused by its magic.
+    const old = Buffer.from(good.subarray(0, good.length - 4));
+    old.write('SBD1', 0);
+    old.writeUInt32LE(old.length, 4);
+    assert.throws(() => decodeRequest(old), /bad magic/);
+    // Without a umask given, 022 is sent.
+    assert.equal(decodeRequest(encodeRequest({ ...req, umask: undefined })).umask, 0o022);
+    // Inside a consistent frame, bytes after the umask are stray.
     const padded = Buffer.concat([good, Buffer.alloc(4)]);
     padded.writeUInt32LE(padded.length, 4);
     assert.throws(() => decodeRequest(padded), /4 stray bytes after the request/);

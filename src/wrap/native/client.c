@@ -244,10 +244,17 @@ static int reach_daemon(const char *path, char *why, size_t n) {
   return fd;
 }
 
+/* This process's file mode creation mask (read by setting it, then put back). */
+static mode_t current_umask(void) {
+  mode_t m = umask(022);
+  umask(m);
+  return m;
+}
+
 /* The request frame; *hashed is where the bytes the daemon routes by end
  * (the tool, directory and arguments: not the environment). */
 static void build_frame(struct buf *b, size_t *hashed, const char *cwd, int argc, char **argv) {
-  put(b, "SBD1\0\0\0\0", 8);
+  put(b, "SBD2\0\0\0\0", 8);
   put_str(b, tool);
   put_str(b, cwd);
   put_u32(b, (uint32_t)(argc - 1));
@@ -257,6 +264,8 @@ static void build_frame(struct buf *b, size_t *hashed, const char *cwd, int argc
   for (char **e = environ; *e; e++) envc++;
   put_u32(b, envc);
   for (char **e = environ; *e; e++) put_str(b, *e);
+  /* The modes the command's files would get, for those the daemon makes. */
+  put_u32(b, (uint32_t)current_umask());
   le32(b->p + 4, (uint32_t)b->len);
 }
 
@@ -666,7 +675,9 @@ static int place_output(const char *cwd, const char *rel, const char *blob, uint
       }
     }
   }
-  if (fstat(out, &st) < 0 || (uint64_t)st.st_size != size || fchmod(out, exec ? 0755 : 0644) < 0)
+  /* The mode the compiler would have given it, under this command's umask. */
+  if (fstat(out, &st) < 0 || (uint64_t)st.st_size != size ||
+      fchmod(out, (exec ? 0777 : 0666) & ~current_umask()) < 0)
     goto out;
   int closed = close(out);
   out = -1;

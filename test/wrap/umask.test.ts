@@ -1,0 +1,74 @@
+// The files specbuild-cc makes for a command get the modes the command would
+// have given them under its own umask, however it was answered: compiled by
+// the daemon (which runs under the umask of whichever command started it),
+// a hit the native client answers, a hit the daemon answers, a link. Before,
+// hits were 0644 / 0755 whatever the umask (a 077 user's objects readable by
+// all; a 002 group's not writable by the group).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { specbuildCc } from '../helpers/cproject.js';
+import { tempDir } from '../helpers/tmp.js';
+import { startWrapRig } from '../helpers/wrap-rig.js';
+
+describe('specbuild-cc and the umask', () => {
+  it("gives what it makes the command's own modes, compiled here, answered by the client or by the daemon", async () => {
+    await using dir = await tempDir();
+    const rig = await startWrapRig(dir.path);
+    try {
+      const { proj } = rig;
+      const env = { ...rig.env, SPECBUILD_LINK: '1' };
+      /** Runs specbuild-cc under `umask`; the log line. */
+      const cc = (umask: string, argv: string[], more: NodeJS.ProcessEnv = {}) => {
+        const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, specbuildCc, ...argv], {
+          cwd: proj,
+          env: { ...env, ...more },
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, r.stderr);
+        return rig.last();
+      };
+      const mode = (f: string): string => (statSync(join(proj, f)).mode & 0o777).toString(8);
+      writeFileSync(join(proj, 'a.c'), 'int main(void) { return 0; }\n');
+      // The daemon starts under 022 (and so runs its compilers under it).
+      spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env, stdio: 'ignore' });
+      const compile = ['gcc', '-O2', '-c', 'a.c', '-o', 'a.o'];
+      const link = ['gcc', 'a.o', '-o', 'prog'];
+
+      const miss = cc('027', compile);
+      assert.deepEqual([miss.outcome, miss.deps], ['miss', 'compile']);
+      assert.equal(mode('a.o'), '640');
+      const linked = cc('027', link);
+      assert.equal(linked.outcome, 'miss');
+      assert.equal(mode('prog'), '750');
+
+      // Hits the client answers, under two umasks.
+      for (const [umask, object, program] of [
+        ['027', '640', '750'],
+        ['002', '664', '775'],
+        ['077', '600', '700'],
+      ] as const) {
+        rmSync(join(proj, 'a.o'));
+        const hit = cc(umask, compile);
+        assert.deepEqual([hit.outcome, hit.native], ['hit', true], umask);
+        assert.equal(mode('a.o'), object, umask);
+        rmSync(join(proj, 'prog'));
+        const again = cc(umask, link);
+        assert.equal(again.outcome, 'hit', umask);
+        assert.equal(mode('prog'), program, umask);
+      }
+      // Hits the daemon answers (the client's answers off).
+      rmSync(join(proj, 'a.o'));
+      const daemonHit = cc('007', compile, { SPECBUILD_NATIVE_HITS: '0' });
+      assert.deepEqual([daemonHit.outcome, daemonHit.native], ['hit', undefined]);
+      assert.equal(mode('a.o'), '660');
+      rmSync(join(proj, 'prog'));
+      assert.equal(cc('007', link, { SPECBUILD_NATIVE_HITS: '0' }).outcome, 'hit');
+      assert.equal(mode('prog'), '770');
+    } finally {
+      await rig.stop();
+    }
+  });
+});
