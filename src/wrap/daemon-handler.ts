@@ -12,7 +12,7 @@ import type { DaemonRequest } from './daemon-protocol.js';
 import type { DirectCache } from './direct-cache.js';
 import { execHelp, parseExecArgs } from './exec-args.js';
 import { decideExec, fallbackWarning } from './exec-wrapper.js';
-import { logLine } from './outcome.js';
+import { logLine, logLineAround } from './outcome.js';
 import { requestKey, type AnswerWriter } from './native-answers.js';
 import type { StatCache } from './stat-cache.js';
 
@@ -98,22 +98,16 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       // checks no longer hold, and the client would make them in vain).
       const key = requestKey(req.argv, req.cwd, req.env);
       if (r.kind === 'done' && r.answer !== undefined && r.action !== undefined) {
-        const line = logLine({
+        const line = logLineAround({
           argv: req.argv,
           outcome: 'hit',
           action: r.action,
-          ms: -1,
           deps: 'direct',
           remembered: true,
           direct: 'fresh',
           native: true,
         });
-        const at = line.lastIndexOf('"ms":-1');
-        await answers.write(key, {
-          ...r.answer,
-          logHead: line.slice(0, at + '"ms":'.length),
-          logTail: line.slice(at + '"ms":-1'.length),
-        });
+        await answers.write(key, { ...r.answer, logHead: line.head, logTail: line.tail });
       } else {
         await answers.remove(key);
       }

@@ -86,11 +86,21 @@ export interface LogEntry {
 
 /** The JSON line appended to the wrapper log (SPECBUILD_WRAPPER_LOG) for each run. */
 export function logLine(e: LogEntry): string {
-  return `${JSON.stringify({
+  const { head, tail } = logLineAround(e);
+  return `${head}${String(e.ms)}${tail}`;
+}
+
+/**
+ * A log line without its `ms` value: what comes before it and after it (the
+ * native client writes its own time between them, native-answers.ts).
+ */
+export function logLineAround(e: Omit<LogEntry, 'ms'>): { head: string; tail: string } {
+  const before = JSON.stringify({
     argv: e.argv,
     outcome: e.outcome,
     action: e.action === undefined ? '' : digestKey(e.action),
-    ms: e.ms,
+  });
+  const after = JSON.stringify({
     ...(e.deps === undefined ? {} : { deps: e.deps }),
     ...(e.error === undefined ? {} : { error: e.error.code }),
     ...(e.worker === undefined ? {} : { worker: e.worker }),
@@ -98,5 +108,9 @@ export function logLine(e: LogEntry): string {
     ...(e.direct === undefined ? {} : { direct: e.direct }),
     ...(e.unstored === undefined ? {} : { unstored: e.unstored }),
     ...(e.native === true ? { native: true } : {}),
-  })}\n`;
+  });
+  return {
+    head: `${before.slice(0, -1)},"ms":`,
+    tail: `${after === '{}' ? '' : `,${after.slice(1, -1)}`}}\n`,
+  };
 }
