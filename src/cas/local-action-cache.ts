@@ -1,9 +1,9 @@
 // The local action cache: ActionResult messages by action digest, stored as
 // files written atomically. An entry whose blobs have left the CAS is a miss.
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { errnoCode, isSpecbuildError, SpecbuildError } from '../core/index.js';
+import { errnoCode, isSpecbuildError, processAlive, SpecbuildError } from '../core/index.js';
 import {
   ActionResultSchema,
   checkActionResult,
@@ -39,6 +39,13 @@ export class LocalActionCache implements ActionCache {
     const ac = new LocalActionCache(dir, cas);
     await mkdir(ac.entries, { recursive: true });
     await mkdir(ac.tmp, { recursive: true });
+    // What writers that died left (this process's and other live ones' stay):
+    // with direct writes (direct-store.ts) every wrapper daemon writes here too.
+    for (const name of await readdir(ac.tmp)) {
+      const pid = Number(name.split('-')[0]);
+      if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || processAlive(pid))) continue;
+      await unlink(join(ac.tmp, name)).catch(() => undefined);
+    }
     return ac;
   }
 

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import {
   Client,
+  connectivityState,
   credentials as grpcCredentials,
   Metadata,
   status as Status,
@@ -178,6 +179,32 @@ export class Connection {
 
   close(): void {
     this.client.close();
+  }
+
+  /**
+   * Calls `dropped` once, when the channel leaves READY after having been
+   * ready: the server went away (stopped, restarted) or the connection broke.
+   * What its Capabilities said may no longer hold (a server restarted at the
+   * same address with a quota, or another cache directory). Nothing is
+   * called for a channel closed here.
+   */
+  onceDropped(dropped: () => void): void {
+    const channel = this.client.getChannel();
+    let wasReady = false;
+    const watch = (): void => {
+      const state = channel.getConnectivityState(false);
+      if (state === connectivityState.SHUTDOWN) return;
+      if (state === connectivityState.READY) wasReady = true;
+      else if (wasReady) {
+        dropped();
+        return;
+      }
+      // No deadline: a watcher holds no timer, so it keeps no process alive.
+      channel.watchConnectivityState(state, Infinity, (e) => {
+        if (e === undefined) watch();
+      });
+    };
+    watch();
   }
 
   private metadata(): Metadata {

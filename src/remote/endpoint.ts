@@ -2,7 +2,7 @@
 // Cas and ActionCache interfaces configured by what the server advertised,
 // and the Remote Asset client over the same connection.
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
 import {
@@ -116,12 +116,16 @@ export class RemoteEndpoint {
         local && said.objects !== undefined && (await isDirectory(said.objects))
           ? said.objects
           : undefined;
+      // Their real paths, checked once here: a link named by the server and
+      // pointed elsewhere later does not move where this process writes.
+      const objectsReal = objects === undefined ? undefined : await realOrUndefined(objects);
+      const acReal = said.ac === undefined ? undefined : await realOrUndefined(said.ac);
       const writable =
-        objects !== undefined &&
-        said.ac !== undefined &&
-        (await ownWritableDirectory(objects)) &&
-        (await ownWritableDirectory(join(said.ac, 'entries'))) &&
-        (await ownWritableDirectory(join(said.ac, 'tmp')));
+        objectsReal !== undefined &&
+        acReal !== undefined &&
+        (await ownWritableDirectory(objectsReal)) &&
+        (await ownWritableDirectory(join(acReal, 'entries'))) &&
+        (await ownWritableDirectory(join(acReal, 'tmp')));
       return new RemoteEndpoint(
         conn,
         instance,
@@ -130,8 +134,8 @@ export class RemoteEndpoint {
         new RemoteActionCache(conn, instance),
         new RemoteExecution(conn, instance),
         said.here && local,
-        objects,
-        writable ? said.ac : undefined,
+        writable ? objectsReal : objects,
+        writable ? acReal : undefined,
       );
     } catch (e) {
       conn.close();
@@ -149,6 +153,10 @@ export class RemoteEndpoint {
   close(): void {
     this.connection.close();
   }
+}
+
+async function realOrUndefined(path: string): Promise<string | undefined> {
+  return realpath(path).catch(() => undefined);
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import {
   chmodSync,
   closeSync,
   fstatSync,
+  lstatSync,
   openSync,
   realpathSync,
   rmSync,
@@ -1081,7 +1082,7 @@ async function compileOnce(
     const started = timestampNow();
     const ran = await run(argv, req.cwd, new Map(prep.spec.env));
     const ended = timestampNow();
-    modesAsAsked(prep.spec.outputs, req);
+    const made = ran.code === 0 ? modesAsAsked(prep.spec.outputs, req) : undefined;
     clock.end('local-run');
     const reply = (
       action: Digest | undefined,
@@ -1118,7 +1119,15 @@ async function compileOnce(
     if (late !== undefined) return reply(undefined, `${late} changed during the compile`);
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
-    const result = await storeResult(ep, built, req.cwd, ran, signal, { started, ended }, clock);
+    const result = await storeResult(
+      ep,
+      built,
+      req.cwd,
+      ran,
+      signal,
+      { started, ended, executable: made },
+      clock,
+    );
     let answer: ClientAnswer | undefined;
     if (key !== undefined) {
       const e = await entryOf(prep, req.cwd, inputs, built.action);
@@ -1304,7 +1313,7 @@ async function runAndUpload(
   const started = timestampNow();
   const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env));
   const ended = timestampNow();
-  modesAsAsked(prep.spec.outputs, req);
+  const made = ran.code === 0 ? modesAsAsked(prep.spec.outputs, req) : undefined;
   // Changed since the scan started (by time), else since they were hashed (by content).
   const late =
     built.inputs === undefined
@@ -1320,28 +1329,35 @@ async function runAndUpload(
       stderrRaw: ran.stderr,
     });
   }
-  return storeResult(ep, built, req.cwd, ran, signal, { started, ended });
+  return storeResult(ep, built, req.cwd, ran, signal, { started, ended, executable: made });
 }
 
 /**
- * Gives the outputs of a command the daemon ran the modes the command
- * would have given them: the compiler ran under the daemon's umask (that
- * of whichever command started it), not the client's. Each keeps whether
- * it is executable; only the permission bits change.
+ * Gives the outputs of a command the daemon ran, after it succeeded, the
+ * modes the command would have given them: the compiler ran under the
+ * daemon's umask (that of whichever command started it), not the client's.
+ * Each keeps whether it is executable; only the permission bits change.
+ * Returns the outputs that were executable as the compiler made them: what
+ * the result records, whatever this command's umask leaves of the bits (a
+ * umask of 0177 must not cache a program as not executable for everyone).
+ * Symbolic links are left alone (chmod would change what they point to).
  */
-function modesAsAsked(outputs: readonly string[], req: CcRequest): void {
+function modesAsAsked(outputs: readonly string[], req: CcRequest): Set<string> {
   const umask = req.umask ?? 0o022;
+  const executable = new Set<string>();
   for (const o of outputs) {
     const path = join(req.cwd, o);
     try {
-      const st = statSync(path, { throwIfNoEntry: false });
+      const st = lstatSync(path, { throwIfNoEntry: false });
       if (st === undefined || !st.isFile()) continue;
+      if ((st.mode & 0o111) !== 0) executable.add(o);
       const mode = ((st.mode & 0o111) !== 0 ? 0o777 : 0o666) & ~umask;
       if ((st.mode & 0o777) !== mode) chmodSync(path, mode);
     } catch {
       // not this command's to change (another user's file): left as the compiler made it
     }
   }
+  return executable;
 }
 
 /** The worker named in the results of runs here. */
@@ -1361,8 +1377,11 @@ async function storeResult(
   cwd: string,
   ran: Captured,
   signal: AbortSignal | undefined,
-  /** When the run here started and ended. */
-  timing: { started: Timestamp; ended: Timestamp },
+  /**
+   * When the run here started and ended, and which outputs it made
+   * executable (as made, before the command's umask; else their mode now).
+   */
+  timing: { started: Timestamp; ended: Timestamp; executable?: ReadonlySet<string> },
   /** Times the blobs' store and the result's ('store-blobs', 'store-result'). */
   clock?: PhaseClock,
 ): Promise<ActionResult> {
@@ -1390,7 +1409,7 @@ async function storeResult(
     const data = await readOutput(path);
     if (data === undefined) continue;
     // A linked program keeps its executable bit when it comes back from the cache.
-    const executable = (statSync(path).mode & 0o111) !== 0;
+    const executable = timing.executable?.has(o) ?? (statSync(path).mode & 0o111) !== 0;
     result.outputFiles.push({
       $typeName: 'build.bazel.remote.execution.v2.OutputFile',
       path: o,

@@ -43,6 +43,9 @@ async function log(file: string | undefined, line: string): Promise<void> {
   if (file !== undefined && file !== '') await appendFile(file, line).catch(() => undefined);
 }
 
+/** How long a dropped endpoint stays open for the calls already on it. */
+const DROPPED_CLOSE_MS = 60_000;
+
 export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
   const endpoints = new Map<string, Promise<RemoteEndpoint>>();
   /** Servers already warned about (once per daemon, not once per compile). */
@@ -66,8 +69,23 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
         retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
       });
       endpoints.set(key, p);
+      const mine = p;
       // A failed connection is forgotten so that the next compile tries again.
-      p.catch(() => endpoints.delete(key));
+      mine.then(
+        (ep) => {
+          // So is one that dropped: the server may have come back with a
+          // quota or another cache directory, and what its Capabilities said
+          // (where its files are, whether this process may write them) must
+          // be asked again. The old channel is closed once calls on it are done.
+          ep.connection.onceDropped(() => {
+            if (endpoints.get(key) === mine) endpoints.delete(key);
+            setTimeout(() => {
+              ep.close();
+            }, DROPPED_CLOSE_MS).unref();
+          });
+        },
+        () => endpoints.delete(key),
+      );
     }
     return p;
   };

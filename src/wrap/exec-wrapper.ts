@@ -177,7 +177,10 @@ export async function decideExec(req: ExecRequest, opts: ExecOptions = {}): Prom
 export async function runWrapped(req: ExecRequest): Promise<ExecReply & { ms: number }> {
   const started = performance.now();
   if (!isAbsolute(req.cwd)) throw new Error('bug: cwd must be absolute');
-  const decided = await decideExec(req);
+  // This process's own umask, for the outputs it writes (read by setting it, then put back).
+  const umask = process.umask(0o022);
+  process.umask(umask);
+  const decided = await decideExec(req, { umask });
   const reply: ExecReply =
     'exitCode' in decided
       ? decided

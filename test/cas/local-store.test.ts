@@ -155,6 +155,18 @@ describe('local CAS', () => {
     assert.equal(c.sizeBytes, 1000 + 2000 + 3000 + 4000);
   });
 
+  it('removes the temporary files of dead writers from the action cache as it opens, and only theirs', async () => {
+    await using dir = await tempDir();
+    const cas = await LocalCas.open({ dir: dir.path });
+    await LocalActionCache.open(dir.path, cas);
+    const tmp = join(dir.path, 'ac', 'tmp');
+    // A wrapper daemon writes its entries here too (direct-store.ts): one killed mid-write leaves this.
+    await writeFile(join(tmp, '2147483646-0011223344556677'), 'half an entry');
+    await writeFile(join(tmp, `${String(process.pid)}-8899aabbccddeeff`), 'being written');
+    await LocalActionCache.open(dir.path, cas);
+    assert.deepEqual(await readdir(tmp), [`${String(process.pid)}-8899aabbccddeeff`]);
+  });
+
   it('treats a torn (truncated) blob file as missing and removes it', async () => {
     await using dir = await tempDir();
     const cas = await LocalCas.open({ dir: dir.path });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { actionEntryPath, type LocalActionCache, type LocalCas } from '../../src/cas/index.js';
+import { actionEntryPath, LocalActionCache, LocalCas } from '../../src/cas/index.js';
 import {
   ActionResultSchema,
   digestOf,
@@ -17,9 +17,9 @@ import {
   type Digest,
 } from '../../src/reapi/index.js';
 import { RemoteEndpoint } from '../../src/remote/index.js';
-import { RecordingSession } from '../../src/server/index.js';
+import { RecordingSession, startServer } from '../../src/server/index.js';
 import { ObjectsDirCas, storeActionCache, storeCas } from '../../src/wrap/index.js';
-import { startCliServer } from '../helpers/cli-server.js';
+import { startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { readWrapperLog, specbuildCc } from '../helpers/cproject.js';
 import { stopDaemonsUnder } from '../helpers/daemons.js';
 import { runProcess } from '../helpers/process.js';
@@ -115,10 +115,75 @@ describe('the direct store (a server on this machine without a quota)', () => {
   it('is not offered by a recording session: every result an element build stores must pass through it', async () => {
     await using f = await startFixture('unix');
     const session = new RecordingSession({ cas: f.cas, ac: f.ac });
-    // The session's stores are what its server serves; its action cache has no directory.
-    assert.equal(f.ac.localDir, join(f.dir.path, 'cache', 'ac'));
-    assert.equal(session.stores.cas.directWrites, true);
-    assert.equal(session.stores.ac.localDir, undefined);
+    // A server over the session's stores, as an element build's sandbox reaches it.
+    const server = await startServer({
+      listen: `unix:${join(f.dir.path, 'session.sock')}`,
+      instances: new Map([['', session.stores]]),
+    });
+    const ep = await RemoteEndpoint.connect({ target: server.address });
+    try {
+      // Its blob directory is named (readable here) but its action cache, the session's, has none.
+      assert.equal(ep.localObjects, join(f.dir.path, 'cache', 'cas', 'objects'));
+      assert.equal(ep.localActionCache, undefined);
+      assert.equal(storeActionCache(ep), ep.actionCache);
+      // The store itself would be written directly: the session is what withholds it.
+      assert.equal(f.endpoint.localActionCache, join(f.dir.path, 'cache', 'ac'));
+    } finally {
+      ep.close();
+      await server.close();
+    }
+  });
+
+  it('is asked for again when the server comes back: a daemon never writes into a directory it left', async () => {
+    await using dir = await tempDir();
+    const proj = join(dir.path, 'p');
+    mkdirSync(proj);
+    const sock = join(dir.path, 'reapi.sock');
+    const env = {
+      ...process.env,
+      SPECBUILD_SERVER: `unix:${sock}`,
+      SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
+      XDG_CACHE_HOME: join(dir.path, 'xdg'),
+      SPECBUILD_WRAPPER_LOG: join(dir.path, 'wrapper.log'),
+    };
+    const compile = async (src: string) => {
+      writeFileSync(join(proj, `${src}.c`), `int ${src}(void) { return 7; }\n`);
+      const r = await runProcess(specbuildCc, ['gcc', '-c', `${src}.c`, '-o', `${src}.o`], {
+        timeoutMs: 60_000,
+        cwd: proj,
+        env,
+      });
+      assert.equal(r.code, 0, r.output);
+      const line = readWrapperLog(join(dir.path, 'wrapper.log')).pop();
+      assert.deepEqual([line?.outcome, line?.deps], ['miss', 'compile']);
+      return parseDigestString(line?.action ?? '');
+    };
+    const stored = async (cacheDir: string, action: Digest): Promise<boolean> => {
+      const cas = await LocalCas.open({ dir: cacheDir });
+      const ac = await LocalActionCache.open(cacheDir, cas);
+      return (await ac.getActionResult(action)) !== undefined;
+    };
+    const first = await startCliServer(join(dir.path, 'cache1'), { listen: `unix:${sock}` });
+    let second: CliServer | undefined;
+    try {
+      const a = await compile('a');
+      await first.stop();
+      // The same address, another cache directory (with a quota it would be the same story).
+      second = await startCliServer(join(dir.path, 'cache2'), { listen: `unix:${sock}` });
+      const b = await compile('b');
+      assert.deepEqual(
+        [
+          await stored(join(dir.path, 'cache1'), a),
+          await stored(join(dir.path, 'cache2'), b),
+          await stored(join(dir.path, 'cache1'), b),
+        ],
+        [true, true, false],
+      );
+    } finally {
+      await stopDaemonsUnder(dir.path);
+      await second?.stop();
+      await first.stop();
+    }
   });
 
   it('stores blobs and results as files the server then serves, with no call to it', async () => {

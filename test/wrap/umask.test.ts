@@ -7,8 +7,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { specbuildCc } from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startWrapRig } from '../helpers/wrap-rig.js';
@@ -59,6 +59,28 @@ describe('specbuild-cc and the umask', () => {
         assert.equal(again.outcome, 'hit', umask);
         assert.equal(mode('prog'), program, umask);
       }
+      // A compile that fails leaves an old output's mode as it was (the compiler did not touch it).
+      writeFileSync(join(proj, 'bad.c'), 'int main(void) { return }\n');
+      writeFileSync(join(proj, 'bad.o'), 'old');
+      chmodSync(join(proj, 'bad.o'), 0o644);
+      const failed = spawnSync(
+        'sh',
+        ['-c', 'umask 077; exec "$0" "$@"', specbuildCc, 'gcc', '-c', 'bad.c', '-o', 'bad.o'],
+        { cwd: proj, env, encoding: 'utf8' },
+      );
+      assert.equal(failed.status, 1);
+      assert.equal(mode('bad.o'), '644');
+      // A link under a umask that takes the owner's x bit: this command's
+      // program is 0600, as gcc would make it, but the cache keeps it
+      // executable for every later hit.
+      writeFileSync(join(proj, 'b.c'), 'int main(void) { return 2; }\n');
+      cc('177', ['gcc', '-O2', '-c', 'b.c', '-o', 'b.o']);
+      assert.equal(cc('177', ['gcc', 'b.o', '-o', 'bprog']).outcome, 'miss');
+      assert.equal(mode('bprog'), '600');
+      rmSync(join(proj, 'bprog'));
+      assert.equal(cc('022', ['gcc', 'b.o', '-o', 'bprog']).outcome, 'hit');
+      assert.equal(mode('bprog'), '755');
+
       // Hits the daemon answers (the client's answers off).
       rmSync(join(proj, 'a.o'));
       const daemonHit = cc('007', compile, { SPECBUILD_NATIVE_HITS: '0' });
@@ -67,6 +89,62 @@ describe('specbuild-cc and the umask', () => {
       rmSync(join(proj, 'prog'));
       assert.equal(cc('007', link, { SPECBUILD_NATIVE_HITS: '0' }).outcome, 'hit');
       assert.equal(mode('prog'), '770');
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  it("gives specbuild-exec's outputs, files and directories, the command's own modes, miss and hit", async () => {
+    await using dir = await tempDir();
+    const rig = await startWrapRig(dir.path);
+    try {
+      const { proj, env } = rig;
+      // The daemon starts under 022.
+      spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env, stdio: 'ignore' });
+      mkdirSync(join(proj, 'deep'));
+      const args = [
+        '--output',
+        'f.txt',
+        '--output',
+        'deep/outdir',
+        '--env',
+        'PATH=/usr/bin:/bin',
+        '--',
+        'sh',
+        '-c',
+        'echo f > f.txt; mkdir -p deep/outdir/sub; echo g > deep/outdir/sub/g.txt; ' +
+          'printf "#!/bin/sh\\n" > deep/outdir/run.sh; chmod +x deep/outdir/run.sh',
+      ];
+      const modes = (): string[] =>
+        [
+          'f.txt',
+          'deep/outdir',
+          'deep/outdir/sub',
+          'deep/outdir/sub/g.txt',
+          'deep/outdir/run.sh',
+        ].map((f) => (statSync(join(proj, f)).mode & 0o777).toString(8));
+      const execVariants: [string, string][] = [
+        ['native', join(dirname(specbuildCc), 'specbuild-exec')],
+        ['node', join(dirname(specbuildCc), '..', 'src', 'cli', 'exec-main.js')],
+      ];
+      for (const [variant, exe] of execVariants) {
+        for (const round of ['miss', 'hit']) {
+          rmSync(join(proj, 'f.txt'), { force: true });
+          rmSync(join(proj, 'deep', 'outdir'), { recursive: true, force: true });
+          const cmd = variant === 'node' ? [process.execPath, exe] : [exe];
+          const r = spawnSync('sh', ['-c', 'umask 027; exec "$0" "$@"', ...cmd, ...args], {
+            cwd: proj,
+            env,
+            encoding: 'utf8',
+          });
+          assert.equal(r.status, 0, r.stderr);
+          assert.equal(
+            rig.last().outcome,
+            variant === 'native' && round === 'miss' ? 'miss' : 'hit',
+          );
+          assert.deepEqual(modes(), ['640', '750', '750', '640', '750'], `${variant} ${round}`);
+        }
+      }
     } finally {
       await rig.stop();
     }
