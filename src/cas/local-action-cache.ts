@@ -42,8 +42,11 @@ export class LocalActionCache implements ActionCache {
     // What writers that died left (this process's and other live ones' stay):
     // with direct writes (direct-store.ts) every wrapper daemon writes here too.
     for (const name of await readdir(ac.tmp)) {
-      const pid = Number(name.split('-')[0]);
-      if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || processAlive(pid))) continue;
+      // Only names of this layout (actionTempPath): anything else is not ours to remove.
+      const m = /^(\d+)-[0-9a-f]+$/.exec(name);
+      if (m === null) continue;
+      const pid = Number(m[1]);
+      if (pid === process.pid || processAlive(pid)) continue;
       await unlink(join(ac.tmp, name)).catch(() => undefined);
     }
     return ac;

@@ -38,6 +38,11 @@ async function main(): Promise<void> {
       'cli/usage',
       `daemon-main: --idle-timeout-ms "${idle ?? ''}" is not a whole number`,
     );
+  // The compilers it runs make their outputs under its umask, which was that
+  // of whichever command started it (say 0177, no x bit for anyone): made
+  // under 022, an executable is seen as one (and recorded so), and each
+  // command's own umask is applied to its outputs afterwards (cc.ts, modesAsAsked).
+  process.umask(0o022);
   const workers = daemonWorkerCount(process.env.SPECBUILD_DAEMON_WORKERS);
   const wrapDir = join(defaultCacheDir(), 'wrap');
   // Hits the native client answers itself, from what this daemon writes down

@@ -182,15 +182,17 @@ export class Connection {
   }
 
   /**
-   * Calls `dropped` once, when the channel leaves READY after having been
-   * ready: the server went away (stopped, restarted) or the connection broke.
-   * What its Capabilities said may no longer hold (a server restarted at the
-   * same address with a quota, or another cache directory). Nothing is
-   * called for a channel closed here.
+   * Calls `dropped` once, when the channel is no longer READY: the server
+   * went away (stopped, restarted, a GOAWAY), the connection broke, or it
+   * went idle. What its Capabilities said may no longer hold (a server
+   * restarted at the same address with a quota, or another cache
+   * directory). For a channel that has been ready (a call succeeded on it):
+   * one that is not ready any more when this is called is called at once.
+   * Nothing is called for a channel closed here.
    */
   onceDropped(dropped: () => void): void {
     const channel = this.client.getChannel();
-    let wasReady = false;
+    let wasReady = true;
     const watch = (): void => {
       const state = channel.getConnectivityState(false);
       if (state === connectivityState.SHUTDOWN) return;

@@ -69,8 +69,17 @@ export class RemoteEndpoint {
     return this.capabilities.executionCapabilities?.execEnabled === true;
   }
 
-  static async connect(opts: EndpointOptions, call: CallOpts = {}): Promise<RemoteEndpoint> {
-    const conn = new Connection(opts);
+  /**
+   * Reads the server's Capabilities and makes the endpoint; `over`, an
+   * existing connection to the same target, is used instead of a new one
+   * (asking again after the server came back), and is not closed on failure.
+   */
+  static async connect(
+    opts: EndpointOptions,
+    call: CallOpts = {},
+    over?: Connection,
+  ): Promise<RemoteEndpoint> {
+    const conn = over ?? new Connection(opts);
     const instance = opts.instance ?? '';
     try {
       // Set by the response headers (a callback: a plain boolean would read as never changed).
@@ -138,7 +147,7 @@ export class RemoteEndpoint {
         writable ? acReal : undefined,
       );
     } catch (e) {
-      conn.close();
+      if (over === undefined) conn.close();
       throw e;
     }
   }

@@ -1349,6 +1349,12 @@ function modesAsAsked(outputs: readonly string[], req: CcRequest): Set<string> {
     const path = join(req.cwd, o);
     try {
       const st = lstatSync(path, { throwIfNoEntry: false });
+      if (st?.isSymbolicLink() === true) {
+        // Written through (GNU ld does): the result records its target's bit.
+        if (((statSync(path, { throwIfNoEntry: false })?.mode ?? 0) & 0o111) !== 0)
+          executable.add(o);
+        continue;
+      }
       if (st === undefined || !st.isFile()) continue;
       if ((st.mode & 0o111) !== 0) executable.add(o);
       const mode = ((st.mode & 0o111) !== 0 ? 0o777 : 0o666) & ~umask;

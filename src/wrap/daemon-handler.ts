@@ -5,7 +5,7 @@
 import { appendFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isSpecbuildError, type SpecbuildError } from '../core/index.js';
-import { RemoteEndpoint } from '../remote/index.js';
+import { RemoteEndpoint, type Connection } from '../remote/index.js';
 import { ccConfig, handleCompile } from './cc.js';
 import type { DaemonHandler, DaemonReply } from './daemon-server.js';
 import type { DaemonRequest } from './daemon-protocol.js';
@@ -43,11 +43,14 @@ async function log(file: string | undefined, line: string): Promise<void> {
   if (file !== undefined && file !== '') await appendFile(file, line).catch(() => undefined);
 }
 
-/** How long a dropped endpoint stays open for the calls already on it. */
-const DROPPED_CLOSE_MS = 60_000;
-
 export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
   const endpoints = new Map<string, Promise<RemoteEndpoint>>();
+  /**
+   * The connection of each target, kept when its endpoint is forgotten: the
+   * next endpoint asks Capabilities again over it, and commands still using
+   * the old endpoint keep a working channel (nothing is closed under them).
+   */
+  const connections = new Map<string, Connection>();
   /** Servers already warned about (once per daemon, not once per compile). */
   const warned = new Set<string>();
   const firstWarning =
@@ -63,25 +66,23 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
     const key = `${target}\0${instance}`;
     let p = endpoints.get(key);
     if (p === undefined) {
-      p = RemoteEndpoint.connect({
-        target,
-        instance,
-        retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
-      });
+      p = RemoteEndpoint.connect(
+        { target, instance, retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 } },
+        {},
+        connections.get(key),
+      );
       endpoints.set(key, p);
       const mine = p;
       // A failed connection is forgotten so that the next compile tries again.
       mine.then(
         (ep) => {
-          // So is one that dropped: the server may have come back with a
-          // quota or another cache directory, and what its Capabilities said
-          // (where its files are, whether this process may write them) must
-          // be asked again. The old channel is closed once calls on it are done.
+          connections.set(key, ep.connection);
+          // So is an endpoint whose channel dropped: the server may have come
+          // back with a quota or another cache directory, and what its
+          // Capabilities said (where its files are, whether this process may
+          // write them) must be asked again.
           ep.connection.onceDropped(() => {
             if (endpoints.get(key) === mine) endpoints.delete(key);
-            setTimeout(() => {
-              ep.close();
-            }, DROPPED_CLOSE_MS).unref();
           });
         },
         () => endpoints.delete(key),
@@ -230,6 +231,8 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
             ep.close();
           })
           .catch(() => undefined);
+      // Those of forgotten endpoints too (closing one twice is harmless).
+      for (const c of connections.values()) c.close();
     },
   };
 }

@@ -120,10 +120,19 @@ async function makeParents(dir: string, umask: number): Promise<void> {
   if (first !== undefined) modeDown(dir, first, umask);
 }
 
-/** Sets the directories from `first` (the first one made) down to `dir` to 0777 less the umask. */
+/**
+ * A directory's mode under `umask`, its owner always able to enter and
+ * write it (as `mkdir -p` makes parents): under a umask without them (0177)
+ * the outputs could not be written into it, nor the directory removed.
+ */
+function dirMode(umask: number): number {
+  return (0o777 & ~umask) | 0o300;
+}
+
+/** Sets the directories from `first` (the first one made) down to `dir` to dirMode. */
 function modeDown(dir: string, first: string, umask: number): void {
   for (let d = dir; ; d = dirname(d)) {
-    chmodSync(d, 0o777 & ~umask);
+    chmodSync(d, dirMode(umask));
     if (d === first || dirname(d) === d) return;
   }
 }
@@ -134,15 +143,17 @@ function modeDown(dir: string, first: string, umask: number): void {
  * files 0666 or 0777 (executable) less it. Links are left as they are.
  */
 async function modesUnder(root: string, umask: number): Promise<void> {
-  await chmod(root, 0o777 & ~umask);
-  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
+  // Deepest first, the root last (recursive listings name a directory before its entries).
+  const entries = await readdir(root, { withFileTypes: true, recursive: true });
+  for (const e of entries.reverse()) {
     const path = join(e.parentPath, e.name);
-    if (e.isDirectory()) await chmod(path, 0o777 & ~umask);
+    if (e.isDirectory()) await chmod(path, dirMode(umask));
     else if (e.isFile()) {
       const exec = ((await stat(path)).mode & 0o111) !== 0;
       await chmod(path, (exec ? 0o777 : 0o666) & ~umask);
     }
   }
+  await chmod(root, dirMode(umask));
 }
 
 function tempBeside(path: string): string {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, stat, truncate, unlink, chmod, writeFile } from 'node:fs/promises';
 import { utimesSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
 import {
@@ -163,8 +164,23 @@ describe('local CAS', () => {
     // A wrapper daemon writes its entries here too (direct-store.ts): one killed mid-write leaves this.
     await writeFile(join(tmp, '2147483646-0011223344556677'), 'half an entry');
     await writeFile(join(tmp, `${String(process.pid)}-8899aabbccddeeff`), 'being written');
-    await LocalActionCache.open(dir.path, cas);
-    assert.deepEqual(await readdir(tmp), [`${String(process.pid)}-8899aabbccddeeff`]);
+    // Another live process's, and a name not of this layout: neither is touched.
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(tmp, `${String(other.pid)}-0123456789abcdef`), 'another writer');
+      await writeFile(join(tmp, 'notes.txt'), 'not ours');
+      await LocalActionCache.open(dir.path, cas);
+      assert.deepEqual(
+        (await readdir(tmp)).sort(),
+        [
+          `${String(other.pid)}-0123456789abcdef`,
+          `${String(process.pid)}-8899aabbccddeeff`,
+          'notes.txt',
+        ].sort(),
+      );
+    } finally {
+      other.kill();
+    }
   });
 
   it('treats a torn (truncated) blob file as missing and removes it', async () => {

@@ -9,7 +9,15 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -52,7 +60,7 @@ describe('specbuild-cc with a server on this machine', () => {
     try {
       const a = await RemoteEndpoint.connect({ target: unix.address });
       assert.equal(a.executesHere, true);
-      assert.equal(a.localObjects, join(dir.path, 'cache', 'cas', 'objects'));
+      assert.equal(a.localObjects, realpathSync(join(dir.path, 'cache', 'cas', 'objects')));
       a.close();
       // The same server software over TCP may be another machine's: neither is used.
       const b = await RemoteEndpoint.connect({ target: tcp.address });

@@ -5,7 +5,7 @@
 // through a recording session, every write still goes through the server.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { actionEntryPath, LocalActionCache, LocalCas } from '../../src/cas/index.js';
@@ -92,13 +92,13 @@ describe('the direct store (a server on this machine without a quota)', () => {
     const tcp = await startCliServer(join(dir.path, 'cache-tcp'));
     try {
       const a = await RemoteEndpoint.connect({ target: unix.address });
-      assert.equal(a.localActionCache, join(dir.path, 'cache', 'ac'));
+      assert.equal(a.localActionCache, realpathSync(join(dir.path, 'cache', 'ac')));
       assert.equal(storeActionCache(a), storeActionCache(a), 'one per endpoint');
       assert.notEqual(storeActionCache(a), a.actionCache);
       a.close();
       // A quota must account every blob: its blob directory is read, never written.
       const b = await RemoteEndpoint.connect({ target: quota.address });
-      assert.equal(b.localObjects, join(dir.path, 'cache-quota', 'cas', 'objects'));
+      assert.equal(b.localObjects, realpathSync(join(dir.path, 'cache-quota', 'cas', 'objects')));
       assert.equal(b.localActionCache, undefined);
       assert.equal(storeActionCache(b), b.actionCache);
       b.close();
@@ -123,11 +123,11 @@ describe('the direct store (a server on this machine without a quota)', () => {
     const ep = await RemoteEndpoint.connect({ target: server.address });
     try {
       // Its blob directory is named (readable here) but its action cache, the session's, has none.
-      assert.equal(ep.localObjects, join(f.dir.path, 'cache', 'cas', 'objects'));
+      assert.equal(ep.localObjects, realpathSync(join(f.dir.path, 'cache', 'cas', 'objects')));
       assert.equal(ep.localActionCache, undefined);
       assert.equal(storeActionCache(ep), ep.actionCache);
       // The store itself would be written directly: the session is what withholds it.
-      assert.equal(f.endpoint.localActionCache, join(f.dir.path, 'cache', 'ac'));
+      assert.equal(f.endpoint.localActionCache, realpathSync(join(f.dir.path, 'cache', 'ac')));
     } finally {
       ep.close();
       await server.close();
@@ -145,6 +145,8 @@ describe('the direct store (a server on this machine without a quota)', () => {
       SPECBUILD_DAEMON_SOCKET: join(dir.path, 'daemon.sock'),
       XDG_CACHE_HOME: join(dir.path, 'xdg'),
       SPECBUILD_WRAPPER_LOG: join(dir.path, 'wrapper.log'),
+      // One worker thread: both compiles reach the same endpoint (each thread has its own).
+      SPECBUILD_DAEMON_WORKERS: '1',
     };
     const compile = async (src: string) => {
       writeFileSync(join(proj, `${src}.c`), `int ${src}(void) { return 7; }\n`);
@@ -190,7 +192,7 @@ describe('the direct store (a server on this machine without a quota)', () => {
     await using f = await startFixture('unix');
     const writes = countWrites(f.cas, f.ac);
     const ep = f.endpoint;
-    assert.equal(ep.localActionCache, join(f.dir.path, 'cache', 'ac'));
+    assert.equal(ep.localActionCache, realpathSync(join(f.dir.path, 'cache', 'ac')));
     const blobs = [Buffer.from('int x;\n'), Buffer.alloc(0), Buffer.alloc(200_000, 7)];
     const ds = await storeCas(ep).writeBlobs(blobs);
     assert.deepEqual(ds, blobs.map(digestOf));

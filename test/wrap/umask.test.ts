@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { specbuildCc } from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -32,8 +32,12 @@ describe('specbuild-cc and the umask', () => {
       };
       const mode = (f: string): string => (statSync(join(proj, f)).mode & 0o777).toString(8);
       writeFileSync(join(proj, 'a.c'), 'int main(void) { return 0; }\n');
-      // The daemon starts under 022 (and so runs its compilers under it).
-      spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env, stdio: 'ignore' });
+      // The daemon starts under 0177 (no x bit for anyone): what it makes must not depend on it.
+      spawnSync('sh', ['-c', 'umask 177; exec "$0" "$@"', specbuildCc, 'gcc', '--version'], {
+        cwd: proj,
+        env,
+        stdio: 'ignore',
+      });
       const compile = ['gcc', '-O2', '-c', 'a.c', '-o', 'a.o'];
       const link = ['gcc', 'a.o', '-o', 'prog'];
 
@@ -101,7 +105,6 @@ describe('specbuild-cc and the umask', () => {
       const { proj, env } = rig;
       // The daemon starts under 022.
       spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env, stdio: 'ignore' });
-      mkdirSync(join(proj, 'deep'));
       const args = [
         '--output',
         'f.txt',
@@ -118,6 +121,7 @@ describe('specbuild-cc and the umask', () => {
       const modes = (): string[] =>
         [
           'f.txt',
+          'deep',
           'deep/outdir',
           'deep/outdir/sub',
           'deep/outdir/sub/g.txt',
@@ -130,7 +134,8 @@ describe('specbuild-cc and the umask', () => {
       for (const [variant, exe] of execVariants) {
         for (const round of ['miss', 'hit']) {
           rmSync(join(proj, 'f.txt'), { force: true });
-          rmSync(join(proj, 'deep', 'outdir'), { recursive: true, force: true });
+          // Its parent too: a hit makes it, as the command's mkdir -p did.
+          rmSync(join(proj, 'deep'), { recursive: true, force: true });
           const cmd = variant === 'node' ? [process.execPath, exe] : [exe];
           const r = spawnSync('sh', ['-c', 'umask 027; exec "$0" "$@"', ...cmd, ...args], {
             cwd: proj,
@@ -142,7 +147,11 @@ describe('specbuild-cc and the umask', () => {
             rig.last().outcome,
             variant === 'native' && round === 'miss' ? 'miss' : 'hit',
           );
-          assert.deepEqual(modes(), ['640', '750', '750', '640', '750'], `${variant} ${round}`);
+          assert.deepEqual(
+            modes(),
+            ['640', '750', '750', '750', '640', '750'],
+            `${variant} ${round}`,
+          );
         }
       }
     } finally {
