@@ -366,6 +366,8 @@ class Layout {
 
 export interface BuiltAction {
   action: Digest;
+  /** Its Command message's digest (the Command is one of `uploads`). */
+  command: Digest;
   uploads: Uploads;
   outputs: string[];
   /** How the inputs were found: a -M scan, direct mode's memory, the compile itself, or a link trace. */
@@ -473,7 +475,7 @@ export function finishAction(
   const tree = buildTree(entries);
   for (const [k, d] of tree.directories) uploads.set(k, { digest: d.digest, bytes: d.bytes });
   const action = addAction({ ...prep.spec, inputRoot: tree.root }, prep.apiHigh, uploads);
-  return { action, uploads, outputs: [...prep.spec.outputs], deps, inputs };
+  return { action, command: prep.command, uploads, outputs: [...prep.spec.outputs], deps, inputs };
 }
 
 /** Every input with its digest, in discovery order, duplicates and excluded paths left out. */
@@ -600,6 +602,7 @@ function reuseAction(
   const result = decodeResult(entry.result);
   return {
     action: known,
+    command: prep.command,
     outputs: [...prep.spec.outputs],
     deps: 'direct',
     inputs: files,
@@ -1039,7 +1042,7 @@ function preprocesses(language: string | undefined): boolean {
  * Runs the action's command here, once, with the dependency list written by
  * the same compiler run (the command's own -MD file, else -MD -MF to a
  * private file); builds the action from that list, which is the list the -M
- * scan would have given; stores the inputs, outputs and result.
+ * scan would have given; stores the action, outputs and result.
  */
 async function compileOnce(
   req: CcRequest,
@@ -1370,9 +1373,9 @@ function modesAsAsked(outputs: readonly string[], req: CcRequest): Set<string> {
 const LOCAL_WORKER = `specbuild-cc@${hostname()}`;
 
 /**
- * Stores what a run here made: the action, its command and inputs (so that
- * it can be recorded and primed like an executed one), its outputs, and,
- * when it exited 0, its result in the action cache. All the blobs go in one
+ * Stores what a run here made: the action, its command and inputs (see
+ * storedMessages), its outputs, and, when it exited 0, its result in the
+ * action cache. All the blobs go in one
  * FindMissingBlobs and one batch write (three calls in all with the result,
  * where inputs and outputs used to be written separately: four), since each
  * call costs the server more than the bytes of a compile's blobs do.
@@ -1402,7 +1405,7 @@ async function storeResult(
     workerCompletedTimestamp: timing.ended,
   });
   // A failed run stores its stdout and stderr only (the caller shows them; nothing is cached).
-  const blobs: Uploads = ran.code === 0 ? new Map(built.uploads) : new Map<string, UploadItem>();
+  const blobs = ran.code === 0 ? storedMessages(ep, built) : new Map<string, UploadItem>();
   const add = (bytes: Uint8Array): Digest => {
     const digest = digestOf(bytes);
     blobs.set(digestKey(digest), { digest, bytes });
@@ -1430,6 +1433,32 @@ async function storeResult(
     await storeActionCache(ep).updateActionResult(built.action, result, { signal });
   clock?.end('store-result');
   return result;
+}
+
+/**
+ * What a successful run here stores besides its outputs and messages: its
+ * action, command, input files and input directories, so that it can be
+ * recorded and primed like an executed one, or executed elsewhere.
+ *
+ * Written straight into the files of a server on this machine
+ * (`localActionCache`), only the action and its command are. That store is
+ * never a recording session's (a session's action cache has no directory,
+ * so its server never offers it), and nothing else reads the inputs of an
+ * action that has a result: not a hit, not the server (which checks a
+ * result's outputs). The inputs were 7 of the 10 files a zlib miss created,
+ * each costly on this VM's ext4 (docs/performance.md). ccache and Bazel's
+ * disk cache keep no inputs either.
+ */
+function storedMessages(ep: RemoteEndpoint, built: BuiltAction): Uploads {
+  if (ep.localActionCache === undefined) return new Map(built.uploads);
+  const uploads = built.uploads;
+  const kept = new Map<string, UploadItem>();
+  for (const d of [built.action, built.command]) {
+    const key = digestKey(d);
+    const item = uploads.get(key);
+    if (item !== undefined) kept.set(key, item);
+  }
+  return kept;
 }
 
 /** The largest input the native client hashes itself (larger ones must be vouched for by their stat). */

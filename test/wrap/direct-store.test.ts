@@ -7,11 +7,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { create } from '@bufbuild/protobuf';
+import { create, fromBinary } from '@bufbuild/protobuf';
 import { actionEntryPath, LocalActionCache, LocalCas } from '../../src/cas/index.js';
 import {
   ActionResultSchema,
+  ActionSchema,
   digestOf,
+  EMPTY_DIGEST,
+  fromPb,
   parseDigestString,
   toPb,
   type Digest,
@@ -240,7 +243,7 @@ describe('the direct store (a server on this machine without a quota)', () => {
     assert.deepEqual(await f.cas.findMissingBlobs([digestOf(blob)]), []);
   });
 
-  it('takes no call to the server for a miss compiled here; with a quota, the server writes the same blobs', async () => {
+  it('takes no call to the server for a miss compiled here, and stores no inputs; with a quota, the server writes them too', async () => {
     await using dir = await tempDir();
     const proj = join(dir.path, 'p');
     mkdirSync(proj);
@@ -263,26 +266,41 @@ describe('the direct store (a server on this machine without a quota)', () => {
           result?.outputFiles.map((o) => o.digest),
           [toPb(digestOf(object))],
         );
-        const blobs = blobFiles(join(f.dir.path, 'cache', 'cas', 'objects'));
+        const objects = join(f.dir.path, 'cache', 'cas', 'objects');
+        const blobs = blobFiles(objects);
         stored.push(blobs);
-        // The action, its source, and everything else of the miss, each once.
-        for (const d of [action, digestOf(readFileSync(join(proj, 'a.c'))), digestOf(object)])
-          assert.ok(blobs.includes(d.hash));
-        assert.deepEqual(
-          writes,
-          quotaBytes === undefined
-            ? { blobs: 0, results: 0 }
-            : // Every blob but the empty one, which a store makes when it opens.
-              { blobs: blobs.length - 1, results: 1 },
+        const message = fromBinary(
+          ActionSchema,
+          readFileSync(join(objects, action.hash.slice(0, 2), action.hash)),
         );
+        const command = fromPb(message.commandDigest);
+        const inputRoot = fromPb(message.inputRootDigest);
+        // The action, its command and its object (and the empty blob, which
+        // a store makes when it opens, and which is what it printed).
+        const kept = [EMPTY_DIGEST, action, command, digestOf(object)].map((d) => d.hash).sort();
+        if (quotaBytes === undefined) {
+          // Written directly: those and nothing else, with no call to the server.
+          assert.deepEqual(blobs, kept);
+          assert.deepEqual(writes, { blobs: 0, results: 0 });
+        } else {
+          // Through the server: the inputs too (the source, the input root, the headers' tree).
+          const source = digestOf(readFileSync(join(proj, 'a.c')));
+          for (const h of [...kept, source.hash, inputRoot.hash]) assert.ok(blobs.includes(h), h);
+          assert.deepEqual(writes, { blobs: blobs.length - 1, results: 1 });
+        }
         // No temporary file left behind.
         assert.deepEqual(readdirSync(join(f.dir.path, 'cache', 'ac', 'tmp')), []);
       } finally {
         await stopDaemonsUnder(dir.path);
       }
     }
-    // Written directly or by the server, the store holds the same blobs.
-    assert.deepEqual(stored[0], stored[1]);
-    assert.ok((stored[0]?.length ?? 0) > 5);
+    // The same action either way; the server's store holds its inputs besides (stdio.h's among them).
+    const [direct, served] = stored;
+    assert.ok(direct !== undefined && served !== undefined);
+    assert.deepEqual(
+      direct.filter((h) => !served.includes(h)),
+      [],
+    );
+    assert.ok(served.length >= direct.length + 5, `${String(served.length)} blobs`);
   });
 });
