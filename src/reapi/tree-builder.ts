@@ -30,6 +30,38 @@ export interface BuiltTree {
   directories: Map<string, { digest: Digest; bytes: Uint8Array }>;
 }
 
+/**
+ * Directory messages encoded lately, by their entries (see entriesKey): a
+ * compile's input tree is ~20 directories from / down, most of them the
+ * same system header directories every time. Building and encoding each
+ * message again cost a wrapper daemon 2-3 ms per compile; looking it up by
+ * its entries costs a string. The encoding is a function of the entries, so
+ * a hit is the very message that would have been built.
+ */
+const encoded = new Map<string, { digest: Digest; bytes: Uint8Array }>();
+/** Entries kept (a bound on memory, ~10 MB at most, not a tuning): all dropped past it. */
+const ENCODED_MAX = 2048;
+
+/**
+ * The entries of a directory as one string: each kind sorted, in a fixed
+ * order, each name and target preceded by its length, so that two
+ * directories have the same key exactly when their messages are the same,
+ * whatever their names hold.
+ */
+function entriesKey(
+  files: [string, { digest: Digest; executable: boolean }][],
+  dirs: [string, Digest][],
+  links: [string, string][],
+): string {
+  let k = '';
+  for (const [name, f] of files)
+    k += `f${String(name.length)}:${name}${f.digest.hash}/${String(f.digest.size)}${f.executable ? 'x' : '-'}`;
+  for (const [name, d] of dirs) k += `d${String(name.length)}:${name}${d.hash}/${String(d.size)};`;
+  for (const [name, target] of links)
+    k += `l${String(name.length)}:${name}${String(target.length)}:${target}`;
+  return k;
+}
+
 export function buildTree(entries: readonly TreeEntry[]): BuiltTree {
   const root = newNode();
   const conflict = (path: string): SpecbuildError =>
@@ -81,16 +113,25 @@ export function buildTree(entries: readonly TreeEntry[]): BuiltTree {
     if (n.grafted !== undefined) return n.grafted;
     const sorted = <T>(m: Map<string, T>): [string, T][] =>
       [...m].sort(([a], [b]) => compareNames(a, b));
-    const msg = create(DirectorySchema, {
-      files: sorted(n.files).map(([name, f]) => ({
-        name,
-        digest: toPb(f.digest),
-        isExecutable: f.executable,
-      })),
-      directories: sorted(n.dirs).map(([name, d]) => ({ name, digest: toPb(encode(d)) })),
-      symlinks: sorted(n.links).map(([name, target]) => ({ name, target })),
-    });
-    const enc = digestMessage(DirectorySchema, msg);
+    const files = sorted(n.files);
+    const dirs = sorted(n.dirs).map(([name, d]): [string, Digest] => [name, encode(d)]);
+    const links = sorted(n.links);
+    const key = entriesKey(files, dirs, links);
+    let enc = encoded.get(key);
+    if (enc === undefined) {
+      const msg = create(DirectorySchema, {
+        files: files.map(([name, f]) => ({
+          name,
+          digest: toPb(f.digest),
+          isExecutable: f.executable,
+        })),
+        directories: dirs.map(([name, d]) => ({ name, digest: toPb(d) })),
+        symlinks: links.map(([name, target]) => ({ name, target })),
+      });
+      enc = digestMessage(DirectorySchema, msg);
+      if (encoded.size >= ENCODED_MAX) encoded.clear();
+      encoded.set(key, enc);
+    }
     directories.set(digestKey(enc.digest), enc);
     return enc.digest;
   };
