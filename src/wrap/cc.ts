@@ -14,6 +14,7 @@ import {
   rmSync,
   statSync,
   writeSync,
+  type BigIntStats,
 } from 'node:fs';
 import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -495,9 +496,19 @@ async function digestAll(
     const d = ds[i];
     if (d === undefined) throw new Error('bug: digest missing');
     if (d.marks !== 0 && found !== undefined) found.why ??= uncacheable(path, d.marks, cfg);
-    return { path, hash: d.digest.hash, size: d.digest.size, executable: d.executable };
+    const f = { path, hash: d.digest.hash, size: d.digest.size, executable: d.executable };
+    statTaken.set(f, d.stat);
+    return f;
   });
 }
+
+/**
+ * The stat each of digestAll's files was hashed under (StatCache.digest):
+ * changedSince and the client's answer use it rather than a stat of their
+ * own, three per input per miss where one does (a DirectFile is kept in
+ * direct mode's memory as JSON, so the stat rides beside it).
+ */
+const statTaken = new WeakMap<DirectFile, BigIntStats>();
 
 /** Why a compile reading `path`, whose bytes mention `marks` (MARK_*), is not cached; undefined when it is. */
 function uncacheable(path: string, marks: number, cfg: CcConfig): string | undefined {
@@ -805,7 +816,7 @@ async function scanInputs(
       found,
     );
     if (found.why !== undefined) return { local: found.why };
-    const late = changedSince(inputs, stamp.ns);
+    const late = changedSince(inputs, stamp.ns, true);
     if (late !== undefined) return { local: `${late} changed during the dependency scan` };
     return { inputs, startedNs: stamp.ns };
   } finally {
@@ -1118,7 +1129,7 @@ async function compileOnce(
     // Hashed after the compile: an input changed since it started may hold
     // other bytes than the compiler read, and the result must not be stored
     // under them (ccache's "too new" rule).
-    const late = changedSince(inputs, startNs);
+    const late = changedSince(inputs, startNs, true);
     if (late !== undefined) return reply(undefined, `${late} changed during the compile`);
     const built = finishAction(prep, inputs, 'compile');
     clock.end('action');
@@ -1221,9 +1232,16 @@ function startStamp(cwd: string, parsed: CompileInfo): { path: string; ns: bigin
  * links all the time (seen: heavy.c's 1 s compile went unstored, and so
  * unrecorded, while priming staged base.h).
  */
-function changedSince(inputs: readonly DirectFile[], sinceNs: bigint): string | undefined {
+function changedSince(
+  inputs: readonly DirectFile[],
+  sinceNs: bigint,
+  /** Whether a stat taken when a file was hashed will do: when it was hashed after the run ended. */
+  hashedAfter = false,
+): string | undefined {
   for (const f of inputs) {
-    const st = statSync(f.path, { bigint: true, throwIfNoEntry: false });
+    const st =
+      (hashedAfter ? statTaken.get(f) : undefined) ??
+      statSync(f.path, { bigint: true, throwIfNoEntry: false });
     if (st === undefined || st.mtimeNs >= sinceNs || (st.ctimeNs >= sinceNs && st.nlink === 1n))
       return f.path;
   }
@@ -1542,7 +1560,7 @@ async function clientAnswer(
     ...built.inputs,
   ];
   for (const f of files) {
-    const c = fileCheck(f.path, f.hash, f.size, f.executable, stats);
+    const c = fileCheck(f.path, f.hash, f.size, f.executable, stats, statTaken.get(f));
     if (c === undefined) return undefined;
     checks.push(c);
   }
@@ -1585,9 +1603,11 @@ function fileCheck(
   size: number,
   executable: boolean | undefined,
   stats: StatCache,
+  /** The stat the file was hashed under in this request, if it was. */
+  taken?: BigIntStats,
 ): AnswerCheck | undefined {
   if (!isAbsolute(path)) return undefined;
-  const v = stats.vouch(path, hash);
+  const v = stats.vouch(path, hash, taken);
   if (v === undefined && size > CLIENT_HASH_MAX) return undefined;
   const exec = executable ?? v?.executable;
   if (exec === undefined) return undefined;

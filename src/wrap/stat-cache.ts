@@ -64,6 +64,19 @@ async function digestAndMarks(path: string): Promise<{ digest: Digest; marks: nu
   return { digest: b.digest(), marks };
 }
 
+/** A file's digest, what its bytes mention, and the stat its digest holds for. */
+export interface HashedFile {
+  digest: Digest;
+  executable: boolean;
+  marks: number;
+  /**
+   * On a cache hit, the stat that matched the entry; else the stat taken
+   * after the bytes were read. Its times tell whether the file changed
+   * since a moment before, as a new stat would (changedSince).
+   */
+  stat: BigIntStats;
+}
+
 export class StatCache {
   private readonly entries = new Map<string, Entry>();
   private dirty = false;
@@ -102,7 +115,7 @@ export class StatCache {
    * asynchronous one costs the event loop ten times that (a hit stats every
    * header it lists).
    */
-  async digest(path: string): Promise<{ digest: Digest; executable: boolean; marks: number }> {
+  async digest(path: string): Promise<HashedFile> {
     const st = statSync(path, { bigint: true });
     const key = {
       size: Number(st.size),
@@ -129,7 +142,7 @@ export class StatCache {
       !fresh
     ) {
       this.hits++;
-      return { digest: parseDigest(e.hash, e.size), executable, marks: e.marks };
+      return { digest: parseDigest(e.hash, e.size), executable, marks: e.marks, stat: st };
     }
     this.misses++;
     // Small files (most sources and headers) with synchronous calls: a
@@ -144,7 +157,8 @@ export class StatCache {
       this.entries.set(path, { ...key, hash: digest.hash, marks });
       this.dirty = true;
     }
-    return { digest, executable, marks };
+    // The stat after the read: a change made while the bytes were read shows in it.
+    return { digest, executable, marks, stat: statSync(path, { bigint: true }) };
   }
 
   /**
@@ -153,15 +167,21 @@ export class StatCache {
    * and its size, mtime, ctime and inode are the same now. Another process
    * (the native client) may then trust that stat alone. Undefined otherwise.
    */
-  vouch(path: string, hash: string): { sig: FileSignature; executable: boolean } | undefined {
+  vouch(
+    path: string,
+    hash: string,
+    /** The file's stat taken by digest() for this request, ms ago: else a new one. */
+    taken?: BigIntStats,
+  ): { sig: FileSignature; executable: boolean } | undefined {
     const e = this.entries.get(path);
     if (e?.hash !== hash) return undefined;
-    let st: BigIntStats | undefined;
-    try {
-      st = statSync(path, { bigint: true });
-    } catch {
-      return undefined;
-    }
+    let st: BigIntStats | undefined = taken;
+    if (st === undefined)
+      try {
+        st = statSync(path, { bigint: true });
+      } catch {
+        return undefined;
+      }
     // The same freshness rule as digest(): a file changed within the last second is not vouched for.
     const changedNs = st.nlink === 1n && st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs;
     if (
