@@ -1,5 +1,6 @@
 // The local action cache: ActionResult messages by action digest, stored as
 // files written atomically. An entry whose blobs have left the CAS is a miss.
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -39,6 +40,18 @@ export class LocalActionCache implements ActionCache {
     const ac = new LocalActionCache(dir, cas);
     await mkdir(ac.entries, { recursive: true });
     await mkdir(ac.tmp, { recursive: true });
+    // Shards are made once, the last one after all the others (as the CAS's):
+    // otherwise each of the first entries made a directory, and a directory
+    // is an inode, as costly to make as the entry's file on this VM's ext4.
+    // A shard removed since is made again by the writer that needs it.
+    if (!existsSync(join(ac.entries, 'ff'))) {
+      await Promise.all(
+        Array.from({ length: 255 }, (_, i) =>
+          mkdir(join(ac.entries, i.toString(16).padStart(2, '0')), { recursive: true }),
+        ),
+      );
+      await mkdir(join(ac.entries, 'ff'), { recursive: true });
+    }
     // What writers that died left (this process's and other live ones' stay):
     // with direct writes (direct-store.ts) every wrapper daemon writes here too.
     for (const name of await readdir(ac.tmp)) {

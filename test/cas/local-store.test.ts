@@ -3,12 +3,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, stat, truncate, unlink, chmod, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, truncate, unlink, chmod, writeFile } from 'node:fs/promises';
 import { utimesSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { basename, join } from 'node:path';
-import { LocalActionCache, LocalCas } from '../../src/cas/index.js';
+import { create } from '@bufbuild/protobuf';
+import { LocalActionCache, LocalCas, putActionResultFile } from '../../src/cas/index.js';
 import {
+  ActionResultSchema,
   digestKey,
   digestOf,
   EMPTY_DIGEST,
@@ -181,6 +183,33 @@ describe('local CAS', () => {
     } finally {
       other.kill();
     }
+  });
+
+  it("makes the action cache's 256 shards as it opens, and a shard removed since as an entry needs it", async () => {
+    await using dir = await tempDir();
+    const cas = await LocalCas.open({ dir: dir.path });
+    const ac = await LocalActionCache.open(dir.path, cas);
+    const entries = join(dir.path, 'ac', 'entries');
+    const shards = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+    assert.deepEqual((await readdir(entries)).sort(), shards);
+    // An entry, once its shard is gone, both through the store and written directly.
+    const result = create(ActionResultSchema, { exitCode: 0 });
+    for (const [i, put] of [
+      (d: Digest) => ac.updateActionResult(d, result),
+      (d: Digest) => {
+        putActionResultFile(ac.localDir, d, result);
+        return Promise.resolve();
+      },
+    ].entries()) {
+      const d = digestOf(Buffer.from(`action ${String(i)}`));
+      await rm(join(entries, d.hash.slice(0, 2)), { recursive: true });
+      await put(d);
+      assert.equal((await ac.getActionResult(d))?.exitCode, 0);
+    }
+    // Opened again, it makes none: a removed shard stays removed until needed.
+    await rm(join(entries, '00'), { recursive: true });
+    await LocalActionCache.open(dir.path, cas);
+    assert.equal((await readdir(entries)).length, 255);
   });
 
   it('treats a torn (truncated) blob file as missing and removes it', async () => {
