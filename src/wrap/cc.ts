@@ -325,7 +325,7 @@ export async function resolveCompiler(
         local: `${name} is ${real} here but ${thereReal ?? 'absent'} on the action PATH (${ACTION_PATH})`,
       };
   }
-  return { real, digest: (await stats.digest(real)).digest };
+  return { real, digest: (await stats.digest(real, { marks: false })).digest };
 }
 
 /** Where a host file goes in the input root, and how arguments name it. */
@@ -1536,7 +1536,7 @@ async function clientAnswer(
         if (realpathOrUndefined(t.path) !== t.real) return undefined;
         checks.push({ kind: 'real', path: t.path, real: t.real });
       }
-      const now = await stats.digest(path).catch(() => undefined);
+      const now = await stats.digest(path, { marks: false }).catch(() => undefined);
       if (now?.digest.hash !== t.digest.hash) return undefined; // this daemon's platform is stale
       const c = fileCheck(path, now.digest.hash, now.digest.size, now.executable, stats);
       if (c === undefined) return undefined;

@@ -6,7 +6,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readSmallFile } from '../cas/index.js';
 import type { FileSignature } from './native-answers.js';
-import { DigestBuilder, digestOf, parseDigest, type Digest } from '../reapi/index.js';
+import { DigestBuilder, digestOf, digestOfFile, parseDigest, type Digest } from '../reapi/index.js';
 
 interface Entry {
   size: number;
@@ -20,7 +20,7 @@ interface Entry {
   ctimeNs: string;
   ino: number;
   hash: string;
-  /** What the file's bytes mention that a cached result cannot follow (MARK_*). */
+  /** What the file's bytes mention that a cached result cannot follow (MARK_*), or MARKS_UNKNOWN. */
   marks: number;
 }
 
@@ -44,6 +44,9 @@ export function marksOf(bytes: Uint8Array): number {
   if (b.includes('__TIMESTAMP__')) marks |= MARK_TIMESTAMP;
   return marks;
 }
+
+/** An entry's marks when its file was hashed without looking for them (a binary: see digest's `marks`). */
+const MARKS_UNKNOWN = -1;
 
 /** The longest word marksOf looks for, less one: what a chunk carries over to the next. */
 const MARK_CARRY = '__TIMESTAMP__'.length - 1;
@@ -115,7 +118,17 @@ export class StatCache {
    * asynchronous one costs the event loop ten times that (a hit stats every
    * header it lists).
    */
-  async digest(path: string): Promise<HashedFile> {
+  async digest(
+    path: string,
+    /**
+     * False for a file no compile reads as source (the compiler's binary,
+     * the assembler's): its bytes are not searched for the words marksOf
+     * looks for, which took longer than hashing a binary's megabytes, and
+     * `marks` is 0 unless an earlier call looked for them. An entry so made
+     * is hashed again for a caller that wants them.
+     */
+    want: { marks: boolean } = { marks: true },
+  ): Promise<HashedFile> {
     const st = statSync(path, { bigint: true });
     const key = {
       size: Number(st.size),
@@ -139,10 +152,12 @@ export class StatCache {
       e.mtimeNs === key.mtimeNs &&
       e.ctimeNs === key.ctimeNs &&
       e.ino === key.ino &&
-      !fresh
+      !fresh &&
+      (e.marks !== MARKS_UNKNOWN || !want.marks)
     ) {
       this.hits++;
-      return { digest: parseDigest(e.hash, e.size), executable, marks: e.marks, stat: st };
+      const marks = e.marks === MARKS_UNKNOWN ? 0 : e.marks;
+      return { digest: parseDigest(e.hash, e.size), executable, marks, stat: st };
     }
     this.misses++;
     // Small files (most sources and headers) with synchronous calls: a
@@ -151,14 +166,21 @@ export class StatCache {
     const small = readSmallFile(path);
     const { digest, marks } =
       small === undefined
-        ? await digestAndMarks(path)
-        : { digest: digestOf(small), marks: marksOf(small) };
+        ? want.marks
+          ? await digestAndMarks(path)
+          : { digest: await digestOfFile(path), marks: MARKS_UNKNOWN }
+        : { digest: digestOf(small), marks: want.marks ? marksOf(small) : MARKS_UNKNOWN };
     if (!fresh) {
       this.entries.set(path, { ...key, hash: digest.hash, marks });
       this.dirty = true;
     }
     // The stat after the read: a change made while the bytes were read shows in it.
-    return { digest, executable, marks, stat: statSync(path, { bigint: true }) };
+    return {
+      digest,
+      executable,
+      marks: marks === MARKS_UNKNOWN ? 0 : marks,
+      stat: statSync(path, { bigint: true }),
+    };
   }
 
   /**

@@ -50,6 +50,31 @@ describe('StatCache', () => {
     assert.equal((await new StatCache(undefined).digest(f)).marks, 0);
   });
 
+  it('hashes a binary without looking for marks, and again for a caller that wants them', async () => {
+    await using dir = await tempDir();
+    for (const bytes of [SMALL_FILE_BYTES - 100, 2 * (1 << 20)]) {
+      // A compiler's binary holds the words as strings (cc1 does).
+      const f = join(dir.path, `cc1-${String(bytes)}`);
+      const data = Buffer.alloc(bytes, 0x7f);
+      Buffer.from('__DATE__').copy(data, 1000);
+      writeFileSync(f, data);
+      age(f);
+      const c = new StatCache(undefined, later);
+      const want = digestKey(await digestOfFile(f));
+      const bare = await c.digest(f, { marks: false });
+      assert.deepEqual([digestKey(bare.digest), bare.marks, c.misses], [want, 0, 1]);
+      // Remembered: a second such call hashes nothing.
+      assert.equal((await c.digest(f, { marks: false })).marks, 0);
+      assert.equal(c.misses, 1);
+      // A caller that wants the marks gets them: the file is read again, once.
+      const full = await c.digest(f);
+      assert.deepEqual([digestKey(full.digest), full.marks, c.misses], [want, MARK_DATE, 2]);
+      assert.equal((await c.digest(f)).marks, MARK_DATE);
+      assert.equal((await c.digest(f, { marks: false })).marks, MARK_DATE);
+      assert.equal(c.misses, 2);
+    }
+  });
+
   it('reuses a digest while the file is unchanged, and rehashes when it changes', async () => {
     await using dir = await tempDir();
     const f = join(dir.path, 'x.h');
