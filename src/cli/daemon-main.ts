@@ -20,6 +20,7 @@ import {
   startWorkerPool,
   type Daemon,
 } from '../wrap/index.js';
+import { hostSnapshot } from '../reapi/index.js';
 import { defaultCacheDir } from './config.js';
 import { SpecbuildError } from '../core/index.js';
 import { daemonWorkerCount, loadDaemonWork, type DaemonWorkerData } from './daemon-work.js';
@@ -59,7 +60,9 @@ async function main(): Promise<void> {
     daemon = await startDaemon({ socketPath: values.socket, idleTimeoutMs, handler: work.handler });
     finish = work.close;
   } else {
-    const data: DaemonWorkerData = { wrapDir, warned: new SharedOnce().buffer, answers };
+    // The toolchain's binaries hashed here once, not by each worker at its first compile.
+    const host = await hostSnapshot();
+    const data: DaemonWorkerData = { wrapDir, warned: new SharedOnce().buffer, answers, host };
     const pool = startWorkerPool({
       // Run from its bundle (scripts/bundle-daemon.js, as the native client
       // does), the workers run the worker's bundle beside it.

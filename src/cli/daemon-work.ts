@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { SpecbuildError } from '../core/index.js';
+import { hostToolchainFiles, type HostSnapshot } from '../reapi/index.js';
 import {
   AnswerWriter,
   DirectCache,
@@ -23,6 +24,8 @@ export interface DaemonWorkerData {
   warned: SharedArrayBuffer;
   /** Where answers for the native client go (answersDirOf the socket), and this build's identity. */
   answers?: { dir: string; buildId: string };
+  /** The host platform, as the main thread computed it once for all workers (seedHostPlatform). */
+  host?: HostSnapshot;
 }
 
 export interface DaemonWork {
@@ -70,6 +73,12 @@ export async function loadDaemonWork(
 ): Promise<DaemonWork> {
   const files = workCacheFiles(wrapDir, worker?.index ?? 0);
   const stats = await StatCache.load(files.stat);
+  // The toolchain's binaries as hostPlatform hashed them (in the main
+  // thread, once for all workers): the compiler's digest and the client's
+  // answers then hash none of them again.
+  for (const f of await hostToolchainFiles())
+    if (f.stat !== undefined && f.digest !== undefined)
+      stats.seed(f.real ?? f.path, f.stat, f.digest.hash);
   const direct = await DirectCache.load(files.direct);
   const saveAll = (): Promise<unknown> =>
     Promise.all([stats.save(), direct.save()]).catch(() => undefined);

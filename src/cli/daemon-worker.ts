@@ -2,6 +2,7 @@
 // them (src/wrap/daemon-pool.ts), and each answers the requests routed to it
 // with its own wrapper handler and caches (daemon-work.ts).
 import { workerData } from 'node:worker_threads';
+import { seedHostPlatform } from '../reapi/index.js';
 import { servePoolWorker, type DaemonHandler, type PoolWorkerData } from '../wrap/index.js';
 import { loadDaemonWork, type DaemonWorkerData } from './daemon-work.js';
 
@@ -20,6 +21,7 @@ function crashHook(handler: DaemonHandler): DaemonHandler {
 }
 
 const pool = workerData as PoolWorkerData;
-const { wrapDir, warned, answers } = pool.data as DaemonWorkerData;
+const { wrapDir, warned, answers, host } = pool.data as DaemonWorkerData;
+if (host !== undefined) seedHostPlatform(host);
 const work = await loadDaemonWork(wrapDir, { index: pool.index, warned }, answers);
 servePoolWorker({ handler: crashHook(work.handler), close: work.close, pool });

@@ -3,11 +3,11 @@
 // The executor offers exactly these (exec/platform.ts checks actions against
 // them) and the wrappers put them in their actions; hence it lives this low.
 import { createHash } from 'node:crypto';
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { arch } from 'node:os';
 
 import { SpecbuildError } from '../core/index.js';
-import { digestOf, digestOfFile, parseDigestString, type Digest } from './digest.js';
+import { digestOf, digestOfFile, parseDigest, parseDigestString, type Digest } from './digest.js';
 import type { Platform } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 
 /** Property naming the host toolchain (hash of os-release and compiler binaries). */
@@ -42,6 +42,48 @@ export interface ToolchainFile {
   path: string;
   real: string | undefined;
   digest: Digest | undefined;
+  /**
+   * The stat of the file hashed, the same before and after its bytes were
+   * read (so the digest is of the file with this stat); undefined when it
+   * moved meanwhile. A stat cache may take the digest on its word for it.
+   */
+  stat?: FileStat;
+}
+
+/** A stat's fields that tell a file's contents unchanged (with plain numbers and strings: it crosses threads). */
+export interface FileStat {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: number;
+  nlink: number;
+}
+
+async function fileStat(path: string): Promise<FileStat | undefined> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  return st === undefined
+    ? undefined
+    : {
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs.toString(),
+        ctimeNs: st.ctimeNs.toString(),
+        ino: Number(st.ino),
+        nlink: Number(st.nlink),
+      };
+}
+
+const sameStat = (a: FileStat | undefined, b: FileStat | undefined): boolean =>
+  a !== undefined &&
+  b !== undefined &&
+  a.size === b.size &&
+  a.mtimeNs === b.mtimeNs &&
+  a.ctimeNs === b.ctimeNs &&
+  a.ino === b.ino;
+
+/** What hostPlatform computed, as plain data: another thread of this process takes it (seedHostPlatform). */
+export interface HostSnapshot {
+  properties: [string, string][];
+  files: ToolchainFile[];
 }
 
 let toolchainFiles: ToolchainFile[] = [];
@@ -64,12 +106,21 @@ export function hostPlatform(): Promise<PlatformProperties> {
       real: undefined,
       digest: release === undefined ? undefined : digestOf(release),
     });
+    // cc and gcc are one binary (c++ and g++ too): each real file hashed once.
+    const hashed = new Map<string, { digest: Digest; stat?: FileStat }>();
     for (const bin of TOOLCHAIN_BINARIES) {
       try {
         const real = await realpath(bin);
-        const d = await digestOfFile(real);
-        h.update(`\n${bin} ${d.hash}`);
-        files.push({ path: bin, real, digest: d });
+        let got = hashed.get(real);
+        if (got === undefined) {
+          const before = await fileStat(real);
+          const digest = await digestOfFile(real);
+          const after = await fileStat(real);
+          got = sameStat(before, after) ? { digest, stat: after } : { digest };
+          hashed.set(real, got);
+        }
+        h.update(`\n${bin} ${got.digest.hash}`);
+        files.push({ path: bin, real, ...got });
       } catch {
         h.update(`\n${bin} absent`);
         files.push({ path: bin, real: undefined, digest: undefined });
@@ -83,6 +134,27 @@ export function hostPlatform(): Promise<PlatformProperties> {
     ]);
   })();
   return hostPromise;
+}
+
+/** hostPlatform's result and files, for seedHostPlatform in another thread. */
+export async function hostSnapshot(): Promise<HostSnapshot> {
+  const properties = [...(await hostPlatform())];
+  return { properties, files: toolchainFiles.map((f) => ({ ...f })) };
+}
+
+/**
+ * Takes what another thread of this process computed (hostSnapshot) as this
+ * thread's host platform: the same machine, the same files, hashed once
+ * (a wrapper daemon's workers each hashed ~6 MB of binaries, 75 ms of CPU,
+ * at their first compile). Ignored once this thread computed its own.
+ */
+export function seedHostPlatform(snapshot: HostSnapshot): void {
+  if (hostPromise !== undefined) return;
+  toolchainFiles = snapshot.files.map((f) => ({
+    ...f,
+    digest: f.digest === undefined ? undefined : parseDigest(f.digest.hash, f.digest.size),
+  }));
+  hostPromise = Promise.resolve(new Map(snapshot.properties));
 }
 
 /**

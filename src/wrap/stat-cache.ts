@@ -6,7 +6,14 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readSmallFile } from '../cas/index.js';
 import type { FileSignature } from './native-answers.js';
-import { DigestBuilder, digestOf, digestOfFile, parseDigest, type Digest } from '../reapi/index.js';
+import {
+  DigestBuilder,
+  digestOf,
+  digestOfFile,
+  parseDigest,
+  type Digest,
+  type FileStat,
+} from '../reapi/index.js';
 
 interface Entry {
   size: number;
@@ -181,6 +188,31 @@ export class StatCache {
       marks: marks === MARKS_UNKNOWN ? 0 : marks,
       stat: statSync(path, { bigint: true }),
     };
+  }
+
+  /**
+   * Takes `hash` as the digest of `path` while it has stat `st` (the same
+   * before and after another thread hashed it: hostPlatform's toolchain),
+   * unless that stat is too new to trust, by digest()'s rule. Its marks are
+   * not known: a caller that wants them has the file hashed again.
+   */
+  seed(path: string, st: FileStat, hash: string): void {
+    const mtime = BigInt(st.mtimeNs);
+    const ctime = BigInt(st.ctimeNs);
+    const changedNs = st.nlink === 1 && ctime > mtime ? ctime : mtime;
+    if (this.now() - Number(changedNs / 1_000_000n) < 1000) return;
+    const e = this.entries.get(path);
+    if (
+      e?.hash === hash &&
+      e.size === st.size &&
+      e.mtimeNs === st.mtimeNs &&
+      e.ctimeNs === st.ctimeNs &&
+      e.ino === st.ino
+    )
+      return; // known already, with its marks if they were looked for
+    const { size, mtimeNs, ctimeNs, ino } = st;
+    this.entries.set(path, { size, mtimeNs, ctimeNs, ino, hash, marks: MARKS_UNKNOWN });
+    this.dirty = true;
   }
 
   /**

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, linkSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMALL_FILE_BYTES } from '../../src/cas/index.js';
-import { digestKey, digestOfFile } from '../../src/reapi/index.js';
+import { digestKey, digestOfFile, type FileStat } from '../../src/reapi/index.js';
 import { MARK_ASM, MARK_DATE, MARK_TIMESTAMP, StatCache, marksOf } from '../../src/wrap/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -73,6 +73,45 @@ describe('StatCache', () => {
       assert.equal((await c.digest(f, { marks: false })).marks, MARK_DATE);
       assert.equal(c.misses, 2);
     }
+  });
+
+  it("takes a digest seeded with the stat it was hashed under, unless the stat is too new or no longer the file's", async () => {
+    await using dir = await tempDir();
+    const f = join(dir.path, 'as');
+    writeFileSync(f, 'an assembler');
+    age(f);
+    const statOf = (): FileStat => {
+      const st = statSync(f, { bigint: true });
+      return {
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs.toString(),
+        ctimeNs: st.ctimeNs.toString(),
+        ino: Number(st.ino),
+        nlink: Number(st.nlink),
+      };
+    };
+    const want = await digestOfFile(f);
+    // On the stat's word: no read (a wrong hash would be believed, which is how this shows it).
+    const c = new StatCache(undefined, later);
+    c.seed(f, statOf(), 'ab'.repeat(32));
+    const got = await c.digest(f, { marks: false });
+    assert.deepEqual([got.digest.hash, c.misses], ['ab'.repeat(32), 0]);
+    // A caller that wants the marks has it read.
+    assert.deepEqual([digestKey((await c.digest(f)).digest), c.misses], [digestKey(want), 1]);
+    // A stat within the freshness window is not taken (the default clock: the ctime is now).
+    const d = new StatCache(undefined);
+    d.seed(f, statOf(), 'ab'.repeat(32));
+    assert.deepEqual(
+      [digestKey((await d.digest(f, { marks: false })).digest), d.misses],
+      [digestKey(want), 1],
+    );
+    // Nor one the file no longer has.
+    const e = new StatCache(undefined, later);
+    e.seed(f, { ...statOf(), size: 3 }, 'ab'.repeat(32));
+    assert.deepEqual(
+      [digestKey((await e.digest(f, { marks: false })).digest), e.misses],
+      [digestKey(want), 1],
+    );
   });
 
   it('reuses a digest while the file is unchanged, and rehashes when it changes', async () => {
