@@ -242,8 +242,26 @@ export interface CcContext {
  * A command of the compile, run through this thread's spawner (a small
  * process that forks cheaply; spawner.ts), or directly without one.
  */
-function run(argv: string[], cwd: string, env: ReadonlyMap<string, string>): Promise<Captured> {
-  return threadSpawner().run(argv, cwd, env);
+function run(
+  argv: string[],
+  cwd: string,
+  env: ReadonlyMap<string, string>,
+  /** The command's umask, for a run that makes its outputs (see outputsUmask). */
+  umask?: number,
+): Promise<Captured> {
+  return threadSpawner().run(argv, cwd, env, umask === undefined ? undefined : outputsUmask(umask));
+}
+
+/**
+ * The umask a command's outputs are made under: its own, less the owner's
+ * bits. Group and others never get, even for the moment before
+ * modesAsAsked sets the outputs' modes, what the command's umask denies
+ * them (a 077 user's object was world-readable in between); the owner keeps
+ * x, by which a linked program is known to be one (a umask of 0177 would
+ * have hidden it).
+ */
+function outputsUmask(umask: number): number {
+  return umask & 0o077;
 }
 
 /**
@@ -1094,7 +1112,7 @@ async function compileOnce(
       startNs = stamp.ns;
     }
     const started = timestampNow();
-    const ran = await run(argv, req.cwd, new Map(prep.spec.env));
+    const ran = await run(argv, req.cwd, new Map(prep.spec.env), req.umask ?? 0o022);
     const ended = timestampNow();
     const made = ran.code === 0 ? modesAsAsked(prep.spec.outputs, req) : undefined;
     clock.end('local-run');
@@ -1332,7 +1350,7 @@ async function runAndUpload(
   unstored: (why: string) => void,
 ): Promise<ActionResult> {
   const started = timestampNow();
-  const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env));
+  const ran = await run([...prep.spec.argv], req.cwd, new Map(prep.spec.env), req.umask ?? 0o022);
   const ended = timestampNow();
   const made = ran.code === 0 ? modesAsAsked(prep.spec.outputs, req) : undefined;
   // Changed since the scan started (by time), else since they were hashed (by content).
@@ -1356,7 +1374,8 @@ async function runAndUpload(
 /**
  * Gives the outputs of a command the daemon ran, after it succeeded, the
  * modes the command would have given them: the compiler ran under the
- * daemon's umask (that of whichever command started it), not the client's.
+ * command's umask less the owner's bits (outputsUmask; under the daemon's
+ * own 022 when spawned without the spawner), not the command's.
  * Each keeps whether it is executable; only the permission bits change.
  * Returns the outputs that were executable as the compiler made them: what
  * the result records, whatever this command's umask leaves of the bits (a

@@ -97,7 +97,17 @@ export class Spawner {
 
   constructor(private readonly path: string | undefined = spawnerPath()) {}
 
-  run(argv: readonly string[], cwd: string, env: ReadonlyMap<string, string>): Promise<Captured> {
+  /**
+   * Runs `argv`. Its files are made under `umask` (default 022) through the
+   * spawner; spawned directly (no spawner), under this process's, which
+   * Node cannot set for one child.
+   */
+  run(
+    argv: readonly string[],
+    cwd: string,
+    env: ReadonlyMap<string, string>,
+    umask = 0o022,
+  ): Promise<Captured> {
     const child = this.ensure();
     if (child?.stdin == null || argv.length === 0) return spawnDirect(argv, cwd, env);
     const id = this.nextId++;
@@ -105,6 +115,7 @@ export class Spawner {
     for (const a of argv) parts.push(...str(a));
     parts.push(...str(cwd), u32(env.size));
     for (const [k, v] of env) parts.push(...str(`${k}=${v}`));
+    parts.push(u32(umask & 0o777));
     return new Promise((resolvePromise, reject) => {
       if (this.pending.size === 0) this.hold(true);
       this.pending.set(id, { resolve: resolvePromise, reject, argv, cwd, env });

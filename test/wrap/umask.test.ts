@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { specbuildCc } from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -93,6 +93,51 @@ describe('specbuild-cc and the umask', () => {
       rmSync(join(proj, 'prog'));
       assert.equal(cc('007', link, { SPECBUILD_NATIVE_HITS: '0' }).outcome, 'hit');
       assert.equal(mode('prog'), '770');
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  it('never lets group or others see an output for a moment its umask denies them', async () => {
+    await using dir = await tempDir();
+    const rig = await startWrapRig(dir.path);
+    try {
+      const { proj, env } = rig;
+      // A compiler that writes down its output's mode as it leaves it,
+      // before the daemon sets the command's modes.
+      const seen = join(dir.path, 'modes-seen');
+      const gcc = join(dir.path, 'bin', 'gcc');
+      mkdirSync(dirname(gcc));
+      writeFileSync(
+        gcc,
+        [
+          '#!/bin/sh',
+          '/usr/bin/gcc "$@"; rc=$?',
+          'out=; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done',
+          `[ -f "$out" ] && stat -c "%n %a" "$out" >> ${seen}`,
+          'exit $rc',
+          '',
+        ].join('\n'),
+      );
+      chmodSync(gcc, 0o755);
+      // The daemon starts under 022, which would give 0644 and 0755.
+      spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env, stdio: 'ignore' });
+      writeFileSync(join(proj, 'c.c'), 'int main(void) { return 0; }\n');
+      const run = (umask: string, argv: string[]): void => {
+        const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, specbuildCc, ...argv], {
+          cwd: proj,
+          env: { ...env, SPECBUILD_LINK: '1' },
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, r.stderr);
+      };
+      run('077', [gcc, '-O2', '-c', 'c.c', '-o', 'c.o']);
+      assert.deepEqual([rig.last().outcome, rig.last().deps], ['miss', 'compile']);
+      run('077', [gcc, 'c.o', '-o', 'cprog']);
+      assert.equal(rig.last().outcome, 'miss');
+      // As the compiler left them: nothing for group and others; the owner's x kept on the program.
+      assert.deepEqual(readFileSync(seen, 'utf8').trim().split('\n'), ['c.o 600', 'cprog 700']);
+      assert.equal((statSync(join(proj, 'cprog')).mode & 0o777).toString(8), '700');
     } finally {
       await rig.stop();
     }

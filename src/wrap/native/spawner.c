@@ -10,7 +10,7 @@
  *
  * Messages are little-endian u32 fields; a string is a u32 length and its
  * bytes (no NUL).
- *   request:  id, argc, argv[argc], cwd, envc, env[envc] ("NAME=value")
+ *   request:  id, argc, argv[argc], cwd, envc, env[envc] ("NAME=value"), umask
  *   answer:   id, kind, value, stdout, stderr
  *     kind 0: exited, value = exit code; 1: killed, value = signal;
  *     2: not started, value = errno (chdir or exec failed), outputs empty.
@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,7 +120,7 @@ static void free_strs(char **v, uint32_t n) {
 }
 
 /* Starts one request's command; answers at once when it cannot start. */
-static void start(uint32_t id, char **argv, const char *cwd, char **env) {
+static void start(uint32_t id, char **argv, const char *cwd, char **env, mode_t mask) {
   int out[2], err[2], status[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(status, O_CLOEXEC) != 0) {
     answer(id, 2, (uint32_t)errno, NULL, NULL);
@@ -139,6 +140,10 @@ static void start(uint32_t id, char **argv, const char *cwd, char **env) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     signal(SIGPIPE, SIG_DFL);
+    /* The command's files are made under the mask it was given (the
+     * client's, less its owner bits): never readable, for a moment, by
+     * whoever the spawner's mask lets read them. */
+    umask(mask);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); /* dup2 keeps fd 0 open */
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out[1], 1);
@@ -186,7 +191,7 @@ static void take_requests(void) {
   size_t at = 0;
   for (;;) {
     size_t here = at;
-    uint32_t id, argc, envc;
+    uint32_t id, argc, envc, mask = 0;
     char **argv = NULL, **env = NULL, *cwd = NULL;
     uint32_t got_argv = 0, got_env = 0;
     int ok = get_u32(in.p, in.len, &here, &id) && get_u32(in.p, in.len, &here, &argc) &&
@@ -205,13 +210,14 @@ static void take_requests(void) {
       for (; ok && got_env < envc; got_env++) ok = get_str(in.p, in.len, &here, &env[got_env]);
       if (!ok && got_env > 0) got_env--;
     }
+    ok = ok && get_u32(in.p, in.len, &here, &mask);
     if (!ok) {
       free_strs(argv, got_argv);
       free_strs(env, got_env);
       free(cwd);
       break; /* incomplete: wait for more */
     }
-    start(id, argv, cwd, env);
+    start(id, argv, cwd, env, (mode_t)(mask & 0777));
     free_strs(argv, argc);
     free_strs(env, envc);
     free(cwd);
