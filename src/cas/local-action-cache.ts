@@ -44,13 +44,19 @@ export class LocalActionCache implements ActionCache {
     // otherwise each of the first entries made a directory, and a directory
     // is an inode, as costly to make as the entry's file on this VM's ext4.
     // A shard removed since is made again by the writer that needs it.
+    // A cache this process cannot write (read-only, another user's) still
+    // opens, as before: its readers need no shards made.
     if (!existsSync(join(ac.entries, 'ff'))) {
-      await Promise.all(
-        Array.from({ length: 255 }, (_, i) =>
-          mkdir(join(ac.entries, i.toString(16).padStart(2, '0')), { recursive: true }),
-        ),
-      );
-      await mkdir(join(ac.entries, 'ff'), { recursive: true });
+      try {
+        await Promise.all(
+          Array.from({ length: 255 }, (_, i) =>
+            mkdir(join(ac.entries, i.toString(16).padStart(2, '0')), { recursive: true }),
+          ),
+        );
+        await mkdir(join(ac.entries, 'ff'), { recursive: true });
+      } catch {
+        // made by each writer as it needs one
+      }
     }
     // What writers that died left (this process's and other live ones' stay):
     // with direct writes (direct-store.ts) every wrapper daemon writes here too.

@@ -80,6 +80,15 @@ const sameStat = (a: FileStat | undefined, b: FileStat | undefined): boolean =>
   a.ctimeNs === b.ctimeNs &&
   a.ino === b.ino;
 
+/** Whether a file with this stat last changed over a second ago (StatCache.digest's rule). */
+function settled(st: FileStat | undefined): boolean {
+  if (st === undefined) return false;
+  const mtime = BigInt(st.mtimeNs);
+  const ctime = BigInt(st.ctimeNs);
+  const changedNs = st.nlink === 1 && ctime > mtime ? ctime : mtime;
+  return Date.now() - Number(changedNs / 1_000_000n) >= 1000;
+}
+
 /** What hostPlatform computed, as plain data: another thread of this process takes it (seedHostPlatform). */
 export interface HostSnapshot {
   properties: [string, string][];
@@ -116,7 +125,10 @@ export function hostPlatform(): Promise<PlatformProperties> {
           const before = await fileStat(real);
           const digest = await digestOfFile(real);
           const after = await fileStat(real);
-          got = sameStat(before, after) ? { digest, stat: after } : { digest };
+          // Kept only as a stat cache would take it: unchanged while read,
+          // and not changed within the second before (it may change again
+          // within the same timestamp tick; stat-cache.ts).
+          got = sameStat(before, after) && settled(after) ? { digest, stat: after } : { digest };
           hashed.set(real, got);
         }
         h.update(`\n${bin} ${got.digest.hash}`);

@@ -523,8 +523,9 @@ async function digestAll(
 /**
  * The stat each of digestAll's files was hashed under (StatCache.digest):
  * changedSince and the client's answer use it rather than a stat of their
- * own, three per input per miss where one does (a DirectFile is kept in
- * direct mode's memory as JSON, so the stat rides beside it).
+ * own, three per input per miss where one does. Beside the file, not in
+ * it: a DirectFile is saved as JSON, and direct mode keeps copies (entryOf),
+ * so a stat lives only as long as its request's files.
  */
 const statTaken = new WeakMap<DirectFile, BigIntStats>();
 
@@ -797,7 +798,10 @@ async function entryOf(
   if (path === undefined) return undefined; // no search list: never skip the scan
   const source = resolve(cwd, prep.parsed.source);
   return {
-    files: inputs,
+    // Copies: direct mode keeps these for as long as it remembers the
+    // command, and the originals key this request's stats (statTaken),
+    // ~1 KB each, which must not live as long.
+    files: inputs.map(({ path, hash, size, executable }) => ({ path, hash, size, executable })),
     action: digestKey(action),
     absent: absentCandidates(
       source,
@@ -1478,13 +1482,17 @@ async function storeResult(
  * recorded and primed like an executed one, or executed elsewhere.
  *
  * Written straight into the files of a server on this machine
- * (`localActionCache`), only the action and its command are. That store is
- * never a recording session's (a session's action cache has no directory,
- * so its server never offers it), and nothing else reads the inputs of an
- * action that has a result: not a hit, not the server (which checks a
- * result's outputs). The inputs were 7 of the 10 files a zlib miss created,
- * each costly on this VM's ext4 (docs/performance.md). ccache and Bazel's
- * disk cache keep no inputs either.
+ * (`localActionCache`), only the action and its command are. A session's
+ * action cache has no directory, so an element build's compiles are never
+ * stored so; nothing that reads a cached action's result reads its inputs
+ * (not a hit, not the server, which checks a result's outputs). Only a
+ * session that met such an action in the same store (`specbuild server`'s
+ * default directory is the builds' own) would record it without its input
+ * tree, and generate() then leaves it out: fewer speculative actions,
+ * never a wrong one, and only for a host compile with an element build's
+ * exact paths. The inputs were 7 of the 10 files a zlib miss created, each
+ * costly on this VM's ext4 (docs/performance.md). ccache and Bazel's disk
+ * cache keep no inputs either.
  */
 function storedMessages(ep: RemoteEndpoint, built: BuiltAction): Uploads {
   if (ep.localActionCache === undefined) return new Map(built.uploads);

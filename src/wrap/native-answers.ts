@@ -136,8 +136,9 @@ class ByteWriter {
 
   u64(n: bigint): void {
     this.room(8);
-    // A negative one (a time before 1970) as its two's complement, as asUintN would give.
-    this.at = n < 0n ? this.buf.writeBigInt64LE(n, this.at) : this.buf.writeBigUInt64LE(n, this.at);
+    // A negative one (a time before 1970) as its two's complement, as C's
+    // (uint64_t) cast: rare, so the conversion only then.
+    this.at = this.buf.writeBigUInt64LE(n < 0n ? BigInt.asUintN(64, n) : n, this.at);
   }
 
   /** A size or count (a safe integer), without a BigInt. */

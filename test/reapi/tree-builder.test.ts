@@ -119,6 +119,14 @@ describe('buildTree', () => {
       // A name and a target that spell the other's key if lengths were not counted.
       [{ kind: 'symlink', path: 'x/f1:a', target: '1:b' }],
       [{ kind: 'symlink', path: 'x/f1:a1', target: ':b' }],
+      // A link name's length, and two links against one whose target spells the second.
+      [{ kind: 'symlink', path: 'x/x', target: '2:ab' }],
+      [{ kind: 'symlink', path: 'x/x4:', target: 'ab' }],
+      [{ kind: 'symlink', path: 'x/a', target: 'bl1:c1:d' }],
+      [
+        { kind: 'symlink', path: 'x/a', target: 'b' },
+        { kind: 'symlink', path: 'x/c', target: 'd' },
+      ],
       [{ kind: 'dir', path: 'x/f' }],
       [{ kind: 'dir', path: 'x/f/e' }],
       [

@@ -82,7 +82,13 @@ describe('native answers encoding', () => {
   });
 
   it("writes a signature of a time before 1970 as its two's complement", () => {
-    const sig = { dev: 2049n, ino: (1n << 63n) + 5n, mtimeNs: -1_500_000_000n, ctimeNs: 0n };
+    // And one before 1677, below a signed 64-bit number, as C's cast wraps it.
+    const sig = {
+      dev: 2049n,
+      ino: (1n << 63n) + 5n,
+      mtimeNs: -1_500_000_000n,
+      ctimeNs: -(1n << 63n) - 5n,
+    };
     const bytes = encodeAnswer('0000000000000000', Buffer.from('k'), {
       checks: [
         { kind: 'file', path: '/a', hash: 'ab'.repeat(32), size: 1, executable: false, sig },
