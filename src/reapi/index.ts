@@ -12,6 +12,7 @@ export * from './merkle.js';
 export * from './tree-builder.js';
 export * from './action.js';
 export * from './action-result.js';
+export * from './file-stat.js';
 export * from './platform.js';
 export * from './timestamp.js';
 export * from './grpc.js';

@@ -8,13 +8,14 @@ import { arch } from 'node:os';
 
 import { SpecbuildError } from '../core/index.js';
 import { digestOf, digestOfFile, parseDigest, parseDigestString, type Digest } from './digest.js';
+import { changedLately, fileStatOf, type FileStat } from './file-stat.js';
 import type { Platform } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 
 /** Property naming the host toolchain (hash of os-release and compiler binaries). */
 export const TOOLCHAIN_PROPERTY = 'specbuild-toolchain';
 
 /** Binaries whose contents define "the toolchain"; absent ones are skipped. */
-const TOOLCHAIN_BINARIES = [
+export const TOOLCHAIN_BINARIES: readonly string[] = [
   '/usr/bin/cc',
   '/usr/bin/c++',
   '/usr/bin/gcc',
@@ -50,26 +51,9 @@ export interface ToolchainFile {
   stat?: FileStat;
 }
 
-/** A stat's fields that tell a file's contents unchanged (with plain numbers and strings: it crosses threads). */
-export interface FileStat {
-  size: number;
-  mtimeNs: string;
-  ctimeNs: string;
-  ino: number;
-  nlink: number;
-}
-
 async function fileStat(path: string): Promise<FileStat | undefined> {
   const st = await stat(path, { bigint: true }).catch(() => undefined);
-  return st === undefined
-    ? undefined
-    : {
-        size: Number(st.size),
-        mtimeNs: st.mtimeNs.toString(),
-        ctimeNs: st.ctimeNs.toString(),
-        ino: Number(st.ino),
-        nlink: Number(st.nlink),
-      };
+  return st === undefined ? undefined : fileStatOf(st);
 }
 
 const sameStat = (a: FileStat | undefined, b: FileStat | undefined): boolean =>
@@ -80,13 +64,11 @@ const sameStat = (a: FileStat | undefined, b: FileStat | undefined): boolean =>
   a.ctimeNs === b.ctimeNs &&
   a.ino === b.ino;
 
-/** Whether a file with this stat last changed over a second ago (StatCache.digest's rule). */
+/** Whether a file with this stat last changed long enough ago for a stat cache to believe it. */
 function settled(st: FileStat | undefined): boolean {
-  if (st === undefined) return false;
-  const mtime = BigInt(st.mtimeNs);
-  const ctime = BigInt(st.ctimeNs);
-  const changedNs = st.nlink === 1 && ctime > mtime ? ctime : mtime;
-  return Date.now() - Number(changedNs / 1_000_000n) >= 1000;
+  return (
+    st !== undefined && !changedLately(BigInt(st.mtimeNs), BigInt(st.ctimeNs), st.nlink, Date.now())
+  );
 }
 
 /** What hostPlatform computed, as plain data: another thread of this process takes it (seedHostPlatform). */

@@ -10,6 +10,7 @@ import {
   DigestBuilder,
   digestOf,
   digestOfFile,
+  changedLately,
   parseDigest,
   type Digest,
   type FileStat,
@@ -146,13 +147,9 @@ export class StatCache {
     const executable = (Number(st.mode) & 0o111) !== 0;
     const e = this.entries.get(path);
     // A file modified within the last second may change again within the
-    // same timestamp tick: by its mtime, or by its ctime when it has one
-    // link (rewritten with the mtime put back). Not the ctime of a file with
-    // more: a hard link made or removed moves it, and sandboxes staging the
-    // same blobs by hard links would keep every header from being cached (a
-    // changed ctime still misses the key, once).
-    const changedNs = st.nlink === 1n && st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs;
-    const fresh = this.now() - Number(changedNs / 1_000_000n) < 1000;
+    // same timestamp tick (changedLately; a changed ctime of a file with
+    // more links still misses the key, once).
+    const fresh = changedLately(st.mtimeNs, st.ctimeNs, Number(st.nlink), this.now());
     if (
       e !== undefined &&
       e.size === key.size &&
@@ -197,10 +194,7 @@ export class StatCache {
    * not known: a caller that wants them has the file hashed again.
    */
   seed(path: string, st: FileStat, hash: string): void {
-    const mtime = BigInt(st.mtimeNs);
-    const ctime = BigInt(st.ctimeNs);
-    const changedNs = st.nlink === 1 && ctime > mtime ? ctime : mtime;
-    if (this.now() - Number(changedNs / 1_000_000n) < 1000) return;
+    if (changedLately(BigInt(st.mtimeNs), BigInt(st.ctimeNs), st.nlink, this.now())) return;
     const e = this.entries.get(path);
     if (
       e?.hash === hash &&
@@ -237,13 +231,12 @@ export class StatCache {
         return undefined;
       }
     // The same freshness rule as digest(): a file changed within the last second is not vouched for.
-    const changedNs = st.nlink === 1n && st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs;
     if (
       Number(st.size) !== e.size ||
       st.mtimeNs.toString() !== e.mtimeNs ||
       st.ctimeNs.toString() !== e.ctimeNs ||
       Number(st.ino) !== e.ino ||
-      this.now() - Number(changedNs / 1_000_000n) < 1000
+      changedLately(st.mtimeNs, st.ctimeNs, Number(st.nlink), this.now())
     )
       return undefined;
     return {

@@ -11,7 +11,18 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } f
 import { dirname, join } from 'node:path';
 import { specbuildCc } from '../helpers/cproject.js';
 import { tempDir } from '../helpers/tmp.js';
-import { startWrapRig } from '../helpers/wrap-rig.js';
+import { startWrapRig, type WrapRig } from '../helpers/wrap-rig.js';
+
+/** Runs specbuild-cc under `umask` in the rig's project; the log line. */
+function ccUnder(rig: WrapRig, env: NodeJS.ProcessEnv, umask: string, argv: string[]) {
+  const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, specbuildCc, ...argv], {
+    cwd: rig.proj,
+    env,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return rig.last();
+}
 
 describe('specbuild-cc and the umask', () => {
   it("gives what it makes the command's own modes, compiled here, answered by the client or by the daemon", async () => {
@@ -20,16 +31,8 @@ describe('specbuild-cc and the umask', () => {
     try {
       const { proj } = rig;
       const env = { ...rig.env, SPECBUILD_LINK: '1' };
-      /** Runs specbuild-cc under `umask`; the log line. */
-      const cc = (umask: string, argv: string[], more: NodeJS.ProcessEnv = {}) => {
-        const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, specbuildCc, ...argv], {
-          cwd: proj,
-          env: { ...env, ...more },
-          encoding: 'utf8',
-        });
-        assert.equal(r.status, 0, r.stderr);
-        return rig.last();
-      };
+      const cc = (umask: string, argv: string[], more: NodeJS.ProcessEnv = {}) =>
+        ccUnder(rig, { ...env, ...more }, umask, argv);
       const mode = (f: string): string => (statSync(join(proj, f)).mode & 0o777).toString(8);
       writeFileSync(join(proj, 'a.c'), 'int main(void) { return 0; }\n');
       // The daemon starts under 0177 (no x bit for anyone): what it makes must not depend on it.
@@ -123,18 +126,10 @@ describe('specbuild-cc and the umask', () => {
       // The daemon starts under 022, which would give 0644 and 0755.
       spawnSync(specbuildCc, ['gcc', '--version'], { cwd: proj, env, stdio: 'ignore' });
       writeFileSync(join(proj, 'c.c'), 'int main(void) { return 0; }\n');
-      const run = (umask: string, argv: string[]): void => {
-        const r = spawnSync('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, specbuildCc, ...argv], {
-          cwd: proj,
-          env: { ...env, SPECBUILD_LINK: '1' },
-          encoding: 'utf8',
-        });
-        assert.equal(r.status, 0, r.stderr);
-      };
-      run('077', [gcc, '-O2', '-c', 'c.c', '-o', 'c.o']);
-      assert.deepEqual([rig.last().outcome, rig.last().deps], ['miss', 'compile']);
-      run('077', [gcc, 'c.o', '-o', 'cprog']);
-      assert.equal(rig.last().outcome, 'miss');
+      const linking = { ...env, SPECBUILD_LINK: '1' };
+      const compiled = ccUnder(rig, linking, '077', [gcc, '-O2', '-c', 'c.c', '-o', 'c.o']);
+      assert.deepEqual([compiled.outcome, compiled.deps], ['miss', 'compile']);
+      assert.equal(ccUnder(rig, linking, '077', [gcc, 'c.o', '-o', 'cprog']).outcome, 'miss');
       // As the compiler left them: nothing for group and others; the owner's x kept on the program.
       assert.deepEqual(readFileSync(seen, 'utf8').trim().split('\n'), ['c.o 600', 'cprog 700']);
       assert.equal((statSync(join(proj, 'cprog')).mode & 0o777).toString(8), '700');
