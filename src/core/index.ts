@@ -7,6 +7,7 @@ export * from './events.js';
 export * from './limit.js';
 export * from './lru-map.js';
 export * from './process-alive.js';
+export * from './remove-file.js';
 export * from './result.js';
 export * from './slots.js';
 export * from './version.js';

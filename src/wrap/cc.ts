@@ -4,6 +4,7 @@
 // and answer it from the action cache or by remote execution.
 import { randomUUID } from 'node:crypto';
 import {
+  constants as fsConstants,
   accessSync,
   chmodSync,
   closeSync,
@@ -11,12 +12,11 @@ import {
   lstatSync,
   openSync,
   realpathSync,
-  rmSync,
   statSync,
   writeSync,
   type BigIntStats,
 } from 'node:fs';
-import { access, constants as fsConstants, readFile, realpath, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import {
   basename,
@@ -30,7 +30,7 @@ import {
 } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampNow, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { SpecbuildError, type EventSink } from '../core/index.js';
+import { SpecbuildError, removeFile, type EventSink } from '../core/index.js';
 import { readSmallFile, uploadMissing, type UploadItem, type Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
@@ -271,12 +271,13 @@ function outputsUmask(umask: number): number {
  */
 const resolved = new Map<string, { path: string; at: number }>();
 
-/** The compiler's path through a PATH (looked up at most once a second per PATH), or undefined. */
-async function lookupCompiler(
-  name: string,
-  path: string,
-  cwd: string,
-): Promise<string | undefined> {
+/**
+ * The compiler's path through a PATH (looked up at most once a second per
+ * PATH), or undefined. Synchronous, as the other metadata calls of a
+ * command: each fs.promises call is a round trip through the thread pool,
+ * which cost the daemon more CPU than the call itself.
+ */
+function lookupCompiler(name: string, path: string, cwd: string): string | undefined {
   if (name.includes('/')) return resolve(cwd, name);
   // Relative PATH entries resolve against the working directory.
   const key = path.split(delimiter).every((d) => d.startsWith('/'))
@@ -288,7 +289,7 @@ async function lookupCompiler(
   for (const dir of path.split(delimiter)) {
     const candidate = resolve(cwd, dir === '' ? '.' : dir, name);
     try {
-      await access(candidate, fsConstants.X_OK);
+      accessSync(candidate, fsConstants.X_OK);
       if (resolved.size > 1000) resolved.clear();
       resolved.set(key, { path: candidate, at: now });
       return candidate;
@@ -302,11 +303,16 @@ async function lookupCompiler(
 /** Real paths of compilers, each trusted for a second (update-alternatives may move a link). */
 const realpaths = new Map<string, { real: string | undefined; at: number }>();
 
-async function realpathOf(path: string): Promise<string | undefined> {
+function realpathOf(path: string): string | undefined {
   const now = Date.now();
   const known = realpaths.get(path);
   if (known !== undefined && now - known.at < 1000) return known.real;
-  const real = await realpath(path).catch(() => undefined);
+  let real: string | undefined;
+  try {
+    real = realpathSync(path);
+  } catch {
+    real = undefined;
+  }
   if (realpaths.size > 1000) realpaths.clear();
   realpaths.set(path, { real, at: now });
   return real;
@@ -331,13 +337,13 @@ export async function resolveCompiler(
   cwd: string,
   stats: StatCache,
 ): Promise<ResolvedCompiler | { local: string }> {
-  const here = await lookupCompiler(name, env.get('PATH') ?? '/usr/bin:/bin', cwd);
+  const here = lookupCompiler(name, env.get('PATH') ?? '/usr/bin:/bin', cwd);
   if (here === undefined) return { local: `${name} not found on PATH` };
-  const real = await realpathOf(here);
+  const real = realpathOf(here);
   if (real === undefined) return { local: `${here} cannot be resolved` };
   if (!name.includes('/')) {
-    const there = await lookupCompiler(name, ACTION_PATH, '/');
-    const thereReal = there === undefined ? undefined : await realpathOf(there);
+    const there = lookupCompiler(name, ACTION_PATH, '/');
+    const thereReal = there === undefined ? undefined : realpathOf(there);
     if (thereReal !== real)
       return {
         local: `${name} is ${real} here but ${thereReal ?? 'absent'} on the action PATH (${ACTION_PATH})`,
@@ -416,6 +422,15 @@ export interface PreparedCommand {
   apiHigh: string;
 }
 
+/** Whether `path` is a directory now (following links); false for anything that cannot be stat'ed. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Checks a command and builds everything of its action but the inputs; undefined means "run it locally". */
 export async function prepareCommand(
   req: CcRequest,
@@ -448,9 +463,7 @@ export async function prepareCommand(
     const rel = relative(req.cwd, abs);
     if (rel === '..' || rel.startsWith('../') || isAbsolute(rel))
       return { local: `output ${o} is outside the working directory` };
-    const parent = await stat(dirname(abs)).catch(() => undefined);
-    if (parent?.isDirectory() !== true)
-      return { local: `the directory of output ${o} does not exist` };
+    if (!isDirectory(dirname(abs))) return { local: `the directory of output ${o} does not exist` };
     outRel.push(rel);
   }
   const env: [string, string][] = [
@@ -842,7 +855,7 @@ async function scanInputs(
     if (late !== undefined) return { local: `${late} changed during the dependency scan` };
     return { inputs, startedNs: stamp.ns };
   } finally {
-    rmSync(stamp.path, { force: true });
+    removeFile(stamp.path);
   }
 }
 
@@ -939,8 +952,9 @@ export async function handleCompile(
   ctx: CcContext,
   /** Aborted when the client went away: nothing is written into its tree then. */
   signal?: AbortSignal,
+  /** ccConfig(req.env), when the caller has read it already. */
+  cfg: CcConfig = ccConfig(req.env),
 ): Promise<CcReply> {
-  const cfg = ccConfig(req.env);
   if (cfg.server === undefined)
     return { kind: 'local', reason: 'no server configured (SPECBUILD_SERVER)' };
   if (typeof cfg.platform === 'string')
@@ -1190,7 +1204,7 @@ async function compileOnce(
     }
     return reply(built.action, undefined, answer);
   } finally {
-    if (marker !== undefined) rmSync(marker, { force: true });
+    if (marker !== undefined) removeFile(marker);
   }
 }
 
@@ -1324,7 +1338,7 @@ const knownFiles = new Map<string, { stamp: string; digests: Set<string> }>();
 async function isKnownCommand(file: string | undefined, command: Digest): Promise<boolean> {
   if (file === undefined) return false;
   try {
-    const st = await stat(file);
+    const st = statSync(file);
     const stamp = `${String(st.size)}:${String(st.mtimeMs)}:${String(st.ino)}`;
     let known = knownFiles.get(file);
     if (known?.stamp !== stamp) {

@@ -109,6 +109,7 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       { argv: req.argv, cwd: req.cwd, env: req.env, umask: req.umask },
       { statCache: opts.statCache, directCache: opts.directCache, endpoint },
       reply.signal,
+      env,
     );
     const answers = opts.answers;
     if (answers !== undefined) {

@@ -4,7 +4,14 @@
 // apart is a hit lost, or another command's answer taken.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerName, encodeAnswer, requestKey, VOLATILE_ENV } from '../../src/wrap/index.js';
+import {
+  answerName,
+  encodeAnswer,
+  requestKey,
+  VOLATILE_ENV,
+  type Answer,
+  type AnswerCheck,
+} from '../../src/wrap/index.js';
 import { rng } from '../helpers/random-directories.js';
 
 function referenceKey(argv: string[], cwd: string, env: Map<string, string>): Buffer {
@@ -64,6 +71,92 @@ function randomText(next: () => number, max: number): string {
   return s;
 }
 
+/** The answer file as plain Buffer calls write it (client.c, answer_here, reads these fields). */
+function referenceAnswer(buildId: string, key: Uint8Array, a: Answer): Buffer {
+  const parts: Buffer[] = [Buffer.from('SBA2')];
+  const u8 = (n: number): void => {
+    parts.push(Buffer.from([n]));
+  };
+  const u32 = (n: number): void => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    parts.push(b);
+  };
+  const u64 = (n: bigint): void => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, n));
+    parts.push(b);
+  };
+  const str = (s: string | Uint8Array): void => {
+    const b = Buffer.from(s);
+    u32(b.length);
+    parts.push(b);
+  };
+  const tags = { noexec: 0x78, exec: 0x65, real: 0x72, absent: 0x61, present: 0x70, file: 0x66 };
+  str(buildId);
+  str(key);
+  u32(a.checks.length);
+  for (const c of a.checks) {
+    u8(tags[c.kind]);
+    str(c.path);
+    if (c.kind === 'real') str(c.real);
+    if (c.kind === 'file') {
+      parts.push(Buffer.from(c.hash, 'hex'));
+      u64(BigInt(c.size));
+      u8(c.executable ? 1 : 0);
+      u8(c.sig === undefined ? 0 : 1);
+      for (const v of [c.sig?.dev, c.sig?.ino, c.sig?.mtimeNs, c.sig?.ctimeNs]) u64(v ?? 0n);
+    }
+  }
+  u32(a.outputs.length);
+  for (const o of a.outputs) {
+    str(o.path);
+    str(o.blob);
+    u64(BigInt(o.size));
+    u8(o.executable ? 1 : 0);
+  }
+  str(a.stdout);
+  str(a.stderr);
+  str(a.logHead);
+  str(a.logTail);
+  parts.push(Buffer.from('END1'));
+  return Buffer.concat(parts);
+}
+
+function randomCheck(next: () => number, i: number): AnswerCheck {
+  const path = `/usr/include/${randomText(next, 30)}${String(i)}.h`;
+  const big = (): bigint =>
+    BigInt(Math.floor(next() * 2 ** 32)) * BigInt(Math.floor(next() * 2 ** 32));
+  switch (Math.floor(next() * 6)) {
+    case 0:
+      return { kind: 'noexec', path };
+    case 1:
+      return { kind: 'exec', path };
+    case 2:
+      return { kind: 'real', path, real: `/real${path}` };
+    case 3:
+      return { kind: 'absent', path };
+    case 4:
+      return { kind: 'present', path };
+    default:
+      return {
+        kind: 'file',
+        path,
+        hash: Array.from({ length: 32 }, () =>
+          Math.floor(next() * 256)
+            .toString(16)
+            .padStart(2, '0'),
+        ).join(''),
+        size: Math.floor(next() * 2 ** 40),
+        executable: next() < 0.5,
+        sig:
+          next() < 0.2
+            ? undefined
+            : { dev: big(), ino: big(), mtimeNs: next() < 0.1 ? -big() : big(), ctimeNs: big() },
+      };
+  }
+}
+
 describe('native answers encoding', () => {
   it('keys and names requests as the reference does, environments in UTF-8 byte order', () => {
     const next = rng(112911);
@@ -78,6 +171,34 @@ describe('native answers encoding', () => {
       const want = referenceKey(argv, cwd, env);
       assert.deepEqual(Buffer.from(key), want, `request ${String(i)}`);
       assert.equal(answerName(key), referenceName(want));
+    }
+  });
+
+  it('writes answers of every size byte for byte as the reference, across the buffer growing', () => {
+    const next = rng(290611);
+    for (let i = 0; i < 200; i++) {
+      // Up to ~600 checks: well past the writer's first 4 KB, grown several times.
+      const n = Math.floor(next() * next() * 600);
+      const answer: Answer = {
+        checks: Array.from({ length: n }, (_, j) => randomCheck(next, j)),
+        outputs: Array.from({ length: Math.floor(next() * 3) }, (_, j) => ({
+          path: `out${String(j)}.o`,
+          blob: `/cas/objects/${randomText(next, 8)}`,
+          size: Math.floor(next() * 2 ** 33),
+          executable: next() < 0.5,
+        })),
+        stdout: Buffer.from(randomText(next, 50)),
+        stderr: Buffer.from(randomText(next, 5000)),
+        logHead: randomText(next, 40),
+        logTail: randomText(next, 10),
+      };
+      const key = Buffer.from(randomText(next, 3000));
+      const got = encodeAnswer('0123456789abcdef', key, answer);
+      assert.deepEqual(
+        got,
+        referenceAnswer('0123456789abcdef', key, answer),
+        `answer ${String(i)}`,
+      );
     }
   });
 
