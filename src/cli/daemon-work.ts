@@ -35,15 +35,28 @@ export interface DaemonWork {
 }
 
 const SAVE_EVERY_MS = 30_000;
-/** The default pool: one worker per core, up to this many. */
+/**
+ * The default pool: one worker per this many cores. A worker spends ~10-15
+ * ms of CPU on a miss whose compile takes ~100-150 ms, so one keeps up with
+ * several concurrent compiles, and hits are answered by the native client
+ * without any (native-answers.ts). Each worker costs its own start (~280 ms
+ * of CPU) and its own warming up: on the 2-core CI machine a cold zlib
+ * build cost the daemon 76-84 ticks of CPU with one worker against 101-108
+ * with two (docs/performance.md), CPU the compiles did not get.
+ */
+const CORES_PER_DEFAULT_WORKER = 4;
+/** The default pool, at most. */
 const MAX_DEFAULT_WORKERS = 8;
 /** More workers than this is a typo, not a machine. */
 const MAX_WORKERS = 256;
 
-/** SPECBUILD_DAEMON_WORKERS, validated: a whole number 0 … 256. */
+/** SPECBUILD_DAEMON_WORKERS, validated: a whole number 0 … 256 (default: one per 4 cores, at most 8). */
 export function daemonWorkerCount(value: string | undefined): number {
   if (value === undefined || value.trim() === '')
-    return Math.min(availableParallelism(), MAX_DEFAULT_WORKERS);
+    return Math.min(
+      Math.ceil(availableParallelism() / CORES_PER_DEFAULT_WORKER),
+      MAX_DEFAULT_WORKERS,
+    );
   const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!(n <= MAX_WORKERS))
     throw new SpecbuildError(
