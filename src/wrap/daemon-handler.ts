@@ -112,25 +112,29 @@ export function wrapperHandler(opts: WrapperHandlerOptions): WrapperHandler {
       env,
     );
     const answers = opts.answers;
-    if (answers !== undefined) {
-      // Written before the reply, so that the client's next run of this
-      // command finds it; removed when this one was not such a hit (its
-      // checks no longer hold, and the client would make them in vain).
-      const key = requestKey(req.argv, req.cwd, req.env);
-      if (r.kind === 'done' && r.answer !== undefined && r.action !== undefined) {
-        const line = logLineAround({
-          argv: req.argv,
-          outcome: 'hit',
-          action: r.action,
-          deps: 'direct',
-          remembered: true,
-          direct: 'fresh',
-          native: true,
-        });
-        await answers.write(key, { ...r.answer, logHead: line.head, logTail: line.tail });
-      } else {
-        await answers.remove(key);
-      }
+    // Written before the reply, so that the client's next run of this
+    // command finds it. One whose checks no longer hold the client removed
+    // (client.c, answer_here) before it sent the command here.
+    if (
+      answers !== undefined &&
+      r.kind === 'done' &&
+      r.answer !== undefined &&
+      r.action !== undefined
+    ) {
+      const line = logLineAround({
+        argv: req.argv,
+        outcome: 'hit',
+        action: r.action,
+        deps: 'direct',
+        remembered: true,
+        direct: 'fresh',
+        native: true,
+      });
+      await answers.write(requestKey(req.argv, req.cwd, req.env), {
+        ...r.answer,
+        logHead: line.head,
+        logTail: line.tail,
+      });
     }
     if (r.kind === 'done') {
       await log(

@@ -347,11 +347,4 @@ export class AnswerWriter {
       removeFile(tmp);
     }
   }
-
-  /** Removes the answer for a request (its checks no longer hold). */
-  remove(key: Uint8Array): Promise<void> {
-    // Synchronous: one unlink, mostly of nothing (ENOENT).
-    removeFile(join(this.dir, answerName(key)));
-    return Promise.resolve();
-  }
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -141,6 +142,9 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       const gone = cc(argv);
       assert.notEqual(gone.line.native, true);
       assert.equal(gone.stderr, first.stderr);
+      // Its checks no longer hold: the client removed it (and the daemon,
+      // which had no remembered hit, wrote none), so no later run makes them in vain.
+      assert.equal(existsSync(answerFile(argv)), false, 'the stale answer removed');
     } finally {
       await stop();
     }

@@ -700,7 +700,11 @@ static int own_and_private(const struct stat *st) {
 /* Answers the compile from PATH.answers if every check there holds: its
  * exit code (0), else -1 and the daemon answers it. Only an answer this
  * user's daemon wrote counts: in a directory and a file that are this
- * user's, and that nobody else may write. */
+ * user's, and that nobody else may write. An answer for this request whose
+ * checks no longer hold is removed here (the daemon writes a new one when
+ * it can): else every later run would make them in vain, and the daemon
+ * would have to remove it, hashing every request it is sent to find its
+ * name. */
 static int answer_here(const char *sock, const char *cwd) {
   struct buf key = {0};
   char name[17], dir[PATH_MAX], file[PATH_MAX];
@@ -708,7 +712,7 @@ static int answer_here(const char *sock, const char *cwd) {
   unsigned char *data = NULL;
   char *rel[MAX_OUTPUTS] = {0}, *blob[MAX_OUTPUTS] = {0};
   uint64_t size[MAX_OUTPUTS];
-  int exec[MAX_OUTPUTS], fd = -1, result = -1, nrv = 0;
+  int exec[MAX_OUTPUTS], fd = -1, result = -1, nrv = 0, stale = 0;
   uint32_t outputs = 0;
   struct revouch rv[MAX_REVOUCH];
   int n = snprintf(dir, sizeof dir, "%s.answers", sock);
@@ -732,6 +736,7 @@ static int answer_here(const char *sock, const char *cwd) {
              k && kn == key.len && memcmp(k, key.p, kn) == 0;
   free(id);
   if (!same) goto out;
+  stale = 1; /* until it answers */
   struct timespec now;
   int64_t start = clock_gettime(CLOCK_REALTIME, &now) == 0 ? ns_of(now) : 0;
   for (uint32_t i = 0, checks = take_u32(&c); i < checks; i++)
@@ -772,7 +777,9 @@ static int answer_here(const char *sock, const char *cwd) {
     free(line.p);
   }
   result = 0;
+  stale = 0;
 out:
+  if (stale) (void)unlink(file);
   for (uint32_t i = 0; i < outputs && i < MAX_OUTPUTS; i++) free(rel[i]), free(blob[i]);
   if (fd >= 0) close(fd);
   free(data);
