@@ -5,6 +5,9 @@ export interface MakeRule {
   deps: string[];
 }
 
+/** Characters the parser reads as themselves, one run of them (sticky: matched at lastIndex only). */
+const ORDINARY = /[^\n\\ \t#:$]+/y;
+
 function isBlank(c: string | undefined): boolean {
   return c === ' ' || c === '\t';
 }
@@ -101,9 +104,15 @@ export function parseMakeRules(text: string): MakeRule[] {
       inWord = true;
       i += 2;
     } else {
-      word += c;
+      // A run of characters none of the cases above treats apart, taken at
+      // once: a name is mostly such a run, and taking one character at a
+      // time was most of the daemon's CPU for the ~3 KB list of a compile
+      // (~1 ms without TurboFan). ':' and '$' not taken above are one each.
+      ORDINARY.lastIndex = i;
+      const run = ORDINARY.exec(src)?.[0] ?? c;
+      word += run;
       inWord = true;
-      i++;
+      i += run.length;
     }
   }
   endLine();

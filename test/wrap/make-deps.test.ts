@@ -4,10 +4,112 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { depsOf, parseMakeRules } from '../../src/wrap/make-deps.js';
+import { depsOf, parseMakeRules, type MakeRule } from '../../src/wrap/make-deps.js';
+import { rng } from '../helpers/random-directories.js';
 import { parseCompilerArgs } from '../../src/wrap/cc-args.js';
 import { requireCommand } from '../helpers/prereq.js';
 import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * The parser as it was before it took runs of ordinary characters at once
+ * (one character per step): the reference the faster one must match.
+ */
+function referenceRules(text: string): MakeRule[] {
+  const src = text.replace(/\r\n/g, '\n');
+  const rules: MakeRule[] = [];
+  let targets: string[] = [];
+  let deps: string[] = [];
+  let colon = false;
+  let word = '';
+  let inWord = false;
+  let line = 1;
+  const blank = (c: string): boolean => c === ' ' || c === '\t';
+  const endWord = (): void => {
+    if (inWord) (colon ? deps : targets).push(word);
+    word = '';
+    inWord = false;
+  };
+  const endLine = (): void => {
+    endWord();
+    if (colon) {
+      if (targets.length === 0) throw new Error(`make rules line ${line}: rule without a target`);
+      rules.push({ targets, deps });
+    } else if (targets.length > 0) {
+      throw new Error(`make rules line ${line}: no ':' after ${targets.join(' ')}`);
+    }
+    targets = [];
+    deps = [];
+    colon = false;
+  };
+  for (let i = 0; i < src.length;) {
+    const c = src.charAt(i);
+    if (c === '\n') {
+      endLine();
+      line++;
+      i++;
+    } else if (c === '\\') {
+      let k = 0;
+      while (src.charAt(i + k) === '\\') k++;
+      const next = src.charAt(i + k);
+      if (next === '\n') {
+        word += '\\'.repeat(k - 1);
+        inWord ||= k > 1;
+        endWord();
+        line++;
+        i += k + 1;
+      } else if (blank(next)) {
+        word += '\\'.repeat(k >> 1);
+        inWord = true;
+        if (k % 2 === 1) {
+          word += next;
+          i += k + 1;
+        } else i += k;
+      } else if (next === '#') {
+        word += '\\'.repeat(k - 1) + '#';
+        inWord = true;
+        i += k + 1;
+      } else {
+        word += '\\'.repeat(k);
+        inWord = true;
+        i += k;
+      }
+    } else if (blank(c)) {
+      endWord();
+      i++;
+    } else if (c === '#') {
+      while (i < src.length && src.charAt(i) !== '\n') i++;
+    } else if (
+      c === ':' &&
+      !colon &&
+      (i + 1 === src.length ||
+        blank(src.charAt(i + 1)) ||
+        src.startsWith('\n', i + 1) ||
+        src.startsWith('\\\n', i + 1))
+    ) {
+      endWord();
+      colon = true;
+      i++;
+    } else if (c === '$' && src.charAt(i + 1) === '$') {
+      word += '$';
+      inWord = true;
+      i += 2;
+    } else {
+      word += c;
+      inWord = true;
+      i++;
+    }
+  }
+  endLine();
+  return rules;
+}
+
+function outcome(parse: (t: string) => MakeRule[], text: string): MakeRule[] | string {
+  try {
+    return parse(text);
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
 
 describe('parseMakeRules', () => {
   it('one rule', () => {
@@ -76,6 +178,35 @@ describe('parseMakeRules', () => {
       { targets: ['x.h'], deps: [] },
       { targets: ['y.h'], deps: [] },
     ]);
+  });
+
+  it('parses random rules exactly as the one-character-at-a-time parser did', () => {
+    // Mostly ordinary runs, with every character the parser treats apart.
+    const pieces = [
+      'a',
+      'b.h',
+      '/usr/include/x',
+      ' ',
+      '\t',
+      '\n',
+      '\r\n',
+      '\\',
+      ':',
+      '$',
+      '#',
+      'é',
+    ];
+    const next = rng(1848);
+    for (let i = 0; i < 5000; i++) {
+      let text = '';
+      const n = Math.floor(next() * 40);
+      for (let j = 0; j < n; j++) text += pieces[Math.floor(next() * pieces.length)] ?? '';
+      assert.deepEqual(
+        outcome(parseMakeRules, text),
+        outcome(referenceRules, text),
+        JSON.stringify(text),
+      );
+    }
   });
 
   it('empty input', () => {
