@@ -309,7 +309,9 @@ function realpathOf(path: string): string | undefined {
   if (known !== undefined && now - known.at < 1000) return known.real;
   let real: string | undefined;
   try {
-    real = realpathSync(path);
+    // libc's, as fs.promises.realpath was: Node's own realpathSync reads a
+    // `..` in a link's target as text, before the link before it is followed.
+    real = realpathSync.native(path);
   } catch {
     real = undefined;
   }

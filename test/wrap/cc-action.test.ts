@@ -258,6 +258,38 @@ describe('specbuild-cc compile action', () => {
     );
   });
 
+  it("names the compiler the kernel runs when a link's target has .. after another link", async () => {
+    // tc/bin/cc -> ../current/../bin/real: current is a link to
+    // releases/12, so the kernel runs releases/bin/real; read as text,
+    // current/.. is tc, and tc/bin/real is another program.
+    await using dir = await tempDir();
+    const tc = join(dir.path, 'tc');
+    mkdirSync(join(tc, 'releases', '12'), { recursive: true });
+    mkdirSync(join(tc, 'releases', 'bin'));
+    mkdirSync(join(tc, 'bin'));
+    writeFileSync(join(tc, 'releases', 'bin', 'real'), '#!/bin/sh\nexec /usr/bin/gcc "$@"\n', {
+      mode: 0o755,
+    });
+    writeFileSync(join(tc, 'bin', 'real'), '#!/bin/sh\nexit 99\n', { mode: 0o755 });
+    symlinkSync('releases/12', join(tc, 'current'));
+    symlinkSync('../current/../bin/real', join(tc, 'bin', 'cc'));
+    writeFileSync(join(dir.path, 'a.c'), 'int a;\n');
+    const env = new Map([['PATH', '/usr/bin:/bin']]);
+    const built = await buildCompileAction(
+      { argv: [join(tc, 'bin', 'cc'), '-c', 'a.c'], cwd: dir.path, env },
+      ccConfig(env),
+      new StatCache(undefined),
+      API,
+    );
+    assert.ok(!('local' in built), JSON.stringify(built));
+    const runs = await digestOfFile(join(tc, 'releases', 'bin', 'real'));
+    assert.equal(
+      decoded(built).command.environmentVariables.find((v) => v.name === COMPILER_DIGEST_ENV)
+        ?.value,
+      digestKey(runs),
+    );
+  });
+
   it('finds a compiler installed earlier on PATH after it appeared (within a second)', async () => {
     await using dir = await tempDir();
     const bin = join(dir.path, 'bin');
