@@ -4,8 +4,8 @@
 // accepts connections and moves frames; a pool of worker threads
 // (daemon-worker.ts) does the work, each with its own warm state.
 // Usage: daemon-main.js --socket PATH [--idle-timeout-ms N]
-// SPECBUILD_DAEMON_WORKERS: how many worker threads (default: the cores, at
-// most 8); 0 does the work on the main thread, as before the pool. A worker
+// SPECBUILD_DAEMON_WORKERS: how many worker threads (default: one per 4
+// cores, at most 8); 0 does the work on the main thread, as before the pool. A worker
 // that dies is logged in CACHE_DIR/wrap/daemon-crashes.log.
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -306,6 +306,35 @@ describe('specbuild-cc: hits the native client answers itself', () => {
       assert.notEqual(gone.line.native, true);
       assert.equal(gone.status, 0);
       assert.deepEqual(readFileSync(join(proj, 'd.o')), object);
+
+      // At the name of a command the daemon runs locally (and writes no
+      // answer for): another build's answer and a damaged one are removed
+      // by the client that read them; an answer of this build for another
+      // request whose name collided is left.
+      const local = ['gcc', '-E', 'd.c', '-o', 'd.i'];
+      const at = answerFile(local);
+      const emptyAnswer = {
+        checks: [],
+        outputs: [],
+        stdout: new Uint8Array(),
+        stderr: new Uint8Array(),
+        logHead: '',
+        logTail: '',
+      };
+      writeFileSync(at, encodeAnswer('0000000000000000', keyOf(local), emptyAnswer));
+      assert.equal(cc(local).status, 0);
+      assert.equal(existsSync(at), false, "another build's answer removed");
+      writeFileSync(at, good.subarray(0, 20));
+      assert.equal(cc(local).status, 0);
+      assert.equal(existsSync(at), false, 'a damaged answer removed');
+      const ours = good
+        .subarray(4, 4 + 4 + good.readUInt32LE(4))
+        .subarray(4)
+        .toString();
+      const collided = encodeAnswer(ours, Buffer.from('another request'), emptyAnswer);
+      writeFileSync(at, collided);
+      assert.equal(cc(local).status, 0);
+      assert.deepEqual(readFileSync(at), collided, "another request's answer left");
     } finally {
       await stop();
     }

@@ -700,11 +700,12 @@ static int own_and_private(const struct stat *st) {
 /* Answers the compile from PATH.answers if every check there holds: its
  * exit code (0), else -1 and the daemon answers it. Only an answer this
  * user's daemon wrote counts: in a directory and a file that are this
- * user's, and that nobody else may write. An answer for this request whose
- * checks no longer hold is removed here (the daemon writes a new one when
- * it can): else every later run would make them in vain, and the daemon
- * would have to remove it, hashing every request it is sent to find its
- * name. */
+ * user's, and that nobody else may write. An answer at this request's name
+ * that is of no use is removed here (the daemon writes a new one when it
+ * can): one for this request whose checks no longer hold, another build's,
+ * a damaged one. Else every later run would read it in vain, and the
+ * daemon would have to remove it, hashing every request it is sent to find
+ * its name. */
 static int answer_here(const char *sock, const char *cwd) {
   struct buf key = {0};
   char name[17], dir[PATH_MAX], file[PATH_MAX];
@@ -723,8 +724,10 @@ static int answer_here(const char *sock, const char *cwd) {
   n = snprintf(file, sizeof file, "%s/%s", dir, name);
   if (n <= 0 || (size_t)n >= sizeof file) goto out;
   fd = open(file, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !own_and_private(&st) ||
-      st.st_size < 8 || st.st_size > (64 << 20) || !(data = malloc((size_t)st.st_size)) ||
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !own_and_private(&st)) goto out;
+  /* Ours to remove from here on, unless it turns out to be another request's (below). */
+  stale = 1;
+  if (st.st_size < 8 || st.st_size > (64 << 20) || !(data = malloc((size_t)st.st_size)) ||
       read_all(fd, data, (size_t)st.st_size) < 0)
     goto out;
   struct cur c = {data, data, data + st.st_size, 0};
@@ -732,11 +735,13 @@ static int answer_here(const char *sock, const char *cwd) {
   char *id = take_str(&c);
   uint32_t kn = take_u32(&c);
   const unsigned char *k = take(&c, kn);
-  int same = magic && memcmp(magic, "SBA2", 4) == 0 && id && strcmp(id, SPECBUILD_BUILD_ID) == 0 &&
-             k && kn == key.len && memcmp(k, key.p, kn) == 0;
+  int ours = magic && memcmp(magic, "SBA2", 4) == 0 && id && strcmp(id, SPECBUILD_BUILD_ID) == 0;
+  int same = ours && k && kn == key.len && memcmp(k, key.p, kn) == 0;
   free(id);
+  /* Another build's answer, or a damaged one, is of no use to anyone and is
+   * removed; another request's (their names collided) is left to it. */
+  if (ours && !same) stale = 0;
   if (!same) goto out;
-  stale = 1; /* until it answers */
   struct timespec now;
   int64_t start = clock_gettime(CLOCK_REALTIME, &now) == 0 ? ns_of(now) : 0;
   for (uint32_t i = 0, checks = take_u32(&c); i < checks; i++)
