@@ -35,4 +35,39 @@ export class LruMap<K, V> {
       if (oldest.done !== true) this.entries.delete(oldest.value);
     }
   }
+
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
+}
+
+/**
+ * Values believed for `ttlMs` after they were set, the most recently used
+ * `capacity` of them: for what the file system says (a compiler's path
+ * through a PATH, a realpath), looked up once a while rather than per
+ * command. A value may itself be undefined: get() wraps it.
+ */
+export class RecentMap<K, V> {
+  private readonly entries: LruMap<K, { value: V; at: number }>;
+
+  constructor(
+    private readonly ttlMs: number,
+    capacity: number,
+  ) {
+    this.entries = new LruMap(capacity);
+  }
+
+  /** `{ value }` when `key` was set less than ttlMs before `now`; else undefined. */
+  get(key: K, now = Date.now()): { value: V } | undefined {
+    const e = this.entries.get(key);
+    return e !== undefined && now - e.at < this.ttlMs ? { value: e.value } : undefined;
+  }
+
+  set(key: K, value: V, now = Date.now()): void {
+    this.entries.set(key, { value, at: now });
+  }
+
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
 }

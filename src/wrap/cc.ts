@@ -30,7 +30,7 @@ import {
 } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timestampNow, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { SpecbuildError, removeFile, type EventSink } from '../core/index.js';
+import { RecentMap, SpecbuildError, removeFile, type EventSink } from '../core/index.js';
 import { readSmallFile, uploadMissing, type UploadItem, type Uploads } from '../cas/index.js';
 import {
   ActionResultSchema,
@@ -269,7 +269,7 @@ function outputsUmask(umask: number): number {
  * installed earlier on the PATH meanwhile (/usr/local/bin) is what the run
  * finds, so the action must name it, not the one found before.
  */
-const resolved = new Map<string, { path: string; at: number }>();
+const resolved = new RecentMap<string, string>(1000, 1000);
 
 /**
  * The compiler's path through a PATH (looked up at most once a second per
@@ -283,15 +283,13 @@ function lookupCompiler(name: string, path: string, cwd: string): string | undef
   const key = path.split(delimiter).every((d) => d.startsWith('/'))
     ? `${path}\0${name}`
     : `${path}\0${name}\0${cwd}`;
-  const now = Date.now();
   const known = resolved.get(key);
-  if (known !== undefined && now - known.at < 1000) return known.path;
+  if (known !== undefined) return known.value;
   for (const dir of path.split(delimiter)) {
     const candidate = resolve(cwd, dir === '' ? '.' : dir, name);
     try {
       accessSync(candidate, fsConstants.X_OK);
-      if (resolved.size > 1000) resolved.clear();
-      resolved.set(key, { path: candidate, at: now });
+      resolved.set(key, candidate);
       return candidate;
     } catch {
       // next
@@ -301,12 +299,11 @@ function lookupCompiler(name: string, path: string, cwd: string): string | undef
 }
 
 /** Real paths of compilers, each trusted for a second (update-alternatives may move a link). */
-const realpaths = new Map<string, { real: string | undefined; at: number }>();
+const realpaths = new RecentMap<string, string | undefined>(1000, 1000);
 
 function realpathOf(path: string): string | undefined {
-  const now = Date.now();
   const known = realpaths.get(path);
-  if (known !== undefined && now - known.at < 1000) return known.real;
+  if (known !== undefined) return known.value;
   let real: string | undefined;
   try {
     // libc's, as fs.promises.realpath was: Node's own realpathSync reads a
@@ -315,8 +312,7 @@ function realpathOf(path: string): string | undefined {
   } catch {
     real = undefined;
   }
-  if (realpaths.size > 1000) realpaths.clear();
-  realpaths.set(path, { real, at: now });
+  realpaths.set(path, real);
   return real;
 }
 
@@ -1663,12 +1659,6 @@ function realpathOrUndefined(p: string): string | undefined {
 }
 
 /**
- * The checks that the compiler is still what resolveCompiler found: through
- * the caller's PATH (each entry before it not executable, then it), its real
- * path, the action PATH's compiler the same, and the binary's stat the one
- * the stat cache hashed. Undefined when they do not hold now.
- */
-/**
  * The checks of the host's toolchain binaries (hostPlatform's property): the
  * same for every answer. Undefined when this daemon's platform is stale (a
  * binary changed since it started), or a binary's stat is not vouched for.
@@ -1704,22 +1694,20 @@ async function toolchainChecks(stats: StatCache): Promise<AnswerCheck[] | undefi
  * resolveCompiler found, itself looked up at most once a second. Each caller
  * gets a copy: it adds its own checks.
  */
-const recent = new Map<string, { checks: Promise<AnswerCheck[] | undefined>; at: number }>();
+const recent = new RecentMap<string, Promise<AnswerCheck[] | undefined>>(1000, 1000);
 
 async function recentChecks(
   key: string,
   make: () => Promise<AnswerCheck[] | undefined>,
 ): Promise<AnswerCheck[] | undefined> {
-  const now = Date.now();
-  let known = recent.get(key);
-  if (known === undefined || now - known.at >= 1000) {
-    if (recent.size > 1000) recent.clear();
-    known = { checks: make(), at: now };
-    recent.set(key, known);
+  let made = recent.get(key)?.value;
+  if (made === undefined) {
+    made = make();
+    recent.set(key, made);
   }
   let checks: AnswerCheck[] | undefined;
   try {
-    checks = await known.checks;
+    checks = await made;
   } catch (e) {
     recent.delete(key); // a failure is not remembered
     throw e;
@@ -1739,6 +1727,12 @@ function compilerKey(
   return `cc\0${name}\0${path}\0${relative ? cwd : ''}\0${tool.real}\0${tool.digest.hash}`;
 }
 
+/**
+ * The checks that the compiler is still what resolveCompiler found: through
+ * the caller's PATH (each entry before it not executable, then it), its real
+ * path, the action PATH's compiler the same, and the binary's stat the one
+ * the stat cache hashed. Undefined when they do not hold now.
+ */
 function compilerChecks(
   name: string,
   env: ReadonlyMap<string, string>,

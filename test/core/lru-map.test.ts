@@ -1,7 +1,7 @@
 // LruMap keeps the most recently used entries up to its capacity.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LruMap } from '../../src/core/index.js';
+import { LruMap, RecentMap } from '../../src/core/index.js';
 
 describe('LruMap', () => {
   it('drops the least recently used entry past its capacity', () => {
@@ -22,5 +22,37 @@ describe('LruMap', () => {
   it('refuses a capacity that is not a positive integer', () => {
     assert.throws(() => new LruMap(0), RangeError);
     assert.throws(() => new LruMap(1.5), RangeError);
+  });
+});
+
+describe('RecentMap', () => {
+  it('believes a value, undefined too, for its time and not a millisecond more', () => {
+    const m = new RecentMap<string, string | undefined>(1000, 10);
+    m.set('gcc', '/usr/bin/gcc', 5000);
+    m.set('cc1', undefined, 5000);
+    assert.deepEqual(m.get('gcc', 5999), { value: '/usr/bin/gcc' });
+    assert.deepEqual(m.get('cc1', 5999), { value: undefined }, 'an undefined value is still known');
+    assert.equal(m.get('gcc', 6000), undefined);
+    assert.equal(m.get('nothing', 5000), undefined);
+    m.set('gcc', '/usr/local/bin/gcc', 6000);
+    assert.deepEqual(
+      m.get('gcc', 6500),
+      { value: '/usr/local/bin/gcc' },
+      'set again, believed again',
+    );
+    m.delete('gcc');
+    assert.equal(m.get('gcc', 6500), undefined);
+  });
+
+  it('keeps its most recently used entries only', () => {
+    const m = new RecentMap<number, number>(1000, 2);
+    m.set(1, 10, 0);
+    m.set(2, 20, 0);
+    assert.deepEqual(m.get(1, 0), { value: 10 });
+    m.set(3, 30, 0);
+    assert.deepEqual(
+      [m.get(1, 0), m.get(2, 0), m.get(3, 0)],
+      [{ value: 10 }, undefined, { value: 30 }],
+    );
   });
 });
