@@ -23,6 +23,21 @@ export function fileStatOf(st: BigIntStats): FileStat {
   };
 }
 
+/** Whether two stats say the same contents: size, mtime, ctime and inode alike (not the link count). */
+export function sameFileStat(
+  a: Omit<FileStat, 'nlink'> | undefined,
+  b: Omit<FileStat, 'nlink'> | undefined,
+): boolean {
+  return (
+    a !== undefined &&
+    b !== undefined &&
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.ctimeNs === b.ctimeNs &&
+    a.ino === b.ino
+  );
+}
+
 /** How long after its last change a file's stat is not believed (ms). */
 export const SETTLE_MS = 1000;
 

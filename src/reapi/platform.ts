@@ -8,7 +8,7 @@ import { arch } from 'node:os';
 
 import { SpecbuildError } from '../core/index.js';
 import { digestOf, digestOfFile, parseDigest, parseDigestString, type Digest } from './digest.js';
-import { changedLately, fileStatOf, type FileStat } from './file-stat.js';
+import { changedLately, fileStatOf, sameFileStat, type FileStat } from './file-stat.js';
 import type { Platform } from './gen/build/bazel/remote/execution/v2/remote_execution_pb.js';
 
 /** Property naming the host toolchain (hash of os-release and compiler binaries). */
@@ -56,14 +56,6 @@ async function fileStat(path: string): Promise<FileStat | undefined> {
   return st === undefined ? undefined : fileStatOf(st);
 }
 
-const sameStat = (a: FileStat | undefined, b: FileStat | undefined): boolean =>
-  a !== undefined &&
-  b !== undefined &&
-  a.size === b.size &&
-  a.mtimeNs === b.mtimeNs &&
-  a.ctimeNs === b.ctimeNs &&
-  a.ino === b.ino;
-
 /** Whether a file with this stat last changed long enough ago for a stat cache to believe it. */
 function settled(st: FileStat | undefined): boolean {
   return (
@@ -110,7 +102,8 @@ export function hostPlatform(): Promise<PlatformProperties> {
           // Kept only as a stat cache would take it: unchanged while read,
           // and not changed within the second before (it may change again
           // within the same timestamp tick; stat-cache.ts).
-          got = sameStat(before, after) && settled(after) ? { digest, stat: after } : { digest };
+          got =
+            sameFileStat(before, after) && settled(after) ? { digest, stat: after } : { digest };
           hashed.set(real, got);
         }
         h.update(`\n${bin} ${got.digest.hash}`);

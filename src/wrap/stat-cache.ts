@@ -11,7 +11,9 @@ import {
   digestOf,
   digestOfFile,
   changedLately,
+  fileStatOf,
   parseDigest,
+  sameFileStat,
   type Digest,
   type FileStat,
 } from '../reapi/index.js';
@@ -138,24 +140,16 @@ export class StatCache {
     want: { marks: boolean } = { marks: true },
   ): Promise<HashedFile> {
     const st = statSync(path, { bigint: true });
-    const key = {
-      size: Number(st.size),
-      mtimeNs: st.mtimeNs.toString(),
-      ctimeNs: st.ctimeNs.toString(),
-      ino: Number(st.ino),
-    };
+    const { nlink, ...key } = fileStatOf(st);
     const executable = (Number(st.mode) & 0o111) !== 0;
     const e = this.entries.get(path);
     // A file modified within the last second may change again within the
     // same timestamp tick (changedLately; a changed ctime of a file with
     // more links still misses the key, once).
-    const fresh = changedLately(st.mtimeNs, st.ctimeNs, Number(st.nlink), this.now());
+    const fresh = changedLately(st.mtimeNs, st.ctimeNs, nlink, this.now());
     if (
       e !== undefined &&
-      e.size === key.size &&
-      e.mtimeNs === key.mtimeNs &&
-      e.ctimeNs === key.ctimeNs &&
-      e.ino === key.ino &&
+      sameFileStat(e, key) &&
       !fresh &&
       (e.marks !== MARKS_UNKNOWN || !want.marks)
     ) {
@@ -196,14 +190,7 @@ export class StatCache {
   seed(path: string, st: FileStat, hash: string): void {
     if (changedLately(BigInt(st.mtimeNs), BigInt(st.ctimeNs), st.nlink, this.now())) return;
     const e = this.entries.get(path);
-    if (
-      e?.hash === hash &&
-      e.size === st.size &&
-      e.mtimeNs === st.mtimeNs &&
-      e.ctimeNs === st.ctimeNs &&
-      e.ino === st.ino
-    )
-      return; // known already, with its marks if they were looked for
+    if (e?.hash === hash && sameFileStat(e, st)) return; // known already, with its marks if they were looked for
     const { size, mtimeNs, ctimeNs, ino } = st;
     this.entries.set(path, { size, mtimeNs, ctimeNs, ino, hash, marks: MARKS_UNKNOWN });
     this.dirty = true;
@@ -231,13 +218,8 @@ export class StatCache {
         return undefined;
       }
     // The same freshness rule as digest(): a file changed within the last second is not vouched for.
-    if (
-      Number(st.size) !== e.size ||
-      st.mtimeNs.toString() !== e.mtimeNs ||
-      st.ctimeNs.toString() !== e.ctimeNs ||
-      Number(st.ino) !== e.ino ||
-      changedLately(st.mtimeNs, st.ctimeNs, Number(st.nlink), this.now())
-    )
+    const now = fileStatOf(st);
+    if (!sameFileStat(e, now) || changedLately(st.mtimeNs, st.ctimeNs, now.nlink, this.now()))
       return undefined;
     return {
       sig: { dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },

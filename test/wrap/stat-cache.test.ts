@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, linkSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMALL_FILE_BYTES } from '../../src/cas/index.js';
-import { digestKey, digestOfFile, type FileStat } from '../../src/reapi/index.js';
+import { digestKey, digestOfFile, fileStatOf, type FileStat } from '../../src/reapi/index.js';
 import { MARK_ASM, MARK_DATE, MARK_TIMESTAMP, StatCache, marksOf } from '../../src/wrap/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -80,16 +80,7 @@ describe('StatCache', () => {
     const f = join(dir.path, 'as');
     writeFileSync(f, 'an assembler');
     age(f);
-    const statOf = (): FileStat => {
-      const st = statSync(f, { bigint: true });
-      return {
-        size: Number(st.size),
-        mtimeNs: st.mtimeNs.toString(),
-        ctimeNs: st.ctimeNs.toString(),
-        ino: Number(st.ino),
-        nlink: Number(st.nlink),
-      };
-    };
+    const statOf = (): FileStat => fileStatOf(statSync(f, { bigint: true }));
     const want = await digestOfFile(f);
     // On the stat's word: no read (a wrong hash would be believed, which is how this shows it).
     const c = new StatCache(undefined, later);
